@@ -1,0 +1,46 @@
+"""Property heads p(y | z) = N(g(z), v) on the latent vector (one per property)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+from torch import nn
+
+from .config import option
+from .errors import ConfigError
+from .prior import Activation, mlp
+
+
+@dataclass
+class HeadConfig:
+    hidden: list[int] = option([200, 200], "hidden widths of the head MLP g")
+    activation: Activation = option("swish", "activation of the head MLP")
+    variance: float = option(0.05, "fixed variance v of p(y|z) = N(g(z), v); 0.05 weighs MSE by 10")
+    output: Literal["linear", "sigmoid"] = option("linear", "output map: linear, or sigmoid for values in (0, 1)")
+
+    def __post_init__(self) -> None:
+        if not self.variance > 0:
+            raise ConfigError(f"head variance must be > 0, got {self.variance}")
+
+
+class GaussianHead(nn.Module):
+    """p(y | z) = N(g(z), v). Rows whose y is NaN (unknown) contribute nothing."""
+
+    def __init__(self, latent_dim: int, config: HeadConfig):
+        super().__init__()
+        self.config = config
+        self.net = mlp([latent_dim, *config.hidden, 1], config.activation)
+
+    def predict(self, z: torch.Tensor) -> torch.Tensor:
+        """The mean g(z), shape [B]."""
+        out = self.net(z)[:, 0]
+        return torch.sigmoid(out) if self.config.output == "sigmoid" else out
+
+    def log_likelihood(self, y: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """-(y - g(z))^2 / (2 v) per row (the constant is dropped); 0 where y is NaN."""
+        y = y.to(z.dtype)
+        known = torch.isfinite(y)
+        err = torch.where(known, y, torch.zeros_like(y)) - self.predict(z)
+        return torch.where(known, -err.pow(2) / (2 * self.config.variance), torch.zeros_like(err))

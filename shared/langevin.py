@@ -1,0 +1,124 @@
+"""One Langevin kernel for every chain: prior, posterior and conditional sampling.
+
+A target is any function z [B, d] -> unnormalised log-density [B]; chains are independent rows.
+One step with step size u and noise factor t (t = 1 is exact Langevin):
+
+    z <- z + (u^2 / 2) * grad_z log p(z) + u * t * eps,    eps ~ N(0, I)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+
+from .errors import ConfigError, DataError, LangevinError
+
+LogDensity = Callable[[torch.Tensor], torch.Tensor]
+
+
+@dataclass
+class LangevinResult:
+    """Final chain states plus cheap diagnostics (means over chains)."""
+
+    z: torch.Tensor
+    energy_start: float  # mean of -log p at the initial states
+    energy_end: float  # mean of -log p at the final states
+    grad_norm: float  # mean |grad log p| over chains and steps (before clipping)
+    resets: int  # chains reset after a non-finite value (on_nonfinite = "reset")
+    history: torch.Tensor | None  # [steps + 1, B, d] when keep_history, else None
+
+
+def log_density_sum(*terms: LogDensity) -> LogDensity:
+    """The target whose log-density is the sum of the given terms (prior + likelihoods)."""
+    return lambda z: sum(term(z) for term in terms)  # type: ignore[return-value]
+
+
+def step_sizes(step_size: float | Sequence[float], steps: int) -> list[float]:
+    """Per-step sizes: a constant, or a schedule whose last value repeats if it is shorter."""
+    sizes = [float(step_size)] * steps if isinstance(step_size, (int, float)) else [float(u) for u in step_size]
+    if not sizes and steps:
+        raise ConfigError("the step-size schedule is empty")
+    if any(not u > 0 for u in sizes):
+        raise ConfigError(f"Langevin step sizes must be > 0, got {sizes}")
+    return (sizes + sizes[-1:] * steps)[:steps]
+
+
+def _log_density_and_grad(target: LogDensity, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    with torch.enable_grad():
+        z = z.detach().requires_grad_(True)
+        logp = target(z)
+        if logp.shape != z.shape[:1]:
+            raise DataError(f"a Langevin target must return one log-density per chain, shape [{z.shape[0]}], "
+                            f"got {list(logp.shape)}")
+        (grad,) = torch.autograd.grad(logp.sum(), z)
+    return logp.detach(), grad
+
+
+def langevin(
+    z0: torch.Tensor,
+    target: LogDensity,
+    steps: int,
+    step_size: float | Sequence[float],
+    noise: float = 1.0,
+    clip_grad: float | None = None,
+    keep_history: bool = False,
+    on_nonfinite: Literal["raise", "reset"] = "raise",
+    reset: Callable[[int], torch.Tensor] | None = None,
+) -> LangevinResult:
+    """Run `steps` Langevin steps on `target` from `z0` ([B, d]) and return the final states.
+
+    step_size: a constant u or a per-step schedule. noise: factor t on the injected noise.
+    clip_grad: cap on each chain's gradient norm. on_nonfinite: "raise" a LangevinError, or
+    "reset" the affected chains to `reset(n)` (default: their initial states) and go on.
+    Parameter gradients are never accumulated; only z is differentiated.
+    """
+    if z0.dim() != 2:
+        raise DataError(f"Langevin initial states must have shape [chains, dim], got {list(z0.shape)}")
+    if not torch.isfinite(z0).all():
+        raise DataError("Langevin initial states contain NaN or infinite values")
+    if steps < 0 or int(steps) != steps:
+        raise ConfigError(f"Langevin steps must be a non-negative integer, got {steps}")
+    if noise < 0:
+        raise ConfigError(f"Langevin noise factor must be >= 0, got {noise}")
+    if clip_grad is not None and not clip_grad > 0:
+        raise ConfigError(f"Langevin clip_grad must be > 0 or None, got {clip_grad}")
+    if on_nonfinite not in ("raise", "reset"):
+        raise ConfigError(f"on_nonfinite must be 'raise' or 'reset', got {on_nonfinite!r}")
+    sizes = step_sizes(step_size, steps)
+    z = z0.detach().clone()
+    history = [z.clone()] if keep_history else None
+    energy_start: float | None = None
+    grad_norm_sum, resets = 0.0, 0
+    for k, u in enumerate(sizes):
+        logp, grad = _log_density_and_grad(target, z)
+        if energy_start is None:
+            energy_start = -logp.mean().item()
+        norm = grad.norm(dim=1, keepdim=True)
+        grad_norm_sum += norm.nan_to_num(0.0).mean().item()
+        if clip_grad is not None:
+            grad = grad * (clip_grad / (norm + 1e-12)).clamp(max=1.0)
+        z = z + 0.5 * u * u * grad + u * noise * torch.randn_like(z)
+        bad = ~(torch.isfinite(z).all(dim=1) & torch.isfinite(logp))
+        if bad.any():
+            n = int(bad.sum())
+            if on_nonfinite == "raise":
+                raise LangevinError(f"Langevin produced non-finite values in {n} of {len(z)} chains at step {k + 1} "
+                                    f"(step size {u:g}); lower the step size or set clip_grad")
+            z[bad] = reset(n).to(z) if reset is not None else z0[bad].detach().to(z)
+            resets += n
+        if history is not None:
+            history.append(z.clone())
+    with torch.enable_grad():  # targets may need autograd internally; no graph is kept
+        final = target(z.detach()).detach()
+    energy_end = -final.mean().item()
+    return LangevinResult(
+        z=z.detach(),
+        energy_start=energy_end if energy_start is None else energy_start,
+        energy_end=energy_end,
+        grad_norm=grad_norm_sum / max(len(sizes), 1),
+        resets=resets,
+        history=torch.stack(history) if history is not None else None,
+    )

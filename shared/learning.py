@@ -1,0 +1,145 @@
+"""The maximum-likelihood learning step, generic over the generator.
+
+For a batch x (and property values y):
+  1. posterior chains  z+ ~ p(z | x, y)   (started by the configured initialisation strategy)
+     prior chains      z- ~ p_a(z)        (started from the reference)
+  2. generator, heads (and encoder):  minimise -mean[log p_b(x | z+) + sum_k log p_k(y_k | z+)]
+                                      (+ mean[-log q(z+ | x)] for the amortised encoder)
+  3. prior:                           minimise mean f_a(z-) - mean f_a(z+)
+Two Adam optimisers with separate learning rates and gradient-norm clipping. Under torchrun the
+two updates go through DistributedDataParallel; chains use the plain modules.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+
+from .config import option
+from .distributed import Dist
+from .errors import ConfigError
+from .model import LatentEBM
+from .posterior import encoder_nll, make_posterior_init
+
+
+@dataclass
+class LearnConfig:
+    lr_generator: float = option(1e-3, "Adam learning rate of the generator, heads and encoder")
+    lr_prior: float = option(1e-4, "Adam learning rate of the energy prior")
+    betas: list[float] = option([0.5, 0.999], "Adam betas (both optimisers)")
+    clip_generator: float | None = option(5.0, "gradient-norm clip for the generator side (none if unset)")
+    clip_prior: float | None = option(1.0, "gradient-norm clip for the prior (none if unset)")
+    prior_chains: int = option(0, "prior chains per step (0 = the batch size)")
+
+    def __post_init__(self) -> None:
+        if not (self.lr_generator > 0 and self.lr_prior > 0):
+            raise ConfigError("learning rates must be > 0")
+        if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
+            raise ConfigError(f"betas must be two numbers in [0, 1), got {self.betas}")
+        for name in ("clip_generator", "clip_prior"):
+            if getattr(self, name) is not None and not getattr(self, name) > 0:
+                raise ConfigError(f"{name} must be > 0 or unset")
+        if self.prior_chains < 0:
+            raise ConfigError(f"prior_chains must be >= 0, got {self.prior_chains}")
+
+
+class GeneratorSide(nn.Module):
+    """Generator, heads and (when amortised) encoder: the modules the posterior samples train."""
+
+    def __init__(self, model: LatentEBM):
+        super().__init__()
+        self.generator, self.heads = model.generator, model.heads
+        self.encoder = model.encoder if model.ebm.posterior_init == "amortised" else None
+
+    def forward(self, x: Any, ys: dict[str, torch.Tensor], z: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        nll = -self.generator.log_likelihood(x, z).mean()
+        stats = {"nll_x": nll.detach()}
+        loss = nll
+        for name, head in self.heads.items():
+            term = -head.log_likelihood(ys[name], z).mean()
+            stats[f"nll_{name}"] = term.detach()
+            loss = loss + term
+        if self.encoder is not None:
+            term = encoder_nll(*self.encoder(x), z).mean()
+            stats["nll_encoder"] = term.detach()
+            loss = loss + term
+        return loss, stats
+
+
+class Learner:
+    """Holds the optimisers and chain-start state; `step(batch)` does one learning step."""
+
+    def __init__(self, model: LatentEBM, config: LearnConfig, n_data: int, dist: Dist | None = None):
+        self.model, self.config, self.dist = model, config, dist or Dist()
+        self.init = make_posterior_init(model, n_data, self.dist)
+        self.side: nn.Module = GeneratorSide(model)
+        self.prior: nn.Module = model.prior
+        betas = tuple(config.betas)
+        self.opt_generator = torch.optim.Adam(self.side.parameters(), lr=config.lr_generator, betas=betas)
+        prior_params = list(model.prior.parameters())
+        self.opt_prior = torch.optim.Adam(prior_params, lr=config.lr_prior, betas=betas) if prior_params else None
+
+    def distribute(self) -> None:
+        """Wrap the two updated parts in DistributedDataParallel (call after loading any checkpoint)."""
+        if not self.dist.active:
+            return
+        ids = [self.dist.device] if self.dist.device.type == "cuda" else None
+        self.side = DistributedDataParallel(self.side, device_ids=ids)
+        if self.opt_prior is not None:
+            self.prior = DistributedDataParallel(self.model.prior, device_ids=ids)
+
+    def step(self, batch: dict[str, Any]) -> dict[str, float]:
+        """One learning step on a batch {"x": data, "index": example ids, <head name>: values}."""
+        model, cfg = self.model, self.config
+        model.train()
+        x, index = batch["x"], batch["index"]
+        ys = {name: batch[name] for name in model.heads}
+        post = model.ebm.posterior_chain.run(self.init.initial(x, index), model.posterior_log_density(x, ys))
+        n_prior = cfg.prior_chains or len(index)
+        neg = model.sample_prior(n_prior)
+
+        self.opt_generator.zero_grad(set_to_none=True)
+        loss, stats = self.side(x, ys, post.z)
+        loss.backward()
+        grad_generator = _clip(self.side.parameters(), cfg.clip_generator)
+        self.opt_generator.step()
+
+        out = {k: v.item() for k, v in stats.items()}
+        if self.opt_prior is not None:
+            self.opt_prior.zero_grad(set_to_none=True)
+            f = self.prior(torch.cat([neg.z, post.z]))
+            f_prior, f_post = f[:n_prior].mean(), f[n_prior:].mean()
+            (f_prior - f_post).backward()
+            out.update(f_prior=f_prior.item(), f_post=f_post.item(), loss_prior=(f_prior - f_post).item(),
+                       grad_prior=_clip(self.prior.parameters(), cfg.clip_prior))
+            self.opt_prior.step()
+        self.init.update(index, post.z)
+        out.update(grad_generator=grad_generator, langevin_grad_post=post.grad_norm,
+                   langevin_grad_prior=neg.grad_norm, resets=float(post.resets + neg.resets))
+        return out
+
+    def state_dict(self) -> dict[str, Any]:
+        state = {"opt_generator": self.opt_generator.state_dict(), "posterior_init": self.init.state_dict()}
+        if self.opt_prior is not None:
+            state["opt_prior"] = self.opt_prior.state_dict()
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.opt_generator.load_state_dict(state["opt_generator"])
+        if self.opt_prior is not None:
+            self.opt_prior.load_state_dict(state["opt_prior"])
+        self.init.load_state_dict(state["posterior_init"])
+
+
+def _clip(params: Any, max_norm: float | None) -> float:
+    """Clip the gradient norm (when set) and return the norm before clipping."""
+    params = [p for p in params if p.grad is not None]
+    if not params:
+        return 0.0
+    if max_norm is None:
+        return float(torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in params])))
+    return float(torch.nn.utils.clip_grad_norm_(params, max_norm))

@@ -1,0 +1,203 @@
+"""The training loop: seeding, devices, data shards, progress, evaluation, checkpoints, resume.
+
+Data is a dict of tensors sharing their first dimension: "x" (what the generator models) and one
+entry per property head. Each epoch is a seeded permutation, split into equal shards per rank, so a
+run is determined by its seed, and a run resumed from a checkpoint reaches the same weights as one
+that was never interrupted (on CPU, same number of processes).
+
+out_dir/checkpoint/   model files + trainer_state.pt (step, optimisers, chain state, RNG states)
+out_dir/model/        the final model (LatentEBM.from_pretrained loads it)
+out_dir/train_log.jsonl   one JSON line per logged step and per evaluation
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm.auto import tqdm
+
+from .config import option, to_dict
+from .distributed import Dist, gather_objects, rng_state, seed_everything, set_rng_state, setup
+from .errors import ConfigError, DataError, ModelLoadError
+from .io import load_state, load_tensors, resolve_dir, save_state, write_dir_atomic
+from .learning import LearnConfig, Learner
+from .model import LatentEBM, check_finite
+
+EvalFn = Callable[[LatentEBM], Mapping[str, float]]
+SHOWN = ("nll_x", "loss_prior", "f_post", "f_prior", "grad_generator", "grad_prior")
+
+
+@dataclass
+class TrainConfig(LearnConfig):
+    steps: int = option(1000, "total number of learning steps")
+    batch_size: int = option(128, "examples per step and process")
+    seed: int = option(0, "seed for data order, chains and initialisation")
+    device: str = option("auto", "auto (CUDA when present), cpu, cuda or cuda:N")
+    log_every: int = option(10, "write a log line every this many steps")
+    eval_every: int = option(0, "run the evaluation every this many steps (0 = at the end only)")
+    checkpoint_every: int = option(0, "write a checkpoint every this many steps (0 = at the end only)")
+    quiet: bool = option(False, "no progress bar")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        for name in ("steps", "batch_size"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("log_every", "eval_every", "checkpoint_every"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
+
+
+class Trainer:
+    def __init__(self, model: LatentEBM, data: Mapping[str, torch.Tensor], config: TrainConfig,
+                 out_dir: str | Path | None = None, eval_fn: EvalFn | None = None, resume: bool = False):
+        self.model, self.config, self.eval_fn, self.resume = model, config, eval_fn, resume
+        self.out_dir = Path(out_dir) if out_dir is not None else None
+        self.data = dict(data)
+        self._check_data()
+        self.n = len(self.data["x"])
+        self.step = 0
+
+    def _check_data(self) -> None:
+        if "x" not in self.data:
+            raise DataError("training data has no 'x' entry")
+        missing = sorted(set(self.model.heads) - set(self.data))
+        if missing:
+            raise DataError(f"training data has no values for property head '{missing[0]}'")
+        n = len(self.data["x"])
+        if n == 0:
+            raise DataError("training data is empty")
+        for name, value in self.data.items():
+            if len(value) != n:
+                raise DataError(f"training data '{name}' has {len(value)} rows, 'x' has {n}")
+        check_finite("training data 'x'", self.data["x"])
+
+    # --- data order -----------------------------------------------------------------------------
+    def batch_indices(self, step: int, dist: Dist) -> torch.Tensor:
+        """This rank's example ids for a global step: a seeded per-epoch permutation, sharded."""
+        per_rank = self.n // dist.world
+        if per_rank == 0:
+            raise DataError(f"{self.n} training examples cannot be shared by {dist.world} processes")
+        per_epoch = math.ceil(per_rank / self.config.batch_size)
+        epoch, j = divmod(step, per_epoch)
+        g = torch.Generator().manual_seed(self.config.seed * 1_000_003 + epoch)
+        shard = torch.randperm(self.n, generator=g)[dist.rank::dist.world][:per_rank]
+        return shard[j * self.config.batch_size:(j + 1) * self.config.batch_size]
+
+    # --- checkpoints ----------------------------------------------------------------------------
+    @property
+    def checkpoint_dir(self) -> Path | None:
+        return self.out_dir / "checkpoint" if self.out_dir is not None else None
+
+    def save_checkpoint(self, learner: Learner, dist: Dist) -> None:
+        rngs = gather_objects(dist, rng_state())  # every rank takes part; rank 0 writes
+        if not dist.main or self.checkpoint_dir is None:
+            return
+        state = {"step": self.step, "world": dist.world, "rng": rngs, "learner": learner.state_dict(),
+                 "train_config": to_dict(self.config)}
+
+        def fill(tmp: Path) -> None:
+            self.model.write_files(tmp)
+            save_state(tmp / "trainer_state.pt", state)
+
+        write_dir_atomic(self.checkpoint_dir, fill)
+
+    def load_checkpoint(self, learner: Learner, dist: Dist) -> bool:
+        """Restore weights, optimisers, chain state, RNG and step; False if there is none yet."""
+        ckpt = resolve_dir(self.checkpoint_dir) if self.checkpoint_dir is not None else None
+        if ckpt is None or not ckpt.exists():
+            return False
+        saved = type(self.model).read_config(ckpt)
+        if to_dict(saved) != to_dict(self.model.config):
+            diff = _first_difference(to_dict(saved), to_dict(self.model.config))
+            raise ModelLoadError(f"checkpoint {ckpt} was made with a different model config ({diff})")
+        self.model.load_weights(load_tensors(ckpt / "model.safetensors"), where=ckpt / "model.safetensors")
+        self.model.load_extra(ckpt)
+        state = load_state(ckpt / "trainer_state.pt")
+        for key in ("seed", "batch_size"):
+            if state["train_config"].get(key) != getattr(self.config, key):
+                raise ModelLoadError(f"checkpoint {ckpt} was made with {key} = {state['train_config'].get(key)}, "
+                                     f"this run has {getattr(self.config, key)}")
+        try:
+            learner.load_state_dict(state["learner"])
+        except (KeyError, ValueError, DataError) as e:
+            raise ModelLoadError(f"{ckpt / 'trainer_state.pt'} does not fit this model: {e}") from None
+        self.step = int(state["step"])
+        if state["world"] == dist.world:
+            set_rng_state(state["rng"][dist.rank])
+        else:  # a different process count shards the data differently: close, not identical
+            seed_everything(self.config.seed + 7919 * self.step + dist.rank)
+        return True
+
+    # --- the loop -------------------------------------------------------------------------------
+    def log(self, dist: Dist, record: dict[str, Any]) -> None:
+        if dist.main and self.out_dir is not None:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+            with (self.out_dir / "train_log.jsonl").open("a") as fh:
+                fh.write(json.dumps(record) + "\n")
+
+    def evaluate(self, dist: Dist) -> dict[str, float]:
+        """Run the eval callback without disturbing the training RNG streams."""
+        if self.eval_fn is None or not dist.main:
+            return {}
+        saved = rng_state()
+        self.model.eval()
+        try:
+            metrics = {k: float(v) for k, v in self.eval_fn(self.model).items()}
+        finally:
+            self.model.train()
+            set_rng_state(saved)
+        self.log(dist, {"step": self.step, "eval": metrics})
+        return metrics
+
+    def fit(self) -> dict[str, Any]:
+        """Train to `config.steps`; returns the last step's figures and the last evaluation."""
+        cfg = self.config
+        dist = setup(cfg.device)
+        self.model.to(dist.device)
+        self.data = {k: v.to(dist.device) for k, v in self.data.items()}
+        seed_everything(cfg.seed)  # identical chain-start state on every rank
+        learner = Learner(self.model, cfg, self.n, dist)
+        resumed = self.resume and self.load_checkpoint(learner, dist)
+        if not resumed:
+            seed_everything(cfg.seed + dist.rank)
+        learner.distribute()
+        bar = tqdm(total=cfg.steps, initial=self.step, disable=cfg.quiet or not dist.main, dynamic_ncols=True,
+                   desc="train")
+        stats: dict[str, float] = {}
+        metrics: dict[str, float] = {}
+        while self.step < cfg.steps:
+            index = self.batch_indices(self.step, dist)
+            batch = {k: v[index] for k, v in self.data.items()} | {"index": index.to(dist.device)}
+            stats = learner.step(batch)
+            self.step += 1
+            bar.update(1)
+            bar.set_postfix({k: f"{stats[k]:.3g}" for k in SHOWN if k in stats}, refresh=False)
+            if cfg.log_every and self.step % cfg.log_every == 0:
+                self.log(dist, {"step": self.step, **stats})
+            if cfg.eval_every and self.step % cfg.eval_every == 0 and self.step < cfg.steps:
+                metrics = self.evaluate(dist)
+                if metrics:
+                    bar.write(f"step {self.step}: " + "  ".join(f"{k} {v:.4g}" for k, v in metrics.items()))
+            if cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0 and self.step < cfg.steps:
+                self.save_checkpoint(learner, dist)
+        bar.close()
+        metrics = self.evaluate(dist) or metrics
+        self.save_checkpoint(learner, dist)
+        if dist.main and self.out_dir is not None:
+            self.model.save_pretrained(self.out_dir / "model")
+        return {"step": self.step, "resumed": resumed, "stats": stats, "eval": metrics}
+
+
+def _first_difference(a: Any, b: Any, where: str = "") -> str:
+    if isinstance(a, dict) and isinstance(b, dict):
+        for k in sorted(set(a) | set(b)):
+            if a.get(k) != b.get(k):
+                return _first_difference(a.get(k), b.get(k), f"{where}{k}.")
+    return f"{where.rstrip('.')}: {a!r} in the checkpoint, {b!r} now"
