@@ -89,6 +89,23 @@ def from_dict(cls: type[C], data: dict[str, Any], where: str = "") -> C:
         raise ConfigError(f"{where or cls.__name__ + ': '}{e}") from None
 
 
+def check_choices(cfg: Any) -> None:
+    """Raise ConfigError when a Literal-typed field of dataclass `cfg` holds a value not allowed."""
+    hints = typing.get_type_hints(type(cfg))
+    for f in dataclasses.fields(cfg):
+        if typing.get_origin(hints[f.name]) is typing.Literal:
+            _check_value(f.name, hints[f.name], getattr(cfg, f.name), "")
+
+
+def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """`base` with `override` laid over it, tables merged key by key."""
+    out = dict(base)
+    for key, value in override.items():
+        both = isinstance(value, dict) and isinstance(out.get(key), dict)
+        out[key] = deep_merge(out[key], value) if both else value
+    return out
+
+
 def to_dict(cfg: Any) -> dict[str, Any]:
     """The config as plain JSON/TOML-compatible data."""
     return dataclasses.asdict(cfg)

@@ -8,7 +8,7 @@ from typing import Literal
 import torch
 from torch import nn
 
-from .config import option
+from .config import check_choices, option
 from .errors import ConfigError
 from .prior import Activation, mlp
 
@@ -21,6 +21,7 @@ class HeadConfig:
     output: Literal["linear", "sigmoid"] = option("linear", "output map: linear, or sigmoid for values in (0, 1)")
 
     def __post_init__(self) -> None:
+        check_choices(self)
         if not self.variance > 0:
             raise ConfigError(f"head variance must be > 0, got {self.variance}")
 

@@ -19,7 +19,7 @@ from typing import Any, ClassVar, Literal
 import torch
 from torch import nn
 
-from .config import from_dict, option, to_dict
+from .config import check_choices, from_dict, option, to_dict
 from .errors import ConfigError, DataError, ModelLoadError
 from .io import load_json, load_tensors, save_json, save_tensors, write_dir_atomic
 from .langevin import LangevinResult, LogDensity, langevin, log_density_sum
@@ -40,6 +40,7 @@ class ChainConfig:
     on_nonfinite: Literal["raise", "reset"] = option("raise", "on NaN/inf: raise an error or reset the chain")
 
     def __post_init__(self) -> None:
+        check_choices(self)
         if self.steps < 0:
             raise ConfigError(f"chain steps must be >= 0, got {self.steps}")
 
@@ -58,6 +59,9 @@ class LatentEBMConfig:
     posterior_chain: ChainConfig = option(ChainConfig(steps=20, step_size=0.1), "Langevin chain for posterior samples")
     posterior_init: Literal["reference", "persistent", "amortised"] = option(
         "reference", "start posterior chains from the reference, per-example persistent chains, or an encoder")
+
+    def __post_init__(self) -> None:
+        check_choices(self)
 
 
 class LatentEBM(nn.Module):

@@ -18,7 +18,7 @@ from typing import Literal
 import torch
 from torch import nn
 
-from .config import option
+from .config import check_choices, option
 from .errors import ConfigError, DataError
 
 ACTIVATIONS = {
@@ -51,6 +51,7 @@ class PriorConfig:
     num_classes: int = option(0, "number of classes K (only for kind = 'coupled')")
 
     def __post_init__(self) -> None:
+        check_choices(self)
         if self.latent_dim < 1:
             raise ConfigError(f"latent_dim must be >= 1, got {self.latent_dim}")
         if not self.ref_std > 0:

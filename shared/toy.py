@@ -9,13 +9,13 @@ the four modes in the latent space itself. Held-out measure: MMD between data an
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
 from torch import nn
 
-from .config import option
+from .config import check_choices, option
 from .errors import ConfigError, DataError
 from .model import ChainConfig, LatentEBM, LatentEBMConfig
 from .prior import Activation, PriorConfig, mlp
@@ -80,6 +80,7 @@ class ToyConfig:
     obs_std: float = option(NOISE_STD, "fixed standard deviation of p(x|z) = N(g(z), obs_std^2 I)")
 
     def __post_init__(self) -> None:
+        check_choices(self)
         if not self.obs_std > 0:
             raise ConfigError(f"obs_std must be > 0, got {self.obs_std}")
 
@@ -129,10 +130,8 @@ class GaussianEncoder(nn.Module):
 def toy_config(prior: str = "ebm", posterior_init: str = "reference") -> ToyConfig:
     """The toy config with the prior kind ('ebm' or 'gaussian') and chain start swapped in."""
     cfg = ToyConfig()
-    cfg.ebm.prior.kind = prior  # type: ignore[assignment]
-    cfg.ebm.posterior_init = posterior_init  # type: ignore[assignment]
-    PriorConfig.__post_init__(cfg.ebm.prior)
-    return cfg
+    ebm = replace(cfg.ebm, prior=replace(cfg.ebm.prior, kind=prior), posterior_init=posterior_init)
+    return replace(cfg, ebm=ebm)
 
 
 def evaluate(model: ToyModel, x_test: torch.Tensor, mode_test: torch.Tensor, n: int = 1000) -> dict[str, Any]:

@@ -183,7 +183,7 @@ class Trainer:
                 self.log(dist, {"step": self.step, **stats})
             if cfg.eval_every and self.step % cfg.eval_every == 0 and self.step < cfg.steps:
                 metrics = self.evaluate(dist)
-                if metrics:
+                if metrics and not cfg.quiet:
                     bar.write(f"step {self.step}: " + "  ".join(f"{k} {v:.4g}" for k, v in metrics.items()))
             if cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0 and self.step < cfg.steps:
                 self.save_checkpoint(learner, dist)

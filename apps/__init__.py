@@ -1,0 +1,1 @@
+"""Domain apps built on the shared latent-EBM core."""

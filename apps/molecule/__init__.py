@@ -1,0 +1,1 @@
+"""molecule app (see its issue); imports the core from `shared`, never another app."""

@@ -1,0 +1,1 @@
+"""semisup app (see its issue); imports the core from `shared`, never another app."""

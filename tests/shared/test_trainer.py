@@ -1,0 +1,107 @@
+import json
+
+import pytest
+import torch
+
+from shared import ConfigError, DataError, ModelLoadError, TrainConfig, Trainer, from_dict
+from shared.toy import ToyModel
+
+from .conftest import quick_config, small_toy
+
+
+class Crash(Exception):
+    pass
+
+
+def crash_after(calls):
+    """An eval callback that dies on its `calls`-th call: a run killed mid-way."""
+    count = {"n": 0}
+
+    def fn(model):
+        count["n"] += 1
+        if count["n"] == calls:
+            raise Crash()
+        return {"probe": float(model.generate(4).sum())}  # uses RNG; the trainer must shield training from it
+
+    return fn
+
+
+@pytest.mark.parametrize("posterior_init", ["reference", "persistent", "amortised"])
+def test_interrupted_and_resumed_run_reaches_the_same_weights(tmp_path, toy_data, posterior_init):
+    whole = small_toy(posterior_init=posterior_init)
+    Trainer(whole, toy_data, quick_config(eval_every=5), out_dir=tmp_path / "whole", eval_fn=crash_after(0)).fit()
+
+    cfg = quick_config(eval_every=5, checkpoint_every=10)
+    with pytest.raises(Crash):  # dies at step 25, after the checkpoint of step 20
+        Trainer(small_toy(posterior_init=posterior_init), toy_data, cfg, out_dir=tmp_path / "cut",
+                eval_fn=crash_after(5)).fit()
+    state = torch.load(tmp_path / "cut" / "checkpoint" / "trainer_state.pt", weights_only=True)
+    assert state["step"] == 20
+    resumed = small_toy(posterior_init=posterior_init)
+    result = Trainer(resumed, toy_data, cfg, out_dir=tmp_path / "cut", resume=True, eval_fn=crash_after(0)).fit()
+    assert result["resumed"] and result["step"] == 30
+    for (name, a), b in zip(whole.state_dict().items(), resumed.state_dict().values()):
+        assert torch.equal(a, b), name
+    assert any(not torch.equal(a, b) for a, b in zip(whole.state_dict().values(), small_toy().state_dict().values()))
+
+    loaded = ToyModel.from_pretrained(tmp_path / "cut" / "model")
+    assert all(torch.equal(a, b) for a, b in zip(loaded.state_dict().values(), resumed.state_dict().values()))
+    log = [json.loads(line) for line in (tmp_path / "cut" / "train_log.jsonl").read_text().splitlines()]
+    steps = [r for r in log if "eval" not in r]
+    assert steps[0]["step"] == 10 and "nll_x" in steps[0] and any("eval" in r for r in log)
+
+
+def test_resume_refuses_a_different_model_or_seed(tmp_path, toy_data):
+    Trainer(small_toy(), toy_data, quick_config(steps=5), out_dir=tmp_path).fit()
+    with pytest.raises(ModelLoadError, match="different model config .*prior.kind"):
+        Trainer(small_toy("gaussian"), toy_data, quick_config(steps=10), out_dir=tmp_path, resume=True).fit()
+    with pytest.raises(ModelLoadError, match="seed = 0, this run has 1"):
+        Trainer(small_toy(), toy_data, quick_config(steps=10, seed=1), out_dir=tmp_path, resume=True).fit()
+    (tmp_path / "checkpoint" / "trainer_state.pt").write_bytes(b"\x00garbage")
+    with pytest.raises(ModelLoadError, match="trainer_state.pt is corrupt"):
+        Trainer(small_toy(), toy_data, quick_config(steps=10), out_dir=tmp_path, resume=True).fit()
+
+
+def test_gaussian_prior_trains_without_a_prior_optimiser(toy_data):
+    model = small_toy("gaussian")
+    before = [p.clone() for p in model.generator.parameters()]
+    stats = Trainer(model, toy_data, quick_config(steps=5)).fit()["stats"]
+    assert "loss_prior" not in stats and stats["nll_x"] > 0
+    assert any(not torch.equal(a, b) for a, b in zip(before, model.generator.parameters()))
+
+
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        ({"x": torch.full((10, 8), float("nan"))}, "NaN or infinite values in 10 rows"),
+        ({"y": torch.zeros(10, 8)}, "no 'x' entry"),
+        ({"x": torch.zeros(0, 8)}, "empty"),
+        ({"x": torch.zeros(10, 8), "w": torch.zeros(9)}, "'w' has 9 rows"),
+    ],
+)
+def test_bad_training_data(data, message):
+    with pytest.raises(DataError, match=message):
+        Trainer(small_toy(), data, quick_config())
+
+
+def test_wrong_data_shape_is_named():
+    with pytest.raises(DataError, match=r"x must have shape \[batch, 8\]"):
+        Trainer(small_toy(), {"x": torch.zeros(40, 5)}, quick_config(steps=1)).fit()
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [({"steps": 0}, "steps must be >= 1"), ({"lr_prior": -1.0}, "learning rates"), ({"betas": [0.9]}, "betas"),
+     ({"batch_size": "big"}, "expected int"), ({"stepz": 3}, "unknown option 'stepz'"),
+     ({"clip_prior": 0.0}, "clip_prior")],
+)
+def test_invalid_training_options(options, message):
+    with pytest.raises(ConfigError, match=message):
+        from_dict(TrainConfig, options)
+
+
+def test_device_option_is_checked():
+    if torch.cuda.is_available():
+        pytest.skip("CUDA present: the error path needs a machine without it")
+    with pytest.raises(ConfigError, match="CUDA is not available"):
+        Trainer(small_toy(), {"x": torch.zeros(40, 8)}, quick_config(device="cuda")).fit()
