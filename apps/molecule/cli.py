@@ -1,0 +1,200 @@
+"""`lebm molecule ...`: train, generate, evaluate."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+
+from shared.cli import add_common
+from shared.config import deep_merge, from_dict, load_toml, resolve, to_dict
+from shared.distributed import pick_device
+from shared.errors import DataError
+from shared.io import write_atomic
+from shared.trainer import TrainConfig, Trainer
+
+from .data import clean, moses_smiles, read_smiles_file
+from .model import MoleculeConfig, MoleculeModel
+from .tokens import Vocabulary, to_representation
+
+BUNDLED = Path(__file__).resolve().parents[2] / "models" / "moses-lebm"
+PRESETS = ("fast", "paper")
+
+
+def preset(name: str) -> dict[str, Any]:
+    return load_toml(Path(str(files("apps.molecule") / "presets" / f"{name}.toml")))
+
+
+def load_training_smiles(args: argparse.Namespace, representation: str, max_len: int) -> list[str]:
+    """MOSES train (as shipped: canonical, unique) or a user file cleaned with RDKit."""
+    if args.data == "moses":
+        raw = moses_smiles("train")
+        report = clean(raw[: args.max_molecules] if args.max_molecules else raw, representation, max_len=max_len,
+                       canonicalise=False)
+    else:
+        raw = read_smiles_file(args.data, args.smiles_column)
+        report = clean(raw[: args.max_molecules] if args.max_molecules else raw, representation, max_len=max_len)
+    print(f"data: {report.summary()}", file=sys.stderr)
+    if args.rejects:
+        report.write_rejects(args.rejects)
+    if not report.kept:
+        raise DataError(f"{args.data}: no usable molecules")
+    return report.kept
+
+
+def validity_probe(n: int = 200):
+    def probe(model: MoleculeModel) -> dict[str, float]:
+        from .data import canonical
+
+        smiles = model.generate_smiles(n)
+        valid = [c for c in map(canonical, smiles) if c]
+        return {"valid": len(valid) / n, "unique": len(set(valid)) / max(len(valid), 1)}
+
+    return probe
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    torch.set_num_threads(args.threads) if args.threads else None
+    toml = deep_merge(preset(args.preset), load_toml(args.config) if args.config else {})
+    model_table = toml.get("model", {})
+    if args.representation:
+        model_table = deep_merge(model_table, {"representation": args.representation})
+    cfg = from_dict(MoleculeConfig, deep_merge(to_dict(MoleculeConfig()), model_table), where="model.")
+    train_cfg = resolve(TrainConfig, args, toml.get("train", {}), where="train.")
+    smiles = load_training_smiles(args, cfg.representation, cfg.max_len)
+    texts = [to_representation(s, cfg.representation) for s in smiles]
+    vocab = Vocabulary.build(texts, cfg.representation)
+    x = vocab.encode(texts, cfg.max_len).to(torch.int16)
+    torch.manual_seed(train_cfg.seed)
+    model = MoleculeModel(cfg, vocab)
+    args.out.mkdir(parents=True, exist_ok=True)
+    write_atomic(args.out / "config.toml", lambda p: p.write_text(_toml_dump({"model": to_dict(cfg),
+                                                                              "train": to_dict(train_cfg)})))
+    result = Trainer(model, {"x": x}, train_cfg, out_dir=args.out, resume=args.resume,
+                     eval_fn=validity_probe(args.probe)).fit()
+    print(json.dumps({"step": result["step"], **result["eval"]}))
+    return 0
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from .props import properties
+
+    if args.n < 1:
+        raise DataError(f"-n must be >= 1, got {args.n}")
+    model = MoleculeModel.from_pretrained(args.model, device=pick_device(args.device))
+    model.eval()
+    torch.manual_seed(args.seed)
+    smiles = model.generate_smiles(args.n, args.batch_size, args.temperature)
+    frame = pd.DataFrame([{"smiles": s, **properties(s)} for s in smiles])
+    write_atomic(args.output, lambda p: frame.to_csv(p, index=False))
+    valid = frame[frame.valid]
+    print(f"{len(frame)} generated, valid {len(valid) / len(frame):.3f}, unique among valid "
+          f"{valid.canonical_smiles.nunique() / max(len(valid), 1):.3f}; wrote {args.output}")
+    if args.image:
+        from rdkit import Chem
+        from rdkit.Chem import Draw
+
+        mols = [Chem.MolFromSmiles(s) for s in valid.canonical_smiles.drop_duplicates()[: args.image_count]]
+        image = Draw.MolsToGridImage(mols, molsPerRow=6, subImgSize=(250, 200))
+        write_atomic(args.image, lambda p: image.save(str(p), format="PNG"))
+        print(f"wrote {args.image} ({len(mols)} molecules)")
+    return 0
+
+
+def read_generated(path: Path, column: str) -> list[str]:
+    """Generated SMILES in file order; empty cells stay (they count as invalid)."""
+    if not path.is_file():
+        raise DataError(f"{path} does not exist")
+    try:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except pd.errors.EmptyDataError:
+        raise DataError(f"{path} is empty") from None
+    except (pd.errors.ParserError, UnicodeDecodeError) as e:
+        raise DataError(f"{path} could not be read: {str(e).splitlines()[0]}") from None
+    if column not in frame.columns:
+        raise DataError(f"{path} has no column {column!r} (columns: {', '.join(frame.columns)}); use --column")
+    if frame.empty:
+        raise DataError(f"{path} has no rows")
+    return [s.strip() for s in frame[column]]
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from .metrics import ReferenceStats, moses_metrics, moses_reference, write_json
+
+    generated = read_generated(args.generated, args.column)
+    if args.reference == "moses-test":
+        reference = moses_reference("test", quiet=args.quiet)
+    else:
+        reference = ReferenceStats.compute(read_smiles_file(args.reference, args.smiles_column), quiet=args.quiet)
+    train = None
+    if args.train == "moses":
+        train = set(moses_smiles("train"))
+    elif args.train != "none":
+        train = set(read_smiles_file(args.train, args.smiles_column))
+    metrics = moses_metrics(generated, reference, train, tuple(args.k), quiet=args.quiet)
+    print(f"{'metric':<12}{'value':>10}")
+    for name, value in metrics.items():
+        print(f"{name:<12}{value:>10.4f}")
+    if args.json:
+        write_json(args.json, {"generated": str(args.generated), "n": len(generated), "metrics": metrics})
+    return 0
+
+
+def _toml_dump(data: dict[str, Any], prefix: str = "") -> str:
+    """A small TOML writer for config tables (strings, numbers, booleans, lists, nested tables)."""
+    lines, tables = [], []
+    for key, value in data.items():
+        if isinstance(value, dict):
+            tables.append((key, value))
+        elif value is not None:
+            lines.append(f"{key} = {json.dumps(value)}")
+    out = (f"[{prefix}]\n" if prefix and lines else "") + "".join(line + "\n" for line in lines)
+    for key, value in tables:
+        out += ("\n" if out else "") + _toml_dump(value, f"{prefix}.{key}" if prefix else key)
+    return out
+
+
+def add_group(sub: argparse._SubParsersAction) -> None:
+    group = sub.add_parser("molecule", help="molecules: train on SMILES, generate, evaluate (MOSES)")
+    cmds = group.add_subparsers(dest="command", required=True)
+
+    train = cmds.add_parser("train", help="train a latent EBM + RNN decoder on SMILES")
+    add_common(train)
+    train.add_argument("--preset", choices=PRESETS, default="fast", help="starting settings, overridden by --config")
+    train.add_argument("--data", default="moses", help="'moses' (the MOSES train split) or a .csv/.smi/.txt file")
+    train.add_argument("--smiles-column", help="CSV column holding SMILES (default: a column named SMILES)")
+    train.add_argument("--representation", choices=["smiles", "selfies"], help="token representation")
+    train.add_argument("--max-molecules", type=int, help="use only the first N molecules")
+    train.add_argument("--rejects", type=Path, help="write skipped rows with their reason to this CSV")
+    train.add_argument("--probe", type=int, default=200, help="molecules sampled at each evaluation")
+    train.add_argument("--threads", type=int, help="torch CPU threads")
+    train.set_defaults(func=cmd_train)
+
+    gen = cmds.add_parser("generate", help="sample molecules from a trained model")
+    gen.add_argument("--model", type=Path, default=BUNDLED, help="model directory (default: the bundled model)")
+    gen.add_argument("-n", type=int, default=1000, help="number of molecules")
+    gen.add_argument("--seed", type=int, default=0, help="sampling seed")
+    gen.add_argument("-o", "--output", type=Path, default=Path("generated.csv"), help="output CSV")
+    gen.add_argument("--batch-size", type=int, default=500, help="molecules decoded at once")
+    gen.add_argument("--temperature", type=float, default=1.0, help="softmax temperature (0 = greedy)")
+    gen.add_argument("--image", type=Path, help="PNG grid of the first valid molecules")
+    gen.add_argument("--image-count", type=int, default=24, help="molecules in the PNG grid")
+    gen.add_argument("--device", default="auto", help="auto, cpu, cuda")
+    gen.set_defaults(func=cmd_generate)
+
+    ev = cmds.add_parser("evaluate", help="MOSES metrics of generated SMILES against a reference set")
+    ev.add_argument("generated", type=Path, help="CSV of generated SMILES (e.g. from generate)")
+    ev.add_argument("--column", default="smiles", help="column of the generated SMILES")
+    ev.add_argument("--reference", default="moses-test", help="'moses-test' (cached statistics) or a SMILES file")
+    ev.add_argument("--train", default="moses", help="'moses', a SMILES file, or 'none' (no Novelty)")
+    ev.add_argument("--smiles-column", help="SMILES column of reference/train CSV files")
+    ev.add_argument("-k", type=int, nargs="+", default=[1000, 10000], help="k of Unique@k")
+    ev.add_argument("--json", type=Path, help="also write the metrics as JSON")
+    ev.add_argument("--quiet", action="store_true", help="no progress bars")
+    ev.set_defaults(func=cmd_evaluate)

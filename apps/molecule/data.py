@@ -1,0 +1,126 @@
+"""Molecule data: the MOSES splits from the molsets package files, and user files.
+
+User files: .csv (a SMILES column, `--smiles-column`), or .smi / .txt (first field per line), each
+optionally gzipped. Every molecule is parsed and canonicalised with RDKit; rows that are empty,
+fail to parse, repeat an earlier molecule, or hold tokens the model cannot represent are skipped
+and counted by reason (and can be written to a rejects file).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+from rdkit import Chem, RDLogger
+
+from shared.errors import DataError
+
+from .tokens import Representation, Vocabulary, to_representation, tokenize
+
+RDLogger.DisableLog("rdApp.*")
+MOSES_SPLITS = {"train": "train.csv.gz", "test": "test.csv.gz", "test_scaffolds": "test_scaffolds.csv.gz"}
+
+
+def moses_file(name: str) -> Path:
+    """A file of the molsets 0.3.1 package (found without importing it)."""
+    spec = importlib.util.find_spec("moses")
+    if spec is None or not spec.submodule_search_locations:
+        raise DataError("the MOSES data needs the molsets package: pip install --no-deps molsets==0.3.1")
+    return Path(list(spec.submodule_search_locations)[0]) / name
+
+
+def moses_smiles(split: str = "train") -> list[str]:
+    """The MOSES split as listed in the package (already canonical, no duplicates)."""
+    if split not in MOSES_SPLITS:
+        raise DataError(f"unknown MOSES split {split!r} (choose from {', '.join(MOSES_SPLITS)})")
+    return pd.read_csv(moses_file(f"dataset/data/{MOSES_SPLITS[split]}"))["SMILES"].tolist()
+
+
+def canonical(smiles: str) -> str | None:
+    """RDKit canonical SMILES, or None when it does not parse."""
+    mol = Chem.MolFromSmiles(smiles) if smiles else None
+    return Chem.MolToSmiles(mol) if mol is not None else None
+
+
+def read_smiles_file(path: str | Path, column: str | None = None) -> list[str]:
+    """Raw SMILES strings of a user file, in file order (one clear error for unusable files)."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path} does not exist")
+    suffixes = [s.lower() for s in path.suffixes if s.lower() != ".gz"]
+    kind = suffixes[-1] if suffixes else ""
+    try:
+        if kind == ".csv":
+            frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+            column = column or next((c for c in frame.columns if c.lower() == "smiles"), None)
+            if column is None or column not in frame.columns:
+                raise DataError(f"{path} has no column {column or 'SMILES'!r} (columns: {', '.join(frame.columns)}); "
+                                "name it with --smiles-column")
+            values = frame[column].tolist()
+        elif kind in (".smi", ".txt", ".smiles"):
+            frame = pd.read_csv(path, sep=r"\s+", header=None, usecols=[0], dtype=str, comment=None,
+                                skip_blank_lines=False, keep_default_na=False, engine="python")
+            values = frame[0].tolist()
+        else:
+            raise DataError(f"{path}: unknown file type (use .csv, .smi or .txt, optionally .gz)")
+    except pd.errors.EmptyDataError:
+        raise DataError(f"{path} is empty") from None
+    except (pd.errors.ParserError, UnicodeDecodeError) as e:
+        raise DataError(f"{path} could not be read: {str(e).splitlines()[0]}") from None
+    if not values:
+        raise DataError(f"{path} has no rows")
+    return [str(v).strip() for v in values]
+
+
+@dataclass
+class CleanReport:
+    """What happened to each input row."""
+
+    kept: list[str] = field(default_factory=list)
+    rejects: list[tuple[int, str, str]] = field(default_factory=list)  # (row, input, reason)
+
+    @property
+    def counts(self) -> Counter:
+        return Counter(reason for _, _, reason in self.rejects)
+
+    def summary(self) -> str:
+        parts = [f"{n} {reason}" for reason, n in sorted(self.counts.items())]
+        return f"{len(self.kept)} molecules kept" + (f"; skipped: {', '.join(parts)}" if parts else "")
+
+    def write_rejects(self, path: str | Path) -> None:
+        pd.DataFrame(self.rejects, columns=["row", "input", "reason"]).to_csv(path, index=False)
+
+
+def clean(smiles: list[str], representation: Representation = "smiles", vocab: Vocabulary | None = None,
+          max_len: int | None = None, canonicalise: bool = True) -> CleanReport:
+    """Canonicalise, de-duplicate and filter; every skipped row is recorded with its reason."""
+    report, seen = CleanReport(), set()
+    for row, raw in enumerate(smiles):
+        if not raw:
+            report.rejects.append((row, raw, "empty"))
+            continue
+        smi = canonical(raw) if canonicalise else raw
+        if smi is None:
+            report.rejects.append((row, raw, "unparseable"))
+            continue
+        if smi in seen:
+            report.rejects.append((row, raw, "duplicate"))
+            continue
+        try:
+            text = to_representation(smi, representation)
+            tokens = tokenize(text, representation)
+        except DataError:
+            report.rejects.append((row, raw, "not representable"))
+            continue
+        if vocab is not None and any(t not in vocab.index for t in tokens):
+            report.rejects.append((row, raw, "unknown token"))
+            continue
+        if max_len is not None and len(tokens) > max_len:
+            report.rejects.append((row, raw, "too long"))
+            continue
+        seen.add(smi)
+        report.kept.append(smi)
+    return report

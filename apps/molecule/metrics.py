@@ -1,0 +1,214 @@
+"""MOSES distribution-learning metrics (Polykovskiy et al. 2020), written to agree with the official
+`molsets` implementation (checked by tests/molecule/test_metrics.py within 1e-3).
+
+  Valid       share of strings RDKit parses and sanitises (empty strings are invalid)
+  Unique@k    distinct canonical SMILES among the first k valid ones, divided by k' = min(k, #valid)
+  Novelty     share of distinct valid generated molecules absent from the training SMILES
+  IntDiv(p)   1 - (mean over pairs, self-pairs included, of Tanimoto^p)^(1/p), Morgan r=2, 1024 bits
+  SNN         mean over generated molecules of the highest Tanimoto similarity to the reference set
+  Frag, Scaf  cosine similarity of BRICS-fragment / Bemis-Murcko-scaffold (>= 2 rings) counts
+  FCD         Frechet ChemNet Distance (fcd_torch) between generated and reference activations
+  Filters     share passing the MCF and PAINS filters, with allowed atoms only and no charges
+Generated molecules are canonicalised and invalid ones dropped before every metric but Valid.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from rdkit import Chem
+from rdkit.Chem import AllChem, rdFingerprintGenerator
+from rdkit.Chem.Scaffolds import MurckoScaffold
+from tqdm.auto import tqdm
+
+from shared.errors import DataError
+from shared.io import write_atomic, write_dir_atomic
+
+from .data import moses_file, moses_smiles
+
+ALLOWED_ATOMS = {"C", "N", "S", "O", "F", "Cl", "Br", "H"}
+_MORGAN = rdFingerprintGenerator.GetMorganGenerator(radius=2, fpSize=1024)
+_FILTERS: list[Chem.Mol] | None = None
+
+
+def to_mol(smiles: str) -> Chem.Mol | None:
+    if not smiles:
+        return None
+    mol = Chem.MolFromSmiles(smiles)
+    if mol is None:
+        return None
+    try:
+        Chem.SanitizeMol(mol)
+    except ValueError:
+        return None
+    return mol
+
+
+def fingerprints(mols: list[Chem.Mol]) -> np.ndarray:
+    """Morgan radius-2, 1024-bit fingerprints as a uint8 array [n, 1024]."""
+    return np.stack([_MORGAN.GetFingerprintAsNumPy(m).astype(np.uint8) for m in mols]) if mols else np.zeros((0, 1024), np.uint8)
+
+
+def tanimoto_agg(ref: np.ndarray, gen: np.ndarray, agg: str = "max", p: int = 1, batch: int = 4096) -> float:
+    """Mean over gen rows of max (or power-mean) Tanimoto similarity to the ref rows (0/0 counts as 1)."""
+    acc = torch.zeros(len(gen), dtype=torch.float64)
+    for i in range(0, len(gen), batch):
+        g = torch.from_numpy(gen[i:i + batch]).float()
+        best = torch.zeros(len(g), dtype=torch.float64)
+        for j in range(0, len(ref), batch):
+            r = torch.from_numpy(ref[j:j + batch]).float()
+            inter = r @ g.T
+            union = r.sum(1, keepdim=True) + g.sum(1)[None, :] - inter
+            sim = torch.where(union > 0, inter / union.clamp(min=1), torch.ones_like(inter)).double()
+            best = torch.maximum(best, sim.max(0).values) if agg == "max" else best + sim.pow(p).sum(0)
+        acc[i:i + batch] = best if agg == "max" else (best / len(ref)) ** (1 / p)
+    return float(acc.mean())
+
+
+def fragments(mols: list[Chem.Mol]) -> Counter:
+    counts: Counter = Counter()
+    for m in mols:
+        counts.update(Chem.MolToSmiles(AllChem.FragmentOnBRICSBonds(m)).split("."))
+    return counts
+
+
+def scaffolds(mols: list[Chem.Mol], min_rings: int = 2) -> Counter:
+    counts: Counter = Counter()
+    for m in mols:
+        try:
+            scaffold = MurckoScaffold.GetScaffoldForMol(m)
+        except (ValueError, RuntimeError):
+            continue
+        smiles = Chem.MolToSmiles(scaffold)
+        if smiles and scaffold.GetRingInfo().NumRings() >= min_rings:
+            counts[smiles] += 1
+    return counts
+
+
+def cosine(a: Counter, b: Counter) -> float:
+    if not a or not b:
+        return float("nan")
+    keys = sorted(set(a) | set(b))
+    va, vb = np.array([a.get(k, 0) for k in keys], float), np.array([b.get(k, 0) for k in keys], float)
+    return float(va @ vb / (np.linalg.norm(va) * np.linalg.norm(vb)))
+
+
+def _filters() -> list[Chem.Mol]:
+    global _FILTERS
+    if _FILTERS is None:
+        mcf = pd.read_csv(moses_file("metrics/mcf.csv"))["smarts"].tolist()
+        pains = pd.read_csv(moses_file("metrics/wehi_pains.csv"), names=["smarts", "names"])["smarts"].tolist()
+        _FILTERS = [Chem.MolFromSmarts(s) for s in mcf + pains]
+    return _FILTERS
+
+
+def passes_filters(mol: Chem.Mol) -> bool:
+    """MCF + PAINS filters, allowed atoms, no charges, no ring of 8 or more atoms."""
+    if any(len(ring) >= 8 for ring in mol.GetRingInfo().AtomRings()):
+        return False
+    if any(a.GetFormalCharge() != 0 or a.GetSymbol() not in ALLOWED_ATOMS for a in mol.GetAtoms()):
+        return False
+    with_h = Chem.AddHs(mol)
+    if any(with_h.HasSubstructMatch(f) for f in _filters()):
+        return False
+    smiles = Chem.MolToSmiles(mol, isomericSmiles=False)
+    return bool(smiles) and Chem.MolFromSmiles(smiles) is not None
+
+
+def _fcd():
+    from fcd_torch import FCD
+
+    return FCD(device="cpu", n_jobs=1, batch_size=512)
+
+
+class ReferenceStats:
+    """What the metrics need of a reference set: fingerprints, fragment/scaffold counts, FCD moments."""
+
+    def __init__(self, fps: np.ndarray, frag: Counter, scaf: Counter, mu: np.ndarray, sigma: np.ndarray):
+        self.fps, self.frag, self.scaf, self.mu, self.sigma = fps, frag, scaf, mu, sigma
+
+    @classmethod
+    def compute(cls, smiles: list[str], quiet: bool = False) -> "ReferenceStats":
+        mols = [m for m in (to_mol(s) for s in tqdm(smiles, desc="reference: parse", disable=quiet)) if m is not None]
+        if not mols:
+            raise DataError("the reference set has no valid molecules")
+        fcd = _fcd().precalc([Chem.MolToSmiles(m) for m in mols])
+        return cls(fingerprints(mols), fragments(mols), scaffolds(mols), fcd["mu"], fcd["sigma"])
+
+    def save(self, directory: Path) -> None:
+        def fill(tmp: Path) -> None:
+            np.save(tmp / "fps.npy", np.packbits(self.fps, axis=1))
+            np.savez(tmp / "fcd.npz", mu=self.mu, sigma=self.sigma)
+            (tmp / "counts.json").write_text(json.dumps({"frag": self.frag, "scaf": self.scaf}))
+
+        write_dir_atomic(directory, fill)
+
+    @classmethod
+    def load(cls, directory: Path) -> "ReferenceStats":
+        fps = np.unpackbits(np.load(directory / "fps.npy", allow_pickle=False), axis=1)
+        fcd = np.load(directory / "fcd.npz", allow_pickle=False)
+        counts = json.loads((directory / "counts.json").read_text())
+        return cls(fps, Counter(counts["frag"]), Counter(counts["scaf"]), fcd["mu"], fcd["sigma"])
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("LEBM_CACHE", Path.home() / ".cache" / "lebm"))
+
+
+def moses_reference(split: str = "test", quiet: bool = False) -> ReferenceStats:
+    """Statistics of a MOSES split, computed once (minutes) and cached under $LEBM_CACHE."""
+    directory = cache_dir() / f"moses-{split}-stats-v1"
+    if (directory / "counts.json").exists():
+        return ReferenceStats.load(directory)
+    stats = ReferenceStats.compute(moses_smiles(split), quiet=quiet)
+    stats.save(directory)
+    return stats
+
+
+def moses_metrics(generated: list[str], reference: ReferenceStats, train: set[str] | None,
+                  ks: tuple[int, ...] = (1000, 10000), quiet: bool = False) -> dict[str, float]:
+    """The MOSES table for a list of generated SMILES (in generation order)."""
+    if not generated:
+        raise DataError("no generated molecules to evaluate")
+    mols_all = [to_mol(s) for s in tqdm(generated, desc="metrics: parse", disable=quiet)]
+    valid = [Chem.MolToSmiles(m) for m in mols_all if m is not None]
+    out: dict[str, float] = {"Valid": len(valid) / len(generated)}
+    if not valid:
+        return out
+    for k in ks:
+        head = valid[:k]
+        out[f"Unique@{k // 1000}k" if k % 1000 == 0 else f"Unique@{k}"] = len(set(head)) / len(head)
+    if train is not None:
+        distinct = set(valid)
+        out["Novelty"] = len(distinct - train) / len(distinct)
+    mols = [to_mol(s) for s in valid]
+    fps = fingerprints(mols)
+    steps = tqdm(total=6, desc="metrics", disable=quiet)
+    fcd = _fcd()
+    gen_fcd = fcd.precalc(valid)
+    out["FCD/Test"] = float(fcd.metric({"mu": reference.mu, "sigma": reference.sigma}, gen_fcd))
+    steps.update()
+    out["SNN/Test"] = tanimoto_agg(reference.fps, fps, "max")
+    steps.update()
+    out["Frag/Test"] = cosine(reference.frag, fragments(mols))
+    steps.update()
+    out["Scaf/Test"] = cosine(reference.scaf, scaffolds(mols))
+    steps.update()
+    out["IntDiv"] = 1 - tanimoto_agg(fps, fps, "mean", p=1)
+    out["IntDiv2"] = 1 - tanimoto_agg(fps, fps, "mean", p=2)
+    steps.update()
+    out["Filters"] = float(np.mean([passes_filters(m) for m in mols]))
+    steps.update()
+    steps.close()
+    return out
+
+
+def write_json(path: Path, data: Any) -> None:
+    write_atomic(path, lambda p: p.write_text(json.dumps(data, indent=2) + "\n"))
