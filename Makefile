@@ -13,6 +13,8 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q torch==2.13.0
 	$(PY) -m pip install -q -e ".[test]"
+	# MOSES data and the official metric code; molsets pins an unbuildable pomegranate, hence --no-deps
+	$(PY) -m pip install -q --no-deps molsets==0.3.1 fcd_torch==1.0.7
 	touch $(STAMP)
 
 demo: setup

@@ -111,6 +111,8 @@ def read_generated(path: Path, column: str) -> list[str]:
     """Generated SMILES in file order; empty cells stay (they count as invalid)."""
     if not path.is_file():
         raise DataError(f"{path} does not exist")
+    if ".csv" not in [s.lower() for s in path.suffixes]:
+        return read_smiles_file(path)
     try:
         frame = pd.read_csv(path, dtype=str, keep_default_na=False)
     except pd.errors.EmptyDataError:
@@ -124,12 +126,26 @@ def read_generated(path: Path, column: str) -> list[str]:
     return [s.strip() for s in frame[column]]
 
 
+def cmd_demo(args: argparse.Namespace) -> int:
+    """generate -> CSV + PNG grid -> headline metrics, on the bundled model."""
+    out = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    base = dict(model=args.model, n=args.n, seed=0, output=out / "generated.csv", batch_size=500, temperature=1.0,
+                image=out / "grid.png", image_count=24, device="auto")
+    cmd_generate(argparse.Namespace(**base))
+    return cmd_evaluate(argparse.Namespace(generated=out / "generated.csv", column="smiles", reference="moses-test-fcd",
+                                           train="moses", smiles_column=None, k=[1000], json=out / "metrics.json",
+                                           quiet=True))
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from .metrics import ReferenceStats, moses_metrics, moses_reference, write_json
+    from .metrics import ReferenceStats, moses_metrics, moses_reference, shipped_fcd_reference, write_json
 
     generated = read_generated(args.generated, args.column)
     if args.reference == "moses-test":
         reference = moses_reference("test", quiet=args.quiet)
+    elif args.reference == "moses-test-fcd":
+        reference = shipped_fcd_reference()
     else:
         reference = ReferenceStats.compute(read_smiles_file(args.reference, args.smiles_column), quiet=args.quiet)
     train = None
@@ -188,10 +204,19 @@ def add_group(sub: argparse._SubParsersAction) -> None:
     gen.add_argument("--device", default="auto", help="auto, cpu, cuda")
     gen.set_defaults(func=cmd_generate)
 
+    demo = cmds.add_parser("demo", help="generate 1,000 molecules from the bundled model, write CSV + PNG, "
+                                         "print headline metrics")
+    demo.add_argument("--model", type=Path, default=BUNDLED, help="model directory")
+    demo.add_argument("-n", type=int, default=1000, help="number of molecules")
+    demo.add_argument("--out", type=Path, default=Path("demo"), help="output directory")
+    demo.set_defaults(func=cmd_demo)
+
     ev = cmds.add_parser("evaluate", help="MOSES metrics of generated SMILES against a reference set")
     ev.add_argument("generated", type=Path, help="CSV of generated SMILES (e.g. from generate)")
     ev.add_argument("--column", default="smiles", help="column of the generated SMILES")
-    ev.add_argument("--reference", default="moses-test", help="'moses-test' (cached statistics) or a SMILES file")
+    ev.add_argument("--reference", default="moses-test",
+                    help="'moses-test' (statistics computed once, then cached), 'moses-test-fcd' (shipped FCD "
+                         "moments only: no SNN/Frag/Scaf, no precompute), or a SMILES file")
     ev.add_argument("--train", default="moses", help="'moses', a SMILES file, or 'none' (no Novelty)")
     ev.add_argument("--smiles-column", help="SMILES column of reference/train CSV files")
     ev.add_argument("-k", type=int, nargs="+", default=[1000, 10000], help="k of Unique@k")

@@ -1,0 +1,105 @@
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+
+from apps.molecule.data import moses_smiles
+from apps.molecule.model import DecoderConfig, MoleculeConfig, MoleculeModel
+from apps.molecule.tokens import Vocabulary
+from shared import TrainConfig, Trainer
+from shared.errors import ModelLoadError
+from shared.cli import main
+
+DATA = Path(__file__).parent / "data"
+TINY_MODEL = ('[model]\nmax_len = 60\n[model.ebm.prior]\nlatent_dim = 8\nhidden = [16]\n'
+              '[model.ebm.prior_chain]\nsteps = 5\n[model.ebm.posterior_chain]\nsteps = 2\n'
+              '[model.decoder]\nhidden = 48\nembed = 16\n[model.encoder]\nhidden = 16\nembed = 8\n')
+
+
+def tiny_model(cell="gru", posterior_init="amortised", use_latent=True):
+    smiles = moses_smiles("train")[:256]
+    vocab = Vocabulary.build(smiles)
+    cfg = MoleculeConfig(decoder=DecoderConfig(cell=cell, hidden=48, embed=16, use_latent=use_latent), max_len=60)
+    cfg.ebm.prior.latent_dim, cfg.ebm.prior.hidden = 8, [16]
+    cfg.ebm.prior_chain.steps, cfg.ebm.posterior_chain.steps = 5, 2
+    cfg.ebm.posterior_init = posterior_init
+    torch.manual_seed(0)
+    return MoleculeModel(cfg, vocab), vocab.encode(smiles, 60)
+
+
+@pytest.mark.parametrize("cell, init", [("gru", "amortised"), ("lstm", "reference")])
+def test_tiny_model_trains_and_its_loss_falls(cell, init):
+    model, x = tiny_model(cell, init)
+    trainer = Trainer(model, {"x": x}, TrainConfig(steps=1, batch_size=64, quiet=True, device="cpu"))
+    first = trainer.fit()["stats"]["nll_x"]
+    trainer.config = TrainConfig(steps=60, batch_size=64, quiet=True, device="cpu", lr_generator=3e-3)
+    last = trainer.fit()["stats"]["nll_x"]
+    assert last < 0.7 * first, (first, last)
+    smiles = model.generate_smiles(20, batch_size=8)
+    assert len(smiles) == 20 and all(isinstance(s, str) for s in smiles)
+
+
+def test_charrnn_decoder_ignores_the_latent():
+    model, x = tiny_model(use_latent=False)
+    z1, z2 = torch.randn(4, 8), torch.randn(4, 8)
+    ll = model.generator.log_likelihood
+    assert torch.equal(ll(x[:4], z1), ll(x[:4], z2))
+    model, _ = tiny_model()
+    assert not torch.equal(model.generator.log_likelihood(x[:4], z1), model.generator.log_likelihood(x[:4], z2))
+
+
+def test_save_load_keeps_vocabulary_and_refuses_a_mismatch(tmp_path):
+    model, _ = tiny_model()
+    model.save_pretrained(tmp_path / "m")
+    loaded = MoleculeModel.from_pretrained(tmp_path / "m")
+    assert loaded.vocab.tokens == model.vocab.tokens
+    torch.manual_seed(1)
+    a = model.generate_smiles(10)
+    torch.manual_seed(1)
+    assert loaded.generate_smiles(10) == a
+    Vocabulary(model.vocab.tokens[:-1]).save(tmp_path / "m" / "vocab.json")
+    with pytest.raises(ModelLoadError, match="vocab.json does not match config.json"):
+        MoleculeModel.from_pretrained(tmp_path / "m")
+
+
+def test_train_generate_evaluate_commands(tmp_path, capsys):
+    (tmp_path / "tiny.toml").write_text(TINY_MODEL)
+    out = tmp_path / "run"
+    assert main(["molecule", "train", "--data", str(DATA / "tiny.csv"), "--smiles-column", "smiles", "--config",
+                 str(tmp_path / "tiny.toml"), "--out", str(out), "--steps", "6", "--batch-size", "32", "--quiet",
+                 "--probe", "10", "--rejects", str(tmp_path / "rejects.csv")]) == 0
+    captured = capsys.readouterr()
+    assert "302 molecules kept; skipped: 1 duplicate, 1 empty, 1 too long, 2 unparseable" in captured.err
+    assert len(pd.read_csv(tmp_path / "rejects.csv")) == 5
+    assert (out / "config.toml").read_text().startswith("[model]")
+    assert main(["molecule", "generate", "--model", str(out / "model"), "-n", "30", "-o", str(tmp_path / "g.csv"),
+                 "--image", str(tmp_path / "grid.png")]) == 0
+    frame = pd.read_csv(tmp_path / "g.csv")
+    assert list(frame.columns) == ["smiles", "valid", "canonical_smiles", "qed", "sa", "logp", "mw"]
+    assert len(frame) == 30
+    assert main(["molecule", "evaluate", str(tmp_path / "g.csv"), "--reference", str(DATA / "tiny.smi"),
+                 "--train", str(DATA / "tiny.csv"), "--smiles-column", "smiles", "-k", "10", "--json",
+                 str(tmp_path / "m.json"), "--quiet"]) == 0
+    metrics = json.loads((tmp_path / "m.json").read_text())["metrics"]
+    assert metrics["Valid"] == pytest.approx(frame.valid.mean())
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["molecule", "train", "--data", "missing.csv", "--out", "o"], "missing.csv does not exist"),
+        (["molecule", "train", "--data", str(DATA / "tiny.csv"), "--smiles-column", "SMI", "--out", "o"],
+         "has no column 'SMI'"),
+        (["molecule", "generate", "--model", "nowhere", "-o", "g.csv"], "model directory nowhere does not exist"),
+        (["molecule", "generate", "-n", "0", "-o", "g.csv"], "-n must be >= 1"),
+        (["molecule", "evaluate", "gone.csv"], "gone.csv does not exist"),
+        (["molecule", "evaluate", str(DATA / "tiny.csv"), "--column", "nope"], "has no column 'nope'"),
+    ],
+)
+def test_cli_errors_are_one_line(args, message, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and message in err and err.count("\n") == 1

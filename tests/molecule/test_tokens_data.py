@@ -1,0 +1,89 @@
+from pathlib import Path
+
+import pytest
+import torch
+
+from apps.molecule.data import canonical, clean, moses_smiles, read_smiles_file
+from apps.molecule.tokens import Vocabulary, to_representation, to_smiles, tokenize
+from shared.errors import DataError, ModelLoadError
+
+DATA = Path(__file__).parent / "data"
+
+
+def test_round_trip_on_moses():
+    smiles = moses_smiles("train")[:3000]
+    vocab = Vocabulary.build(smiles)
+    ids = vocab.encode(smiles, 60)
+    assert vocab.decode(ids) == smiles
+    assert all("".join(tokenize(s)) == s for s in smiles)
+    assert {"Cl", "Br", "[nH]"} <= set(vocab.tokens) and "l" not in vocab.tokens and "r" not in vocab.tokens
+
+
+@pytest.mark.parametrize(
+    "smiles, tokens",
+    [
+        ("C[C@@H](N)C(=O)[O-]", ["C", "[C@@H]", "(", "N", ")", "C", "(", "=", "O", ")", "[O-]"]),
+        ("O=[N+]([O-])c1ccc(Br)cc1", ["O", "=", "[N+]", "(", "[O-]", ")", "c", "1", "c", "c", "c", "(", "Br", ")",
+                                      "c", "c", "1"]),
+        ("C%10CCCCCCCCC%10", ["C", "%10", *["C"] * 9, "%10"]),
+        ("[13CH3]Cl", ["[13CH3]", "Cl"]),
+        ("F/C=C\\F", ["F", "/", "C", "=", "C", "\\", "F"]),
+        ("[Na+].[Cl-]", ["[Na+]", ".", "[Cl-]"]),
+        ("C#N", ["C", "#", "N"]),
+    ],
+)
+def test_awkward_smiles_tokens(smiles, tokens):
+    assert tokenize(smiles) == tokens
+    vocab = Vocabulary.build([smiles])
+    assert vocab.decode(vocab.encode([smiles], 40)) == [smiles]
+
+
+def test_selfies_round_trip():
+    for smiles in moses_smiles("test")[:200]:
+        text = to_representation(smiles, "selfies")
+        assert "".join(tokenize(text, "selfies")) == text
+        assert canonical(to_smiles(text, "selfies")) == canonical(smiles)
+
+
+def test_vocabulary_errors(tmp_path):
+    vocab = Vocabulary.build(["CCO"])
+    assert vocab.unknown("CCN") == ["N"]
+    with pytest.raises(DataError, match="more than max_len = 2"):
+        vocab.encode(["CCO"], 2)
+    with pytest.raises(DataError, match="outside the SMILES alphabet"):
+        tokenize("CC&O")
+    vocab.save(tmp_path / "vocab.json")
+    assert Vocabulary.load(tmp_path / "vocab.json").tokens == vocab.tokens
+    (tmp_path / "vocab.json").write_text("{")
+    with pytest.raises(ModelLoadError, match="vocab.json is corrupt"):
+        Vocabulary.load(tmp_path / "vocab.json")
+
+
+def test_clean_counts_every_reject(tmp_path):
+    raw = read_smiles_file(DATA / "tiny.csv")
+    report = clean(raw, max_len=100)
+    assert report.counts == {"empty": 1, "unparseable": 2, "duplicate": 1, "too long": 1}
+    assert len(report.kept) == 302 and report.kept == [canonical(s) for s in report.kept]
+    report.write_rejects(tmp_path / "rejects.csv")
+    lines = (tmp_path / "rejects.csv").read_text().splitlines()
+    assert lines[0] == "row,input,reason" and len(lines) == 6
+    vocab = Vocabulary.build(moses_smiles("train")[:300])
+    assert clean(["[Pt]", "CCO"], vocab=vocab).counts == {"unknown token": 1}
+    assert torch.equal(vocab.encode(["CCO"], 5), vocab.encode(clean(["OCC"]).kept, 5))
+
+
+def test_file_errors(tmp_path):
+    assert len(read_smiles_file(DATA / "tiny.smi")) == 50
+    with pytest.raises(DataError, match="does not exist"):
+        read_smiles_file(tmp_path / "none.csv")
+    (tmp_path / "empty.csv").write_text("")
+    with pytest.raises(DataError, match="empty.csv is empty"):
+        read_smiles_file(tmp_path / "empty.csv")
+    with pytest.raises(DataError, match="has no column 'SMILES'"):
+        read_smiles_file(DATA / "tiny.csv", "SMILES")
+    (tmp_path / "header.csv").write_text("smiles\n")
+    with pytest.raises(DataError, match="has no rows"):
+        read_smiles_file(tmp_path / "header.csv")
+    (tmp_path / "x.sdf").write_text("x")
+    with pytest.raises(DataError, match="unknown file type"):
+        read_smiles_file(tmp_path / "x.sdf")
