@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import math
 import sys
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,13 +45,14 @@ class TrainConfig(LearnConfig):
     eval_every: int = option(0, "run the evaluation every this many steps (0 = at the end only)")
     checkpoint_every: int = option(0, "write a checkpoint every this many steps (0 = at the end only)")
     quiet: bool = option(False, "no progress bar")
+    max_minutes: float = option(0.0, "stop (with a checkpoint) after this much wall-clock time (0 = no limit)")
 
     def __post_init__(self) -> None:
         super().__post_init__()
         for name in ("steps", "batch_size"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("log_every", "eval_every", "checkpoint_every"):
+        for name in ("log_every", "eval_every", "checkpoint_every", "max_minutes"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
 
@@ -173,7 +175,8 @@ class Trainer:
                    desc="train", mininterval=0.1 if sys.stderr.isatty() else 10.0)  # log files: a line per 10 s
         stats: dict[str, float] = {}
         metrics: dict[str, float] = {}
-        while self.step < cfg.steps:
+        deadline = time.monotonic() + 60 * cfg.max_minutes if cfg.max_minutes else math.inf
+        while self.step < cfg.steps and not _all_past(dist, deadline):
             index = self.batch_indices(self.step, dist)
             batch = {k: v[index] for k, v in self.data.items()} | {"index": index.to(dist.device)}
             stats = learner.step(batch)
@@ -194,6 +197,16 @@ class Trainer:
         if dist.main and self.out_dir is not None:
             self.model.save_pretrained(self.out_dir / "model")
         return {"step": self.step, "resumed": resumed, "stats": stats, "eval": metrics}
+
+
+def _all_past(dist: Dist, deadline: float) -> bool:
+    """True once rank 0 is past the deadline (all ranks stop at the same step)."""
+    if deadline == math.inf:
+        return False
+    past = torch.tensor([float(time.monotonic() > deadline)], device=dist.device)
+    if dist.active:
+        torch.distributed.broadcast(past, src=0)
+    return bool(past.item())
 
 
 def _first_difference(a: Any, b: Any, where: str = "") -> str:

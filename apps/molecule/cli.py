@@ -24,7 +24,7 @@ from .model import MoleculeConfig, MoleculeModel
 from .tokens import Vocabulary, to_representation
 
 BUNDLED = Path(__file__).resolve().parents[2] / "models" / "moses-lebm"
-PRESETS = ("fast", "paper")
+PRESETS = ("fast", "paper", "charrnn")
 
 
 def preset(name: str) -> dict[str, Any]:

@@ -135,12 +135,25 @@ class ReferenceStats:
         self.fps, self.frag, self.scaf, self.mu, self.sigma = fps, frag, scaf, mu, sigma
 
     @classmethod
-    def compute(cls, smiles: list[str], quiet: bool = False) -> "ReferenceStats":
-        mols = [m for m in (to_mol(s) for s in tqdm(smiles, desc="reference: parse", disable=quiet)) if m is not None]
-        if not mols:
-            raise DataError("the reference set has no valid molecules")
-        fcd = _fcd().precalc([Chem.MolToSmiles(m) for m in mols])
-        return cls(fingerprints(mols), fragments(mols), scaffolds(mols), fcd["mu"], fcd["sigma"])
+    def compute(cls, smiles: list[str], quiet: bool = False, chunk: int = 5000) -> "ReferenceStats":
+        """Streams the set in chunks: memory stays flat (the MOSES test set is 176k molecules)."""
+        fcd = _fcd()
+        parts, frag, scaf = [], Counter(), Counter()
+        n, total, outer = 0, np.zeros(512), np.zeros((512, 512))
+        for start in tqdm(range(0, len(smiles), chunk), desc="reference statistics", disable=quiet):
+            mols = [m for m in map(to_mol, smiles[start:start + chunk]) if m is not None]
+            if not mols:
+                continue
+            parts.append(np.packbits(fingerprints(mols), axis=1))
+            frag.update(fragments(mols))
+            scaf.update(scaffolds(mols))
+            act = fcd.get_predictions([Chem.MolToSmiles(m) for m in mols]).astype(np.float64)
+            n, total, outer = n + len(act), total + act.sum(0), outer + act.T @ act
+        if n < 2:
+            raise DataError("the reference set needs at least two valid molecules")
+        mu = total / n
+        sigma = (outer - n * np.outer(mu, mu)) / (n - 1)  # = np.cov of all activations
+        return cls(np.unpackbits(np.concatenate(parts), axis=1), frag, scaf, mu, sigma)
 
     def save(self, directory: Path) -> None:
         def fill(tmp: Path) -> None:

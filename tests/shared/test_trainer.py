@@ -105,3 +105,9 @@ def test_device_option_is_checked():
         pytest.skip("CUDA present: the error path needs a machine without it")
     with pytest.raises(ConfigError, match="CUDA is not available"):
         Trainer(small_toy(), {"x": torch.zeros(40, 8)}, quick_config(device="cuda")).fit()
+
+
+def test_wall_clock_budget_stops_early_with_a_checkpoint(tmp_path, toy_data):
+    result = Trainer(small_toy(), toy_data, quick_config(steps=10**6, max_minutes=0.02), out_dir=tmp_path).fit()
+    assert 0 < result["step"] < 10**6
+    assert torch.load(tmp_path / "checkpoint" / "trainer_state.pt", weights_only=True)["step"] == result["step"]
