@@ -5,9 +5,9 @@ import pandas as pd
 import pytest
 import torch
 
-from apps.molecule.data import moses_smiles
+from apps.molecule.data import canonical, moses_smiles
 from apps.molecule.model import DecoderConfig, MoleculeConfig, MoleculeModel
-from apps.molecule.tokens import Vocabulary
+from apps.molecule.tokens import Vocabulary, to_representation
 from shared import TrainConfig, Trainer
 from shared.errors import ModelLoadError
 from shared.cli import main
@@ -18,20 +18,22 @@ TINY_MODEL = ('[model]\nmax_len = 60\n[model.ebm.prior]\nlatent_dim = 8\nhidden 
               '[model.decoder]\nhidden = 48\nembed = 16\n[model.encoder]\nhidden = 16\nembed = 8\n')
 
 
-def tiny_model(cell="gru", posterior_init="amortised", use_latent=True):
-    smiles = moses_smiles("train")[:256]
-    vocab = Vocabulary.build(smiles)
-    cfg = MoleculeConfig(decoder=DecoderConfig(cell=cell, hidden=48, embed=16, use_latent=use_latent), max_len=60)
+def tiny_model(cell="gru", posterior_init="amortised", use_latent=True, representation="smiles"):
+    texts = [to_representation(s, representation) for s in moses_smiles("train")[:256]]
+    vocab = Vocabulary.build(texts, representation)
+    cfg = MoleculeConfig(decoder=DecoderConfig(cell=cell, hidden=48, embed=16, use_latent=use_latent), max_len=60,
+                         representation=representation)
     cfg.ebm.prior.latent_dim, cfg.ebm.prior.hidden = 8, [16]
     cfg.ebm.prior_chain.steps, cfg.ebm.posterior_chain.steps = 5, 2
     cfg.ebm.posterior_init = posterior_init
     torch.manual_seed(0)
-    return MoleculeModel(cfg, vocab), vocab.encode(smiles, 60)
+    return MoleculeModel(cfg, vocab), vocab.encode(texts, 60)
 
 
-@pytest.mark.parametrize("cell, init", [("gru", "amortised"), ("lstm", "reference")])
-def test_tiny_model_trains_and_its_loss_falls(cell, init):
-    model, x = tiny_model(cell, init)
+@pytest.mark.parametrize("cell, init, representation",
+                         [("gru", "amortised", "smiles"), ("lstm", "reference", "smiles"), ("gru", "persistent", "selfies")])
+def test_tiny_model_trains_and_its_loss_falls(cell, init, representation):
+    model, x = tiny_model(cell, init, representation=representation)
     trainer = Trainer(model, {"x": x}, TrainConfig(steps=1, batch_size=64, quiet=True, device="cpu"))
     first = trainer.fit()["stats"]["nll_x"]
     trainer.config = TrainConfig(steps=60, batch_size=64, quiet=True, device="cpu", lr_generator=3e-3)
@@ -39,6 +41,8 @@ def test_tiny_model_trains_and_its_loss_falls(cell, init):
     assert last < 0.7 * first, (first, last)
     smiles = model.generate_smiles(20, batch_size=8)
     assert len(smiles) == 20 and all(isinstance(s, str) for s in smiles)
+    if representation == "selfies":  # SELFIES always decode to a molecule
+        assert all(canonical(s) is not None for s in smiles if s)
 
 
 def test_charrnn_decoder_ignores_the_latent():
