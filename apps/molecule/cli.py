@@ -19,7 +19,7 @@ from shared.errors import DataError
 from shared.io import write_atomic
 from shared.trainer import TrainConfig, Trainer
 
-from .data import clean, moses_smiles, read_smiles_file
+from .data import canonical, clean, moses_smiles, read_smiles_file
 from .model import MoleculeConfig, MoleculeModel
 from .tokens import Vocabulary, to_representation
 
@@ -49,9 +49,8 @@ def load_training_smiles(args: argparse.Namespace, representation: str, max_len:
 
 
 def validity_probe(n: int = 200):
+    """Eval callback: validity and uniqueness of n fresh samples."""
     def probe(model: MoleculeModel) -> dict[str, float]:
-        from .data import canonical
-
         smiles = model.generate_smiles(n)
         valid = [c for c in map(canonical, smiles) if c]
         return {"valid": len(valid) / n, "unique": len(set(valid)) / max(len(valid), 1)}
@@ -60,7 +59,8 @@ def validity_probe(n: int = 200):
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    torch.set_num_threads(args.threads) if args.threads else None
+    if args.threads:
+        torch.set_num_threads(args.threads)
     toml = deep_merge(preset(args.preset), load_toml(args.config) if args.config else {})
     model_table = toml.get("model", {})
     if args.representation:
