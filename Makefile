@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test test-all bench clean
+.PHONY: setup demo demo-toy test test-all bench bench-molecule clean
 
 setup: $(STAMP)
 
@@ -17,7 +17,11 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q --no-deps molsets==0.3.1 fcd_torch==1.0.7
 	touch $(STAMP)
 
+# generate 1,000 molecules from the bundled model: demo/generated.csv, demo/grid.png, headline metrics
 demo: setup
+	$(VENV)/bin/lebm molecule demo --out demo
+
+demo-toy: setup
 	$(VENV)/bin/lebm toy demo
 
 test: setup
@@ -28,6 +32,10 @@ test-all: setup
 
 bench: setup
 	$(PY) bench/toy_prior.py
+
+# needs a CharRNN trained with the same budget as the bundled model (see BENCHMARKS.md)
+bench-molecule: setup
+	$(PY) bench/molecule_moses.py --lebm models/moses-lebm --charrnn runs/charrnn/model
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache
