@@ -9,13 +9,14 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import torch
 
 from shared.cli import add_common
 from shared.config import deep_merge, from_dict, load_toml, resolve, to_dict
 from shared.distributed import pick_device
-from shared.errors import DataError
+from shared.errors import ConfigError, DataError
 from shared.io import write_atomic
 from shared.trainer import TrainConfig, Trainer
 
@@ -70,13 +71,23 @@ def cmd_train(args: argparse.Namespace) -> int:
     smiles = load_training_smiles(args, cfg.representation, cfg.max_len)
     texts = [to_representation(s, cfg.representation) for s in smiles]
     vocab = Vocabulary.build(texts, cfg.representation)
-    x = vocab.encode(texts, cfg.max_len).to(torch.int16)
+    data = {"x": vocab.encode(texts, cfg.max_len).to(torch.int16)}
+    if args.properties:
+        from .metrics import cache_dir
+        from .oracles import property_table
+
+        table = property_table(smiles, args.properties, jobs=args.jobs, cache=cache_dir())
+        cfg.properties = list(args.properties)
+        cfg.property_stats = {k: [float(np.nanmean(v)), float(np.nanstd(v)) or 1.0] for k, v in table.items()}
+        for name, values in table.items():
+            mean, std = cfg.property_stats[name]
+            data[name] = torch.tensor((values - mean) / std, dtype=torch.float32)
     torch.manual_seed(train_cfg.seed)
     model = MoleculeModel(cfg, vocab)
     args.out.mkdir(parents=True, exist_ok=True)
     write_atomic(args.out / "config.toml", lambda p: p.write_text(_toml_dump({"model": to_dict(cfg),
                                                                               "train": to_dict(train_cfg)})))
-    result = Trainer(model, {"x": x}, train_cfg, out_dir=args.out, resume=args.resume,
+    result = Trainer(model, data, train_cfg, out_dir=args.out, resume=args.resume,
                      eval_fn=validity_probe(args.probe)).fit()
     print(json.dumps({"step": result["step"], **result["eval"]}))
     return 0
@@ -104,6 +115,46 @@ def cmd_generate(args: argparse.Namespace) -> int:
         image = Draw.MolsToGridImage(mols, molsPerRow=6, subImgSize=(250, 200))
         write_atomic(args.image, lambda p: image.save(str(p), format="PNG"))
         print(f"wrote {args.image} ({len(mols)} molecules)")
+    return 0
+
+
+def parse_conditions(items: list[str]) -> dict[str, float]:
+    """["qed=0.9", "sa=2.5"] -> {"qed": 0.9, "sa": 2.5}, one clear error per malformed item."""
+    out = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        try:
+            out[name.strip()] = float(value)
+        except ValueError:
+            sep = ""
+        if not sep or not name.strip():
+            raise ConfigError(f"--condition {item!r}: expected NAME=VALUE, e.g. qed=0.9")
+    return out
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    """Conditional sampling z ~ p(z | y*), decoded and scored by the real oracles."""
+    from .oracles import Oracle
+
+    targets = parse_conditions(args.condition)
+    model = MoleculeModel.from_pretrained(args.model, device=pick_device(args.device)).eval()
+    for name in targets:
+        model.normalise(name, torch.zeros(1))  # raises for a property without a head
+    torch.manual_seed(args.seed)
+    chain = {"steps": args.steps} if args.steps else {}
+    smiles, z = model.sample_smiles_conditional(args.n, targets, args.batch_size, args.temperature, **chain)
+    frame = pd.DataFrame({"smiles": smiles})
+    frame["valid"] = [canonical(s) is not None for s in smiles]
+    predicted = model.predict_properties(z)
+    print(f"{'property':<12}{'target':>10}{'mean':>10}{'median':>10}{'std':>10}{'head mean':>11}  (valid: "
+          f"{frame.valid.mean():.3f})")
+    for name, target in targets.items():
+        frame[name] = Oracle(name)(smiles)
+        frame[f"predicted_{name}"] = predicted[name].detach().cpu().numpy()
+        real = frame[name].dropna()
+        print(f"{name:<12}{target:>10.3f}{real.mean():>10.3f}{real.median():>10.3f}{real.std():>10.3f}"
+              f"{frame[f'predicted_{name}'].mean():>11.3f}")
+    write_atomic(args.output, lambda p: frame.to_csv(p, index=False))
     return 0
 
 
@@ -190,6 +241,8 @@ def add_group(sub: argparse._SubParsersAction) -> None:
     train.add_argument("--rejects", type=Path, help="write skipped rows with their reason to this CSV")
     train.add_argument("--probe", type=int, default=200, help="molecules sampled at each evaluation")
     train.add_argument("--threads", type=int, help="torch CPU threads")
+    train.add_argument("--properties", nargs="+", help="train a head p(y|z) for each of these oracle properties")
+    train.add_argument("--jobs", type=int, default=1, help="worker processes for the property oracles")
     train.set_defaults(func=cmd_train)
 
     gen = cmds.add_parser("generate", help="sample molecules from a trained model")
@@ -203,6 +256,18 @@ def add_group(sub: argparse._SubParsersAction) -> None:
     gen.add_argument("--image-count", type=int, default=24, help="molecules in the PNG grid")
     gen.add_argument("--device", default="auto", help="auto, cpu, cuda")
     gen.set_defaults(func=cmd_generate)
+
+    sample = cmds.add_parser("sample", help="conditional sampling z ~ p(z | y*) through the property heads")
+    sample.add_argument("--model", type=Path, required=True, help="model directory trained with --properties")
+    sample.add_argument("--condition", action="append", required=True, help="NAME=VALUE target (repeatable)")
+    sample.add_argument("-n", type=int, default=100, help="number of molecules")
+    sample.add_argument("--seed", type=int, default=0, help="sampling seed")
+    sample.add_argument("--steps", type=int, help="Langevin steps (default: the model's prior chain)")
+    sample.add_argument("-o", "--output", type=Path, default=Path("sampled.csv"), help="output CSV")
+    sample.add_argument("--batch-size", type=int, default=500, help="molecules sampled at once")
+    sample.add_argument("--temperature", type=float, default=1.0, help="decoding temperature")
+    sample.add_argument("--device", default="auto", help="auto, cpu, cuda")
+    sample.set_defaults(func=cmd_sample)
 
     demo = cmds.add_parser("demo", help="generate 1,000 molecules from the bundled model, write CSV + PNG, "
                                          "print headline metrics")

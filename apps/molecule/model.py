@@ -17,6 +17,7 @@ from torch import nn
 
 from shared.config import check_choices, option
 from shared.errors import ConfigError, ModelLoadError
+from shared.heads import GaussianHead, HeadConfig
 from shared.model import LatentEBM, LatentEBMConfig
 
 from .tokens import Representation, Vocabulary, to_smiles
@@ -51,6 +52,9 @@ class MoleculeConfig:
     representation: Representation = option("smiles", "smiles or selfies")
     max_len: int = option(100, "longest molecule in tokens")
     vocab_size: int = option(0, "number of tokens (set from the training data)")
+    properties: list[str] = option([], "properties with a head p(y|z) = N(g(z), v), oracle names (qed, sa, plogp...)")
+    property_stats: dict[str, list[float]] = option({}, "mean and std of each property on the training data")
+    head: HeadConfig = option(HeadConfig(), "the property heads (targets are z-normalised)")
 
     def __post_init__(self) -> None:
         check_choices(self)
@@ -141,8 +145,24 @@ class MoleculeModel(LatentEBM):
         d = config.ebm.prior.latent_dim
         decoder = RNNDecoder(config.vocab_size, d, config.decoder)
         encoder = TokenEncoder(config.vocab_size, d, config.encoder) if config.ebm.posterior_init == "amortised" else None
-        super().__init__(config, config.ebm, decoder, encoder=encoder)
+        heads = {name: GaussianHead(d, config.head) for name in config.properties}
+        super().__init__(config, config.ebm, decoder, heads=heads, encoder=encoder)
         self.vocab = vocab
+
+    def normalise(self, name: str, values: torch.Tensor) -> torch.Tensor:
+        """Property values in head units: (y - mean) / std of the training data."""
+        if name not in self.config.property_stats:
+            raise ConfigError(f"no property head named {name!r} (heads: {', '.join(self.config.properties) or 'none'})")
+        mean, std = self.config.property_stats[name]
+        return (values - mean) / std
+
+    def predict_properties(self, z: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Each head's mean g(z), back in property units."""
+        out = {}
+        for name, head in self.heads.items():
+            mean, std = self.config.property_stats[name]
+            out[name] = head.predict(z) * std + mean
+        return out
 
     def save_extra(self, directory: Path) -> None:
         self.vocab.save(directory / "vocab.json")
@@ -156,11 +176,25 @@ class MoleculeModel(LatentEBM):
         self.vocab = vocab
 
     @torch.no_grad()
+    def decode_smiles(self, z: torch.Tensor, temperature: float = 1.0) -> list[str]:
+        """SMILES decoded from latents (not checked or repaired)."""
+        ids = self.generator.sample(z, self.config.max_len, temperature)
+        return [to_smiles(t, self.config.representation) for t in self.vocab.decode(ids.cpu())]
+
     def generate_smiles(self, n: int, batch_size: int = 500, temperature: float = 1.0) -> list[str]:
-        """n SMILES strings decoded from prior samples (not checked or repaired)."""
+        """n SMILES strings decoded from prior samples."""
         out: list[str] = []
         for start in range(0, n, batch_size):
-            z = self.sample_prior(min(batch_size, n - start)).z
-            ids = self.generator.sample(z, self.config.max_len, temperature)
-            out += [to_smiles(t, self.config.representation) for t in self.vocab.decode(ids.cpu())]
+            out += self.decode_smiles(self.sample_prior(min(batch_size, n - start)).z, temperature)
         return out
+
+    def sample_smiles_conditional(self, n: int, targets: dict[str, float], batch_size: int = 500,
+                                  temperature: float = 1.0, **chain) -> tuple[list[str], torch.Tensor]:
+        """n SMILES from z ~ p(z | y*) (Langevin through the core), and the latents."""
+        normalised = {k: float(self.normalise(k, torch.tensor(v))) for k, v in targets.items()}
+        smiles, latents = [], []
+        for start in range(0, n, batch_size):
+            z = self.sample_conditional(min(batch_size, n - start), normalised, **chain).z
+            smiles += self.decode_smiles(z, temperature)
+            latents.append(z)
+        return smiles, torch.cat(latents)

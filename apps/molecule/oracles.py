@@ -13,16 +13,21 @@ Penalized logP conventions (REFERENCE.md section 2), named explicitly because ta
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from functools import partial
+from pathlib import Path
+
+import numpy as np
 
 from rdkit import Chem, DataStructs
 from rdkit.Chem import QED, Crippen, Descriptors, rdFingerprintGenerator, rdMolDescriptors
 from rdkit.Contrib.SA_Score import sascorer
 
 from shared.errors import ConfigError
+from shared.io import write_atomic
 
 # ZINC250k statistics of logP, -SA and -(ring penalty) used by the JT-VAE normalisation
 ZINC_LOGP = (2.4570953396190123, 1.434324401111988)
@@ -109,3 +114,18 @@ def docking_error() -> str:
         return ("docking needs AutoDock Vina and Meeko: pip install vina meeko gemmi "
                 "(then give the receptor PDBQT and box in the design config)")
     return "docking is not wired into this version's design loop yet"
+
+
+def property_table(smiles: list[str], names: list[str], jobs: int = 1, cache: Path | None = None) -> dict[str, np.ndarray]:
+    """Oracle values of every molecule for each named property, cached per data set and property."""
+    key = hashlib.sha1("\n".join(smiles).encode()).hexdigest()[:16]
+    out = {}
+    for name in names:
+        path = cache / f"props-{key}-{name}.npy" if cache is not None else None
+        if path is not None and path.exists():
+            out[name] = np.load(path, allow_pickle=False)
+            continue
+        out[name] = np.asarray(Oracle(name)(smiles, jobs=jobs), dtype=np.float64)
+        if path is not None:
+            write_atomic(path, lambda p, v=out[name]: np.save(open(p, "wb"), v))
+    return out
