@@ -158,6 +158,20 @@ def cmd_sample(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_design(args: argparse.Namespace) -> int:
+    from .design import DesignConfig, DesignRun
+
+    table = load_toml(args.config)
+    cfg = resolve(DesignConfig, None, table.get("design", table), where="design.")
+    if args.model:
+        cfg.model = str(args.model)
+    if not cfg.model:
+        raise ConfigError(f"{args.config}: no model given (design.model or --model)")
+    DesignRun(cfg, args.out, quiet=args.quiet).run(resume=args.resume)
+    print(f"wrote {args.out}/summary.csv, top.csv, top.png, properties.png")
+    return 0
+
+
 def read_generated(path: Path, column: str) -> list[str]:
     """Generated SMILES in file order; empty cells stay (they count as invalid)."""
     if not path.is_file():
@@ -268,6 +282,14 @@ def add_group(sub: argparse._SubParsersAction) -> None:
     sample.add_argument("--temperature", type=float, default=1.0, help="decoding temperature")
     sample.add_argument("--device", default="auto", help="auto, cpu, cuda")
     sample.set_defaults(func=cmd_sample)
+
+    design = cmds.add_parser("design", help="design molecules toward property targets (SGDS loop)")
+    design.add_argument("--config", type=Path, required=True, help="TOML with a [design] table (see README)")
+    design.add_argument("--out", type=Path, required=True, help="run directory")
+    design.add_argument("--model", type=Path, help="model directory (overrides design.model)")
+    design.add_argument("--resume", action="store_true", help="continue from the last completed iteration")
+    design.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+    design.set_defaults(func=cmd_design)
 
     demo = cmds.add_parser("demo", help="generate 1,000 molecules from the bundled model, write CSV + PNG, "
                                          "print headline metrics")

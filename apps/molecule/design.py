@@ -1,0 +1,303 @@
+"""Property-guided design by gradual distribution shifting (SGDS, Kong et al. 2023).
+
+One iteration: move each member's latent by a few Langevin steps on log p_a(z) + log p(y + delta | z)
+(its own current property values shifted by each objective's step), decode, score with the real
+oracles, merge with the population, keep the top-k feasible molecules, fine-tune the model on them
+through the core's trainer, re-infer their latents. A run directory holds every iteration's
+population, a summary, plots, the final top molecules, and a resumable state.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm.auto import tqdm
+
+from shared.config import check_choices, option, to_dict
+from shared.distributed import rng_state, set_rng_state
+from shared.errors import ConfigError
+from shared.io import load_json, save_json, write_atomic, write_dir_atomic
+from shared.trainer import TrainConfig, Trainer
+
+from .data import canonical
+from .model import MoleculeModel
+from .oracles import Oracle, PROPERTIES
+from .tokens import to_representation, tokenize
+
+
+@dataclass
+class Objective:
+    property: str = option("qed", "oracle name")
+    direction: Literal["max", "min"] = option("max", "maximise or minimise")
+    shift: float = option(0.02, "target shift per iteration, in property units")
+    weight: float = option(1.0, "weight in the ranking score")
+
+    def __post_init__(self) -> None:
+        check_choices(self)
+
+
+@dataclass
+class Constraint:
+    property: str = option("sa", "oracle name (or 'similarity' to the start molecule)")
+    min: float | None = option(None, "lowest allowed value")
+    max: float | None = option(None, "highest allowed value")
+
+    def __post_init__(self) -> None:
+        if self.min is None and self.max is None:
+            raise ConfigError(f"constraint on {self.property!r} sets neither min nor max")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ConfigError(f"constraint on {self.property!r} is contradictory: min {self.min} > max {self.max}")
+
+
+@dataclass
+class DesignConfig:
+    model: str = option("", "model directory trained with a head for every objective")
+    objectives: list[Objective] = option([Objective()], "what to improve")
+    constraints: list[Constraint] = option([], "bounds a kept molecule must satisfy")
+    ring_sizes: list[int] = option([], "allowed ring sizes (empty: any)")
+    start_smiles: str = option("", "start molecule: the population starts around it; 'similarity' refers to it")
+    population: int = option(1000, "molecules proposed per iteration")
+    top_k: int = option(500, "molecules kept per iteration")
+    start: Literal["warm", "cold"] = option("warm", "warm: move the previous latents; cold: chains from noise")
+    langevin_steps: int = option(2, "Langevin steps per iteration (warm start)")
+    cold_steps: int = option(20, "Langevin steps per iteration (cold start)")
+    step_size: float = option(0.1, "Langevin step size of the shift moves")
+    finetune_epochs: int = option(1, "epochs of fine-tuning on the kept set per iteration (0: none)")
+    finetune_batch: int = option(128, "batch size of the fine-tuning")
+    iterations: int = option(10, "number of shift iterations")
+    oracle_budget: int | None = option(None, "stop once this many oracle calls were made (unset: no limit)")
+    jobs: int = option(1, "oracle worker processes")
+    seed: int = option(0, "seed")
+
+    def __post_init__(self) -> None:
+        check_choices(self)
+        if not self.objectives:
+            raise ConfigError("a design run needs at least one objective")
+        for name in [o.property for o in self.objectives] + [c.property for c in self.constraints]:
+            if name not in PROPERTIES and name != "similarity":
+                raise ConfigError(f"unknown property {name!r} (known: {', '.join(sorted(PROPERTIES))}, similarity)")
+        if any(c.property == "similarity" for c in self.constraints) and not self.start_smiles:
+            raise ConfigError("a similarity constraint needs start_smiles")
+        if self.start_smiles and canonical(self.start_smiles) is None:
+            raise ConfigError(f"start_smiles {self.start_smiles!r} does not parse")
+        for name in ("population", "top_k", "iterations"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.oracle_budget is not None and self.oracle_budget < self.population:
+            raise ConfigError(f"oracle_budget {self.oracle_budget} cannot score even one population of "
+                              f"{self.population} (leave it unset for no limit)")
+        if self.top_k > self.population:
+            raise ConfigError(f"top_k ({self.top_k}) cannot exceed population ({self.population})")
+
+
+@dataclass
+class DesignState:
+    iteration: int = 0
+    oracle_calls: int = 0
+    history: list[dict] = field(default_factory=list)
+
+
+class DesignRun:
+    def __init__(self, config: DesignConfig, out_dir: Path, quiet: bool = False):
+        self.cfg, self.out, self.quiet = config, Path(out_dir), quiet
+        self.model = MoleculeModel.from_pretrained(config.model)
+        missing = [o.property for o in config.objectives if o.property not in self.model.heads]
+        if missing:
+            raise ConfigError(f"the model {config.model} has no head for objective {missing[0]!r} "
+                              f"(heads: {', '.join(self.model.heads) or 'none'}); train it with --properties")
+        names = dict.fromkeys([o.property for o in config.objectives] + [c.property for c in config.constraints])
+        self.oracles = {n: Oracle(n, config.start_smiles or None) for n in names}
+        self.state = DesignState()
+        self.population = pd.DataFrame()
+        self.z = torch.zeros(0, self.model.prior.latent_dim)
+
+    # --- scoring ------------------------------------------------------------------------------
+    def score(self, smiles: list[str], iteration: int) -> pd.DataFrame:
+        frame = pd.DataFrame({"smiles": smiles, "canonical_smiles": [canonical(s) or "" for s in smiles]})
+        frame["valid"] = frame.canonical_smiles != ""
+        for name, oracle in self.oracles.items():
+            frame[name] = oracle(smiles, jobs=self.cfg.jobs)
+        self.state.oracle_calls += len(smiles)
+        frame["feasible"] = frame.valid & self._feasible(frame)
+        signed = [o.weight * (1 if o.direction == "max" else -1) * frame[o.property] for o in self.cfg.objectives]
+        frame["fitness"] = sum(signed).fillna(-math.inf)
+        frame["iteration"] = iteration
+        return frame
+
+    def _feasible(self, frame: pd.DataFrame) -> pd.Series:
+        ok = pd.Series(True, index=frame.index)
+        for c in self.cfg.constraints:
+            if c.min is not None:
+                ok &= frame[c.property] >= c.min
+            if c.max is not None:
+                ok &= frame[c.property] <= c.max
+        if self.cfg.ring_sizes:
+            from rdkit import Chem
+
+            allowed = set(self.cfg.ring_sizes)
+            ok &= [bool(s) and all(len(r) in allowed for r in Chem.MolFromSmiles(s).GetRingInfo().AtomRings())
+                   for s in frame.canonical_smiles]
+        return ok
+
+    # --- the loop -------------------------------------------------------------------------------
+    def initial_latents(self) -> torch.Tensor:
+        n = self.cfg.population
+        if self.cfg.start_smiles:
+            text = to_representation(canonical(self.cfg.start_smiles), self.model.config.representation)
+            x = self.model.vocab.encode([text], self.model.config.max_len)
+            z = self.model.infer_posterior(x).z
+            return z.repeat(n, 1) + 0.1 * torch.randn(n, z.shape[1])
+        return self.model.sample_prior(n).z
+
+    def shift(self, z: torch.Tensor, frame: pd.DataFrame) -> torch.Tensor:
+        """Langevin moves on log p_a(z) + sum_k log p_k(y_k + delta_k | z), per-member targets."""
+        targets = {}
+        predicted = self.model.predict_properties(z)
+        for o in self.cfg.objectives:
+            current = torch.tensor(frame[o.property].to_numpy(), dtype=torch.float32)
+            current = torch.where(torch.isfinite(current), current, predicted[o.property].detach())
+            targets[o.property] = self.model.normalise(o.property, current + (o.shift if o.direction == "max"
+                                                                                else -o.shift))
+        if self.cfg.start == "cold":
+            z, steps = self.model.prior.sample_reference(len(z)), self.cfg.cold_steps
+        else:
+            steps = self.cfg.langevin_steps
+        return self.model.ebm.prior_chain.run(z, self.model.conditional_log_density(targets), steps=steps,
+                                              step_size=self.cfg.step_size).z
+
+    def finetune(self, kept: pd.DataFrame) -> None:
+        if self.cfg.finetune_epochs == 0 or kept.empty:
+            return
+        vocab, max_len = self.model.vocab, self.model.config.max_len
+        texts = [to_representation(s, self.model.config.representation) for s in kept.canonical_smiles]
+        usable = [i for i, t in enumerate(texts)
+                  if not vocab.unknown(t) and len(tokenize(t, vocab.representation)) <= max_len]
+        if not usable:
+            return
+        data = {"x": vocab.encode([texts[i] for i in usable], max_len)}
+        for name in self.model.heads:
+            values = torch.tensor(kept[name].to_numpy()[usable], dtype=torch.float32) if name in kept else \
+                torch.full((len(usable),), math.nan)
+            data[name] = self.model.normalise(name, values)
+        steps = self.cfg.finetune_epochs * math.ceil(len(usable) / self.cfg.finetune_batch)
+        Trainer(self.model, data, TrainConfig(steps=steps, batch_size=self.cfg.finetune_batch, quiet=True,
+                                              device="cpu", seed=self.cfg.seed + self.state.iteration)).fit()
+        self.model.eval()
+        self.z[torch.as_tensor(usable)] = self.model.infer_posterior(data["x"]).z  # latents under the new model
+
+    def run(self, resume: bool = False) -> pd.DataFrame:
+        torch.manual_seed(self.cfg.seed)
+        if resume and (self.out / "state" / "state.json").exists():
+            self.load()
+        elif self.state.iteration == 0:
+            self.model.eval()
+            self.z = self.initial_latents()
+            self.population = self.score(self.model.decode_smiles(self.z), 0)
+            self.record(self.population)
+        bar = tqdm(total=self.cfg.iterations, initial=self.state.iteration, desc="design", disable=self.quiet)
+        while self.state.iteration < self.cfg.iterations and not self.over_budget():
+            it = self.state.iteration + 1
+            start = time.perf_counter()
+            if len(self.z):  # cycle through the kept members
+                pick = torch.arange(self.cfg.population) % len(self.z)
+                z_new = self.shift(self.z[pick], self.population.iloc[pick.numpy()].reset_index(drop=True))
+            else:  # nothing valid kept yet: shift fresh prior samples (heads supply the current values)
+                z0 = self.model.sample_prior(self.cfg.population).z
+                z_new = self.shift(z0, pd.DataFrame({o.property: [math.nan] * len(z0) for o in self.cfg.objectives}))
+            proposals = self.score(self.model.decode_smiles(z_new), it)
+            merged = pd.concat([self.population, proposals], ignore_index=True)
+            latents = torch.cat([self.z, z_new])
+            order = merged[merged.valid].sort_values(["feasible", "fitness"], ascending=False)
+            order = order.drop_duplicates("canonical_smiles").head(self.cfg.top_k)
+            self.population, self.z = order.reset_index(drop=True), latents[torch.tensor(order.index.to_numpy())]
+            self.finetune(self.population)
+            self.state.iteration = it
+            self.record(proposals, seconds=time.perf_counter() - start)
+            bar.update(1)
+            bar.set_postfix({o.property: f"{self.population[o.property].max():.3f}" for o in self.cfg.objectives})
+        bar.close()
+        self.write_final()
+        return self.population
+
+    def over_budget(self) -> bool:
+        return self.cfg.oracle_budget is not None and self.state.oracle_calls >= self.cfg.oracle_budget
+
+    # --- outputs and state ----------------------------------------------------------------------
+    def record(self, proposals: pd.DataFrame, seconds: float = 0.0) -> None:
+        it = self.state.iteration
+        row = {"iteration": it, "oracle_calls": self.state.oracle_calls, "seconds": round(seconds, 2),
+               "validity": float(proposals.valid.mean()),
+               "uniqueness": float(proposals[proposals.valid].canonical_smiles.nunique() / max(proposals.valid.sum(), 1))}
+        for o in self.cfg.objectives:
+            best = self.population[o.property].sort_values(ascending=o.direction == "min")
+            row |= {f"{o.property}_mean": float(best.mean()), f"{o.property}_top1": float(best.iloc[0]),
+                    f"{o.property}_top3": float(best.iloc[:3].mean())}
+        self.state.history.append(row)
+        self.out.mkdir(parents=True, exist_ok=True)
+        write_atomic(self.out / f"population_{it:03d}.csv", lambda p: self.population.to_csv(p, index=False))
+        write_atomic(self.out / "summary.csv", lambda p: pd.DataFrame(self.state.history).to_csv(p, index=False))
+        self.save()
+
+    def save(self) -> None:
+        def fill(tmp: Path) -> None:
+            (tmp / "model").mkdir()
+            self.model.write_files(tmp / "model")
+            self.population.to_csv(tmp / "population.csv", index=False)
+            np.save(tmp / "latents.npy", self.z.numpy())
+            save_json(tmp / "state.json", {"iteration": self.state.iteration, "oracle_calls": self.state.oracle_calls,
+                                           "history": self.state.history, "config": to_dict(self.cfg)})
+            torch.save(rng_state(), tmp / "rng.pt")
+
+        write_dir_atomic(self.out / "state", fill)
+
+    def load(self) -> None:
+        state_dir = self.out / "state"
+        saved = load_json(state_dir / "state.json")
+        if saved["config"] != to_dict(self.cfg):
+            raise ConfigError(f"{self.out} was started with a different design config; use a new --out")
+        self.model = MoleculeModel.from_pretrained(state_dir / "model").eval()
+        self.population = pd.read_csv(state_dir / "population.csv", keep_default_na=False,
+                                      na_values=[""]).fillna({"smiles": "", "canonical_smiles": ""})
+        self.z = torch.from_numpy(np.load(state_dir / "latents.npy", allow_pickle=False))
+        self.state = DesignState(saved["iteration"], saved["oracle_calls"], saved["history"])
+        set_rng_state(torch.load(state_dir / "rng.pt", weights_only=True))
+
+    def write_final(self) -> None:
+        top = self.population[self.population.feasible].head(100)
+        write_atomic(self.out / "top.csv", lambda p: top.to_csv(p, index=False))
+        if not self.quiet:
+            print(pd.DataFrame(self.state.history).to_string(index=False))
+        self.plot()
+        from rdkit import Chem
+        from rdkit.Chem import Draw
+
+        mols = [Chem.MolFromSmiles(s) for s in top.canonical_smiles[:24]]
+        legend = [f"{self.cfg.objectives[0].property} {v:.3f}" for v in top[self.cfg.objectives[0].property][:24]]
+        if mols:
+            image = Draw.MolsToGridImage(mols, molsPerRow=6, subImgSize=(250, 200), legends=legend)
+            write_atomic(self.out / "top.png", lambda p: image.save(str(p), format="PNG"))
+
+    def plot(self) -> None:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        frames = [pd.read_csv(p) for p in sorted(self.out.glob("population_*.csv"))]
+        names = list(self.oracles)
+        fig, axes = plt.subplots(1, len(names), figsize=(4.5 * len(names), 3.5), squeeze=False)
+        for ax, name in zip(axes[0], names):
+            ax.boxplot([f[name].dropna().to_numpy() for f in frames], showfliers=False)
+            ax.set_xlabel("iteration")
+            ax.set_title(name)
+        fig.tight_layout()
+        write_atomic(self.out / "properties.png", lambda p: fig.savefig(p, format="png", dpi=100))
+        plt.close(fig)

@@ -1,0 +1,80 @@
+"""The SGDS design loop on a tiny model trained here with a QED head."""
+
+import pandas as pd
+import pytest
+
+from apps.molecule.design import Constraint, DesignConfig, DesignRun, Objective
+from shared.cli import main
+from shared.config import from_dict
+from shared.errors import ConfigError
+
+
+@pytest.fixture(scope="module")
+def qed_model(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("design")
+    (tmp / "cfg.toml").write_text(
+        "[model]\nmax_len = 60\n[model.ebm]\nposterior_init = 'reference'\n"
+        "[model.ebm.prior]\nlatent_dim = 8\nhidden = [32]\n[model.ebm.prior_chain]\nsteps = 10\n"
+        "[model.ebm.posterior_chain]\nsteps = 3\n[model.decoder]\nhidden = 96\nembed = 32\n[model.head]\nhidden = [16]\n")
+    assert main(["molecule", "train", "--max-molecules", "1000", "--config", str(tmp / "cfg.toml"), "--out",
+                 str(tmp / "run"), "--steps", "150", "--batch-size", "64", "--lr-generator", "3e-3", "--quiet",
+                 "--probe", "10", "--properties", "qed", "--threads", "1"]) == 0
+    return tmp / "run" / "model"
+
+
+def design_toml(tmp_path, model, iterations):
+    path = tmp_path / f"run{iterations}.toml"
+    path.write_text(f"[design]\nmodel = '{model}'\npopulation = 60\ntop_k = 30\niterations = {iterations}\n"
+                    "finetune_epochs = 1\nfinetune_batch = 32\nseed = 3\n"
+                    "[[design.objectives]]\nproperty = 'qed'\nshift = 0.05\n"
+                    "[[design.constraints]]\nproperty = 'sa'\nmax = 7.0\n")
+    return path
+
+
+def test_two_iterations_write_every_output_and_resume_matches(qed_model, tmp_path, capsys):
+    assert main(["molecule", "design", "--config", str(design_toml(tmp_path, qed_model, 2)), "--out",
+                 str(tmp_path / "whole"), "--quiet"]) == 0
+    whole = tmp_path / "whole"
+    for name in ("population_000.csv", "population_001.csv", "population_002.csv", "summary.csv", "top.csv",
+                 "properties.png", "state/state.json", "state/model/model.safetensors"):
+        assert (whole / name).exists(), name
+    summary = pd.read_csv(whole / "summary.csv")
+    assert list(summary.iteration) == [0, 1, 2] and summary.oracle_calls.tolist() == [60, 120, 180]
+    assert {"qed_mean", "qed_top1", "qed_top3", "validity", "uniqueness"} <= set(summary.columns)
+    top = pd.read_csv(whole / "top.csv")
+    assert top.feasible.all() and (top.sa <= 7.0).all()
+
+    # interrupted after one iteration, then resumed to two: the same population as the run above
+    assert main(["molecule", "design", "--config", str(design_toml(tmp_path, qed_model, 1)), "--out",
+                 str(tmp_path / "cut"), "--quiet"]) == 0
+    (tmp_path / "cut" / "state" / "state.json").write_text(
+        (tmp_path / "cut" / "state" / "state.json").read_text().replace('"iterations": 1', '"iterations": 2'))
+    assert main(["molecule", "design", "--config", str(design_toml(tmp_path, qed_model, 2)), "--out",
+                 str(tmp_path / "cut"), "--quiet", "--resume"]) == 0
+    resumed = pd.read_csv(tmp_path / "cut" / "population_002.csv")
+    pd.testing.assert_frame_equal(resumed, pd.read_csv(whole / "population_002.csv"))
+
+
+@pytest.mark.parametrize(
+    "table, message",
+    [
+        ({"objectives": [{"property": "potency"}]}, "unknown property 'potency'"),
+        ({"constraints": [{"property": "sa", "min": 5.0, "max": 2.0}]}, "contradictory: min 5.0 > max 2.0"),
+        ({"oracle_budget": 0}, "oracle_budget 0 cannot score"),
+        ({"objectives": []}, "at least one objective"),
+        ({"constraints": [{"property": "similarity", "min": 0.4}]}, "needs start_smiles"),
+        ({"top_k": 2000}, "top_k (2000) cannot exceed population"),
+        ({"start": "lukewarm"}, "'lukewarm' is not one of"),
+    ],
+)
+def test_bad_design_configs(table, message):
+    with pytest.raises(ConfigError) as err:
+        from_dict(DesignConfig, table)
+    assert message in str(err.value)
+
+
+def test_objective_without_a_head_is_refused(qed_model, tmp_path):
+    cfg = DesignConfig(model=str(qed_model), objectives=[Objective(property="logp")],
+                       constraints=[Constraint(property="qed", min=0.3)])
+    with pytest.raises(ConfigError, match="no head for objective 'logp'"):
+        DesignRun(cfg, tmp_path)
