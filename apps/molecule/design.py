@@ -22,7 +22,7 @@ import torch
 from tqdm.auto import tqdm
 
 from shared.config import check_choices, option, to_dict
-from shared.distributed import rng_state, set_rng_state
+from shared.distributed import pick_device, rng_state, set_rng_state
 from shared.errors import ConfigError
 from shared.io import load_json, save_json, write_atomic, write_dir_atomic
 from shared.trainer import TrainConfig, Trainer
@@ -76,6 +76,7 @@ class DesignConfig:
     oracle_budget: int | None = option(None, "stop once this many oracle calls were made (unset: no limit)")
     jobs: int = option(1, "oracle worker processes")
     seed: int = option(0, "seed")
+    device: str = option("auto", "auto (CUDA when present), cpu, cuda")
 
     def __post_init__(self) -> None:
         check_choices(self)
@@ -108,7 +109,8 @@ class DesignState:
 class DesignRun:
     def __init__(self, config: DesignConfig, out_dir: Path, quiet: bool = False):
         self.cfg, self.out, self.quiet = config, Path(out_dir), quiet
-        self.model = MoleculeModel.from_pretrained(config.model)
+        self.device = pick_device(config.device)
+        self.model = MoleculeModel.from_pretrained(config.model, device=self.device)
         missing = [o.property for o in config.objectives if o.property not in self.model.heads]
         if missing:
             raise ConfigError(f"the model {config.model} has no head for objective {missing[0]!r} "
@@ -117,7 +119,7 @@ class DesignRun:
         self.oracles = {n: Oracle(n, config.start_smiles or None) for n in names}
         self.state = DesignState()
         self.population = pd.DataFrame()
-        self.z = torch.zeros(0, self.model.prior.latent_dim)
+        self.z = torch.zeros(0, self.model.prior.latent_dim, device=self.device)
 
     # --- scoring ------------------------------------------------------------------------------
     def score(self, smiles: list[str], iteration: int) -> pd.DataFrame:
@@ -152,9 +154,9 @@ class DesignRun:
         n = self.cfg.population
         if self.cfg.start_smiles:
             text = to_representation(canonical(self.cfg.start_smiles), self.model.config.representation)
-            x = self.model.vocab.encode([text], self.model.config.max_len)
-            z = self.model.infer_posterior(x).z
-            return z.repeat(n, 1) + 0.1 * torch.randn(n, z.shape[1])
+            x = self.model.vocab.encode([text], self.model.config.max_len).to(self.device)
+            z = self.model.infer_posterior(x).z.repeat(n, 1)
+            return z + 0.1 * torch.randn_like(z)
         return self.model.sample_prior(n).z
 
     def shift(self, z: torch.Tensor, frame: pd.DataFrame) -> torch.Tensor:
@@ -162,7 +164,7 @@ class DesignRun:
         targets = {}
         predicted = self.model.predict_properties(z)
         for o in self.cfg.objectives:
-            current = torch.tensor(frame[o.property].to_numpy(), dtype=torch.float32)
+            current = torch.tensor(frame[o.property].to_numpy(), dtype=torch.float32, device=z.device)
             current = torch.where(torch.isfinite(current), current, predicted[o.property].detach())
             targets[o.property] = self.model.normalise(o.property, current + (o.shift if o.direction == "max"
                                                                                 else -o.shift))
@@ -182,16 +184,15 @@ class DesignRun:
                   if not vocab.unknown(t) and len(tokenize(t, vocab.representation)) <= max_len]
         if not usable:
             return
-        data = {"x": vocab.encode([texts[i] for i in usable], max_len)}
+        data = {"x": vocab.encode([texts[i] for i in usable], max_len).to(self.device)}
         for name in self.model.heads:
-            values = torch.tensor(kept[name].to_numpy()[usable], dtype=torch.float32) if name in kept else \
-                torch.full((len(usable),), math.nan)
-            data[name] = self.model.normalise(name, values)
+            values = kept[name].to_numpy()[usable] if name in kept else np.full(len(usable), math.nan)
+            data[name] = self.model.normalise(name, torch.tensor(values, dtype=torch.float32, device=self.device))
         steps = self.cfg.finetune_epochs * math.ceil(len(usable) / self.cfg.finetune_batch)
         Trainer(self.model, data, TrainConfig(steps=steps, batch_size=self.cfg.finetune_batch, quiet=True,
-                                              device="cpu", seed=self.cfg.seed + self.state.iteration)).fit()
+                                              device=str(self.device), seed=self.cfg.seed + self.state.iteration)).fit()
         self.model.eval()
-        self.z[torch.as_tensor(usable)] = self.model.infer_posterior(data["x"]).z  # latents under the new model
+        self.z[torch.tensor(usable, device=self.device)] = self.model.infer_posterior(data["x"]).z  # new model's view
 
     def run(self, resume: bool = False) -> pd.DataFrame:
         torch.manual_seed(self.cfg.seed)
@@ -217,7 +218,7 @@ class DesignRun:
             latents = torch.cat([self.z, z_new])
             order = merged[merged.valid].sort_values(["feasible", "fitness"], ascending=False)
             order = order.drop_duplicates("canonical_smiles").head(self.cfg.top_k)
-            self.population, self.z = order.reset_index(drop=True), latents[torch.tensor(order.index.to_numpy())]
+            self.population, self.z = order.reset_index(drop=True), latents[torch.tensor(order.index.to_numpy(), device=self.device)]
             self.finetune(self.population)
             self.state.iteration = it
             self.record(proposals, seconds=time.perf_counter() - start)
@@ -251,7 +252,7 @@ class DesignRun:
             (tmp / "model").mkdir()
             self.model.write_files(tmp / "model")
             self.population.to_csv(tmp / "population.csv", index=False)
-            np.save(tmp / "latents.npy", self.z.numpy())
+            np.save(tmp / "latents.npy", self.z.cpu().numpy())
             save_json(tmp / "state.json", {"iteration": self.state.iteration, "oracle_calls": self.state.oracle_calls,
                                            "history": self.state.history, "config": to_dict(self.cfg)})
             torch.save(rng_state(), tmp / "rng.pt")
@@ -263,10 +264,10 @@ class DesignRun:
         saved = load_json(state_dir / "state.json")
         if saved["config"] != to_dict(self.cfg):
             raise ConfigError(f"{self.out} was started with a different design config; use a new --out")
-        self.model = MoleculeModel.from_pretrained(state_dir / "model").eval()
+        self.model = MoleculeModel.from_pretrained(state_dir / "model", device=self.device).eval()
         self.population = pd.read_csv(state_dir / "population.csv", keep_default_na=False,
                                       na_values=[""]).fillna({"smiles": "", "canonical_smiles": ""})
-        self.z = torch.from_numpy(np.load(state_dir / "latents.npy", allow_pickle=False))
+        self.z = torch.from_numpy(np.load(state_dir / "latents.npy", allow_pickle=False)).to(self.device)
         self.state = DesignState(saved["iteration"], saved["oracle_calls"], saved["history"])
         set_rng_state(torch.load(state_dir / "rng.pt", weights_only=True))
 
