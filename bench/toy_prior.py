@@ -21,12 +21,13 @@ import torch
 from shared import TrainConfig, Trainer
 from shared.toy import ToyModel, evaluate, make_data, mmd, toy_config
 
-VARIANTS = [  # name, prior, posterior_init, posterior steps
-    ("gaussian prior, reference init, K=20", "gaussian", "reference", 20),
-    ("EBM prior, reference init, K=20", "ebm", "reference", 20),
-    ("EBM prior, reference init, K=5", "ebm", "reference", 5),
-    ("EBM prior, persistent chains, K=5", "ebm", "persistent", 5),
-    ("EBM prior, amortised encoder, K=5", "ebm", "amortised", 5),
+VARIANTS = [  # name, prior, posterior_init, posterior steps, encoder objective
+    ("gaussian prior, reference init, K=20", "gaussian", "reference", 20, "elbo"),
+    ("EBM prior, reference init, K=20", "ebm", "reference", 20, "elbo"),
+    ("EBM prior, reference init, K=5", "ebm", "reference", 5, "elbo"),
+    ("EBM prior, persistent chains, K=5", "ebm", "persistent", 5, "elbo"),
+    ("EBM prior, amortised encoder (chain-matching), K=5", "ebm", "amortised", 5, "chain"),
+    ("EBM prior, amortised encoder (ELBO), K=5", "ebm", "amortised", 5, "elbo"),
 ]
 
 
@@ -39,7 +40,7 @@ def main() -> None:
     x, _ = make_data(4000, seed=0)
     x_test, mode_test = make_data(2000, seed=1)
     rows = []
-    for name, prior, init, k in VARIANTS:
+    for name, prior, init, k, objective in VARIANTS:
         runs = []
         for seed in range(args.seeds):
             cfg = toy_config(prior, init)
@@ -48,7 +49,7 @@ def main() -> None:
             model = ToyModel(cfg)
             start = time.perf_counter()
             Trainer(model, {"x": x}, TrainConfig(steps=args.steps, batch_size=128, lr_prior=1e-3, seed=seed,
-                                                 quiet=True, device="cpu")).fit()
+                                                 quiet=True, device="cpu", encoder_objective=objective)).fit()
             seconds = time.perf_counter() - start
             torch.manual_seed(1000 + seed)
             runs.append({**evaluate(model, x_test, mode_test), "train_s": seconds})

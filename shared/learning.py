@@ -12,14 +12,16 @@ two updates go through DistributedDataParallel; chains use the plain modules.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from .config import option
+from .config import check_choices, option
 from .distributed import Dist
 from .errors import ConfigError
 from .model import LatentEBM
@@ -34,8 +36,11 @@ class LearnConfig:
     clip_generator: float | None = option(5.0, "gradient-norm clip for the generator side (none if unset)")
     clip_prior: float | None = option(1.0, "gradient-norm clip for the prior (none if unset)")
     prior_chains: int = option(0, "prior chains per step (0 = the batch size)")
+    encoder_objective: Literal["chain", "elbo"] = option(
+        "elbo", "amortised start: fit q(z|x) to the posterior by the ELBO, or to the chain outputs")
 
     def __post_init__(self) -> None:
+        check_choices(self)
         if not (self.lr_generator > 0 and self.lr_prior > 0):
             raise ConfigError("learning rates must be > 0")
         if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
@@ -50,10 +55,12 @@ class LearnConfig:
 class GeneratorSide(nn.Module):
     """Generator, heads and (when amortised) encoder: the modules the posterior samples train."""
 
-    def __init__(self, model: LatentEBM):
+    def __init__(self, model: LatentEBM, encoder_objective: str = "elbo"):
         super().__init__()
         self.generator, self.heads = model.generator, model.heads
         self.encoder = model.encoder if model.ebm.posterior_init == "amortised" else None
+        self.encoder_objective = encoder_objective
+        self._prior = [model.prior]  # read (never trained) here: kept out of this module's parameters
 
     def forward(self, x: Any, ys: dict[str, torch.Tensor], z: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         nll = -self.generator.log_likelihood(x, z).mean()
@@ -64,10 +71,20 @@ class GeneratorSide(nn.Module):
             stats[f"nll_{name}"] = term.detach()
             loss = loss + term
         if self.encoder is not None:
-            term = encoder_nll(*self.encoder(x), z).mean()
-            stats["nll_encoder"] = term.detach()
+            mean, logvar = self.encoder(x)
+            term = encoder_nll(mean, logvar, z).mean() if self.encoder_objective == "chain" else \
+                self._negative_elbo(x, mean, logvar)
+            stats["encoder_loss"] = term.detach()
             loss = loss + term
         return loss, stats
+
+    def _negative_elbo(self, x: Any, mean: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+        """-E_q[log p_b(x|z) + log p_a(z) - log q(z|x)] (unnormalised p_a), reparameterised; the generator
+        and prior parameters are frozen while it is computed, so this term trains the encoder alone."""
+        z = mean + (0.5 * logvar).exp() * torch.randn_like(mean)
+        with frozen(self.generator), frozen(self._prior[0]):
+            log_joint = self.generator.log_likelihood(x, z) + self._prior[0].log_density(z)
+        return -(log_joint + 0.5 * logvar.sum(1)).mean()  # entropy of q up to a constant
 
 
 class Learner:
@@ -76,7 +93,7 @@ class Learner:
     def __init__(self, model: LatentEBM, config: LearnConfig, n_data: int, dist: Dist | None = None):
         self.model, self.config, self.dist = model, config, dist or Dist()
         self.init = make_posterior_init(model, n_data, self.dist)
-        self.side: nn.Module = GeneratorSide(model)
+        self.side: nn.Module = GeneratorSide(model, config.encoder_objective)
         self.prior: nn.Module = model.prior
         betas = tuple(config.betas)
         self.opt_generator = torch.optim.Adam(self.side.parameters(), lr=config.lr_generator, betas=betas)
@@ -133,6 +150,19 @@ class Learner:
         if self.opt_prior is not None:
             self.opt_prior.load_state_dict(state["opt_prior"])
         self.init.load_state_dict(state["posterior_init"])
+
+
+@contextmanager
+def frozen(module: nn.Module) -> Iterator[None]:
+    """Parameters of `module` take no gradient inside the block (inputs still do)."""
+    flags = [(p, p.requires_grad) for p in module.parameters()]
+    for p, _ in flags:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p, flag in flags:
+            p.requires_grad_(flag)
 
 
 def _clip(params: Any, max_norm: float | None) -> float:

@@ -111,3 +111,15 @@ def test_wall_clock_budget_stops_early_with_a_checkpoint(tmp_path, toy_data):
     result = Trainer(small_toy(), toy_data, quick_config(steps=10**6, max_minutes=0.02), out_dir=tmp_path).fit()
     assert 0 < result["step"] < 10**6
     assert torch.load(tmp_path / "checkpoint" / "trainer_state.pt", weights_only=True)["step"] == result["step"]
+
+
+def test_elbo_term_trains_the_encoder_alone(toy_data):
+    from shared.learning import GeneratorSide
+
+    model = small_toy(posterior_init="amortised")
+    side = GeneratorSide(model, "elbo")
+    mean, logvar = model.encoder(toy_data["x"][:16])
+    side._negative_elbo(toy_data["x"][:16], mean, logvar).backward()
+    assert all(p.grad is None for p in [*model.generator.parameters(), *model.prior.parameters()])
+    assert all(p.requires_grad for p in [*model.generator.parameters(), *model.prior.parameters()])
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in model.encoder.parameters())
