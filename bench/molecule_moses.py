@@ -77,7 +77,11 @@ def step_seconds(name: str, decoder_from: str | None, batch: int, steps: int) ->
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--lebm", type=Path, default=Path("models/moses-lebm"))
-    parser.add_argument("--charrnn", type=Path, required=True)
+    parser.add_argument("--charrnn", type=Path, default=Path("runs/charrnn/model"),
+                        help="CharRNN model directory; trained first when --charrnn-minutes is given")
+    parser.add_argument("--charrnn-minutes", type=float,
+                        help="train the CharRNN baseline here first, for this wall-clock budget (use the "
+                             "LEBM's training time: train_log.jsonl / the bundled README)")
     parser.add_argument("-n", type=int, default=10000)
     parser.add_argument("--speed-n", type=int, default=2000, help="molecules for the throughput timing")
     parser.add_argument("--cost-batch", type=int, default=64)
@@ -85,6 +89,12 @@ def main() -> None:
     parser.add_argument("--skip-paper-cost", action="store_true", help="skip timing the (slow) paper preset")
     parser.add_argument("--json", type=Path, default=Path(__file__).parent / "results" / "molecule_moses.json")
     args = parser.parse_args()
+    if args.charrnn_minutes:
+        from shared.cli import main as lebm
+
+        run_dir = args.charrnn.parent
+        assert lebm(["molecule", "train", "--preset", "charrnn", "--out", str(run_dir), "--steps", "100000000",
+                     "--max-minutes", str(args.charrnn_minutes), "--checkpoint-every", "2000", "--quiet"]) == 0
     models = {"LEBM (bundled)": MoleculeModel.from_pretrained(args.lebm).eval(),
               "CharRNN (ours)": MoleculeModel.from_pretrained(args.charrnn).eval()}
     result: dict = {"meta": {"torch": torch.__version__, "threads": torch.get_num_threads(),

@@ -1,4 +1,4 @@
-"""`lebm molecule ...`: train, generate, evaluate."""
+"""`lebm molecule ...`: train, generate, evaluate, sample (conditional), design (SGDS), demo."""
 
 from __future__ import annotations
 
@@ -172,25 +172,6 @@ def cmd_design(args: argparse.Namespace) -> int:
     return 0
 
 
-def read_generated(path: Path, column: str) -> list[str]:
-    """Generated SMILES in file order; empty cells stay (they count as invalid)."""
-    if not path.is_file():
-        raise DataError(f"{path} does not exist")
-    if ".csv" not in [s.lower() for s in path.suffixes]:
-        return read_smiles_file(path)
-    try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except pd.errors.EmptyDataError:
-        raise DataError(f"{path} is empty") from None
-    except (pd.errors.ParserError, UnicodeDecodeError) as e:
-        raise DataError(f"{path} could not be read: {str(e).splitlines()[0]}") from None
-    if column not in frame.columns:
-        raise DataError(f"{path} has no column {column!r} (columns: {', '.join(frame.columns)}); use --column")
-    if frame.empty:
-        raise DataError(f"{path} has no rows")
-    return [s.strip() for s in frame[column]]
-
-
 def cmd_demo(args: argparse.Namespace) -> int:
     """generate -> CSV + PNG grid -> headline metrics, on the bundled model."""
     out = args.out
@@ -206,7 +187,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from .metrics import ReferenceStats, moses_metrics, moses_reference, shipped_fcd_reference, write_json
 
-    generated = read_generated(args.generated, args.column)
+    generated = read_smiles_file(args.generated, args.column)  # file order; empty cells count as invalid
     if args.reference == "moses-test":
         reference = moses_reference("test", quiet=args.quiet)
     elif args.reference == "moses-test-fcd":

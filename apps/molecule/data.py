@@ -57,8 +57,7 @@ def read_smiles_file(path: str | Path, column: str | None = None) -> list[str]:
             frame = pd.read_csv(path, dtype=str, keep_default_na=False)
             column = column or next((c for c in frame.columns if c.lower() == "smiles"), None)
             if column is None or column not in frame.columns:
-                raise DataError(f"{path} has no column {column or 'SMILES'!r} (columns: {', '.join(frame.columns)}); "
-                                "name it with --smiles-column")
+                raise DataError(f"{path} has no column {column or 'SMILES'!r} (columns: {', '.join(frame.columns)})")
             values = frame[column].tolist()
         elif kind in (".smi", ".txt", ".smiles"):
             frame = pd.read_csv(path, sep=r"\s+", header=None, usecols=[0], dtype=str, comment=None,
