@@ -5,26 +5,20 @@ import pytest
 
 from shared.cli import main
 
+from .conftest import train_tiny
+
 
 @pytest.fixture(scope="module")
 def mw_model(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("cond")
-    (tmp / "cfg.toml").write_text(
-        "[model]\nmax_len = 60\n[model.ebm]\nposterior_init = 'reference'\n"
-        "[model.ebm.prior]\nlatent_dim = 8\nhidden = [32]\n[model.ebm.prior_chain]\nsteps = 20\n"
-        "[model.ebm.posterior_chain]\nsteps = 5\n[model.decoder]\nhidden = 96\nembed = 32\n"
-        "[model.head]\nhidden = [32]\n")
-    assert main(["molecule", "train", "--max-molecules", "1500", "--config", str(tmp / "cfg.toml"), "--out",
-                 str(tmp / "run"), "--steps", "250", "--batch-size", "64", "--lr-generator", "3e-3", "--quiet",
-                 "--probe", "10", "--properties", "mw", "--threads", "1"]) == 0
-    return tmp
+    return train_tiny(tmp_path_factory.mktemp("cond"), "mw", steps=250, molecules=1500, prior_steps=20,
+                      posterior_steps=5)
 
 
 def test_conditional_sampling_moves_the_property_toward_the_target(mw_model, capsys):
     means = {}
     for label, target in (("low", 250.0), ("high", 420.0)):
         out = mw_model / f"{label}.csv"
-        assert main(["molecule", "sample", "--model", str(mw_model / "run" / "model"), "--condition",
+        assert main(["molecule", "sample", "--model", str(mw_model), "--condition",
                      f"mw={target}", "-n", "300", "-o", str(out), "--steps", "100"]) == 0
         frame = pd.read_csv(out)
         means[label] = (frame.predicted_mw.mean(), frame.smiles.fillna("").str.len().mean(), frame.mw.mean())
@@ -37,7 +31,7 @@ def test_conditional_sampling_moves_the_property_toward_the_target(mw_model, cap
 
 
 def test_unknown_conditions_are_refused(mw_model, capsys):
-    assert main(["molecule", "sample", "--model", str(mw_model / "run" / "model"), "--condition", "qed=0.9"]) == 2
+    assert main(["molecule", "sample", "--model", str(mw_model), "--condition", "qed=0.9"]) == 2
     assert "no property head named 'qed'" in capsys.readouterr().err
-    assert main(["molecule", "sample", "--model", str(mw_model / "run" / "model"), "--condition", "mw"]) == 2
+    assert main(["molecule", "sample", "--model", str(mw_model), "--condition", "mw"]) == 2
     assert "expected NAME=VALUE" in capsys.readouterr().err

@@ -8,18 +8,13 @@ from shared.cli import main
 from shared.config import from_dict
 from shared.errors import ConfigError
 
+from .conftest import train_tiny
+
 
 @pytest.fixture(scope="module")
 def qed_model(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("design")
-    (tmp / "cfg.toml").write_text(
-        "[model]\nmax_len = 60\n[model.ebm]\nposterior_init = 'reference'\n"
-        "[model.ebm.prior]\nlatent_dim = 8\nhidden = [32]\n[model.ebm.prior_chain]\nsteps = 10\n"
-        "[model.ebm.posterior_chain]\nsteps = 3\n[model.decoder]\nhidden = 96\nembed = 32\n[model.head]\nhidden = [16]\n")
-    assert main(["molecule", "train", "--max-molecules", "1000", "--config", str(tmp / "cfg.toml"), "--out",
-                 str(tmp / "run"), "--steps", "150", "--batch-size", "64", "--lr-generator", "3e-3", "--quiet",
-                 "--probe", "10", "--properties", "qed", "--threads", "1"]) == 0
-    return tmp / "run" / "model"
+    return train_tiny(tmp_path_factory.mktemp("design"), "qed", steps=150, molecules=1000, prior_steps=10,
+                      posterior_steps=3)
 
 
 def design_toml(tmp_path, model, iterations):
