@@ -71,8 +71,9 @@ def langevin(
     """Run `steps` Langevin steps on `target` from `z0` ([B, d]) and return the final states.
 
     step_size: a constant u or a per-step schedule. noise: factor t on the injected noise.
-    clip_grad: cap on each chain's gradient norm. on_nonfinite: "raise" a LangevinError, or
-    "reset" the affected chains to `reset(n)` (default: their initial states) and go on.
+    clip_grad: cap on each chain's gradient norm. on_nonfinite: "raise" a LangevinError (after the
+    run, naming the first bad step), or "reset" the affected chains to their initial states (or to
+    the matching rows of `reset(n_chains)`) and go on. Diagnostics sync with the device once.
     Parameter gradients are never accumulated; only z is differentiated.
     """
     if z0.dim() != 2:
@@ -88,37 +89,43 @@ def langevin(
     if on_nonfinite not in ("raise", "reset"):
         raise ConfigError(f"on_nonfinite must be 'raise' or 'reset', got {on_nonfinite!r}")
     sizes = step_sizes(step_size, steps)
-    z = z0.detach().clone()
+    z0 = z0.detach()
+    z = z0.clone()
     history = [z.clone()] if keep_history else None
-    energy_start: float | None = None
-    grad_norm_sum, resets = 0.0, 0
+    # diagnostics stay on the device: one synchronisation per chain, not per step
+    energy_start = grad_norm_sum = resets = torch.zeros((), device=z.device)
+    first_bad = torch.full((), -1, device=z.device)
     for k, u in enumerate(sizes):
         logp, grad = _log_density_and_grad(target, z)
-        if energy_start is None:
-            energy_start = -logp.mean().item()
+        if k == 0:
+            energy_start = -logp.mean()
         norm = grad.norm(dim=1, keepdim=True)
-        grad_norm_sum += norm.nan_to_num(0.0).mean().item()
+        grad_norm_sum = grad_norm_sum + norm.nan_to_num(0.0).mean()
         if clip_grad is not None:
             grad = grad * (clip_grad / (norm + 1e-12)).clamp(max=1.0)
-        z = z + 0.5 * u * u * grad + u * noise * torch.randn_like(z)
-        bad = ~(torch.isfinite(z).all(dim=1) & torch.isfinite(logp))
-        if bad.any():
-            n = int(bad.sum())
-            if on_nonfinite == "raise":
-                raise LangevinError(f"Langevin produced non-finite values in {n} of {len(z)} chains at step {k + 1} "
-                                    f"(step size {u:g}); lower the step size or set clip_grad")
-            z[bad] = reset(n).to(z) if reset is not None else z0[bad].detach().to(z)
-            resets += n
+        z_next = z + 0.5 * u * u * grad + u * noise * torch.randn_like(z)
+        bad = ~(torch.isfinite(z_next).all(dim=1) & torch.isfinite(logp))
+        first_bad = torch.where((first_bad < 0) & bad.any(), torch.full_like(first_bad, k + 1), first_bad)
+        if on_nonfinite == "reset":
+            fresh = z0 if reset is None else reset(len(z)).to(z)
+            z_next = torch.where(bad[:, None], fresh, z_next)
+            resets = resets + bad.sum()
+        z = z_next
         if history is not None:
             history.append(z.clone())
+    if on_nonfinite == "raise" and first_bad.item() > 0:
+        n = int((~torch.isfinite(z).all(dim=1)).sum())
+        raise LangevinError(f"Langevin produced non-finite values in {max(n, 1)} of {len(z)} chains at step "
+                            f"{int(first_bad)} (step size {sizes[int(first_bad) - 1]:g}); lower the step size "
+                            "or set clip_grad")
     with torch.enable_grad():  # targets may need autograd internally; no graph is kept
         final = target(z.detach()).detach()
     energy_end = -final.mean().item()
     return LangevinResult(
         z=z.detach(),
-        energy_start=energy_end if energy_start is None else energy_start,
+        energy_start=float(energy_start) if sizes else energy_end,
         energy_end=energy_end,
-        grad_norm=grad_norm_sum / max(len(sizes), 1),
-        resets=resets,
+        grad_norm=float(grad_norm_sum) / max(len(sizes), 1),
+        resets=int(resets),
         history=torch.stack(history) if history is not None else None,
     )
