@@ -27,7 +27,7 @@ from shared.errors import ConfigError
 from shared.io import load_json, save_json, write_atomic, write_dir_atomic
 from shared.trainer import TrainConfig, Trainer
 
-from .data import canonical
+from .data import canonical, moses_smiles, read_smiles_file
 from .model import MoleculeModel
 from .oracles import Oracle, PROPERTIES
 from .tokens import to_representation, tokenize
@@ -77,6 +77,7 @@ class DesignConfig:
     jobs: int = option(1, "oracle worker processes")
     seed: int = option(0, "seed")
     device: str = option("auto", "auto (CUDA when present), cpu, cuda")
+    train_smiles: str = option("moses", "training set for novelty: 'moses', a SMILES file, or 'none'")
 
     def __post_init__(self) -> None:
         check_choices(self)
@@ -118,6 +119,11 @@ class DesignRun:
         names = dict.fromkeys([o.property for o in config.objectives] + [c.property for c in config.constraints])
         self.oracles = {n: Oracle(n, config.start_smiles or None) for n in names}
         self.state = DesignState()
+        self.train: set[str] | None = None
+        if config.train_smiles == "moses":
+            self.train = set(moses_smiles("train"))
+        elif config.train_smiles != "none":
+            self.train = {c for c in map(canonical, read_smiles_file(config.train_smiles)) if c}
         self.population = pd.DataFrame()
         self.z = torch.zeros(0, self.model.prior.latent_dim, device=self.device)
 
@@ -200,9 +206,10 @@ class DesignRun:
             self.load()
         elif self.state.iteration == 0:
             self.model.eval()
-            self.z = self.initial_latents()
-            self.population = self.score(self.model.decode_smiles(self.z), 0)
-            self.record(self.population)
+            z = self.initial_latents()
+            first = self.score(self.model.decode_smiles(z), 0)
+            self.population, self.z = self.select(first, z)
+            self.record(first)
         bar = tqdm(total=self.cfg.iterations, initial=self.state.iteration, desc="design", disable=self.quiet)
         while self.state.iteration < self.cfg.iterations and not self.over_budget():
             it = self.state.iteration + 1
@@ -215,10 +222,7 @@ class DesignRun:
                 z_new = self.shift(z0, pd.DataFrame({o.property: [math.nan] * len(z0) for o in self.cfg.objectives}))
             proposals = self.score(self.model.decode_smiles(z_new), it)
             merged = pd.concat([self.population, proposals], ignore_index=True)
-            latents = torch.cat([self.z, z_new])
-            order = merged[merged.valid].sort_values(["feasible", "fitness"], ascending=False)
-            order = order.drop_duplicates("canonical_smiles").head(self.cfg.top_k)
-            self.population, self.z = order.reset_index(drop=True), latents[torch.tensor(order.index.to_numpy(), device=self.device)]
+            self.population, self.z = self.select(merged, torch.cat([self.z, z_new]))
             self.finetune(self.population)
             self.state.iteration = it
             self.record(proposals, seconds=time.perf_counter() - start)
@@ -227,6 +231,12 @@ class DesignRun:
         bar.close()
         self.write_final()
         return self.population
+
+    def select(self, frame: pd.DataFrame, latents: torch.Tensor) -> tuple[pd.DataFrame, torch.Tensor]:
+        """The top-k distinct valid molecules, feasible ones first, by fitness; their latents."""
+        order = frame[frame.valid].sort_values(["feasible", "fitness"], ascending=False)
+        order = order.drop_duplicates("canonical_smiles").head(self.cfg.top_k)
+        return order.reset_index(drop=True), latents[torch.tensor(order.index.to_numpy(), device=latents.device)]
 
     def over_budget(self) -> bool:
         return self.cfg.oracle_budget is not None and self.state.oracle_calls >= self.cfg.oracle_budget
@@ -237,6 +247,9 @@ class DesignRun:
         row = {"iteration": it, "oracle_calls": self.state.oracle_calls, "seconds": round(seconds, 2),
                "validity": float(proposals.valid.mean()),
                "uniqueness": float(proposals[proposals.valid].canonical_smiles.nunique() / max(proposals.valid.sum(), 1))}
+        if self.train is not None:
+            distinct = set(proposals[proposals.valid].canonical_smiles)
+            row["novelty"] = len(distinct - self.train) / max(len(distinct), 1)
         for o in self.cfg.objectives:
             best = self.population[o.property].sort_values(ascending=o.direction == "min")
             row |= {f"{o.property}_mean": float(best.mean()), f"{o.property}_top1": float(best.iloc[0]),

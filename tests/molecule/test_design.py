@@ -1,5 +1,7 @@
 """The SGDS design loop on a tiny model trained here with a QED head."""
 
+from pathlib import Path
+
 import pandas as pd
 import pytest
 
@@ -20,6 +22,7 @@ def qed_model(tmp_path_factory):
 def design_toml(tmp_path, model, iterations):
     path = tmp_path / f"run{iterations}.toml"
     path.write_text(f"[design]\nmodel = '{model}'\npopulation = 60\ntop_k = 30\niterations = {iterations}\n"
+                    "train_smiles = 'none'\n"
                     "finetune_epochs = 1\nfinetune_batch = 32\nseed = 3\n"
                     "[[design.objectives]]\nproperty = 'qed'\nshift = 0.05\n"
                     "[[design.constraints]]\nproperty = 'sa'\nmax = 7.0\n")
@@ -36,6 +39,7 @@ def test_two_iterations_write_every_output_and_resume_matches(qed_model, tmp_pat
     summary = pd.read_csv(whole / "summary.csv")
     assert list(summary.iteration) == [0, 1, 2] and summary.oracle_calls.tolist() == [60, 120, 180]
     assert {"qed_mean", "qed_top1", "qed_top3", "validity", "uniqueness"} <= set(summary.columns)
+    assert (summary.qed_top1.diff().dropna() >= 0).all()  # the kept population never loses its best
     top = pd.read_csv(whole / "top.csv")
     assert top.feasible.all() and (top.sa <= 7.0).all()
 
@@ -68,8 +72,16 @@ def test_bad_design_configs(table, message):
     assert message in str(err.value)
 
 
+def test_novelty_against_a_training_file(qed_model, tmp_path):
+    cfg = DesignConfig(model=str(qed_model), population=30, top_k=10, iterations=1, finetune_epochs=0,
+                       train_smiles=str(Path(__file__).parent / "data" / "tiny.csv"))
+    DesignRun(cfg, tmp_path, quiet=True).run()
+    summary = pd.read_csv(tmp_path / "summary.csv")
+    assert summary.novelty.between(0, 1).all() and len(summary) == 2
+
+
 def test_objective_without_a_head_is_refused(qed_model, tmp_path):
-    cfg = DesignConfig(model=str(qed_model), objectives=[Objective(property="logp")],
+    cfg = DesignConfig(model=str(qed_model), objectives=[Objective(property="logp")], train_smiles="none",
                        constraints=[Constraint(property="qed", min=0.3)])
     with pytest.raises(ConfigError, match="no head for objective 'logp'"):
         DesignRun(cfg, tmp_path)
