@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import copy
 import dataclasses
+import json
 import tomllib
 import types
 import typing
@@ -109,6 +110,32 @@ def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]
 def to_dict(cfg: Any) -> dict[str, Any]:
     """The config as plain JSON/TOML-compatible data."""
     return dataclasses.asdict(cfg)
+
+
+def to_toml(cfg: Any, table: str = "") -> str:
+    """A config dataclass as TOML, each option preceded by its documentation; unset options are
+    written as comments. Nested configs become tables, lists of configs arrays of tables."""
+    scalars, tables = [], []
+    for f in dataclasses.fields(cfg):
+        value, doc = getattr(cfg, f.name), f.metadata.get("doc", "")
+        if dataclasses.is_dataclass(value):
+            tables.append(to_toml(value, f"{table}.{f.name}" if table else f.name))
+        elif isinstance(value, list) and value and dataclasses.is_dataclass(value[0]):
+            name = f"{table}.{f.name}" if table else f.name
+            tables += [to_toml(v, name).replace(f"[{name}]", f"[[{name}]]", 1) for v in value]
+        else:
+            line = f"{f.name} = {_toml_value(value)}" if value is not None else f"# {f.name} = (unset)"
+            scalars.append((f"# {doc}\n" if doc else "") + line)
+    head = f"[{table}]\n" if table else ""
+    return "\n\n".join(part for part in [head + "\n".join(scalars), *tables] if part.strip())
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{json.dumps(str(k))} = {_toml_value(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    return json.dumps(value)
 
 
 def load_toml(path: str | Path, section: str | None = None) -> dict[str, Any]:

@@ -14,7 +14,7 @@ import pandas as pd
 import torch
 
 from shared.cli import add_common
-from shared.config import deep_merge, from_dict, load_toml, resolve, to_dict
+from shared.config import deep_merge, from_dict, load_toml, resolve, to_dict, to_toml
 from shared.distributed import pick_device
 from shared.errors import ConfigError, DataError
 from shared.io import write_atomic
@@ -85,8 +85,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     torch.manual_seed(train_cfg.seed)
     model = MoleculeModel(cfg, vocab)
     args.out.mkdir(parents=True, exist_ok=True)
-    write_atomic(args.out / "config.toml", lambda p: p.write_text(_toml_dump({"model": to_dict(cfg),
-                                                                              "train": to_dict(train_cfg)})))
+    write_atomic(args.out / "config.toml", lambda p: p.write_text(config_toml(cfg, train_cfg)))
     result = Trainer(model, data, train_cfg, out_dir=args.out, resume=args.resume,
                      eval_fn=validity_probe(args.probe)).fit()
     print(json.dumps({"step": result["step"], **result["eval"]}))
@@ -208,18 +207,17 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _toml_dump(data: dict[str, Any], prefix: str = "") -> str:
-    """A small TOML writer for config tables (strings, numbers, booleans, lists, nested tables)."""
-    lines, tables = [], []
-    for key, value in data.items():
-        if isinstance(value, dict):
-            tables.append((key, value))
-        elif value is not None:
-            lines.append(f"{key} = {json.dumps(value)}")
-    out = (f"[{prefix}]\n" if prefix and lines else "") + "".join(line + "\n" for line in lines)
-    for key, value in tables:
-        out += ("\n" if out else "") + _toml_dump(value, f"{prefix}.{key}" if prefix else key)
-    return out
+def cmd_config(args: argparse.Namespace) -> int:
+    """Print a preset's complete model and training configuration as documented TOML."""
+    toml = preset(args.preset)
+    cfg = from_dict(MoleculeConfig, deep_merge(to_dict(MoleculeConfig()), toml.get("model", {})), where="model.")
+    print(f"# preset {args.preset!r}: every option with its meaning; copy, edit, pass with --config\n")
+    print(config_toml(cfg, resolve(TrainConfig, None, toml.get("train", {}), where="train.")))
+    return 0
+
+
+def config_toml(model: MoleculeConfig, train: TrainConfig) -> str:
+    return to_toml(model, "model") + "\n\n" + to_toml(train, "train") + "\n"
 
 
 def add_group(sub: argparse._SubParsersAction) -> None:
@@ -251,6 +249,10 @@ def add_group(sub: argparse._SubParsersAction) -> None:
     gen.add_argument("--image-count", type=int, default=24, help="molecules in the PNG grid")
     gen.add_argument("--device", default="auto", help="auto, cpu, cuda")
     gen.set_defaults(func=cmd_generate)
+
+    config = cmds.add_parser("config", help="print a preset's full configuration with every option documented")
+    config.add_argument("--preset", choices=PRESETS, default="fast", help="which preset")
+    config.set_defaults(func=cmd_config)
 
     sample = cmds.add_parser("sample", help="conditional sampling z ~ p(z | y*) through the property heads")
     sample.add_argument("--model", type=Path, required=True, help="model directory trained with --properties")

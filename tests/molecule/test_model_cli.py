@@ -107,3 +107,18 @@ def test_cli_errors_are_one_line(args, message, capsys, tmp_path, monkeypatch):
     assert main(args) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and message in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("name", ["fast", "paper", "charrnn"])
+def test_config_command_prints_the_preset_as_documented_toml(name, capsys):
+    import tomllib
+
+    from apps.molecule.cli import preset
+    from shared.config import deep_merge, from_dict, to_dict
+
+    assert main(["molecule", "config", "--preset", name]) == 0
+    text = capsys.readouterr().out
+    assert "# dimension d of the latent vector z" in text
+    printed = tomllib.loads(text)
+    expected = from_dict(MoleculeConfig, deep_merge(to_dict(MoleculeConfig()), preset(name)["model"]))
+    assert from_dict(MoleculeConfig, printed["model"]) == expected
