@@ -227,7 +227,8 @@ class DesignRun:
             self.state.iteration = it
             self.record(proposals, seconds=time.perf_counter() - start)
             bar.update(1)
-            bar.set_postfix({o.property: f"{self.population[o.property].max():.3f}" for o in self.cfg.objectives})
+            bar.set_postfix({o.property: f"{self.population[o.property].max():.3f}" for o in self.cfg.objectives
+                             if len(self.population)})
         bar.close()
         self.write_final()
         return self.population
@@ -251,8 +252,8 @@ class DesignRun:
             distinct = set(proposals[proposals.valid].canonical_smiles)
             row["novelty"] = len(distinct - self.train) / max(len(distinct), 1)
         for o in self.cfg.objectives:
-            best = self.population[o.property].sort_values(ascending=o.direction == "min")
-            row |= {f"{o.property}_mean": float(best.mean()), f"{o.property}_top1": float(best.iloc[0]),
+            best = self.population[o.property].sort_values(ascending=o.direction == "min")  # empty: NaN
+            row |= {f"{o.property}_mean": float(best.mean()), f"{o.property}_top1": float(best.iloc[:1].mean()),
                     f"{o.property}_top3": float(best.iloc[:3].mean())}
         self.state.history.append(row)
         self.out.mkdir(parents=True, exist_ok=True)

@@ -80,6 +80,23 @@ def test_novelty_against_a_training_file(qed_model, tmp_path):
     assert summary.novelty.between(0, 1).all() and len(summary) == 2
 
 
+def test_a_model_that_decodes_nothing_valid_does_not_crash_a_run(qed_model, tmp_path):
+    import torch
+
+    from apps.molecule.model import MoleculeModel
+
+    model = MoleculeModel.from_pretrained(qed_model)
+    with torch.no_grad():
+        model.generator.out.bias.fill_(-1e4)
+        model.generator.out.bias[3] = 1e4  # always the same single token, never <eos>: nothing parses
+    model.save_pretrained(tmp_path / "broken")
+    cfg = DesignConfig(model=str(tmp_path / "broken"), population=20, top_k=10, iterations=2, train_smiles="none")
+    population = DesignRun(cfg, tmp_path / "run", quiet=True).run()
+    summary = pd.read_csv(tmp_path / "run" / "summary.csv")
+    assert population.empty and list(summary.validity) == [0.0, 0.0, 0.0]
+    assert (tmp_path / "run" / "top.csv").exists() and (tmp_path / "run" / "properties.png").exists()
+
+
 def test_objective_without_a_head_is_refused(qed_model, tmp_path):
     cfg = DesignConfig(model=str(qed_model), objectives=[Objective(property="logp")], train_smiles="none",
                        constraints=[Constraint(property="qed", min=0.3)])
