@@ -12,9 +12,9 @@ $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e ".[test]"
-	# MOSES data and the official metric code; molsets pins an unbuildable pomegranate, hence --no-deps
-	$(PY) -m pip install -q --no-deps molsets==0.3.1 fcd_torch==1.0.7
+	$(PY) -m pip install -q -e ".[test,docking]"
+	# MOSES data, the official metric code, docking targets: their pinned dependencies are old, hence --no-deps
+	$(PY) -m pip install -q --no-deps molsets==0.3.1 fcd_torch==1.0.7 dockstring==0.3.4
 	touch $(STAMP)
 
 # generate 1,000 molecules from the bundled model: demo/generated.csv, demo/grid.png, headline metrics

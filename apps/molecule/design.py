@@ -29,7 +29,7 @@ from shared.trainer import TrainConfig, Trainer
 
 from .data import canonical, moses_smiles, read_smiles_file
 from .model import MoleculeModel
-from .oracles import Oracle, PROPERTIES
+from .oracles import PROPERTIES, DockingSpec, Oracle
 from .tokens import to_representation, tokenize
 
 
@@ -78,14 +78,19 @@ class DesignConfig:
     seed: int = option(0, "seed")
     device: str = option("auto", "auto (CUDA when present), cpu, cuda")
     train_smiles: str = option("moses", "training set for novelty: 'moses', a SMILES file, or 'none'")
+    docking: DockingSpec | None = option(None, "receptor and box for a 'docking' objective or constraint")
 
     def __post_init__(self) -> None:
         check_choices(self)
         if not self.objectives:
             raise ConfigError("a design run needs at least one objective")
-        for name in [o.property for o in self.objectives] + [c.property for c in self.constraints]:
-            if name not in PROPERTIES and name != "similarity":
-                raise ConfigError(f"unknown property {name!r} (known: {', '.join(sorted(PROPERTIES))}, similarity)")
+        names = [o.property for o in self.objectives] + [c.property for c in self.constraints]
+        for name in names:
+            if name not in PROPERTIES and name not in ("similarity", "docking"):
+                raise ConfigError(f"unknown property {name!r} (known: {', '.join(sorted(PROPERTIES))}, "
+                                  "similarity, docking)")
+        if "docking" in names and self.docking is None:
+            raise ConfigError("a docking objective or constraint needs a [design.docking] table")
         if any(c.property == "similarity" for c in self.constraints) and not self.start_smiles:
             raise ConfigError("a similarity constraint needs start_smiles")
         if self.start_smiles and canonical(self.start_smiles) is None:
@@ -117,7 +122,7 @@ class DesignRun:
             raise ConfigError(f"the model {config.model} has no head for objective {missing[0]!r} "
                               f"(heads: {', '.join(self.model.heads) or 'none'}); train it with --properties")
         names = dict.fromkeys([o.property for o in config.objectives] + [c.property for c in config.constraints])
-        self.oracles = {n: Oracle(n, config.start_smiles or None) for n in names}
+        self.oracles = {n: Oracle(n, config.start_smiles or None, config.docking) for n in names}
         self.state = DesignState()
         self.train: set[str] | None = None
         if config.train_smiles == "moses":

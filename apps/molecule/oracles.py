@@ -14,18 +14,22 @@ Penalized logP conventions (REFERENCE.md section 2), named explicitly because ta
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import math
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
 import numpy as np
 
-from rdkit import Chem, DataStructs
+from rdkit import Chem, DataStructs, RDLogger
+from rdkit.Chem import AllChem
 from rdkit.Chem import QED, Crippen, Descriptors, rdFingerprintGenerator, rdMolDescriptors
 from rdkit.Contrib.SA_Score import sascorer
 
+from shared.config import option
 from shared.errors import ConfigError
 from shared.io import write_atomic
 
@@ -33,6 +37,7 @@ from shared.io import write_atomic
 ZINC_LOGP = (2.4570953396190123, 1.434324401111988)
 ZINC_NEG_SA = (-3.0525811293166134, 0.8335207024513095)
 ZINC_NEG_CYCLE = (-0.0485696876403053, 0.2860212110245455)
+RDLogger.DisableLog("rdApp.*")
 _MORGAN = rdFingerprintGenerator.GetMorganGenerator(radius=2, fpSize=2048)
 
 
@@ -71,10 +76,75 @@ PROPERTIES: dict[str, Callable[[Chem.Mol], float]] = {
 }
 
 
-def _evaluate(name: str, reference: str | None, smiles: str) -> float:
+@dataclass
+class DockingSpec:
+    """AutoDock Vina docking against one receptor. receptor: a PDBQT file, or 'dockstring:TARGET'
+    for a target shipped in the dockstring wheel (its box is then the default)."""
+
+    receptor: str = option("dockstring:ESR1", "receptor PDBQT path, or dockstring:TARGET (e.g. dockstring:ESR1)")
+    center: list[float] = option([], "box centre x, y, z in angstrom (default: the dockstring target's)")
+    size: list[float] = option([], "box size x, y, z in angstrom (default: the dockstring target's)")
+    exhaustiveness: int = option(8, "Vina search exhaustiveness")
+    seed: int = option(0, "seed of the ligand embedding and the Vina search")
+
+    def __post_init__(self) -> None:
+        if self.receptor.startswith("dockstring:"):
+            target = self.receptor.split(":", 1)[1]
+            spec = importlib.util.find_spec("dockstring")
+            if spec is None:
+                raise ConfigError("dockstring:TARGET needs the dockstring wheel: pip install --no-deps dockstring")
+            folder = Path(spec.origin).parent / "resources" / "targets"
+            if not (folder / f"{target}_target.pdbqt").exists():
+                raise ConfigError(f"dockstring has no target {target!r}")
+            box = dict(line.replace(" ", "").split("=") for line in (folder / f"{target}_conf.txt").read_text()
+                       .splitlines() if "=" in line)
+            self.receptor = str(folder / f"{target}_target.pdbqt")
+            self.center = self.center or [float(box[f"center_{a}"]) for a in "xyz"]
+            self.size = self.size or [float(box[f"size_{a}"]) for a in "xyz"]
+        if not Path(self.receptor).is_file():
+            raise ConfigError(f"receptor file {self.receptor} does not exist")
+        if len(self.center) != 3 or len(self.size) != 3 or min(self.size) <= 0:
+            raise ConfigError("docking needs center = [x, y, z] and size = [x, y, z] with positive sizes")
+        if self.exhaustiveness < 1:
+            raise ConfigError(f"exhaustiveness must be >= 1, got {self.exhaustiveness}")
+
+
+_VINA: dict[tuple, object] = {}  # one prepared receptor per worker process and spec
+
+
+def dock(mol: Chem.Mol, spec: DockingSpec) -> float:
+    """Best Vina score (kcal/mol, lower binds better) of one RDKit-embedded conformer."""
+    from meeko import MoleculePreparation, PDBQTWriterLegacy
+    from vina import Vina
+
+    key = (spec.receptor, tuple(spec.center), tuple(spec.size), spec.seed)
+    if key not in _VINA:
+        v = Vina(sf_name="vina", cpu=1, seed=spec.seed, verbosity=0)
+        v.set_receptor(spec.receptor)
+        v.compute_vina_maps(center=spec.center, box_size=spec.size)
+        _VINA[key] = v
+    v = _VINA[key]
+    mol = Chem.AddHs(mol)
+    if AllChem.EmbedMolecule(mol, randomSeed=spec.seed) != 0:
+        return math.nan
+    AllChem.MMFFOptimizeMolecule(mol)
+    pdbqt, ok, _ = PDBQTWriterLegacy.write_string(MoleculePreparation().prepare(mol)[0])
+    if not ok:
+        return math.nan
+    v.set_ligand_from_string(pdbqt)
+    v.dock(exhaustiveness=spec.exhaustiveness, n_poses=1)
+    return float(v.energies(n_poses=1)[0][0])
+
+
+def _evaluate(name: str, reference: str | None, docking: DockingSpec | None, smiles: str) -> float:
     mol = Chem.MolFromSmiles(smiles) if smiles else None
     if mol is None:
         return math.nan
+    if name == "docking":
+        try:
+            return dock(mol, docking)
+        except RuntimeError:  # Vina or Meeko refusing a molecule is a counted failure
+            return math.nan
     if name == "similarity":
         ref = Chem.MolFromSmiles(reference)
         return DataStructs.TanimotoSimilarity(_MORGAN.GetFingerprint(mol), _MORGAN.GetFingerprint(ref))
@@ -84,18 +154,22 @@ def _evaluate(name: str, reference: str | None, smiles: str) -> float:
 class Oracle:
     """One property as a counted function of SMILES: `oracle(smiles_list) -> list of floats`."""
 
-    def __init__(self, name: str, reference: str | None = None):
+    def __init__(self, name: str, reference: str | None = None, docking: DockingSpec | None = None):
         if name == "docking":
-            raise ConfigError(docking_error())
-        if name != "similarity" and name not in PROPERTIES:
+            missing = docking_error()
+            if missing:
+                raise ConfigError(missing)
+            if docking is None:
+                raise ConfigError("the docking oracle needs a [design.docking] table (receptor, center, size)")
+        elif name != "similarity" and name not in PROPERTIES:
             raise ConfigError(f"unknown property {name!r} (known: {', '.join(sorted([*PROPERTIES, 'similarity']))})")
         if name == "similarity" and (not reference or Chem.MolFromSmiles(reference) is None):
             raise ConfigError(f"similarity needs a valid reference SMILES, got {reference!r}")
-        self.name, self.reference = name, reference
+        self.name, self.reference, self.docking = name, reference, docking
         self.calls = self.failures = 0
 
     def __call__(self, smiles: list[str], jobs: int = 1) -> list[float]:
-        fn = partial(_evaluate, self.name, self.reference)
+        fn = partial(_evaluate, self.name, self.reference, self.docking)
         if jobs > 1 and len(smiles) > 1:
             with ProcessPoolExecutor(jobs) as pool:
                 values = list(pool.map(fn, smiles, chunksize=max(1, len(smiles) // (4 * jobs))))
@@ -107,13 +181,13 @@ class Oracle:
 
 
 def docking_error() -> str:
+    """Empty when the docking extra is installed, else how to install it."""
     try:
         import meeko  # noqa: F401
         import vina  # noqa: F401
     except ImportError:
-        return ("docking needs AutoDock Vina and Meeko: pip install vina meeko gemmi "
-                "(then give the receptor PDBQT and box in the design config)")
-    return "docking is not wired into this version's design loop yet"
+        return "docking needs AutoDock Vina and Meeko: pip install 'lebm[docking]' (vina, meeko, gemmi)"
+    return ""
 
 
 def property_table(smiles: list[str], names: list[str], jobs: int = 1, cache: Path | None = None) -> dict[str, np.ndarray]:

@@ -64,6 +64,7 @@ def test_two_iterations_write_every_output_and_resume_matches(qed_model, tmp_pat
         ({"constraints": [{"property": "similarity", "min": 0.4}]}, "needs start_smiles"),
         ({"top_k": 2000}, "top_k (2000) cannot exceed population"),
         ({"start": "lukewarm"}, "'lukewarm' is not one of"),
+        ({"objectives": [{"property": "docking", "direction": "min"}]}, "needs a [design.docking] table"),
     ],
 )
 def test_bad_design_configs(table, message):

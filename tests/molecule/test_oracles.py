@@ -1,8 +1,9 @@
 import math
+import sys
 
 import pytest
 
-from apps.molecule.oracles import Oracle, plogp_jtvae, plogp_limo, plogp_moldqn
+from apps.molecule.oracles import DockingSpec, Oracle, plogp_jtvae, plogp_limo, plogp_moldqn
 from shared.errors import ConfigError
 from rdkit import Chem
 
@@ -43,5 +44,28 @@ def test_similarity_and_bad_oracles():
         Oracle("potency")
     with pytest.raises(ConfigError, match="valid reference SMILES"):
         Oracle("similarity", reference="C1CC")
-    with pytest.raises(ConfigError, match="docking needs AutoDock Vina"):
+
+
+
+def test_docking_on_the_esr1_receptor_from_dockstring():
+    spec = DockingSpec(receptor="dockstring:ESR1", exhaustiveness=1)
+    assert spec.receptor.endswith("ESR1_target.pdbqt") and spec.size == [30.0, 30.0, 30.0]
+    serial, parallel = Oracle("docking", docking=spec), Oracle("docking", docking=spec)
+    smiles = [ASPIRIN, "C1CC", "c1ccc2ccccc2c1"]
+    a, b = serial(smiles), parallel(smiles, jobs=2)
+    assert -9 < a[0] < -3 and -9 < a[2] < -3 and math.isnan(a[1])  # kcal/mol; the broken SMILES fails
+    assert a[0] == b[0] and a[2] == b[2] and serial.failures == 1
+
+
+def test_docking_errors(monkeypatch, tmp_path):
+    with pytest.raises(ConfigError, match="receptor file .* does not exist"):
+        DockingSpec(receptor=str(tmp_path / "none.pdbqt"), center=[0, 0, 0], size=[20, 20, 20])
+    with pytest.raises(ConfigError, match="dockstring has no target 'XYZ1'"):
+        DockingSpec(receptor="dockstring:XYZ1")
+    with pytest.raises(ConfigError, match="positive sizes"):
+        DockingSpec(receptor="dockstring:ESR1", size=[0, 1, 1])
+    with pytest.raises(ConfigError, match="needs a \\[design.docking\\] table"):
         Oracle("docking")
+    monkeypatch.setitem(sys.modules, "vina", None)  # as on a machine without the extra
+    with pytest.raises(ConfigError, match="pip install 'lebm\\[docking\\]'"):
+        Oracle("docking", docking=DockingSpec(exhaustiveness=1))
