@@ -23,7 +23,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from .config import check_choices, option
 from .distributed import Dist
-from .errors import ConfigError
+from .errors import ConfigError, DataError
 from .model import LatentEBM
 from .posterior import encoder_nll, make_posterior_init
 
@@ -36,6 +36,7 @@ class LearnConfig:
     clip_generator: float | None = option(5.0, "gradient-norm clip for the generator side (none if unset)")
     clip_prior: float | None = option(1.0, "gradient-norm clip for the prior (none if unset)")
     prior_chains: int = option(0, "prior chains per step (0 = the batch size)")
+    label_weight: float = option(1.0, "weight w of log p(label | z) for labeled rows (coupled prior; 1 = exact ML)")
     encoder_objective: Literal["chain", "elbo"] = option(
         "elbo", "amortised start: fit q(z|x) to the posterior by the ELBO, or to the chain outputs")
 
@@ -62,7 +63,8 @@ class GeneratorSide(nn.Module):
         self.encoder_objective = encoder_objective
         self._prior = [model.prior]  # read (never trained) here: kept out of this module's parameters
 
-    def forward(self, x: Any, ys: dict[str, torch.Tensor], z: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    def forward(self, x: Any, ys: dict[str, torch.Tensor], z: torch.Tensor, labels: torch.Tensor | None = None,
+                label_weight: float = 1.0) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         nll = -self.generator.log_likelihood(x, z).mean()
         stats = {"nll_x": nll.detach()}
         loss = nll
@@ -73,17 +75,21 @@ class GeneratorSide(nn.Module):
         if self.encoder is not None:
             mean, logvar = self.encoder(x)
             term = encoder_nll(mean, logvar, z).mean() if self.encoder_objective == "chain" else \
-                self._negative_elbo(x, mean, logvar)
+                self._negative_elbo(x, mean, logvar, labels, label_weight)
             stats["encoder_loss"] = term.detach()
             loss = loss + term
         return loss, stats
 
-    def _negative_elbo(self, x: Any, mean: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    def _negative_elbo(self, x: Any, mean: torch.Tensor, logvar: torch.Tensor, labels: torch.Tensor | None = None,
+                       label_weight: float = 1.0) -> torch.Tensor:
         """-E_q[log p_b(x|z) + log p_a(z) - log q(z|x)] (unnormalised p_a), reparameterised; the generator
         and prior parameters are frozen while it is computed, so this term trains the encoder alone."""
         z = mean + (0.5 * logvar).exp() * torch.randn_like(mean)
-        with frozen(self.generator), frozen(self._prior[0]):
-            log_joint = self.generator.log_likelihood(x, z) + self._prior[0].log_density(z)
+        prior = self._prior[0]
+        with frozen(self.generator), frozen(prior):
+            log_joint = self.generator.log_likelihood(x, z) + prior.log_density(z)
+            if labels is not None:
+                log_joint = log_joint + label_weight * prior.class_log_likelihood(labels, z)
         return -(log_joint + 0.5 * logvar.sum(1)).mean()  # entropy of q up to a constant
 
 
@@ -113,14 +119,17 @@ class Learner:
         """One learning step on a batch {"x": data, "index": example ids, <head name>: values}."""
         model, cfg = self.model, self.config
         model.train()
-        x, index = batch["x"], batch["index"]
+        x, index, labels = batch["x"], batch["index"], batch.get("label")
         ys = {name: batch[name] for name in model.heads}
-        post = model.ebm.posterior_chain.run(self.init.initial(x, index), model.posterior_log_density(x, ys))
+        if labels is not None and model.prior.config.kind != "coupled":
+            raise DataError("training data has labels but the prior is not a coupled prior")
+        target = model.posterior_log_density(x, ys, labels, cfg.label_weight)
+        post = model.ebm.posterior_chain.run(self.init.initial(x, index), target)
         n_prior = cfg.prior_chains or len(index)
         neg = model.sample_prior(n_prior)
 
         self.opt_generator.zero_grad(set_to_none=True)
-        loss, stats = self.side(x, ys, post.z)
+        loss, stats = self.side(x, ys, post.z, labels, cfg.label_weight)
         loss.backward()
         grad_generator = _clip(self.side.parameters(), cfg.clip_generator)
         self.opt_generator.step()
@@ -128,7 +137,9 @@ class Learner:
         out = {k: v.item() for k, v in stats.items()}
         if self.opt_prior is not None:
             self.opt_prior.zero_grad(set_to_none=True)
-            f = self.prior(torch.cat([neg.z, post.z]))
+            # positives of labeled rows score f_y(z+), the joint prior's score: exact ML for (x, y)
+            joint = None if labels is None else torch.cat([torch.full((n_prior,), -1, device=labels.device), labels])
+            f = self.prior(torch.cat([neg.z, post.z]), joint, cfg.label_weight)
             f_prior, f_post = f[:n_prior].mean(), f[n_prior:].mean()
             (f_prior - f_post).backward()
             out.update(f_prior=f_prior.item(), f_post=f_post.item(), loss_prior=(f_prior - f_post).item(),

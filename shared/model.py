@@ -85,10 +85,14 @@ class LatentEBM(nn.Module):
             raise ConfigError("posterior_init = 'amortised' needs a model with an encoder")
 
     # --- targets -------------------------------------------------------------------------------
-    def posterior_log_density(self, x: Any, ys: Mapping[str, torch.Tensor] | None = None) -> LogDensity:
-        """log p_a(z) + log p_b(x | z) + sum_k log p_k(y_k | z), unnormalised."""
+    def posterior_log_density(self, x: Any, ys: Mapping[str, torch.Tensor] | None = None,
+                              labels: torch.Tensor | None = None, label_weight: float = 1.0) -> LogDensity:
+        """log p_a(z) + log p_b(x | z) + sum_k log p_k(y_k | z) (+ w log p(label | z) for a coupled
+        prior; -1 marks unlabeled rows), unnormalised."""
         terms: list[LogDensity] = [self.prior.log_density, lambda z: self.generator.log_likelihood(x, z)]
         terms += self._head_terms(ys or {})
+        if labels is not None:
+            terms.append(lambda z: label_weight * self.prior.class_log_likelihood(labels, z))
         return log_density_sum(*terms)
 
     def conditional_log_density(self, targets: Mapping[str, torch.Tensor]) -> LogDensity:

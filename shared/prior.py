@@ -88,12 +88,21 @@ class EnergyPrior(nn.Module):
             raise ConfigError("a Gaussian prior has no energy network")
         return self.net(self.check(z))
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        """Score f_a(z): MLP output, logsumexp of the K outputs, or 0 for the Gaussian prior."""
+    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None, label_weight: float = 1.0) -> torch.Tensor:
+        """Score f_a(z): MLP output, logsumexp of the K outputs, or 0 for the Gaussian prior.
+
+        Coupled prior with labels (-1 = unlabeled): labeled rows score logsumexp f(z) + w log p(y|z),
+        which is the joint score f_y(z) for w = 1 (one forward, as DistributedDataParallel needs).
+        """
         if self.net is None:
             return self.check(z).new_zeros(z.shape[0])
         out = self.raw(z)
-        return out[:, 0] if self.config.kind == "ebm" else torch.logsumexp(out, dim=1)
+        if self.config.kind == "ebm":
+            return out[:, 0]
+        score = torch.logsumexp(out, dim=1)
+        if labels is not None:
+            score = score + label_weight * self._picked_log_softmax(out, labels)
+        return score
 
     def energy(self, z: torch.Tensor) -> torch.Tensor:
         """E_a(z) = -f_a(z) + |z|^2 / (2 s^2), shape [B]."""
@@ -118,7 +127,11 @@ class EnergyPrior(nn.Module):
 
     def class_log_likelihood(self, y: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         """log p(y|z) = f_y(z) - logsumexp f(z) per row; rows with y = -1 (unlabeled) give 0."""
-        logp = torch.log_softmax(self.logits(z), dim=1)
+        return self._picked_log_softmax(self.logits(z), y)
+
+    @staticmethod
+    def _picked_log_softmax(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        logp = torch.log_softmax(logits, dim=1)
         y = y.long()
         if ((y < -1) | (y >= logp.shape[1])).any():
             raise DataError(f"class labels must be in [0, {logp.shape[1] - 1}] or -1 for unlabeled")
