@@ -100,7 +100,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
     model = MoleculeModel.from_pretrained(args.model, device=pick_device(args.device))
     model.eval()
     torch.manual_seed(args.seed)
-    smiles = model.generate_smiles(args.n, args.batch_size, args.temperature)
+    chain = {"steps": args.prior_steps} if args.prior_steps is not None else {}
+    smiles = model.generate_smiles(args.n, args.batch_size, args.temperature, **chain)
     frame = pd.DataFrame([{"smiles": s, **properties(s)} for s in smiles])
     write_atomic(args.output, lambda p: frame.to_csv(p, index=False))
     valid = frame[frame.valid]
@@ -176,7 +177,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     out = args.out
     out.mkdir(parents=True, exist_ok=True)
     base = dict(model=args.model, n=args.n, seed=0, output=out / "generated.csv", batch_size=500, temperature=1.0,
-                image=out / "grid.png", image_count=24, device="auto")
+                image=out / "grid.png", image_count=24, device="auto", prior_steps=None)
     cmd_generate(argparse.Namespace(**base))
     return cmd_evaluate(argparse.Namespace(generated=out / "generated.csv", column="smiles", reference="moses-test-fcd",
                                            train="moses", smiles_column=None, k=[1000], json=out / "metrics.json",
@@ -245,6 +246,7 @@ def add_group(sub: argparse._SubParsersAction) -> None:
     gen.add_argument("-o", "--output", type=Path, default=Path("generated.csv"), help="output CSV")
     gen.add_argument("--batch-size", type=int, default=500, help="molecules decoded at once")
     gen.add_argument("--temperature", type=float, default=1.0, help="softmax temperature (0 = greedy)")
+    gen.add_argument("--prior-steps", type=int, help="Langevin steps of the prior chain (default: the model's)")
     gen.add_argument("--image", type=Path, help="PNG grid of the first valid molecules")
     gen.add_argument("--image-count", type=int, default=24, help="molecules in the PNG grid")
     gen.add_argument("--device", default="auto", help="auto, cpu, cuda")

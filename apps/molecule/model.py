@@ -181,11 +181,11 @@ class MoleculeModel(LatentEBM):
         ids = self.generator.sample(z, self.config.max_len, temperature)
         return [to_smiles(t, self.config.representation) for t in self.vocab.decode(ids.cpu())]
 
-    def generate_smiles(self, n: int, batch_size: int = 500, temperature: float = 1.0) -> list[str]:
-        """n SMILES strings decoded from prior samples."""
+    def generate_smiles(self, n: int, batch_size: int = 500, temperature: float = 1.0, **chain) -> list[str]:
+        """n SMILES strings decoded from prior samples (chain: overrides of the prior chain, e.g. steps)."""
         out: list[str] = []
         for start in range(0, n, batch_size):
-            out += self.decode_smiles(self.sample_prior(min(batch_size, n - start)).z, temperature)
+            out += self.decode_smiles(self.sample_prior(min(batch_size, n - start), **chain).z, temperature)
         return out
 
     def sample_smiles_conditional(self, n: int, targets: dict[str, float], batch_size: int = 500,
