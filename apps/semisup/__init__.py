@@ -1,1 +1,5 @@
-"""semisup app (see its issue); imports the core from `shared`, never another app."""
+"""Semi-supervised classification by symbol-vector coupling on the latent-EBM core."""
+
+from .estimator import SymbolVectorClassifier
+
+__all__ = ["SymbolVectorClassifier"]

@@ -1,0 +1,131 @@
+"""SymbolVectorClassifier: a scikit-learn semi-supervised classifier on the latent-EBM core."""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
+from sklearn.utils.validation import check_array, check_is_fitted, column_or_1d
+
+from shared.model import ChainConfig, LatentEBMConfig
+from shared.prior import PriorConfig
+from shared.trainer import TrainConfig, Trainer
+
+from .model import SemisupConfig, SemisupModel
+
+
+def choose_likelihood(X: np.ndarray, sparse: bool) -> str:
+    """counts (non-negative integers, e.g. bag-of-words) -> multinomial; values in [0, 1] -> bernoulli;
+    anything else -> gaussian on standardised features."""
+    if X.min() >= 0 and np.all(X == np.round(X)) and (sparse or X.max() > 1):
+        return "multinomial"
+    if X.min() >= 0 and X.max() <= 1:
+        return "bernoulli"
+    return "gaussian"
+
+
+class SymbolVectorClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
+    """Semi-supervised classification by symbol-vector coupling (Pang et al. 2020).
+
+    fit(X, y) with y = -1 marking unlabeled rows. The prior p(y, z) ~ exp(f_y(z)) N(0, I) couples a
+    class symbol with a latent vector; p(x | z) is chosen from the data (`likelihood="auto"`); q(z | x)
+    is an inference network trained by the ELBO. Prediction: argmax_y f_y(mean of q(z | x)).
+
+    label_weight: weight of log p(y | z) on labeled rows; "auto" = n_rows / (2 n_labeled), in [1, 500].
+    """
+
+    def __init__(self, latent_dim=16, hidden=(256, 256), prior_hidden=(128, 128), likelihood="auto",
+                 label_weight="auto", steps=2000, batch_size=256, prior_steps=40, prior_step_size=0.4,
+                 refine_steps=0, learning_rate=1e-3, prior_learning_rate=1e-4, random_state=None, device="cpu",
+                 verbose=False):
+        self.latent_dim = latent_dim
+        self.hidden = hidden
+        self.prior_hidden = prior_hidden
+        self.likelihood = likelihood
+        self.label_weight = label_weight
+        self.steps = steps
+        self.batch_size = batch_size
+        self.prior_steps = prior_steps
+        self.prior_step_size = prior_step_size
+        self.refine_steps = refine_steps
+        self.learning_rate = learning_rate
+        self.prior_learning_rate = prior_learning_rate
+        self.random_state = random_state
+        self.device = device
+        self.verbose = verbose
+
+    # --- input handling -------------------------------------------------------------------------
+    def _features(self, X, fitting: bool) -> np.ndarray:
+        X = check_array(X, accept_sparse=("csr", "csc", "coo"), dtype=np.float32, ensure_all_finite=True,
+                        ensure_min_samples=1 if not fitting else 2)
+        sparse = sp.issparse(X)
+        X = X.toarray() if sparse else X
+        if fitting:
+            self.n_features_in_ = X.shape[1]
+            self.likelihood_ = choose_likelihood(X, sparse) if self.likelihood == "auto" else self.likelihood
+            self.mean_ = X.mean(0) if self.likelihood_ == "gaussian" else np.zeros(X.shape[1], np.float32)
+            self.scale_ = X.std(0) + 1e-6 if self.likelihood_ == "gaussian" else np.ones(X.shape[1], np.float32)
+        elif X.shape[1] != self.n_features_in_:
+            raise ValueError(f"X has {X.shape[1]} features, but {type(self).__name__} is expecting "
+                             f"{self.n_features_in_} features as input")
+        return ((X - self.mean_) / self.scale_).astype(np.float32)
+
+    def _labels(self, y) -> np.ndarray:
+        y = column_or_1d(y, warn=True)
+        if y.dtype.kind in "OUS":
+            if any(v in (-1, "-1") for v in y):
+                raise ValueError("y mixes string labels with -1: unlabeled rows can be marked with -1 only when "
+                                 "labels are integers (encode the classes as integers first)")
+            labeled = np.ones(len(y), bool)
+        else:
+            labeled = y != -1
+        if not labeled.any():
+            raise ValueError("y has no labeled rows (every row is -1): at least one label per class is needed")
+        self.classes_ = np.unique(y[labeled])
+        if len(self.classes_) < 2:
+            raise ValueError(f"y has labels of only one class ({self.classes_[0]!r}): two or more are needed")
+        index = np.full(len(y), -1, np.int64)
+        index[labeled] = np.searchsorted(self.classes_, y[labeled])
+        return index
+
+    # --- scikit-learn API -------------------------------------------------------------------------
+    def fit(self, X, y):
+        index = self._labels(y)
+        X = self._features(X, fitting=True)
+        if len(X) != len(index):
+            raise ValueError(f"X has {len(X)} rows but y has {len(index)}")
+        n_labeled = int((index >= 0).sum())
+        weight = (float(np.clip(len(index) / (2 * n_labeled), 1, 500)) if self.label_weight == "auto"
+                  else float(self.label_weight))
+        seed = 0 if self.random_state is None else int(np.random.RandomState(self.random_state).randint(2**31))
+        ebm = LatentEBMConfig(
+            prior=PriorConfig(latent_dim=self.latent_dim, kind="coupled", num_classes=len(self.classes_),
+                              hidden=list(self.prior_hidden), activation="leaky_relu"),
+            prior_chain=ChainConfig(steps=self.prior_steps, step_size=self.prior_step_size),
+            posterior_chain=ChainConfig(steps=self.refine_steps, step_size=0.1),
+            posterior_init="amortised")
+        config = SemisupConfig(ebm=ebm, data_dim=X.shape[1], likelihood=self.likelihood_, hidden=list(self.hidden))
+        torch.manual_seed(seed)
+        self.model_ = SemisupModel(config)
+        train = TrainConfig(steps=self.steps, batch_size=min(self.batch_size, len(X)), seed=seed,
+                            lr_generator=self.learning_rate, lr_prior=self.prior_learning_rate, label_weight=weight,
+                            quiet=not self.verbose, device=self.device)
+        Trainer(self.model_, {"x": torch.from_numpy(X), "label": torch.from_numpy(index)}, train).fit()
+        self.model_.cpu().eval()
+        self.label_weight_ = weight
+        return self
+
+    def _tensor(self, X) -> torch.Tensor:
+        check_is_fitted(self, "model_")
+        return torch.from_numpy(self._features(X, fitting=False))
+
+    def predict_proba(self, X) -> np.ndarray:
+        return self.model_.class_probabilities(self._tensor(X), self.refine_steps).numpy().astype(np.float64)
+
+    def predict(self, X) -> np.ndarray:
+        return self.classes_[self.predict_proba(X).argmax(1)]
+
+    def transform(self, X) -> np.ndarray:
+        """Latent means: the mean of q(z | x) for every row."""
+        return self.model_.latent_means(self._tensor(X), self.refine_steps).numpy()

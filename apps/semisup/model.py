@@ -1,0 +1,95 @@
+"""The semi-supervised model: coupled latent prior + vector generator + inference network.
+
+    p(y, z) ~ exp(f_y(z)) N(z; 0, s^2 I)        (the core's coupled prior; classifier softmax f(z))
+    p(x | z): Gaussian (continuous features), Bernoulli (values in [0, 1]) or multinomial (counts)
+    q(z | x) = N(mu(x), diag sigma^2(x))         (trained by the ELBO; chains may refine its draws)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from shared.config import check_choices, option
+from shared.errors import ConfigError, DataError
+from shared.model import LatentEBM, LatentEBMConfig
+from shared.prior import Activation, mlp
+
+Likelihood = Literal["gaussian", "bernoulli", "multinomial"]
+
+
+@dataclass
+class SemisupConfig:
+    ebm: LatentEBMConfig = option(LatentEBMConfig(), "coupled prior, chains, amortised start")
+    data_dim: int = option(0, "number of input features")
+    likelihood: Likelihood = option("gaussian", "p(x|z): gaussian, bernoulli or multinomial")
+    hidden: list[int] = option([256, 256], "hidden widths of the generator and the inference network")
+    activation: Activation = option("leaky_relu", "activation of the generator and the inference network")
+    obs_std: float = option(0.5, "standard deviation of the Gaussian p(x|z) (features are standardised)")
+
+    def __post_init__(self) -> None:
+        check_choices(self)
+        if self.ebm.prior.kind != "coupled":
+            raise ConfigError("the semisup model needs a coupled prior (ebm.prior.kind = 'coupled')")
+
+
+class VectorGenerator(nn.Module):
+    """p(x | z) for feature vectors: an MLP gives the mean, the probabilities or the word distribution."""
+
+    def __init__(self, latent_dim: int, cfg: SemisupConfig):
+        super().__init__()
+        self.net = mlp([latent_dim, *cfg.hidden, cfg.data_dim], cfg.activation)
+        self.likelihood, self.obs_std, self.data_dim = cfg.likelihood, cfg.obs_std, cfg.data_dim
+
+    def log_likelihood(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        if x.dim() != 2 or x.shape[1] != self.data_dim:
+            raise DataError(f"x must have shape [rows, {self.data_dim}], got {list(x.shape)}")
+        out = self.net(z)
+        if self.likelihood == "gaussian":
+            return -(x - out).pow(2).sum(1) / (2 * self.obs_std**2)
+        if self.likelihood == "bernoulli":
+            return -F.binary_cross_entropy_with_logits(out, x, reduction="none").sum(1)
+        return (x * torch.log_softmax(out, dim=1)).sum(1)  # multinomial, up to the count coefficient
+
+    @torch.no_grad()
+    def sample(self, z: torch.Tensor) -> torch.Tensor:
+        """Means (gaussian), probabilities (bernoulli) or word distributions (multinomial)."""
+        out = self.net(z)
+        return {"gaussian": out, "bernoulli": torch.sigmoid(out)}.get(self.likelihood, torch.softmax(out, dim=1))
+
+
+class VectorEncoder(nn.Module):
+    def __init__(self, latent_dim: int, cfg: SemisupConfig):
+        super().__init__()
+        self.net = mlp([cfg.data_dim, *cfg.hidden, 2 * latent_dim], cfg.activation)
+        self.multinomial = cfg.likelihood == "multinomial"
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.multinomial:  # counts: the encoder reads log frequencies
+            x = torch.log1p(x)
+        mean, logvar = self.net(x).chunk(2, dim=1)
+        return mean, logvar.clamp(-10, 4)
+
+
+class SemisupModel(LatentEBM):
+    config_class = SemisupConfig
+
+    def __init__(self, config: SemisupConfig):
+        d = config.ebm.prior.latent_dim
+        super().__init__(config, config.ebm, VectorGenerator(d, config), encoder=VectorEncoder(d, config))
+
+    @torch.no_grad()
+    def latent_means(self, x: torch.Tensor, refine_steps: int = 0) -> torch.Tensor:
+        """mean of q(z | x), optionally refined by Langevin steps on the posterior."""
+        z = self.encoder(x)[0]
+        if refine_steps:
+            z = self.ebm.posterior_chain.run(z, self.posterior_log_density(x), steps=refine_steps, noise=0.0).z
+        return z
+
+    @torch.no_grad()
+    def class_probabilities(self, x: torch.Tensor, refine_steps: int = 0) -> torch.Tensor:
+        return torch.softmax(self.prior.logits(self.latent_means(x, refine_steps)), dim=1)

@@ -1,0 +1,81 @@
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+from sklearn.base import clone
+from sklearn.datasets import make_circles, make_moons
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import FunctionTransformer
+
+from apps.semisup import SymbolVectorClassifier
+
+SMALL = dict(steps=500, latent_dim=4, hidden=(64, 64), prior_hidden=(64, 64), random_state=0)
+
+
+def two_labels_per_class(y, seed=0):
+    rng = np.random.RandomState(seed)
+    out = np.full_like(y, -1)
+    for k in np.unique(y):
+        out[rng.choice(np.where(y == k)[0], 2, replace=False)] = k
+    return out
+
+
+@pytest.mark.parametrize("make", [make_moons, make_circles])
+def test_beats_logistic_regression_with_two_labels_per_class(make):
+    kw = dict(noise=0.1) if make is make_moons else dict(noise=0.05, factor=0.5)
+    X, y = make(1000, random_state=0, **kw)
+    X_test, y_test = make(1000, random_state=1, **kw)
+    partial = two_labels_per_class(y)
+    baseline = LogisticRegression().fit(X[partial >= 0], y[partial >= 0]).score(X_test, y_test)
+    ours = SymbolVectorClassifier(**SMALL).fit(X, partial).score(X_test, y_test)
+    assert ours > baseline + 0.04, (ours, baseline)
+
+
+def test_scikit_learn_api_shapes_and_containers():
+    X, y = make_moons(300, noise=0.1, random_state=0)
+    partial = two_labels_per_class(y)
+    clf = SymbolVectorClassifier(**(SMALL | {"steps": 50}))
+    assert clone(clf).get_params() == clf.get_params()
+    clf.fit(pd.DataFrame(X, columns=["a", "b"]), partial)
+    proba = clf.predict_proba(X)
+    assert proba.shape == (300, 2) and np.allclose(proba.sum(1), 1)
+    assert set(clf.predict(X)) <= {0, 1} and clf.transform(X).shape == (300, 4)
+    assert clf.n_features_in_ == 2 and list(clf.classes_) == [0, 1]
+    pipe = make_pipeline(FunctionTransformer(), SymbolVectorClassifier(**(SMALL | {"steps": 20}))).fit(X, partial)
+    assert pipe.predict(X).shape == (300,)
+
+
+def test_likelihood_is_chosen_from_the_data():
+    rng = np.random.RandomState(0)
+    counts = sp.csr_matrix(rng.poisson(0.3, size=(60, 30)).astype(float))
+    y = np.array([0, 1] * 30)
+    y[4:] = -1
+    fast = SMALL | {"steps": 5}
+    assert SymbolVectorClassifier(**fast).fit(counts, y).likelihood_ == "multinomial"
+    assert SymbolVectorClassifier(**fast).fit(rng.rand(60, 5), y).likelihood_ == "bernoulli"
+    assert SymbolVectorClassifier(**fast).fit(rng.randn(60, 5), y).likelihood_ == "gaussian"
+    assert SymbolVectorClassifier(**(fast | {"likelihood": "gaussian"})).fit(counts, y).likelihood_ == "gaussian"
+
+
+@pytest.mark.parametrize(
+    "X, y, message",
+    [
+        (np.zeros((4, 2)), np.array([-1, -1, -1, -1]), "no labeled rows"),
+        (np.zeros((4, 2)), np.array([1, 1, -1, -1]), "only one class"),
+        (np.array([[0.0, np.nan], [1, 1], [2, 2], [3, 3]]), np.array([0, 1, -1, -1]), "NaN"),
+        (np.array([[0.0, np.inf], [1, 1], [2, 2], [3, 3]]), np.array([0, 1, -1, -1]), "infinity"),
+        (np.zeros((4, 2)), np.array(["cat", "dog", -1, -1], dtype=object), "mixes string labels with -1"),
+        (np.zeros((4, 2)), np.array([0, 1, -1]), "rows but y has"),
+    ],
+)
+def test_bad_input_is_refused_clearly(X, y, message):
+    with pytest.raises(ValueError, match=message):
+        SymbolVectorClassifier(**(SMALL | {"steps": 2})).fit(X, y)
+
+
+def test_mismatched_columns_at_predict_time():
+    X, y = make_moons(100, noise=0.1, random_state=0)
+    clf = SymbolVectorClassifier(**(SMALL | {"steps": 2})).fit(X, two_labels_per_class(y))
+    with pytest.raises(ValueError, match="X has 3 features, but SymbolVectorClassifier is expecting 2"):
+        clf.predict(np.zeros((5, 3)))
