@@ -36,6 +36,8 @@ class LearnConfig:
     clip_generator: float | None = option(5.0, "gradient-norm clip for the generator side (none if unset)")
     clip_prior: float | None = option(1.0, "gradient-norm clip for the prior (none if unset)")
     prior_chains: int = option(0, "prior chains per step (0 = the batch size)")
+    prior_energy_reg: float = option(0.0, "weight of mean f(z)^2 on prior samples and posterior samples: keeps "
+                                          "the energy's level from drifting (0 = off)")
     label_weight: float = option(1.0, "weight w of log p(label | z) for labeled rows (coupled prior; 1 = exact ML)")
     encoder_objective: Literal["chain", "elbo"] = option(
         "elbo", "amortised start: fit q(z|x) to the posterior by the ELBO, or to the chain outputs")
@@ -141,7 +143,7 @@ class Learner:
             joint = None if labels is None else torch.cat([torch.full((n_prior,), -1, device=labels.device), labels])
             f = self.prior(torch.cat([neg.z, post.z]), joint, cfg.label_weight)
             f_prior, f_post = f[:n_prior].mean(), f[n_prior:].mean()
-            (f_prior - f_post).backward()
+            (f_prior - f_post + cfg.prior_energy_reg * f.pow(2).mean()).backward()
             out.update(f_prior=f_prior.item(), f_post=f_post.item(), loss_prior=(f_prior - f_post).item(),
                        grad_prior=_clip(self.prior.parameters(), cfg.clip_prior))
             self.opt_prior.step()

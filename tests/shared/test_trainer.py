@@ -123,3 +123,12 @@ def test_elbo_term_trains_the_encoder_alone(toy_data):
     assert all(p.grad is None for p in [*model.generator.parameters(), *model.prior.parameters()])
     assert all(p.requires_grad for p in [*model.generator.parameters(), *model.prior.parameters()])
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in model.encoder.parameters())
+
+
+def test_energy_regulariser_keeps_the_energy_level_down(toy_data):
+    levels = {}
+    for reg in (0.0, 1.0):
+        model = small_toy()
+        stats = Trainer(model, toy_data, quick_config(steps=150, lr_prior=3e-3, prior_energy_reg=reg)).fit()["stats"]
+        levels[reg] = abs(stats["f_post"]) + abs(stats["f_prior"])
+    assert levels[1.0] < 0.5 * levels[0.0], levels
