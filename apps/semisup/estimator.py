@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import scipy.sparse as sp
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
 from sklearn.utils.validation import check_array, check_is_fitted, column_or_1d
 
+from shared.errors import ModelLoadError
+from shared.io import load_json, save_json, write_dir_atomic
 from shared.model import ChainConfig, LatentEBMConfig
 from shared.prior import PriorConfig
 from shared.trainer import TrainConfig, Trainer
@@ -129,3 +133,33 @@ class SymbolVectorClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
     def transform(self, X) -> np.ndarray:
         """Latent means: the mean of q(z | x) for every row."""
         return self.model_.latent_means(self._tensor(X), self.refine_steps).numpy()
+
+    # --- model directories ----------------------------------------------------------------------
+    def save(self, directory: str | Path) -> Path:
+        """The fitted estimator as one directory: the core's model files + estimator.json (no pickle)."""
+        check_is_fitted(self, "model_")
+        state = {"params": self.get_params(), "classes": self.classes_.tolist(), "classes_dtype": self.classes_.dtype.str,
+                 "likelihood": self.likelihood_, "label_weight": self.label_weight_,
+                 "mean": self.mean_.tolist(), "scale": self.scale_.tolist()}
+
+        def fill(tmp: Path) -> None:
+            self.model_.write_files(tmp)
+            save_json(tmp / "estimator.json", state)
+
+        return write_dir_atomic(directory, fill)
+
+    @classmethod
+    def load(cls, directory: str | Path) -> "SymbolVectorClassifier":
+        state = load_json(Path(directory) / "estimator.json")
+        try:
+            params = state["params"] | {k: tuple(state["params"][k]) for k in ("hidden", "prior_hidden")}
+            est = cls(**params)
+            est.classes_ = np.array(state["classes"], dtype=np.dtype(state["classes_dtype"]))
+            est.likelihood_, est.label_weight_ = state["likelihood"], state["label_weight"]
+            est.mean_ = np.array(state["mean"], np.float32)
+            est.scale_ = np.array(state["scale"], np.float32)
+        except (KeyError, TypeError, ValueError) as e:
+            raise ModelLoadError(f"{Path(directory) / 'estimator.json'} is incompatible ({e})") from None
+        est.n_features_in_ = len(est.mean_)
+        est.model_ = SemisupModel.from_pretrained(directory).eval()
+        return est

@@ -79,3 +79,24 @@ def test_mismatched_columns_at_predict_time():
     clf = SymbolVectorClassifier(**(SMALL | {"steps": 2})).fit(X, two_labels_per_class(y))
     with pytest.raises(ValueError, match="X has 3 features, but SymbolVectorClassifier is expecting 2"):
         clf.predict(np.zeros((5, 3)))
+
+
+def test_save_load_and_pickle_give_identical_predictions(tmp_path):
+    import pickle
+
+    from shared.errors import ModelLoadError
+
+    X, y = make_moons(200, noise=0.1, random_state=0)
+    labels = np.where(two_labels_per_class(y) >= 0, np.array(["left", "right"])[y], None)
+    clf = SymbolVectorClassifier(**(SMALL | {"steps": 30}))
+    with pytest.raises(ValueError, match="no labeled rows|mixes"):
+        clf.fit(X, np.where(labels == None, -1, labels))  # noqa: E711  (strings mixed with -1)
+    clf.fit(X, two_labels_per_class(y))
+    clf.save(tmp_path / "svc")
+    loaded = SymbolVectorClassifier.load(tmp_path / "svc")
+    assert np.array_equal(loaded.predict_proba(X), clf.predict_proba(X))
+    assert loaded.get_params() == clf.get_params()
+    assert np.array_equal(pickle.loads(pickle.dumps(clf)).predict(X), clf.predict(X))
+    (tmp_path / "svc" / "estimator.json").write_text("{}")
+    with pytest.raises(ModelLoadError, match="estimator.json is incompatible"):
+        SymbolVectorClassifier.load(tmp_path / "svc")
