@@ -8,6 +8,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
+from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_array, check_is_fitted, column_or_1d
 
 from shared.errors import ModelLoadError
@@ -84,6 +85,7 @@ class SymbolVectorClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
             labeled = np.ones(len(y), bool)
         else:
             labeled = y != -1
+        check_classification_targets(y[labeled])
         if not labeled.any():
             raise ValueError("y has no labeled rows (every row is -1): at least one label per class is needed")
         self.classes_ = np.unique(y[labeled])
@@ -92,6 +94,11 @@ class SymbolVectorClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         index = np.full(len(y), -1, np.int64)
         index[labeled] = np.searchsorted(self.classes_, y[labeled])
         return index
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        return tags
 
     # --- scikit-learn API -------------------------------------------------------------------------
     def fit(self, X, y):
@@ -116,23 +123,26 @@ class SymbolVectorClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
                             lr_generator=self.learning_rate, lr_prior=self.prior_learning_rate, label_weight=weight,
                             quiet=not self.verbose, device=self.device)
         Trainer(self.model_, {"x": torch.from_numpy(X), "label": torch.from_numpy(index)}, train).fit()
-        self.model_.cpu().eval()
+        self.model_.cpu().double().eval()  # float64 inference: predictions do not depend on the batch
         self.label_weight_ = weight
         return self
 
     def _tensor(self, X) -> torch.Tensor:
         check_is_fitted(self, "model_")
-        return torch.from_numpy(self._features(X, fitting=False))
+        return torch.from_numpy(self._features(X, fitting=False).astype(np.float64))
 
     def predict_proba(self, X) -> np.ndarray:
-        return self.model_.class_probabilities(self._tensor(X), self.refine_steps).numpy().astype(np.float64)
+        x = self._tensor(X)
+        return self.model_.class_probabilities(x, self.refine_steps).numpy().astype(np.float64)
 
     def predict(self, X) -> np.ndarray:
-        return self.classes_[self.predict_proba(X).argmax(1)]
+        best = self.predict_proba(X).argmax(1)  # checks fitting first
+        return self.classes_[best]
 
     def transform(self, X) -> np.ndarray:
         """Latent means: the mean of q(z | x) for every row."""
-        return self.model_.latent_means(self._tensor(X), self.refine_steps).numpy()
+        x = self._tensor(X)
+        return self.model_.latent_means(x, self.refine_steps).numpy().astype(np.float64)
 
     # --- model directories ----------------------------------------------------------------------
     def save(self, directory: str | Path) -> Path:
@@ -161,5 +171,5 @@ class SymbolVectorClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         except (KeyError, TypeError, ValueError) as e:
             raise ModelLoadError(f"{Path(directory) / 'estimator.json'} is incompatible ({e})") from None
         est.n_features_in_ = len(est.mean_)
-        est.model_ = SemisupModel.from_pretrained(directory).eval()
+        est.model_ = SemisupModel.from_pretrained(directory).double().eval()
         return est
