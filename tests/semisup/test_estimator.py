@@ -100,3 +100,11 @@ def test_save_load_and_pickle_give_identical_predictions(tmp_path):
     (tmp_path / "svc" / "estimator.json").write_text("{}")
     with pytest.raises(ModelLoadError, match="estimator.json is incompatible"):
         SymbolVectorClassifier.load(tmp_path / "svc")
+
+
+def test_cross_val_score_runs_with_the_estimator():
+    from sklearn.model_selection import cross_val_score
+
+    X, y = make_moons(240, noise=0.1, random_state=0)
+    scores = cross_val_score(SymbolVectorClassifier(**(SMALL | {"steps": 100})), X, y, cv=3)
+    assert scores.shape == (3,) and (scores > 0.7).all()
