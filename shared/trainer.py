@@ -140,8 +140,10 @@ class Trainer:
 
     # --- the loop -------------------------------------------------------------------------------
     def log(self, dist: Dist, record: dict[str, Any]) -> None:
+        """Append a record (with the seconds since this process started training) to train_log.jsonl."""
         if dist.main and self.out_dir is not None:
             self.out_dir.mkdir(parents=True, exist_ok=True)
+            record = record | {"seconds": round(time.monotonic() - self.started, 1)}
             with (self.out_dir / "train_log.jsonl").open("a") as fh:
                 fh.write(json.dumps(record) + "\n")
 
@@ -162,6 +164,7 @@ class Trainer:
     def fit(self) -> dict[str, Any]:
         """Train to `config.steps`; returns the last step's figures and the last evaluation."""
         cfg = self.config
+        self.started = time.monotonic()
         dist = setup(cfg.device)
         self.model.to(dist.device)
         self.data = {k: v.to(dist.device) for k, v in self.data.items()}
