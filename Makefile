@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml
 
 # generate 1,000 molecules from the bundled model: demo/generated.csv, demo/grid.png, headline metrics
 demo: setup
-	$(VENV)/bin/lebm toy demo
+	$(VENV)/bin/lebm molecule demo --out demo
 
 demo-toy: setup
 	$(VENV)/bin/lebm toy demo
