@@ -17,7 +17,7 @@ from shared.cli import add_common
 from shared.config import deep_merge, from_dict, load_toml, resolve, to_dict, to_toml
 from shared.distributed import pick_device
 from shared.errors import ConfigError, DataError
-from shared.io import write_atomic
+from shared.io import save_json, write_atomic
 from shared.trainer import TrainConfig, Trainer
 
 from .data import canonical, clean, moses_smiles, read_smiles_file
@@ -185,7 +185,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from .metrics import ReferenceStats, moses_metrics, moses_reference, shipped_fcd_reference, write_json
+    from .metrics import ReferenceStats, moses_metrics, moses_reference, shipped_fcd_reference
 
     generated = read_smiles_file(args.generated, args.column)  # file order; empty cells count as invalid
     if args.reference == "moses-test":
@@ -204,7 +204,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     for name, value in metrics.items():
         print(f"{name:<12}{value:>10.4f}")
     if args.json:
-        write_json(args.json, {"generated": str(args.generated), "n": len(generated), "metrics": metrics})
+        save_json(args.json, {"generated": str(args.generated), "n": len(generated), "metrics": metrics})
     return 0
 
 

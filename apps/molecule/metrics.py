@@ -18,7 +18,6 @@ import json
 import os
 from collections import Counter
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -29,7 +28,7 @@ from rdkit.Chem.Scaffolds import MurckoScaffold
 from tqdm.auto import tqdm
 
 from shared.errors import DataError
-from shared.io import write_atomic, write_dir_atomic
+from shared.io import write_dir_atomic
 
 from .data import moses_file, moses_smiles
 
@@ -232,6 +231,3 @@ def moses_metrics(generated: list[str], reference: ReferenceStats, train: set[st
     steps.close()
     return out
 
-
-def write_json(path: Path, data: Any) -> None:
-    write_atomic(path, lambda p: p.write_text(json.dumps(data, indent=2) + "\n"))
