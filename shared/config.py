@@ -112,6 +112,11 @@ def to_dict(cfg: Any) -> dict[str, Any]:
     return dataclasses.asdict(cfg)
 
 
+def config_toml(model: Any, train: Any) -> str:
+    """A run's whole configuration: [model] and [train] tables, documented."""
+    return to_toml(model, "model") + "\n\n" + to_toml(train, "train") + "\n"
+
+
 def to_toml(cfg: Any, table: str = "") -> str:
     """A config dataclass as TOML, each option preceded by its documentation; unset options are
     written as comments. Nested configs become tables, lists of configs arrays of tables."""

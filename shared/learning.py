@@ -41,6 +41,8 @@ class LearnConfig:
     label_weight: float = option(1.0, "weight w of log p(label | z) for labeled rows (coupled prior; 1 = exact ML)")
     encoder_objective: Literal["chain", "elbo"] = option(
         "elbo", "amortised start: fit q(z|x) to the posterior by the ELBO, or to the chain outputs")
+    kl_warmup_steps: int = option(0, "ELBO encoder: weight of log p(z) - log q(z|x) rises linearly from 0 to 1 "
+                                     "over this many steps (KL annealing, 0 = off)")
 
     def __post_init__(self) -> None:
         check_choices(self)
@@ -51,6 +53,8 @@ class LearnConfig:
         for name in ("clip_generator", "clip_prior"):
             if getattr(self, name) is not None and not getattr(self, name) > 0:
                 raise ConfigError(f"{name} must be > 0 or unset")
+        if self.kl_warmup_steps < 0:
+            raise ConfigError(f"kl_warmup_steps must be >= 0, got {self.kl_warmup_steps}")
         if self.prior_chains < 0:
             raise ConfigError(f"prior_chains must be >= 0, got {self.prior_chains}")
 
@@ -63,6 +67,7 @@ class GeneratorSide(nn.Module):
         self.generator, self.heads = model.generator, model.heads
         self.encoder = model.encoder if model.ebm.posterior_init == "amortised" else None
         self.encoder_objective = encoder_objective
+        self.kl_weight = 1.0
         self._prior = [model.prior]  # read (never trained) here: kept out of this module's parameters
 
     def forward(self, x: Any, ys: dict[str, torch.Tensor], z: torch.Tensor, labels: torch.Tensor | None = None,
@@ -84,15 +89,16 @@ class GeneratorSide(nn.Module):
 
     def _negative_elbo(self, x: Any, mean: torch.Tensor, logvar: torch.Tensor, labels: torch.Tensor | None = None,
                        label_weight: float = 1.0) -> torch.Tensor:
-        """-E_q[log p_b(x|z) + log p_a(z) - log q(z|x)] (unnormalised p_a), reparameterised; the generator
-        and prior parameters are frozen while it is computed, so this term trains the encoder alone."""
+        """-E_q[log p_b(x|z) + b (log p_a(z) - log q(z|x))] (unnormalised p_a, b = kl_weight, 1 = the ELBO),
+        reparameterised; the generator and prior parameters are frozen while it is computed, so this
+        term trains the encoder alone."""
         z = mean + (0.5 * logvar).exp() * torch.randn_like(mean)
         prior = self._prior[0]
         with frozen(self.generator), frozen(prior):
-            log_joint = self.generator.log_likelihood(x, z) + prior.log_density(z)
+            log_joint = self.generator.log_likelihood(x, z) + self.kl_weight * prior.log_density(z)
             if labels is not None:
                 log_joint = log_joint + label_weight * prior.class_log_likelihood(labels, z)
-        return -(log_joint + 0.5 * logvar.sum(1)).mean()  # entropy of q up to a constant
+        return -(log_joint + self.kl_weight * 0.5 * logvar.sum(1)).mean()  # entropy of q up to a constant
 
 
 class Learner:
@@ -117,16 +123,20 @@ class Learner:
         if self.opt_prior is not None:
             self.prior = DistributedDataParallel(self.model.prior, device_ids=ids)
 
-    def step(self, batch: dict[str, Any]) -> dict[str, float]:
-        """One learning step on a batch {"x": data, "index": example ids, <head name>: values}."""
+    def step(self, batch: dict[str, Any], step: int = 0, posterior_noise: float | None = None) -> dict[str, float]:
+        """One learning step (number `step`, counted from 0) on a batch {"x": data, "index": example ids,
+        <head name>: values}; `posterior_noise` overrides the posterior chain's noise factor."""
         model, cfg = self.model, self.config
         model.train()
+        side = self.side.module if isinstance(self.side, DistributedDataParallel) else self.side
+        side.kl_weight = min(1.0, (step + 1) / cfg.kl_warmup_steps) if cfg.kl_warmup_steps else 1.0
         x, index, labels = batch["x"], batch["index"], batch.get("label")
         ys = {name: batch[name] for name in model.heads}
         if labels is not None and model.prior.config.kind != "coupled":
             raise DataError("training data has labels but the prior is not a coupled prior")
         target = model.posterior_log_density(x, ys, labels, cfg.label_weight)
-        post = model.ebm.posterior_chain.run(self.init.initial(x, index), target)
+        noise = {} if posterior_noise is None else {"noise": posterior_noise}
+        post = model.ebm.posterior_chain.run(self.init.initial(x, index), target, **noise)
         n_prior = cfg.prior_chains or len(index)
         neg = model.sample_prior(n_prior)
 

@@ -46,6 +46,8 @@ class TrainConfig(LearnConfig):
     checkpoint_every: int = option(0, "write a checkpoint every this many steps (0 = at the end only)")
     quiet: bool = option(False, "no progress bar")
     max_minutes: float = option(0.0, "stop (with a checkpoint) after this much wall-clock time (0 = no limit)")
+    posterior_noise_final: float | None = option(None, "during training, move the posterior chain's noise factor "
+                                                       "linearly from its configured value to this one")
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -178,11 +180,14 @@ class Trainer:
                    desc="train", mininterval=0.1 if sys.stderr.isatty() else 10.0)  # log files: a line per 10 s
         stats: dict[str, float] = {}
         metrics: dict[str, float] = {}
+        noise0 = self.model.ebm.posterior_chain.noise
         deadline = time.monotonic() + 60 * cfg.max_minutes if cfg.max_minutes else math.inf
         while self.step < cfg.steps and not _all_past(dist, deadline):
             index = self.batch_indices(self.step, dist)
             batch = {k: v[index] for k, v in self.data.items()} | {"index": index.to(dist.device)}
-            stats = learner.step(batch)
+            noise = None if cfg.posterior_noise_final is None else \
+                noise0 + (cfg.posterior_noise_final - noise0) * self.step / cfg.steps
+            stats = learner.step(batch, self.step, noise)
             self.step += 1
             bar.update(1)
             bar.set_postfix({k: f"{stats[k]:.3g}" for k in SHOWN if k in stats}, refresh=False)

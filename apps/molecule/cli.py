@@ -14,7 +14,7 @@ import pandas as pd
 import torch
 
 from shared.cli import add_common
-from shared.config import deep_merge, from_dict, load_toml, resolve, to_dict, to_toml
+from shared.config import config_toml, deep_merge, from_dict, load_toml, resolve, to_dict, to_toml
 from shared.distributed import pick_device
 from shared.errors import ConfigError, DataError
 from shared.io import save_json, write_atomic
@@ -215,10 +215,6 @@ def cmd_config(args: argparse.Namespace) -> int:
     print(f"# preset {args.preset!r}: every option with its meaning; copy, edit, pass with --config\n")
     print(config_toml(cfg, resolve(TrainConfig, None, toml.get("train", {}), where="train.")))
     return 0
-
-
-def config_toml(model: MoleculeConfig, train: TrainConfig) -> str:
-    return to_toml(model, "model") + "\n\n" + to_toml(train, "train") + "\n"
 
 
 def add_group(sub: argparse._SubParsersAction) -> None:

@@ -37,11 +37,14 @@ class SymbolVectorClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
     class symbol with a latent vector; p(x | z) is chosen from the data (`likelihood="auto"`); q(z | x)
     is an inference network trained by the ELBO. Prediction: argmax_y f_y(mean of q(z | x)).
 
-    label_weight: weight of log p(y | z) on labeled rows; "auto" = n_rows / (2 n_labeled), in [1, 500].
+    balance: repeat the labeled rows so that they fill about half of every training batch (the
+    authors draw equal labeled and unlabeled batches); the data is not weighted otherwise.
+    label_weight: weight of log p(y | z) on labeled rows; "auto" = 5 with balanced batches, else
+    n_rows / (2 n_labeled) in [1, 500] (labeled rows then carry half of the total weight).
     """
 
     def __init__(self, latent_dim=16, hidden=(256, 256), prior_hidden=(128, 128), likelihood="auto",
-                 label_weight="auto", steps=2000, batch_size=256, prior_steps=40, prior_step_size=0.4,
+                 label_weight="auto", balance=True, steps=2000, batch_size=256, prior_steps=40, prior_step_size=0.4,
                  refine_steps=0, learning_rate=1e-3, prior_learning_rate=1e-4, random_state=None, device="cpu",
                  verbose=False):
         self.latent_dim = latent_dim
@@ -49,6 +52,7 @@ class SymbolVectorClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         self.prior_hidden = prior_hidden
         self.likelihood = likelihood
         self.label_weight = label_weight
+        self.balance = balance
         self.steps = steps
         self.batch_size = batch_size
         self.prior_steps = prior_steps
@@ -106,9 +110,13 @@ class SymbolVectorClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         X = self._features(X, fitting=True)
         if len(X) != len(index):
             raise ValueError(f"X has {len(X)} rows but y has {len(index)}")
-        n_labeled = int((index >= 0).sum())
-        weight = (float(np.clip(len(index) / (2 * n_labeled), 1, 500)) if self.label_weight == "auto"
-                  else float(self.label_weight))
+        labeled = np.flatnonzero(index >= 0)
+        repeats = max(1, (len(index) - len(labeled)) // len(labeled)) if self.balance else 1
+        if self.label_weight != "auto":
+            weight = float(self.label_weight)
+        else:
+            weight = 5.0 if repeats > 1 else float(np.clip(len(index) / (2 * len(labeled)), 1, 500))
+        rows = np.concatenate([np.arange(len(index)), np.repeat(labeled, repeats - 1)])
         seed = 0 if self.random_state is None else int(np.random.RandomState(self.random_state).randint(2**31))
         ebm = LatentEBMConfig(
             prior=PriorConfig(latent_dim=self.latent_dim, kind="coupled", num_classes=len(self.classes_),
@@ -122,7 +130,7 @@ class SymbolVectorClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         train = TrainConfig(steps=self.steps, batch_size=min(self.batch_size, len(X)), seed=seed,
                             lr_generator=self.learning_rate, lr_prior=self.prior_learning_rate, label_weight=weight,
                             quiet=not self.verbose, device=self.device)
-        Trainer(self.model_, {"x": torch.from_numpy(X), "label": torch.from_numpy(index)}, train).fit()
+        Trainer(self.model_, {"x": torch.from_numpy(X[rows]), "label": torch.from_numpy(index[rows])}, train).fit()
         self.model_.cpu().double().eval()  # float64 inference: predictions do not depend on the batch
         self.label_weight_ = weight
         return self

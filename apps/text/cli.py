@@ -1,0 +1,311 @@
+"""`lebm text ...`: train, evaluate, sample, reconstruct, interpolate, encode, probe, config."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from shared.cli import add_common
+from shared.config import config_toml, deep_merge, from_dict, load_toml, resolve, to_dict
+from shared.distributed import pick_device
+from shared.errors import ConfigError, DataError
+from shared.io import save_json, write_atomic
+from shared.trainer import TrainConfig, Trainer
+
+from .data import Corpus, encode, load_corpus, load_tokenizer, train_tokenizer
+from .evaluate import evaluate, latent_features
+from .model import TextConfig, TextModel
+
+PRESETS = ("paper", "fast", "vae", "lm")
+
+
+def preset(name: str) -> dict[str, Any]:
+    """A preset's TOML tables; every preset but `paper` is written as changes to `paper`."""
+    def read(n: str) -> dict[str, Any]:
+        return load_toml(Path(str(files("apps.text") / "presets" / f"{n}.toml")))
+
+    return read("paper") if name == "paper" else deep_merge(read("paper"), read(name))
+
+
+def settings(args: argparse.Namespace) -> tuple[TextConfig, TrainConfig]:
+    toml = deep_merge(preset(args.preset), load_toml(args.config) if args.config else {})
+    model_table = toml.get("model", {})
+    if args.prior:
+        model_table = deep_merge(model_table, {"ebm": {"prior": {"kind": args.prior}}})
+    if args.tokenizer:
+        model_table = deep_merge(model_table, {"tokenizer": args.tokenizer})
+    cfg = from_dict(TextConfig, deep_merge(to_dict(TextConfig()), model_table), where="model.")
+    return cfg, resolve(TrainConfig, args, toml.get("train", {}), where="train.")
+
+
+def corpus_ids(model: TextModel, corpus: Corpus, overlong: str | None = None) -> tuple[torch.Tensor, list[int]]:
+    enc = encode(model.tokenizer, corpus.texts, model.config.max_len, overlong or model.config.overlong)
+    skipped = {k: v for k, v in enc.counts.items() if v}
+    if skipped:
+        print(f"tokens: {len(enc.kept)} texts kept; " + ", ".join(f"{k} {v}" for k, v in skipped.items()), file=sys.stderr)
+    return enc.ids, enc.kept
+
+
+def progress_probe(valid: torch.Tensor):
+    """Eval callback: NLL, REC, KL, MI and AU on a fixed held-out batch (cheap settings)."""
+    def probe(model: TextModel) -> dict[str, float]:
+        out = evaluate(model, valid, samples=20, chains=4, log_z_draws=20_000)
+        return {k: out[k] for k in ("nll", "ppl", "rec", "kl", "mi", "au") if k in out}
+
+    return probe
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    cfg, train_cfg = settings(args)
+    corpus = load_corpus(args.data, "train")
+    print(f"data: {corpus.summary()}", file=sys.stderr)
+    saved = args.out / "checkpoint" / "tokenizer"
+    if args.resume and saved.is_dir():
+        tokenizer = load_tokenizer(saved)
+    else:
+        tokenizer = train_tokenizer(corpus.texts, cfg.tokenizer, cfg.vocab_size)
+    torch.manual_seed(train_cfg.seed)
+    model = TextModel(cfg, tokenizer)
+    ids, _ = corpus_ids(model, corpus)
+    valid_source = args.valid or ("bbc" if args.data == "bbc" else None)
+    valid = corpus_ids(model, load_corpus(valid_source, "valid"))[0][: args.probe] if valid_source else ids[-args.probe:]
+    args.out.mkdir(parents=True, exist_ok=True)
+    write_atomic(args.out / "config.toml", lambda p: p.write_text(config_toml(cfg, train_cfg)))
+    result = Trainer(model, {"x": ids}, train_cfg, out_dir=args.out, resume=args.resume,
+                     eval_fn=progress_probe(valid)).fit()
+    print(json.dumps({"step": result["step"], **result["eval"]}))
+    return 0
+
+
+def load_model(args: argparse.Namespace) -> TextModel:
+    model = TextModel.from_pretrained(args.model, device=pick_device(args.device))
+    model.eval()
+    torch.manual_seed(args.seed)
+    return model
+
+
+def require_latent(model: TextModel, what: str) -> None:
+    if not model.latent:
+        raise ConfigError(f"{what} needs a latent model; this one is a plain language model")
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    model = load_model(args)
+    corpus = load_corpus(args.data, args.split)
+    ids = corpus_ids(model, corpus, args.overlong)[0]
+    ids = ids[: args.max_sentences] if args.max_sentences else ids
+    out = evaluate(model, ids, samples=args.samples, chains=args.chains, batch_size=args.batch_size)
+    out = {"model": str(args.model), "data": args.data, "split": args.split if args.data == "bbc" else None} | out
+    print("| " + " | ".join(out) + " |\n|" + "---|" * len(out))
+    print("| " + " | ".join(f"{v:.4g}" if isinstance(v, float) else str(v) for v in out.values()) + " |")
+    if args.json:
+        save_json(args.json, out)
+    return 0
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    if args.n < 1:
+        raise DataError(f"-n must be >= 1, got {args.n}")
+    model = load_model(args)
+    require_latent(model, "sampling from the prior")
+    z = model.sample_prior(args.n).z.detach()
+    for text in model.decode_latents(z, args.method, args.temperature, args.top_p, args.beam):
+        print(text)
+    return 0
+
+
+def texts_from(args: argparse.Namespace) -> list[str]:
+    texts = list(args.text or [])
+    if args.file:
+        texts += load_corpus(str(args.file)).texts
+    if not texts:
+        raise DataError("give sentences as arguments or --file")
+    return texts
+
+
+def posterior_means(model: TextModel, texts: list[str], chains: int) -> torch.Tensor:
+    enc = encode(model.tokenizer, texts, model.config.max_len, "truncate")
+    if len(enc.kept) != len(texts):
+        raise DataError(f"{len(texts) - len(enc.kept)} of the texts have no tokens")
+    return latent_features(model, enc.ids, chains)
+
+
+def cmd_reconstruct(args: argparse.Namespace) -> int:
+    model = load_model(args)
+    require_latent(model, "reconstruction")
+    texts = texts_from(args)
+    z = posterior_means(model, texts, args.chains).to(model.device())
+    for text, rec in zip(texts, model.decode_latents(z, args.method, beam=args.beam)):
+        print(f"{text}\n  -> {rec}")
+    return 0
+
+
+def cmd_interpolate(args: argparse.Namespace) -> int:
+    model = load_model(args)
+    require_latent(model, "interpolation")
+    if args.points < 2:
+        raise DataError(f"--points must be >= 2, got {args.points}")
+    z = posterior_means(model, [args.start, args.end], args.chains).to(model.device())
+    w = torch.linspace(0, 1, args.points, device=z.device)[:, None]
+    path = (1 - w) * z[0] + w * z[1]
+    for t, text in zip(w[:, 0].tolist(), model.decode_latents(path, args.method, beam=args.beam)):
+        print(f"{t:.2f}  {text}")
+    return 0
+
+
+def cmd_encode(args: argparse.Namespace) -> int:
+    model = load_model(args)
+    require_latent(model, "encoding")
+    if args.output.suffix not in (".csv", ".npy"):
+        raise DataError(f"--output must end in .csv or .npy, got {args.output.name}")
+    corpus = load_corpus(str(args.input))
+    feats = posterior_means(model, corpus.texts, args.chains).numpy()
+    if args.output.suffix == ".npy":
+        write_atomic(args.output, lambda p: np.save(p.open("wb"), feats))
+    else:
+        import pandas as pd
+
+        frame = pd.DataFrame(feats, columns=[f"z{i}" for i in range(feats.shape[1])])
+        frame.insert(0, "label", corpus.labels)
+        write_atomic(args.output, lambda p: frame.to_csv(p, index=False))
+    print(f"wrote {len(feats)} x {feats.shape[1]} latent features to {args.output}")
+    return 0
+
+
+def probe_accuracy(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, test_y: np.ndarray,
+                   labels: list[int], seeds: int) -> dict[int, list[float]]:
+    """Logistic regression on n labeled rows drawn at random (seed s), accuracy on the test rows."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    out = {}
+    for n in labels:
+        if n > len(train_y):
+            raise DataError(f"{n} labels asked for, but the probe's training pool has {len(train_y)} rows")
+        accs = []
+        for s in range(seeds):
+            rows = np.random.RandomState(s).permutation(len(train_y))[:n]
+            scaler = StandardScaler().fit(train_x[rows])
+            clf = LogisticRegression(max_iter=2000).fit(scaler.transform(train_x[rows]), train_y[rows])
+            accs.append(float((clf.predict(scaler.transform(test_x)) == test_y).mean()))
+        out[n] = accs
+    return out
+
+
+def labeled(corpus: Corpus, limit: int, seed: int = 0) -> tuple[list[str], np.ndarray]:
+    rows = [i for i, lab in enumerate(corpus.labels) if lab is not None]
+    if not rows:
+        raise DataError("the probe needs labels (label<TAB>text lines)")
+    rows = sorted(np.random.RandomState(seed).permutation(rows)[:limit].tolist())
+    return [corpus.texts[i] for i in rows], np.array([corpus.labels[i] for i in rows])
+
+
+def cmd_probe(args: argparse.Namespace) -> int:
+    model = load_model(args)
+    require_latent(model, "the latent probe")
+    train_texts, train_y = labeled(load_corpus(args.data, "train"), args.pool)
+    test_texts, test_y = labeled(load_corpus(args.test or args.data, "test"), args.test_size)
+    result = probe_accuracy(posterior_means(model, train_texts, args.chains).numpy(), train_y,
+                            posterior_means(model, test_texts, args.chains).numpy(), test_y, args.labels, args.seeds)
+    print("| labels | accuracy (mean ± std over seeds) |\n|---|---|")
+    for n, accs in result.items():
+        print(f"| {n} | {np.mean(accs):.4f} ± {np.std(accs):.4f} |")
+    if args.json:
+        save_json(args.json, {"model": str(args.model), "pool": len(train_y), "test": len(test_y),
+                              "accuracy": {str(k): v for k, v in result.items()}})
+    return 0
+
+
+def cmd_config(args: argparse.Namespace) -> int:
+    """Print a preset's complete model and training configuration as documented TOML."""
+    toml = preset(args.preset)
+    cfg = from_dict(TextConfig, deep_merge(to_dict(TextConfig()), toml.get("model", {})), where="model.")
+    print(f"# preset {args.preset!r}: every option with its meaning; copy, edit, pass with --config\n")
+    print(config_toml(cfg, resolve(TrainConfig, None, toml.get("train", {}), where="train.")))
+    return 0
+
+
+def add_group(sub: argparse._SubParsersAction) -> None:
+    group = sub.add_parser("text", help="sentences: latent models trained by short-run inference")
+    cmds = group.add_subparsers(dest="command", required=True)
+
+    train = cmds.add_parser("train", help="train a latent sentence model (or a baseline)")
+    add_common(train)
+    train.add_argument("--preset", choices=PRESETS, default="paper", help="starting settings, overridden by --config")
+    train.add_argument("--data", default="bbc", help="'bbc' (embedded BBC News, train split) or a text file")
+    train.add_argument("--valid", help="held-out text file for progress figures (default: BBC valid split)")
+    train.add_argument("--prior", choices=["gaussian", "ebm"], help="latent prior kind")
+    train.add_argument("--tokenizer", choices=["word", "bpe"], help="tokenizer kind")
+    train.add_argument("--probe", type=int, default=200, help="held-out sentences scored at each evaluation")
+    train.add_argument("--threads", type=int, help="torch CPU threads")
+    train.set_defaults(func=cmd_train)
+
+    def common(name: str, help: str) -> argparse.ArgumentParser:
+        p = cmds.add_parser(name, help=help)
+        p.add_argument("--model", type=Path, required=True, help="model directory")
+        p.add_argument("--seed", type=int, default=0, help="seed for chains and sampling")
+        p.add_argument("--device", default="auto", help="auto, cpu, cuda")
+        p.add_argument("--chains", type=int, default=4, help="posterior chains per sentence (their mean is used)")
+        return p
+
+    ev = common("evaluate", "importance-sampled NLL, PPL, REC, KL, MI, AU")
+    ev.add_argument("--data", default="bbc", help="'bbc' or a text file")
+    ev.add_argument("--split", default="test", choices=["train", "valid", "test"], help="BBC split")
+    ev.add_argument("--samples", type=int, default=100, help="importance samples per sentence")
+    ev.add_argument("--max-sentences", type=int, help="evaluate only the first N sentences")
+    ev.add_argument("--batch-size", type=int, default=50, help="sentences at once")
+    ev.add_argument("--overlong", choices=["skip", "truncate"], help="overlong sentences (default: as trained)")
+    ev.add_argument("--json", type=Path, help="also write the figures as JSON")
+    ev.set_defaults(func=cmd_evaluate, chains=8)
+
+    def decoding(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--method", choices=["greedy", "sample", "beam"], default="greedy", help="decoding")
+        p.add_argument("--beam", type=int, default=5, help="beam width")
+
+    sample = common("sample", "sentences from the prior")
+    sample.add_argument("-n", type=int, default=10, help="number of sentences")
+    decoding(sample)
+    sample.add_argument("--temperature", type=float, default=1.0, help="sampling temperature")
+    sample.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling mass")
+    sample.set_defaults(func=cmd_sample, method="sample")
+
+    rec = common("reconstruct", "infer z for sentences and decode it")
+    rec.add_argument("text", nargs="*", help="sentences")
+    rec.add_argument("--file", type=Path, help="file with one sentence per line")
+    decoding(rec)
+    rec.set_defaults(func=cmd_reconstruct)
+
+    inter = common("interpolate", "decode points on the line between two sentences' latents")
+    inter.add_argument("start", help="first sentence")
+    inter.add_argument("end", help="second sentence")
+    inter.add_argument("--points", type=int, default=5, help="number of points, ends included")
+    decoding(inter)
+    inter.set_defaults(func=cmd_interpolate)
+
+    enc = common("encode", "latent features (posterior means) of a file's lines")
+    enc.add_argument("--input", type=Path, required=True, help="text file, one text per line (label<TAB>text ok)")
+    enc.add_argument("--output", type=Path, required=True, help=".csv (with a label column) or .npy")
+    enc.set_defaults(func=cmd_encode)
+
+    probe = common("probe", "logistic regression on latent features with few labels")
+    probe.add_argument("--data", default="bbc", help="'bbc' (train split pool, test split) or a labeled file")
+    probe.add_argument("--test", help="labeled test file (default: BBC test split)")
+    probe.add_argument("--labels", type=int, nargs="+", default=[100, 500, 1000], help="labeled rows")
+    probe.add_argument("--seeds", type=int, default=5, help="label draws per size")
+    probe.add_argument("--pool", type=int, default=5000, help="training rows encoded (labels drawn from these)")
+    probe.add_argument("--test-size", type=int, default=2000, help="test rows encoded")
+    probe.add_argument("--json", type=Path, help="also write the accuracies as JSON")
+    probe.set_defaults(func=cmd_probe)
+
+    config = cmds.add_parser("config", help="print a preset's settings")
+    config.add_argument("--preset", choices=PRESETS, default="paper", help="which preset")
+    config.set_defaults(func=cmd_config)

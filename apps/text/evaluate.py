@@ -1,0 +1,142 @@
+"""Likelihood and latent-space diagnostics for text models.
+
+Posterior fit: for each sentence, M short-run posterior chains (the model's own inference: from the
+prior reference, or from the encoder when amortised) give samples whose mean and variance define
+q(z | x) = N(m, diag v). A VAE (encoder, 0 chain steps) uses its encoder's Gaussian directly.
+
+NLL (importance sampling, a stochastic lower bound on log p(x) in expectation, so an upper bound on NLL):
+    proposal   r(z | x) = (1 - a) N(m, diag(c^2 v)) + a N(0, s^2 I)   (a = 0.1, c = 1.5: defensive mixture)
+    log p(x) ~ logsumexp_s [log p(x | z_s) + log p(z_s) - log r(z_s | x)] - log S,  z_s ~ r
+    with the prior normalised: Gaussian exactly; EBM prior log Z = log E_{N(0, s^2 I)} exp f(z) by
+    Monte Carlo with 100,000 reference draws.
+PPL = exp(sum NLL / sum predicted tokens), <eos> counted, <bos> not.
+REC = -E_{chains} log p(x | z); KL = E_q[log q(z | x) - log p(z)] (Monte Carlo);
+MI = E_x E_q(z|x)[log q(z | x) - log q(z)], q(z) the mixture of the evaluated sentences' q(z | x);
+AU = number of latent dimensions whose posterior-mean variance across sentences exceeds 0.01.
+A language model (no latent) gets its exact NLL; its latent columns are empty.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from shared.model import LatentEBM
+
+MIX, SCALE = 0.1, 1.5
+HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
+
+
+def gaussian_log_density(z: torch.Tensor, mean: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """log N(z; mean, diag exp(logvar)) summed over the last dimension (broadcasting)."""
+    return -0.5 * (((z - mean) ** 2) / logvar.exp() + logvar).sum(-1) - z.shape[-1] * HALF_LOG_2PI
+
+
+@torch.no_grad()
+def log_normaliser(model: LatentEBM, n: int = 100_000, batch: int = 10_000) -> float:
+    """log Z of p(z) = exp(f(z)) N(z; 0, s^2 I) / Z: 0 for a Gaussian prior, else a Monte Carlo estimate."""
+    prior = model.prior
+    if prior.config.kind == "gaussian":
+        return 0.0
+    f = torch.cat([prior(prior.sample_reference(min(batch, n - i), model.device())) for i in range(0, n, batch)])
+    return float(torch.logsumexp(f.double(), 0) - math.log(n))
+
+
+def prior_log_density(model: LatentEBM, z: torch.Tensor, log_z: float) -> torch.Tensor:
+    """Normalised log p(z) (z may have leading sample dimensions)."""
+    flat = z.reshape(-1, z.shape[-1])
+    s = model.prior.config.ref_std
+    ref = gaussian_log_density(flat, torch.zeros_like(flat), torch.full_like(flat, 2 * math.log(s)))
+    f = model.prior(flat) if model.prior.config.kind != "gaussian" else torch.zeros_like(ref)
+    return (ref + f - log_z).view(z.shape[:-1])
+
+
+def posterior_fit(model: LatentEBM, x: torch.Tensor, chains: int = 8) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(mean, logvar, samples [M, B, d]) of q(z | x) from the model's own posterior inference."""
+    if model.encoder is not None and model.ebm.posterior_chain.steps == 0:
+        with torch.no_grad():
+            mean, logvar = model.encoder(x)
+        samples = mean + (0.5 * logvar).exp() * torch.randn(chains, *mean.shape, device=mean.device)
+        return mean, logvar, samples
+    z = model.infer_posterior(x.repeat(chains, 1)).z.view(chains, len(x), -1)
+    var = z.var(0) if chains > 1 else torch.full_like(z[0], 0.01)
+    return z.mean(0), (var + 1e-6).log(), z
+
+
+@torch.no_grad()
+def log_likelihood(model: LatentEBM, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+    """log p(x | z) for latents z [S, B, d] -> [S, B]."""
+    s, b = z.shape[:2]
+    return model.generator.log_likelihood(x.repeat(s, 1), z.reshape(s * b, -1)).view(s, b)
+
+
+@torch.no_grad()
+def importance_nll(model: LatentEBM, x: torch.Tensor, mean: torch.Tensor, logvar: torch.Tensor, samples: int,
+                   log_z: float) -> torch.Tensor:
+    """-log p(x) per sentence by importance sampling from the defensive mixture around q(z | x)."""
+    d = mean.shape[1]
+    s2 = 2 * math.log(model.prior.config.ref_std)
+    wide = logvar + 2 * math.log(SCALE)
+    pick = torch.rand(samples, len(x), 1, device=x.device) < MIX
+    eps = torch.randn(samples, len(x), d, device=x.device)
+    z = torch.where(pick, eps * model.prior.config.ref_std, mean + (0.5 * wide).exp() * eps)
+    log_r = torch.logaddexp(math.log(1 - MIX) + gaussian_log_density(z, mean, wide),
+                            math.log(MIX) + gaussian_log_density(z, torch.zeros_like(mean), torch.full_like(mean, s2)))
+    log_w = log_likelihood(model, x, z) + prior_log_density(model, z, log_z) - log_r
+    return -(torch.logsumexp(log_w.double(), 0) - math.log(samples)).float()
+
+
+def mutual_information(mean: torch.Tensor, logvar: torch.Tensor, draws: int = 1) -> float:
+    """E_x E_q(z|x)[log q(z|x) - log q(z)] with q(z) = mean_j q(z | x_j) over the given rows."""
+    n = len(mean)
+    z = mean + (0.5 * logvar).exp() * torch.randn(draws, *mean.shape)  # [draws, n, d]
+    own = gaussian_log_density(z, mean, logvar)  # [draws, n]
+    cross = gaussian_log_density(z[:, :, None, :], mean[None, None], logvar[None, None])  # [draws, n, n]
+    aggregate = torch.logsumexp(cross, dim=2) - math.log(n)
+    return float((own - aggregate).mean())
+
+
+def active_units(means: torch.Tensor, threshold: float = 0.01) -> int:
+    return int((means.var(0) > threshold).sum())
+
+
+@torch.no_grad()
+def evaluate(model: LatentEBM, ids: torch.Tensor, samples: int = 100, chains: int = 8, batch_size: int = 50,
+             log_z_draws: int = 100_000) -> dict[str, float]:
+    """The table of section "evaluate" for token id rows [N, T] (see the module docstring)."""
+    model.eval()
+    device = model.device()
+    tokens = int(((ids != 0).sum(1) - 1).sum())  # predicted tokens: everything after <bos>, <eos> included
+    nll, rec, kl, means, logvars = [], [], [], [], []
+    log_z = log_normaliser(model, log_z_draws) if model.latent else 0.0
+    for start in range(0, len(ids), batch_size):
+        x = ids[start:start + batch_size].to(device).long()
+        if not model.latent:
+            nll.append(-model.generator.log_likelihood(x, torch.zeros(len(x), model.prior.latent_dim, device=device)))
+            continue
+        mean, logvar, z = posterior_fit(model, x, chains)
+        rec.append(-log_likelihood(model, x, z).mean(0))
+        q = mean + (0.5 * logvar).exp() * torch.randn(32, *mean.shape, device=device)
+        kl.append((gaussian_log_density(q, mean, logvar) - prior_log_density(model, q, log_z)).mean(0))
+        nll.append(importance_nll(model, x, mean, logvar, samples, log_z))
+        means.append(mean.cpu())
+        logvars.append(logvar.cpu())
+    nll_all = torch.cat(nll)
+    out = {"sentences": len(ids), "tokens": tokens, "nll": float(nll_all.mean()),
+           "ppl": math.exp(float(nll_all.double().sum()) / tokens)}
+    if model.latent:
+        mean_all, logvar_all = torch.cat(means), torch.cat(logvars)
+        out |= {"rec": float(torch.cat(rec).mean()), "kl": float(torch.cat(kl).mean()),
+                "mi": mutual_information(mean_all, logvar_all), "au": active_units(mean_all),
+                "is_samples": samples, "chains": chains, "log_z": log_z}
+    return out
+
+
+@torch.no_grad()
+def latent_features(model: LatentEBM, ids: torch.Tensor, chains: int = 4, batch_size: int = 200) -> torch.Tensor:
+    """Posterior means (the mean of q(z | x) above) for every row: features for probes and files."""
+    model.eval()
+    out = [posterior_fit(model, ids[i:i + batch_size].to(model.device()).long(), chains)[0].cpu()
+           for i in range(0, len(ids), batch_size)]
+    return torch.cat(out)

@@ -1,0 +1,78 @@
+"""The text model: latent prior (Gaussian or EBM) + the core's LSTM decoder over sentence tokens.
+
+    z ~ p(z) = N(0, I) or exp(f(z)) N(0, I) / Z;   x ~ p(x | z): LSTM with h0 from z and z at every step
+Posterior samples come from short-run Langevin chains of the core (no encoder in the paper preset).
+With `decoder.use_latent = false` it is a plain LSTM language model; with posterior_init =
+"amortised" and 0 posterior steps it is a Gaussian VAE (the encoder trained by the ELBO).
+The tokenizer is saved in the model directory as a transformers PreTrainedTokenizerFast.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import torch
+
+from shared.config import check_choices, option
+from shared.errors import ConfigError, ModelLoadError
+from shared.model import LatentEBM, LatentEBMConfig
+from shared.sequence import DecoderConfig, EncoderConfig, RNNDecoder, TokenEncoder
+
+from .data import decode, load_tokenizer
+
+
+@dataclass
+class TextConfig:
+    ebm: LatentEBMConfig = field(default_factory=LatentEBMConfig, metadata={"doc": "prior, chains, chain starts"})
+    decoder: DecoderConfig = option(DecoderConfig(cell="lstm", embed=256, hidden=256, dropout=0.5), "the decoder")
+    encoder: EncoderConfig = option(EncoderConfig(), "the encoder (used when posterior_init = 'amortised')")
+    tokenizer: Literal["word", "bpe"] = option("word", "word level (lower-cased, capped vocabulary) or byte-level BPE")
+    vocab_size: int = option(10000, "vocabulary cap (the trained tokenizer's size is stored here)")
+    max_len: int = option(40, "longest sentence in tokens (<eos> not counted)")
+    overlong: Literal["skip", "truncate"] = option("skip", "longer training sentences are skipped or truncated")
+
+    def __post_init__(self) -> None:
+        check_choices(self)
+        if self.max_len < 1:
+            raise ConfigError(f"max_len must be >= 1, got {self.max_len}")
+
+
+class TextModel(LatentEBM):
+    config_class = TextConfig
+
+    def __init__(self, config: TextConfig, tokenizer=None):
+        if tokenizer is not None:
+            config.vocab_size = len(tokenizer)
+        d = config.ebm.prior.latent_dim
+        decoder = RNNDecoder(config.vocab_size, d, config.decoder)
+        encoder = TokenEncoder(config.vocab_size, d, config.encoder) if config.ebm.posterior_init == "amortised" else None
+        super().__init__(config, config.ebm, decoder, encoder=encoder)
+        self.tokenizer = tokenizer
+
+    @property
+    def latent(self) -> bool:
+        return self.config.decoder.use_latent
+
+    def save_extra(self, directory: Path) -> None:
+        self.tokenizer.save_pretrained(str(directory / "tokenizer"))
+
+    def load_extra(self, directory: Path) -> None:
+        try:
+            tokenizer = load_tokenizer(directory / "tokenizer")
+        except (OSError, ValueError) as e:
+            raise ModelLoadError(f"{directory / 'tokenizer'}: cannot load the tokenizer ({str(e).splitlines()[0]})") from None
+        if len(tokenizer) != self.config.vocab_size:
+            raise ModelLoadError(f"{directory / 'tokenizer'} has {len(tokenizer)} tokens, config.json says "
+                                 f"{self.config.vocab_size}")
+        self.tokenizer = tokenizer
+
+    @torch.no_grad()
+    def decode_latents(self, z: torch.Tensor, method: Literal["greedy", "sample", "beam"] = "greedy",
+                       temperature: float = 1.0, top_p: float = 1.0, beam: int = 5) -> list[str]:
+        if method == "beam":
+            ids = self.generator.beam_search(z, self.config.max_len, beam)
+        else:
+            ids = self.generator.sample(z, self.config.max_len, 0.0 if method == "greedy" else temperature, top_p)
+        return decode(self.tokenizer, ids.cpu())

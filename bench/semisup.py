@@ -1,0 +1,189 @@
+"""Semi-supervised benchmark: SymbolVectorClassifier against scikit-learn's estimators.
+
+Protocol (REFERENCE.md section 5): train_test_split(test_size=0.25, stratify=y, random_state=0);
+n labels = n/K per class drawn from the training part with numpy.random.RandomState(s), s = 0..S-1;
+the rest of the training part is unlabeled (y = -1); accuracy of predict on the held-out 25%.
+
+Preprocessing, per dataset kind (stated because it decides the graph methods' fate):
+  pixels16 (digits)  baselines on raw 0-16 values (LabelSpreading rbf gamma 0.25), ours on x / 16;
+  standardise        every method on standardised features (ours standardises inside);
+  pixels255 (MNIST)  every method on x / 255;
+  counts (reviews)   baselines on L2-normalised tf-idf, ours on the raw counts (multinomial p(x|z)).
+rbf gamma other than digits: 1 / median squared distance between 1,000 training rows.
+
+    python bench/semisup.py [--datasets digits penbased ...] [--seeds 5] [--scaling]
+Writes bench/results/semisup.json after every cell, and prints Markdown tables.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import platform
+import resource
+import time
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+from sklearn.feature_extraction.text import TfidfTransformer
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import pairwise_distances
+from sklearn.model_selection import train_test_split
+from sklearn.preprocessing import StandardScaler
+from sklearn.semi_supervised import LabelSpreading, SelfTrainingClassifier
+
+from apps.semisup import SymbolVectorClassifier
+from apps.semisup.datasets import LOADERS
+
+LABELS = {"digits": [10, 50, 100], "penbased": [10, 50, 100, 1000], "magic": [20, 100, 1000],
+          "mnist5k": [10, 100, 1000], "rotten_tomatoes": [20, 100, 1000]}
+METHODS = ["LR (labeled only)", "LabelSpreading knn", "LabelSpreading rbf", "SelfTraining(LR)", "SymbolVector (ours)"]
+
+
+def views(X_train, X_test, kind):
+    """(baseline features, our features) for train and test."""
+    if kind == "pixels16":
+        return (X_train, X_test), (X_train / 16, X_test / 16)
+    if kind == "pixels255":
+        return (X_train / 255, X_test / 255), (X_train / 255, X_test / 255)
+    if kind == "counts":
+        tfidf = TfidfTransformer().fit(X_train)
+        return (tfidf.transform(X_train), tfidf.transform(X_test)), (X_train, X_test)
+    scaler = StandardScaler().fit(X_train)
+    both = (scaler.transform(X_train), scaler.transform(X_test))
+    return both, both
+
+
+def rbf_gamma(X, kind):
+    if kind == "pixels16":
+        return 0.25
+    rows = X[np.random.RandomState(0).permutation(X.shape[0])[:1000]]
+    d = pairwise_distances(rows, metric="sqeuclidean")
+    return float(1 / np.median(d[np.triu_indices(len(d), 1)]))
+
+
+def make(method, gamma, seed, n_rows):
+    if method == "LR (labeled only)":
+        return LogisticRegression(max_iter=2000)
+    if method == "LabelSpreading knn":
+        return LabelSpreading(kernel="knn", n_neighbors=7, max_iter=100)
+    if method == "LabelSpreading rbf":
+        return LabelSpreading(kernel="rbf", gamma=gamma, max_iter=100)
+    if method == "SelfTraining(LR)":
+        return SelfTrainingClassifier(LogisticRegression(max_iter=2000))
+    return SymbolVectorClassifier(random_state=seed)
+
+
+def run_cell(name, n_labels, seeds, data):
+    X, y, kind = data
+    idx_train, idx_test = train_test_split(np.arange(len(y)), test_size=0.25, stratify=y, random_state=0)
+    X_train, X_test = X[idx_train], X[idx_test]
+    y_train, y_test = y[idx_train], y[idx_test]
+    (b_train, b_test), (o_train, o_test) = views(X_train, X_test, kind)
+    gamma = rbf_gamma(b_train, kind)
+    classes = np.unique(y)
+    acc = {m: [] for m in METHODS}
+    secs = {m: [] for m in METHODS}
+    for s in range(seeds):
+        rs = np.random.RandomState(s)
+        labeled = np.concatenate([rs.choice(np.flatnonzero(y_train == k), n_labels // len(classes), replace=False)
+                                  for k in classes])
+        y_semi = np.full(len(y_train), -1)
+        y_semi[labeled] = y_train[labeled]
+        for m in METHODS:
+            model = make(m, gamma, s, len(y_train))
+            X_fit, X_eval = (o_train, o_test) if m.endswith("(ours)") else (b_train, b_test)
+            start = time.perf_counter()
+            if m == "LR (labeled only)":
+                model.fit(X_fit[labeled], y_train[labeled])
+            else:
+                model.fit(X_fit, y_semi)
+            secs[m].append(time.perf_counter() - start)
+            acc[m].append(float((model.predict(X_eval) == y_test).mean()))
+    return {"dataset": name, "labels": n_labels, "kind": kind, "seeds": seeds, "rbf_gamma": gamma,
+            "accuracy": acc, "fit_seconds": secs}
+
+
+def measure(method, n, queue):
+    """Fit one method on n rows of magic (standardised, 100 labels) in this fresh process; report time and peak RSS."""
+    torch.set_num_threads(1)
+    X, y, _ = LOADERS["magic"]()
+    rs = np.random.RandomState(0)
+    rows = rs.permutation(len(y))[:n]
+    X, y = StandardScaler().fit_transform(X[rows]), y[rows]
+    y_semi = np.full(n, -1)
+    labeled = np.concatenate([rs.choice(np.flatnonzero(y == k), 50, replace=False) for k in (0, 1)])
+    y_semi[labeled] = y[labeled]
+    model = make(method, rbf_gamma(X, "standardise"), 0, n)
+    start = time.perf_counter()
+    model.fit(X, y_semi)
+    seconds = time.perf_counter() - start
+    queue.put({"method": method, "rows": n, "fit_seconds": seconds,
+               "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024})
+
+
+def scaling(sizes):
+    out = []
+    ctx = mp.get_context("spawn")
+    for n in sizes:
+        for method in ("LabelSpreading rbf", "LabelSpreading knn", "SymbolVector (ours)"):
+            queue = ctx.Queue()
+            proc = ctx.Process(target=measure, args=(method, n, queue))
+            proc.start()
+            result = queue.get()
+            proc.join()
+            print(f"| {n} | {method} | {result['fit_seconds']:.1f} | {result['peak_rss_mb']:.0f} |", flush=True)
+            out.append(result)
+    return out
+
+
+def table(cells):
+    lines = ["| data | labels | " + " | ".join(METHODS) + " | ours - best baseline |",
+             "|---|---|" + "---|" * (len(METHODS) + 1)]
+    for c in cells:
+        means = {m: 100 * np.mean(v) for m, v in c["accuracy"].items()}
+        best = max(v for m, v in means.items() if not m.endswith("(ours)"))
+        row = " | ".join(f"{means[m]:.1f} ± {100 * np.std(c['accuracy'][m]):.1f}" for m in METHODS)
+        lines.append(f"| {c['dataset']} | {c['labels']} | {row} | {means['SymbolVector (ours)'] - best:+.1f} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--datasets", nargs="+", default=list(LABELS), choices=list(LABELS))
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--scaling", action="store_true", help="also time fits on 1k / 5k / 19k rows of magic")
+    parser.add_argument("--json", type=Path, default=Path(__file__).parent / "results" / "semisup.json")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    result = {"command": "python bench/semisup.py " + " ".join(f"--{k} {v}" for k, v in vars(args).items()),
+              "machine": f"{platform.machine()} {mp.cpu_count()} cores, Python {platform.python_version()}, "
+                         f"torch {torch.__version__}", "cells": [], "scaling": []}
+
+    def save():
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        tmp = args.json.with_suffix(".tmp")
+        tmp.write_text(json.dumps(result, indent=1))
+        tmp.replace(args.json)
+
+    for name in args.datasets:
+        data = LOADERS[name]()
+        if sp.issparse(data[0]):
+            data = (data[0].tocsr(), data[1], data[2])
+        for n_labels in LABELS[name]:
+            result["cells"].append(run_cell(name, n_labels, args.seeds, data))
+            save()
+            print(table(result["cells"][-1:]).splitlines()[-1], flush=True)
+    print(table(result["cells"]))
+    if args.scaling:
+        print("| rows | method | fit seconds | peak RSS MB |\n|---|---|---|---|")
+        result["scaling"] = scaling([1000, 5000, 19020])
+        save()
+
+
+if __name__ == "__main__":
+    main()

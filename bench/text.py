@@ -1,0 +1,96 @@
+"""Text benchmark: LSTM language model, Gaussian VAE (KL annealing), short-run inference with the
+Gaussian prior (paper preset), with the latent EBM prior, and the fast preset; same sizes, same
+wall-clock training budget each, on the embedded BBC News corpus.
+
+Every model is trained by `lebm text train` (1 CPU thread, --max-minutes), then scored by
+`lebm text evaluate` (importance-sampled NLL, PPL, REC, KL, MI, AU on the first N test sentences) and
+`lebm text probe` (logistic regression on posterior means with 100 / 1,000 labels). Prints a
+Markdown table, ten prior samples and a ten-point interpolation, and writes JSON.
+
+    python bench/text.py [--minutes 8] [--models lm vae paper paper-ebm fast] [--out runs/bench_text]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+MODELS = {"lm": ("lm", None), "vae": ("vae", None), "paper": ("paper", "gaussian"), "paper-ebm": ("paper", "ebm"),
+          "fast": ("fast", "gaussian"), "fast-ebm": ("fast", "ebm")}
+PAIR = ("The company said profits rose sharply in the last quarter.",
+        "The team won the match with a late goal.")
+
+
+def lebm(*args: str) -> str:
+    cmd = [sys.executable, "-m", "shared", *args]
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    if done.returncode:
+        raise SystemExit(f"{' '.join(cmd)} failed:\n{done.stderr[-2000:]}")
+    return done.stdout
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--minutes", type=float, default=8.0, help="training wall-clock budget per model")
+    parser.add_argument("--models", nargs="+", default=["lm", "vae", "paper", "paper-ebm", "fast"], choices=list(MODELS))
+    parser.add_argument("--vocab", type=int, default=5000)
+    parser.add_argument("--embed", type=int, default=128)
+    parser.add_argument("--hidden", type=int, default=256)
+    parser.add_argument("--test-sentences", type=int, default=300)
+    parser.add_argument("--samples", type=int, default=50, help="importance samples per sentence")
+    parser.add_argument("--out", type=Path, default=Path("runs/bench_text"))
+    parser.add_argument("--json", type=Path, default=Path(__file__).parent / "results" / "text.json")
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    sizes = args.out / "sizes.toml"
+    sizes.write_text(f"[model]\nvocab_size = {args.vocab}\n[model.decoder]\nembed = {args.embed}\n"
+                     f"hidden = {args.hidden}\n[train]\neval_every = 0\ncheckpoint_every = 500\nsteps = 1000000\n")
+    result = {"command": "python bench/text.py " + " ".join(sys.argv[1:]),
+              "machine": f"{platform.machine()}, Python {platform.python_version()}, torch {torch.__version__}, 1 thread",
+              "minutes": args.minutes, "rows": []}
+    for name in args.models:
+        preset, prior = MODELS[name]
+        run = args.out / name
+        train = ["text", "train", "--preset", preset, "--config", str(sizes), "--out", str(run), "--threads", "1",
+                 "--max-minutes", str(args.minutes), "--quiet", "--device", "cpu"] + (["--prior", prior] if prior else [])
+        start = time.perf_counter()
+        lebm(*train)
+        log = [json.loads(line) for line in (run / "train_log.jsonl").read_text().splitlines()]
+        steps = [r for r in log if "nll_x" in r]
+        model = str(run / "model")
+        ev = json.loads((lebm("text", "evaluate", "--model", model, "--max-sentences", str(args.test_sentences),
+                              "--samples", str(args.samples), "--chains", "4", "--device", "cpu",
+                              "--json", str(run / "evaluate.json")) and (run / "evaluate.json").read_text()))
+        row = {"model": name, "train_steps": steps[-1]["step"], "train_seconds": steps[-1]["seconds"], **ev}
+        if name != "lm":
+            lebm("text", "probe", "--model", model, "--pool", "1000", "--test-size", "500", "--labels", "100", "1000",
+                 "--seeds", "3", "--chains", "1", "--device", "cpu", "--json", str(run / "probe.json"))
+            probe = json.loads((run / "probe.json").read_text())["accuracy"]
+            row |= {f"probe_{k}": sum(v) / len(v) for k, v in probe.items()}
+            row["samples"] = lebm("text", "sample", "--model", model, "-n", "10", "--device", "cpu").splitlines()
+            row["interpolation"] = lebm("text", "interpolate", "--model", model, *PAIR, "--points", "10",
+                                        "--device", "cpu").splitlines()
+        row["wall_seconds"] = time.perf_counter() - start
+        result["rows"].append(row)
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(result, indent=1))
+        print(json.dumps({k: v for k, v in row.items() if k not in ("samples", "interpolation")}), flush=True)
+    # training tokens per second: predicted tokens per sentence (from the test evaluation) x batch x steps
+    cols = ["model", "nll", "ppl", "rec", "kl", "mi", "au", "probe_100", "probe_1000", "train tokens/s"]
+    print("| " + " | ".join(cols) + " |\n|" + "---|" * len(cols))
+    for r in result["rows"]:
+        r["train_tokens_per_s"] = r["train_steps"] * 32 * r["tokens"] / r["sentences"] / r["train_seconds"]
+        cells = [r["model"]] + [f"{r[k]:.3g}" if k in r else "-" for k in cols[1:-1]] + [f"{r['train_tokens_per_s']:.0f}"]
+        print("| " + " | ".join(cells) + " |")
+    args.json.write_text(json.dumps(result, indent=1))
+
+
+if __name__ == "__main__":
+    main()

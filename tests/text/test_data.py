@@ -1,0 +1,77 @@
+import pytest
+import torch
+
+from apps.text.data import bbc_news, decode, encode, load_tokenizer, read_text_file, train_tokenizer
+from shared.errors import ConfigError, DataError
+
+TEXTS = ["The cat sat on the mat.", "A dog barked at the cat!", "Cats and dogs, together?", "the end"]
+
+
+@pytest.mark.parametrize("kind", ["word", "bpe"])
+def test_tokenizer_round_trip_through_transformers(tmp_path, kind):
+    from transformers import PreTrainedTokenizerFast
+
+    tok = train_tokenizer(TEXTS * 5, kind, vocab_size=300 if kind == "bpe" else 50)
+    assert [tok.convert_tokens_to_ids(t) for t in ["<pad>", "<bos>", "<eos>", "<unk>"]] == [0, 1, 2, 3]
+    tok.save_pretrained(str(tmp_path / "tok"))
+    again = load_tokenizer(tmp_path / "tok")
+    assert isinstance(again, PreTrainedTokenizerFast)
+    a, b = encode(tok, TEXTS, 20), encode(again, TEXTS, 20)
+    assert torch.equal(a.ids, b.ids)
+    texts = decode(again, b.ids)
+    if kind == "word":
+        assert texts[0] == "the cat sat on the mat ."  # lower-cased, punctuation split
+    else:
+        assert texts == TEXTS  # byte-level BPE is lossless
+
+
+def test_word_vocabulary_cap_maps_rare_words_to_unk():
+    tok = train_tokenizer(["a a a b b c"], "word", vocab_size=6)  # 4 specials + 2 words
+    assert len(tok) == 6
+    ids = encode(tok, ["a b c"], 5).ids[0].tolist()
+    assert ids[:5] == [1, tok.convert_tokens_to_ids("a"), tok.convert_tokens_to_ids("b"), 3, 2]
+
+
+def test_encode_skips_or_truncates_overlong_texts_and_counts_them():
+    tok = train_tokenizer(TEXTS, "word", 100)
+    skipped = encode(tok, TEXTS, 5, "skip")
+    assert skipped.counts["overlong_skipped"] == 3 and skipped.kept == [3]
+    cut = encode(tok, TEXTS, 5, "truncate")
+    assert cut.counts["overlong_truncated"] == 3 and len(cut.kept) == 4
+    assert cut.ids.shape == (4, 7) and (cut.ids[:, 6] != 0).sum() == 3  # <eos> after 5 tokens
+    with pytest.raises(DataError, match="no text fits"):
+        encode(tok, TEXTS[:3], 2, "skip")
+    with pytest.raises(ConfigError, match="overlong"):
+        encode(tok, TEXTS, 5, "drop")
+
+
+def test_read_text_file_counts_empty_lines_bad_bytes_and_labels(tmp_path):
+    path = tmp_path / "x.txt"
+    path.write_bytes(b"pos\tgood film\n\n   \nneg\tbad \xff film\nno label here\n")
+    corpus = read_text_file(path)
+    assert corpus.texts == ["good film", "bad \ufffd film", "no label here"]
+    assert corpus.labels == ["pos", "neg", None]
+    assert corpus.counts == {"lines": 5, "empty": 2, "undecodable": 1, "texts": 3}
+
+
+@pytest.mark.parametrize("content, message", [(None, "does not exist"), (b"", "is empty"), (b"\n \n", "is empty"),
+                                              (b"lab\t\n", "no non-empty lines")])
+def test_read_text_file_errors(tmp_path, content, message):
+    path = tmp_path / "x.txt"
+    if content is not None:
+        path.write_bytes(content)
+    with pytest.raises(DataError, match=message):
+        read_text_file(path)
+
+
+def test_bbc_splits_are_deterministic_disjoint_and_labeled():
+    train, valid, test = (bbc_news(s) for s in ("train", "valid", "test"))
+    docs = train.counts["documents"] + valid.counts["documents"] + test.counts["documents"]
+    assert docs + train.counts["repeated_documents_dropped"] == 2225 and docs > 2000
+    assert len(train.texts) > 20000 and len(valid.texts) > 2500 and len(test.texts) > 2500
+    assert set(test.labels) == {"business", "entertainment", "politics", "sports", "tech"}
+    assert bbc_news("test").texts == test.texts
+    shared = set(test.texts) & set(train.texts)  # only stock phrases may repeat across documents
+    assert len(shared) < 0.02 * len(set(test.texts)), sorted(shared)[:5]
+    with pytest.raises(ConfigError):
+        bbc_news("dev")
