@@ -58,7 +58,7 @@ def main() -> None:
         rows.append(row)
         print(f"{name}: {row}", flush=True)
     base = rows[0]["ms_per_step"]
-    lines = [f"| variant | MMD (lower better) | near mode | min mode share | ms/step | cost vs Gaussian K=20 |",
+    lines = ["| variant | MMD (lower better) | near mode | min mode share | ms/step | cost vs Gaussian K=20 |",
              "|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r['variant']} | {r['mmd']:.4f} | {r['near_mode']:.3f} | {r['min_mode_share']:.3f} | "

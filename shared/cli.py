@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from .config import add_arguments, deep_merge, from_dict, load_toml, resolve, to_dict
+from .config import add_arguments, config_toml, deep_merge, from_dict, load_toml, resolve, to_dict
 from .errors import LebmError
 from .trainer import TrainConfig, Trainer
 
@@ -25,6 +25,14 @@ def add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, required=True, help="output directory (checkpoint, model, log)")
     parser.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint if it exists")
     add_arguments(parser, TrainConfig)
+
+
+def print_preset(name: str, model_class: type, toml: dict[str, Any]) -> int:
+    """Print a preset's complete model and training configuration as documented TOML."""
+    cfg = from_dict(model_class, deep_merge(to_dict(model_class()), toml.get("model", {})), where="model.")
+    print(f"# preset {name!r}: every option with its meaning; copy, edit, pass with --config\n")
+    print(config_toml(cfg, resolve(TrainConfig, None, toml.get("train", {}), where="train.")))
+    return 0
 
 
 def _toy_setup(args: argparse.Namespace) -> tuple[Any, TrainConfig]:

@@ -79,6 +79,12 @@ class RNNDecoder(nn.Module):
         out = self.drop(out)
         return self.out(self.proj(out) if hasattr(self, "proj") else out)
 
+    def next_logits(self, out: torch.Tensor) -> torch.Tensor:
+        """Logits of the next token for decoding: <pad> and <bos> are never produced."""
+        logits = self.logits(out[:, -1])
+        logits[:, [PAD, BOS]] = -float("inf")
+        return logits
+
     def log_likelihood(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         """sum_t log p(x_t | x_<t, z) over the tokens after <bos>, <eos> included, per row."""
         x = x.long()
@@ -97,7 +103,7 @@ class RNNDecoder(nn.Module):
         rows, done = [token], torch.zeros(n, dtype=torch.bool, device=z.device)
         for _ in range(max_len + 1):
             out, state = self.rnn(self.step_inputs(token, z), state)
-            logits = self.logits(out[:, -1])
+            logits = self.next_logits(out)
             if temperature > 0:
                 probs = torch.softmax(logits / temperature, dim=1)
                 if top_p < 1:
@@ -126,7 +132,7 @@ class RNNDecoder(nn.Module):
         done = torch.zeros(n * k, dtype=torch.bool, device=z.device)
         for _ in range(max_len + 1):
             out, new_state = self.rnn(self.step_inputs(seqs[:, -1:], zb), state)
-            logp = torch.log_softmax(self.logits(out[:, -1]), dim=1)
+            logp = torch.log_softmax(self.next_logits(out), dim=1)
             # finished hypotheses extend only with <pad> at no cost
             logp = torch.where(done[:, None], torch.full_like(logp, -float("inf")), logp)
             logp[:, PAD] = torch.where(done, 0.0, -float("inf"))

@@ -13,8 +13,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from shared.cli import add_common
-from shared.config import config_toml, deep_merge, from_dict, load_toml, resolve, to_dict, to_toml
+from shared.cli import add_common, print_preset
+from shared.config import config_toml, deep_merge, from_dict, load_toml, resolve, to_dict
 from shared.distributed import pick_device
 from shared.errors import ConfigError, DataError
 from shared.io import save_json, write_atomic
@@ -209,12 +209,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_config(args: argparse.Namespace) -> int:
-    """Print a preset's complete model and training configuration as documented TOML."""
-    toml = preset(args.preset)
-    cfg = from_dict(MoleculeConfig, deep_merge(to_dict(MoleculeConfig()), toml.get("model", {})), where="model.")
-    print(f"# preset {args.preset!r}: every option with its meaning; copy, edit, pass with --config\n")
-    print(config_toml(cfg, resolve(TrainConfig, None, toml.get("train", {}), where="train.")))
-    return 0
+    return print_preset(args.preset, MoleculeConfig, preset(args.preset))
 
 
 def add_group(sub: argparse._SubParsersAction) -> None:

@@ -9,7 +9,6 @@ population, a summary, plots, the final top molecules, and a resumable state.
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from dataclasses import dataclass, field

@@ -1,0 +1,145 @@
+import json
+
+import numpy as np
+import pytest
+
+from shared.cli import main
+
+TINY = """[model]
+vocab_size = 200
+max_len = 12
+[model.ebm.prior]
+latent_dim = 4
+hidden = [16]
+[model.ebm.prior_chain]
+steps = 5
+[model.ebm.posterior_chain]
+steps = 3
+[model.decoder]
+embed = 16
+hidden = 32
+dropout = 0.0
+[model.encoder]
+embed = 8
+hidden = 8
+[train]
+steps = 40
+batch_size = 16
+lr_generator = 3e-3
+log_every = 1
+"""
+LINES = ["sport\tthe team won the match .", "sport\tthe team lost the game .", "tech\tthe new phone has a fast chip .",
+         "tech\ta new chip makes the phone fast .", "sport\tfans cheered the team .", "tech\tthe software update is out ."]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("text")
+    (tmp / "tiny.toml").write_text(TINY)
+    (tmp / "train.txt").write_text("\n".join(LINES * 8) + "\n\n")
+    runs = {}
+    for preset, prior in [("paper", "ebm"), ("lm", None)]:
+        out = tmp / f"run_{preset}"
+        args = ["text", "train", "--preset", preset, "--config", str(tmp / "tiny.toml"), "--data", str(tmp / "train.txt"),
+                "--out", str(out), "--quiet", "--probe", "6", "--threads", "1"] + (["--prior", prior] if prior else [])
+        assert main(args) == 0
+        runs[preset] = out
+    return tmp, runs
+
+
+def test_training_loss_falls_and_figures_are_logged(trained):
+    _, runs = trained
+    log = [json.loads(line) for line in (runs["paper"] / "train_log.jsonl").read_text().splitlines()]
+    nll = [r["nll_x"] for r in log if "nll_x" in r]
+    assert np.mean(nll[-5:]) < 0.7 * np.mean(nll[:5])
+    final = [r["eval"] for r in log if "eval" in r][-1]
+    assert {"nll", "ppl", "rec", "kl", "mi", "au"} <= set(final)
+    assert (runs["paper"] / "model" / "tokenizer" / "tokenizer.json").is_file()
+
+
+def test_resume_reuses_the_saved_tokenizer(trained):
+    tmp, runs = trained
+    args = ["text", "train", "--preset", "paper", "--prior", "ebm", "--config", str(tmp / "tiny.toml"), "--data",
+            str(tmp / "train.txt"), "--out", str(runs["paper"]), "--quiet", "--probe", "6", "--resume", "--steps", "42"]
+    assert main(args) == 0
+    log = [json.loads(line) for line in (runs["paper"] / "train_log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log if "nll_x" in r][-2:] == [41, 42]
+
+
+def test_evaluate_prints_and_writes_figures(trained, capsys):
+    tmp, runs = trained
+    assert main(["text", "evaluate", "--model", str(runs["paper"] / "model"), "--data", str(tmp / "train.txt"),
+                 "--samples", "10", "--chains", "2", "--json", str(tmp / "ev.json")]) == 0
+    out = json.loads((tmp / "ev.json").read_text())
+    assert out["sentences"] == 48 and out["tokens"] == sum(len(t.split("\t")[1].split()) + 1 for t in LINES) * 8
+    assert 1 < out["ppl"] < 200 and out["kl"] > 0 and 0 <= out["au"] <= 4
+    assert "| nll |" in capsys.readouterr().out.replace("| nll | ppl", "| nll |")
+    assert main(["text", "evaluate", "--model", str(runs["lm"] / "model"), "--data", str(tmp / "train.txt")]) == 0
+
+
+def test_sample_reconstruct_interpolate_encode_probe(trained, capsys):
+    tmp, runs = trained
+    model = str(runs["paper"] / "model")
+    for method in ("greedy", "sample", "beam"):
+        assert main(["text", "sample", "--model", model, "-n", "3", "--method", method, "--top-p", "0.9"]) == 0
+        assert len(capsys.readouterr().out.splitlines()) == 3
+    assert main(["text", "reconstruct", "--model", model, "the team won the match ."]) == 0
+    assert "->" in capsys.readouterr().out
+    assert main(["text", "interpolate", "--model", model, "the team won .", "a new phone .", "--points", "4"]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 4
+    assert main(["text", "encode", "--model", model, "--input", str(tmp / "train.txt"), "--output", str(tmp / "f.npy")]) == 0
+    assert np.load(tmp / "f.npy").shape == (48, 4)
+    assert main(["text", "encode", "--model", model, "--input", str(tmp / "train.txt"), "--output", str(tmp / "f.csv")]) == 0
+    assert (tmp / "f.csv").read_text().splitlines()[0].startswith("label,z0")
+    assert main(["text", "probe", "--model", model, "--data", str(tmp / "train.txt"), "--test", str(tmp / "train.txt"),
+                 "--labels", "10", "20", "--seeds", "2", "--json", str(tmp / "probe.json")]) == 0
+    acc = json.loads((tmp / "probe.json").read_text())["accuracy"]
+    assert set(acc) == {"10", "20"} and all(0 <= a <= 1 for v in acc.values() for a in v)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["sample", "-n", "0"], "-n must be >= 1"),
+    (["interpolate", "a", "b", "--points", "1"], "--points must be >= 2"),
+    (["encode", "--input", "{data}", "--output", "{tmp}/f.txt"], "must end in .csv or .npy"),
+    (["reconstruct"], "give sentences"),
+    (["evaluate", "--data", "{tmp}/missing.txt"], "does not exist"),
+    (["evaluate", "--data", "{tmp}/empty.txt"], "is empty"),
+    (["probe", "--data", "{tmp}/unlabeled.txt", "--test", "{data}"], "needs labels"),
+    (["probe", "--data", "{data}", "--test", "{data}", "--labels", "500"], "500 labels asked for"),
+])
+def test_command_errors_are_one_line(trained, capsys, argv, message):
+    tmp, runs = trained
+    (tmp / "empty.txt").write_text("")
+    (tmp / "unlabeled.txt").write_text("no label here\nnone here either\n")
+    argv = [a.format(tmp=tmp, data=tmp / "train.txt") for a in argv]
+    assert main(["text", argv[0], "--model", str(runs["paper"] / "model"), *argv[1:]]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("error: ") and message in err[-1]
+
+
+def test_language_model_has_no_latent_commands(trained, capsys):
+    _, runs = trained
+    assert main(["text", "sample", "--model", str(runs["lm"] / "model")]) == 2
+    assert "plain language model" in capsys.readouterr().err
+
+
+def test_broken_model_directories(trained, tmp_path, capsys):
+    import shutil
+
+    _, runs = trained
+    broken = tmp_path / "m"
+    shutil.copytree(runs["paper"] / "model", broken)
+    (broken / "tokenizer" / "tokenizer.json").write_text("{not json")
+    assert main(["text", "sample", "--model", str(broken)]) == 2
+    assert "cannot load the tokenizer" in capsys.readouterr().err
+    assert main(["text", "sample", "--model", str(tmp_path / "nowhere")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_invalid_options(trained, capsys):
+    tmp, _ = trained
+    (tmp / "bad.toml").write_text("[model]\ntokenizer = 'chars'\n")
+    assert main(["text", "train", "--config", str(tmp / "bad.toml"), "--data", str(tmp / "train.txt"),
+                 "--out", str(tmp / "bad")]) == 2
+    assert "tokenizer" in capsys.readouterr().err
+    assert not (tmp / "bad").exists()
