@@ -68,7 +68,7 @@ def main() -> None:
         ev = json.loads((lebm("text", "evaluate", "--model", model, "--max-sentences", str(args.test_sentences),
                               "--samples", str(args.samples), "--chains", "4", "--device", "cpu",
                               "--json", str(run / "evaluate.json")) and (run / "evaluate.json").read_text()))
-        row = {"model": name, "train_steps": steps[-1]["step"], "train_seconds": steps[-1]["seconds"], **ev}
+        row = {**ev, "model": name, "train_steps": steps[-1]["step"], "train_seconds": steps[-1]["seconds"]}
         if name != "lm":
             lebm("text", "probe", "--model", model, "--pool", "1000", "--test-size", "500", "--labels", "100", "1000",
                  "--seeds", "3", "--chains", "1", "--device", "cpu", "--json", str(run / "probe.json"))

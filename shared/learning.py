@@ -41,6 +41,8 @@ class LearnConfig:
     label_weight: float = option(1.0, "weight w of log p(label | z) for labeled rows (coupled prior; 1 = exact ML)")
     encoder_objective: Literal["chain", "elbo"] = option(
         "elbo", "amortised start: fit q(z|x) to the posterior by the ELBO, or to the chain outputs")
+    class_mi_weight: float = option(0.0, "coupled prior: weight of the class-use information H(mean p(y|z)) - "
+                                         "mean H(p(y|z)) on each batch, maximised by f and the encoder (0 = off)")
     kl_warmup_steps: int = option(0, "ELBO encoder: weight of log p(z) - log q(z|x) rises linearly from 0 to 1 "
                                      "over this many steps (KL annealing, 0 = off)")
 
@@ -62,8 +64,9 @@ class LearnConfig:
 class GeneratorSide(nn.Module):
     """Generator, heads and (when amortised) encoder: the modules the posterior samples train."""
 
-    def __init__(self, model: LatentEBM, encoder_objective: str = "elbo"):
+    def __init__(self, model: LatentEBM, encoder_objective: str = "elbo", class_mi_weight: float = 0.0):
         super().__init__()
+        self.class_mi_weight = class_mi_weight
         self.generator, self.heads = model.generator, model.heads
         self.encoder = model.encoder if model.ebm.posterior_init == "amortised" else None
         self.encoder_objective = encoder_objective
@@ -98,7 +101,8 @@ class GeneratorSide(nn.Module):
             log_joint = self.generator.log_likelihood(x, z) + self.kl_weight * prior.log_density(z)
             if labels is not None:
                 log_joint = log_joint + label_weight * prior.class_log_likelihood(labels, z)
-        return -(log_joint + self.kl_weight * 0.5 * logvar.sum(1)).mean()  # entropy of q up to a constant
+            bonus = self.class_mi_weight * class_information(prior.logits(z)) if self.class_mi_weight else 0.0
+        return -(log_joint + self.kl_weight * 0.5 * logvar.sum(1)).mean() - bonus  # entropy of q up to a constant
 
 
 class Learner:
@@ -107,7 +111,7 @@ class Learner:
     def __init__(self, model: LatentEBM, config: LearnConfig, n_data: int, dist: Dist | None = None):
         self.model, self.config, self.dist = model, config, dist or Dist()
         self.init = make_posterior_init(model, n_data, self.dist)
-        self.side: nn.Module = GeneratorSide(model, config.encoder_objective)
+        self.side: nn.Module = GeneratorSide(model, config.encoder_objective, config.class_mi_weight)
         self.prior: nn.Module = model.prior
         betas = tuple(config.betas)
         self.opt_generator = torch.optim.Adam(self.side.parameters(), lr=config.lr_generator, betas=betas)
@@ -118,6 +122,8 @@ class Learner:
         """Wrap the two updated parts in DistributedDataParallel (call after loading any checkpoint)."""
         if not self.dist.active:
             return
+        if self.config.class_mi_weight:
+            raise ConfigError("class_mi_weight is not supported under torchrun (its prior gradient would not be synced)")
         ids = [self.dist.device] if self.dist.device.type == "cuda" else None
         self.side = DistributedDataParallel(self.side, device_ids=ids)
         if self.opt_prior is not None:
@@ -153,7 +159,10 @@ class Learner:
             joint = None if labels is None else torch.cat([torch.full((n_prior,), -1, device=labels.device), labels])
             f = self.prior(torch.cat([neg.z, post.z]), joint, cfg.label_weight)
             f_prior, f_post = f[:n_prior].mean(), f[n_prior:].mean()
-            (f_prior - f_post + cfg.prior_energy_reg * f.pow(2).mean()).backward()
+            loss_prior = f_prior - f_post + cfg.prior_energy_reg * f.pow(2).mean()
+            if cfg.class_mi_weight:
+                loss_prior = loss_prior - cfg.class_mi_weight * class_information(model.prior.logits(post.z))
+            loss_prior.backward()
             out.update(f_prior=f_prior.item(), f_post=f_post.item(), loss_prior=(f_prior - f_post).item(),
                        grad_prior=_clip(self.prior.parameters(), cfg.clip_prior))
             self.opt_prior.step()
@@ -173,6 +182,14 @@ class Learner:
         if self.opt_prior is not None:
             self.opt_prior.load_state_dict(state["opt_prior"])
         self.init.load_state_dict(state["posterior_init"])
+
+
+def class_information(logits: torch.Tensor) -> torch.Tensor:
+    """H(mean_b p(y | z_b)) - mean_b H(p(y | z_b)) over a batch: the mutual information between rows and
+    classes; high when every row is confidently classified and the classes are used evenly."""
+    logp = torch.log_softmax(logits, dim=1)
+    mean_p = logp.exp().mean(0)
+    return -(mean_p * mean_p.clamp_min(1e-12).log()).sum() + (logp.exp() * logp).sum(1).mean()
 
 
 @contextmanager

@@ -40,12 +40,13 @@ class SymbolVectorClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
     balance: repeat the labeled rows so that they fill about half of every training batch (the
     authors draw equal labeled and unlabeled batches). Off by default: on digits it helped with 100
     labels (88.0 vs 84.7, seed 0) but collapsed to one class with 10 labels (see BENCHMARKS.md).
+    mi_weight: weight of the authors' class-use term H(mean p(y|z)) - mean H(p(y|z)) (0 = off).
     label_weight: weight of log p(y | z) on labeled rows; "auto" = 5 with balanced batches, else
     n_rows / (2 n_labeled) in [1, 500] (labeled rows then carry half of the total weight).
     """
 
     def __init__(self, latent_dim=16, hidden=(256, 256), prior_hidden=(128, 128), likelihood="auto",
-                 label_weight="auto", balance=False, steps=2000, batch_size=256, prior_steps=40, prior_step_size=0.4,
+                 label_weight="auto", balance=False, mi_weight=0.0, steps=2000, batch_size=256, prior_steps=40, prior_step_size=0.4,
                  refine_steps=0, learning_rate=1e-3, prior_learning_rate=1e-4, random_state=None, device="cpu",
                  verbose=False):
         self.latent_dim = latent_dim
@@ -54,6 +55,7 @@ class SymbolVectorClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         self.likelihood = likelihood
         self.label_weight = label_weight
         self.balance = balance
+        self.mi_weight = mi_weight
         self.steps = steps
         self.batch_size = batch_size
         self.prior_steps = prior_steps
@@ -130,6 +132,7 @@ class SymbolVectorClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         self.model_ = SemisupModel(config)
         train = TrainConfig(steps=self.steps, batch_size=min(self.batch_size, len(X)), seed=seed,
                             lr_generator=self.learning_rate, lr_prior=self.prior_learning_rate, label_weight=weight,
+                            class_mi_weight=self.mi_weight,
                             quiet=not self.verbose, device=self.device)
         Trainer(self.model_, {"x": torch.from_numpy(X[rows]), "label": torch.from_numpy(index[rows])}, train).fit()
         self.model_.cpu().double().eval()  # float64 inference: predictions do not depend on the batch

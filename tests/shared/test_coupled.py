@@ -2,6 +2,7 @@
 
 from dataclasses import replace
 
+import pytest
 import torch
 
 from shared import TrainConfig, Trainer
@@ -46,3 +47,16 @@ def test_labels_need_a_coupled_prior():
     model = ToyModel(toy_config("ebm"))
     with pytest.raises(DataError, match="not a coupled prior"):
         Trainer(model, {"x": x, "label": mode}, TrainConfig(steps=1, quiet=True, device="cpu")).fit()
+
+
+def test_class_information_is_log_k_when_confident_and_balanced_and_zero_when_unsure():
+    import math
+
+    from shared.learning import class_information
+
+    confident = torch.eye(4).repeat(5, 1) * 50  # every class used equally, each row certain
+    assert float(class_information(confident)) == pytest.approx(math.log(4), abs=1e-4)
+    assert float(class_information(torch.zeros(20, 4))) == pytest.approx(0.0, abs=1e-6)  # every row uniform
+    one_class = torch.zeros(20, 4)
+    one_class[:, 0] = 50  # confident but all in one class
+    assert float(class_information(one_class)) == pytest.approx(0.0, abs=1e-4)
