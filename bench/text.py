@@ -45,6 +45,7 @@ def main() -> None:
     parser.add_argument("--hidden", type=int, default=256)
     parser.add_argument("--test-sentences", type=int, default=300)
     parser.add_argument("--samples", type=int, default=50, help="importance samples per sentence")
+    parser.add_argument("--kl-warmup", type=int, default=300, help="VAE: KL annealing steps (fit to the budget)")
     parser.add_argument("--out", type=Path, default=Path("runs/bench_text"))
     parser.add_argument("--json", type=Path, default=Path(__file__).parent / "results" / "text.json")
     args = parser.parse_args()
@@ -59,7 +60,8 @@ def main() -> None:
         preset, prior = MODELS[name]
         run = args.out / name
         train = ["text", "train", "--preset", preset, "--config", str(sizes), "--out", str(run), "--threads", "1",
-                 "--max-minutes", str(args.minutes), "--quiet", "--device", "cpu"] + (["--prior", prior] if prior else [])
+                 "--max-minutes", str(args.minutes), "--quiet", "--device", "cpu"] + (["--prior", prior] if prior else []) \
+            + (["--kl-warmup-steps", str(args.kl_warmup)] if name == "vae" else [])
         start = time.perf_counter()
         lebm(*train)
         log = [json.loads(line) for line in (run / "train_log.jsonl").read_text().splitlines()]
