@@ -67,9 +67,9 @@ def main() -> None:
         log = [json.loads(line) for line in (run / "train_log.jsonl").read_text().splitlines()]
         steps = [r for r in log if "nll_x" in r]
         model = str(run / "model")
-        ev = json.loads((lebm("text", "evaluate", "--model", model, "--max-sentences", str(args.test_sentences),
-                              "--samples", str(args.samples), "--chains", "4", "--device", "cpu",
-                              "--json", str(run / "evaluate.json")) and (run / "evaluate.json").read_text()))
+        lebm("text", "evaluate", "--model", model, "--max-sentences", str(args.test_sentences), "--samples",
+             str(args.samples), "--chains", "4", "--device", "cpu", "--json", str(run / "evaluate.json"))
+        ev = json.loads((run / "evaluate.json").read_text())
         row = {**ev, "model": name, "train_steps": steps[-1]["step"], "train_seconds": steps[-1]["seconds"]}
         if name != "lm":
             lebm("text", "probe", "--model", model, "--pool", "1000", "--test-size", "500", "--labels", "100", "1000",

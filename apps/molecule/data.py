@@ -8,7 +8,6 @@ and counted by reason (and can be written to a rejects file).
 
 from __future__ import annotations
 
-import importlib.util
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +16,7 @@ import pandas as pd
 from rdkit import Chem, RDLogger
 
 from shared.errors import DataError
+from shared.io import package_path
 
 from .tokens import Representation, Vocabulary, to_representation, tokenize
 
@@ -26,10 +26,7 @@ MOSES_SPLITS = {"train": "train.csv.gz", "test": "test.csv.gz", "test_scaffolds"
 
 def moses_file(name: str) -> Path:
     """A file of the molsets 0.3.1 package (found without importing it)."""
-    spec = importlib.util.find_spec("moses")
-    if spec is None or not spec.submodule_search_locations:
-        raise DataError("the MOSES data needs the molsets package: pip install --no-deps molsets==0.3.1")
-    return Path(list(spec.submodule_search_locations)[0]) / name
+    return package_path("moses", name, "the MOSES data needs molsets: pip install --no-deps molsets==0.3.1")
 
 
 def moses_smiles(split: str = "train") -> list[str]:

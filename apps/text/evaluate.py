@@ -46,10 +46,7 @@ def log_normaliser(model: LatentEBM, n: int = 100_000, batch: int = 10_000) -> f
 def prior_log_density(model: LatentEBM, z: torch.Tensor, log_z: float) -> torch.Tensor:
     """Normalised log p(z) (z may have leading sample dimensions)."""
     flat = z.reshape(-1, z.shape[-1])
-    s = model.prior.config.ref_std
-    ref = gaussian_log_density(flat, torch.zeros_like(flat), torch.full_like(flat, 2 * math.log(s)))
-    f = model.prior(flat) if model.prior.config.kind != "gaussian" else torch.zeros_like(ref)
-    return (ref + f - log_z).view(z.shape[:-1])
+    return (model.prior.reference_log_density(flat) + model.prior(flat) - log_z).view(z.shape[:-1])
 
 
 def posterior_fit(model: LatentEBM, x: torch.Tensor, chains: int = 8) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
