@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import statistics
 import time
 from pathlib import Path
 
@@ -53,25 +54,29 @@ def throughput(model: MoleculeModel, n: int, **chain) -> float:
     return n / (time.perf_counter() - start)
 
 
-def step_seconds(name: str, decoder_from: str | None, batch: int, steps: int) -> float:
-    """Mean seconds of a learning step of preset `name` (decoder of preset `decoder_from`)."""
-    table = preset(name)["model"]
-    if decoder_from:
-        table = deep_merge(table, {"decoder": preset(decoder_from)["model"]["decoder"] | {"use_latent": False}})
-    cfg = from_dict(MoleculeConfig, deep_merge(to_dict(MoleculeConfig()), table))
-    smiles = moses_smiles("train")[: batch * (steps + 1)]
-    vocab = Vocabulary.build(smiles)
-    x = vocab.encode(smiles, cfg.max_len)
-    torch.manual_seed(0)
-    model = MoleculeModel(cfg, vocab)
-    learner = Learner(model, TrainConfig(batch_size=batch), len(x))
-    times = []
-    for i in range(steps + 1):
+def step_costs(specs: dict[str, tuple[str, str | None]], batch: int, rounds: int) -> dict[str, float]:
+    """Median seconds of a learning step for each spec name -> (preset, preset whose decoder to use as a
+    CharRNN, or None); the learners take turns, so load on the machine hits all of them alike."""
+    smiles = moses_smiles("train")[: batch * (rounds + 1)]
+    learners, times = {}, {}
+    for name, (preset_name, decoder_from) in specs.items():
+        table = preset(preset_name)["model"]
+        if decoder_from:
+            table = deep_merge(table, {"decoder": preset(decoder_from)["model"]["decoder"] | {"use_latent": False}})
+        cfg = from_dict(MoleculeConfig, deep_merge(to_dict(MoleculeConfig()), table))
+        vocab = Vocabulary.build(smiles)
+        torch.manual_seed(0)
+        learners[name] = (Learner(MoleculeModel(cfg, vocab), TrainConfig(batch_size=batch), len(smiles)),
+                          vocab.encode(smiles, cfg.max_len))
+        times[name] = []
+    for i in range(rounds + 1):  # round 0 warms up
         idx = torch.arange(i * batch, (i + 1) * batch)
-        start = time.perf_counter()
-        learner.step({"x": x[idx], "index": idx})
-        times.append(time.perf_counter() - start)
-    return sum(times[1:]) / steps
+        for name, (learner, x) in learners.items():
+            start = time.perf_counter()
+            learner.step({"x": x[idx], "index": idx})
+            if i:
+                times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(t) for name, t in times.items()}
 
 
 def main() -> None:
@@ -86,8 +91,8 @@ def main() -> None:
     parser.add_argument("--lebm-prior-steps", type=int, nargs="*", default=[],
                         help="extra LEBM rows generated with these prior-chain lengths")
     parser.add_argument("--speed-n", type=int, default=2000, help="molecules for the throughput timing")
-    parser.add_argument("--cost-batch", type=int, default=64)
-    parser.add_argument("--cost-steps", type=int, default=3)
+    parser.add_argument("--cost-batch", type=int, default=128, help="batch size of the timed training steps")
+    parser.add_argument("--cost-steps", type=int, default=10, help="timed steps per preset (median)")
     parser.add_argument("--skip-paper-cost", action="store_true", help="skip timing the (slow) paper preset")
     parser.add_argument("--json", type=Path, default=Path(__file__).parent / "results" / "molecule_moses.json")
     args = parser.parse_args()
@@ -121,11 +126,10 @@ def main() -> None:
         print(name, metrics[name], flush=True)
     result["metrics"] = metrics
 
-    cost = {"fast": step_seconds("fast", None, args.cost_batch, args.cost_steps),
-            "charrnn (fast decoder)": step_seconds("charrnn", None, args.cost_batch, args.cost_steps)}
+    specs = {"fast": ("fast", None), "charrnn (fast decoder)": ("charrnn", None)}
     if not args.skip_paper_cost:
-        cost["paper"] = step_seconds("paper", None, args.cost_batch, args.cost_steps)
-        cost["charrnn (paper decoder)"] = step_seconds("charrnn", "paper", args.cost_batch, args.cost_steps)
+        specs |= {"paper": ("paper", None), "charrnn (paper decoder)": ("charrnn", "paper")}
+    cost = step_costs(specs, args.cost_batch, args.cost_steps)
     result["step_seconds"] = cost
     print(cost, flush=True)
 

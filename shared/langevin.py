@@ -24,8 +24,8 @@ class LangevinResult:
     """Final chain states plus cheap diagnostics (means over chains)."""
 
     z: torch.Tensor
-    energy_start: float  # mean of -log p at the initial states
-    energy_end: float  # mean of -log p at the final states
+    energy_start: float  # mean of -log p at the initial states (nan when steps = 0)
+    grad_start: torch.Tensor | None  # grad_z log p at the initial states, [B, d] (None when steps = 0)
     grad_norm: float  # mean |grad log p| over chains and steps (before clipping)
     resets: int  # chains reset after a non-finite value (on_nonfinite = "reset")
     history: torch.Tensor | None  # [steps + 1, B, d] when keep_history, else None
@@ -93,12 +93,14 @@ def langevin(
     z = z0.clone()
     history = [z.clone()] if keep_history else None
     # diagnostics stay on the device: one synchronisation per chain, not per step
-    energy_start = grad_norm_sum = resets = torch.zeros((), device=z.device)
+    energy_start = torch.full((), float("nan"), device=z.device)
+    grad_norm_sum = resets = torch.zeros((), device=z.device)
+    grad_start = None
     first_bad = torch.full((), -1, device=z.device)
     for k, u in enumerate(sizes):
         logp, grad = _log_density_and_grad(target, z)
         if k == 0:
-            energy_start = -logp.mean()
+            energy_start, grad_start = -logp.mean(), grad
         norm = grad.norm(dim=1, keepdim=True)
         grad_norm_sum = grad_norm_sum + norm.nan_to_num(0.0).mean()
         if clip_grad is not None:
@@ -118,13 +120,10 @@ def langevin(
         raise LangevinError(f"Langevin produced non-finite values in {max(n, 1)} of {len(z)} chains at step "
                             f"{int(first_bad)} (step size {sizes[int(first_bad) - 1]:g}); lower the step size "
                             "or set clip_grad")
-    with torch.enable_grad():  # targets may need autograd internally; no graph is kept
-        final = target(z.detach()).detach()
-    energy_end = -final.mean().item()
     return LangevinResult(
         z=z.detach(),
-        energy_start=float(energy_start) if sizes else energy_end,
-        energy_end=energy_end,
+        energy_start=float(energy_start),
+        grad_start=grad_start,
         grad_norm=float(grad_norm_sum) / max(len(sizes), 1),
         resets=int(resets),
         history=torch.stack(history) if history is not None else None,

@@ -73,7 +73,12 @@ class GeneratorSide(nn.Module):
         self._prior = [model.prior]  # read (never trained) here: kept out of this module's parameters
 
     def forward(self, x: Any, ys: dict[str, torch.Tensor], z: torch.Tensor, labels: torch.Tensor | None = None,
-                label_weight: float = 1.0, kl_weight: float = 1.0) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+                label_weight: float = 1.0, kl_weight: float = 1.0,
+                start: tuple[torch.Tensor, torch.Tensor, float] | None = None
+                ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Loss of the generator side on posterior samples z. `start` = (z0, grad_z log p(x, y, z0), mean of
+        log p(x, y, z0)) from the posterior chain's first step, when z0 was drawn from the encoder: the
+        ELBO then reuses that gradient instead of another pass through the generator."""
         nll = -self.generator.log_likelihood(x, z).mean()
         stats = {"nll_x": nll.detach()}
         loss = nll
@@ -83,8 +88,12 @@ class GeneratorSide(nn.Module):
             loss = loss + term
         if self.encoder is not None:
             mean, logvar = self.encoder(x)
-            term = encoder_nll(mean, logvar, z).mean() if self.encoder_objective == "chain" else \
-                self._negative_elbo(x, mean, logvar, labels, label_weight, kl_weight)
+            if self.encoder_objective == "chain":
+                term = encoder_nll(mean, logvar, z).mean()
+            elif start is not None:
+                term = self._negative_elbo_at_start(mean, logvar, *start, kl_weight)
+            else:
+                term = self._negative_elbo(x, mean, logvar, labels, label_weight, kl_weight)
             stats["encoder_loss"] = term.detach()
             loss = loss + term
         return loss, stats
@@ -102,6 +111,21 @@ class GeneratorSide(nn.Module):
                 log_joint = log_joint + label_weight * prior.class_log_likelihood(labels, z)
             bonus = self.class_mi_weight * class_information(prior.logits(z)) if self.class_mi_weight else 0.0
         return -(log_joint + kl_weight * 0.5 * logvar.sum(1)).mean() - bonus  # entropy of q up to a constant
+
+
+    def _negative_elbo_at_start(self, mean: torch.Tensor, logvar: torch.Tensor, z0: torch.Tensor, grad0: torch.Tensor,
+                                log_joint0: float, kl_weight: float = 1.0) -> torch.Tensor:
+        """The loss of `_negative_elbo` (with the heads' terms too) and the same encoder gradient, for the draw
+        z0 ~ q(z|x) the chain started from: z0 is rebuilt as mean + std * eps, so d log p(x, y, z0) / d phi
+        = grad0 . d z0 / d phi needs no generator pass."""
+        prior, std = self._prior[0], (0.5 * logvar).exp()
+        z = mean + std * ((z0 - mean) / std).detach()
+        log_joint = log_joint0 + (grad0 * (z - z.detach())).sum(1)
+        if kl_weight != 1.0:  # the chain's target holds log p_a(z) once; the annealed ELBO wants kl_weight times it
+            with frozen(prior):
+                log_joint = log_joint + (kl_weight - 1.0) * prior.log_density(z)
+        bonus = self.class_mi_weight * class_information(prior.logits(z)) if self.class_mi_weight else 0.0
+        return -(log_joint + kl_weight * 0.5 * logvar.sum(1)).mean() - bonus
 
 
 class Learner:
@@ -139,13 +163,15 @@ class Learner:
             raise DataError("training data has labels but the prior is not a coupled prior")
         target = model.posterior_log_density(x, ys, labels, cfg.label_weight)
         noise = {} if posterior_noise is None else {"noise": posterior_noise}
-        post = model.ebm.posterior_chain.run(self.init.initial(x, index), target, **noise)
+        z0 = self.init.initial(x, index)
+        post = model.ebm.posterior_chain.run(z0, target, **noise)
         n_prior = cfg.prior_chains or len(index)
         neg = model.sample_prior(n_prior)
 
         self.opt_generator.zero_grad(set_to_none=True)
         kl_weight = min(1.0, (step + 1) / cfg.kl_warmup_steps) if cfg.kl_warmup_steps else 1.0
-        loss, stats = self.side(x, ys, post.z, labels, cfg.label_weight, kl_weight)
+        start = None if post.grad_start is None else (z0, post.grad_start, -post.energy_start)
+        loss, stats = self.side(x, ys, post.z, labels, cfg.label_weight, kl_weight, start)
         loss.backward()
         grad_generator = _clip(self.side.parameters(), cfg.clip_generator)
         self.opt_generator.step()

@@ -20,7 +20,15 @@ def test_long_chains_match_a_2d_gaussian():
     z = out.z
     assert torch.allclose(z.mean(0), m, atol=0.06), z.mean(0)
     assert torch.allclose(torch.cov(z.T), c, atol=0.08), torch.cov(z.T)
-    assert out.energy_end < out.energy_start
+    assert -gaussian_target(m, c)(z).mean() < out.energy_start
+
+
+def test_the_gradient_at_the_chain_start_is_returned():
+    m, c = torch.tensor([1.0, -2.0]), torch.tensor([[1.0, 0.6], [0.6, 0.5]])
+    z0 = torch.randn(5, 2)
+    out = langevin(z0, gaussian_target(m, c), steps=2, step_size=0.1, clip_grad=1e-3)
+    assert torch.allclose(out.grad_start, -(z0 - m) @ torch.linalg.inv(c), atol=1e-5)  # before clipping
+    assert langevin(z0, gaussian_target(m, c), steps=0, step_size=0.1).grad_start is None
 
 
 def test_chains_from_the_reference_visit_both_modes_in_proportion():

@@ -132,3 +132,30 @@ def test_energy_regulariser_keeps_the_energy_level_down(toy_data):
         stats = Trainer(model, toy_data, quick_config(steps=150, lr_prior=3e-3, prior_energy_reg=reg)).fit()["stats"]
         levels[reg] = abs(stats["f_post"]) + abs(stats["f_prior"])
     assert levels[1.0] < 0.5 * levels[0.0], levels
+
+
+@pytest.mark.parametrize("kl_weight", [1.0, 0.3])
+def test_elbo_at_the_chain_start_equals_the_explicit_elbo(toy_data, kl_weight):
+    """Reusing the posterior chain's first gradient gives the ELBO's value and encoder gradient exactly."""
+    from shared.learning import GeneratorSide
+
+    model, x = small_toy(posterior_init="amortised"), toy_data["x"][:16]
+    side = GeneratorSide(model, "elbo")
+    results = []
+    for reuse in (False, True):
+        model.zero_grad(set_to_none=True)
+        mean, logvar = model.encoder(x)
+        torch.manual_seed(3)
+        if reuse:
+            z0 = (mean + (0.5 * logvar).exp() * torch.randn_like(mean)).detach().requires_grad_(True)
+            log_joint = model.posterior_log_density(x)(z0)
+            (grad0,) = torch.autograd.grad(log_joint.sum(), z0)
+            loss = side._negative_elbo_at_start(mean, logvar, z0.detach(), grad0, log_joint.mean().item(), kl_weight)
+        else:
+            loss = side._negative_elbo(x, mean, logvar, kl_weight=kl_weight)
+        loss.backward()
+        results.append((loss.item(), [p.grad.clone() for p in model.encoder.parameters()]))
+    (loss_a, grads_a), (loss_b, grads_b) = results
+    assert loss_a == pytest.approx(loss_b, rel=1e-5)
+    assert all(torch.allclose(a, b, rtol=1e-4, atol=1e-6) for a, b in zip(grads_a, grads_b))
+    assert all(p.grad is None for p in [*model.generator.parameters(), *model.prior.parameters()])
