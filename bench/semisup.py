@@ -154,6 +154,7 @@ def table(cells):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--datasets", nargs="+", default=list(LABELS), choices=list(LABELS))
+    parser.add_argument("--labels", type=int, nargs="+", help="only these label counts (default: all of each dataset's)")
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--scaling", action="store_true", help="first time fits on 1k / 5k / 19k rows of magic")
@@ -178,7 +179,7 @@ def main() -> None:
         data = LOADERS[name]()
         if sp.issparse(data[0]):
             data = (data[0].tocsr(), data[1], data[2])
-        for n_labels in LABELS[name]:
+        for n_labels in [n for n in LABELS[name] if args.labels is None or n in args.labels]:
             result["cells"].append(run_cell(name, n_labels, args.seeds, data))
             save()
             print(table(result["cells"][-1:]).splitlines()[-1], flush=True)

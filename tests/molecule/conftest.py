@@ -3,10 +3,11 @@ from pathlib import Path
 from shared.cli import main
 
 
-def train_tiny(tmp: Path, prop: str, steps: int, molecules: int, prior_steps: int, posterior_steps: int) -> Path:
+def train_tiny(tmp: Path, prop: str, steps: int, molecules: int, prior_steps: int, posterior_steps: int,
+               posterior_init: str = "reference") -> Path:
     """Train a tiny MOSES model with one property head through the CLI; returns its model directory."""
     (tmp / "cfg.toml").write_text(
-        "[model]\nmax_len = 60\n[model.ebm]\nposterior_init = 'reference'\n"
+        f"[model]\nmax_len = 60\n[model.ebm]\nposterior_init = '{posterior_init}'\n[model.encoder]\nhidden = 32\n"
         f"[model.ebm.prior]\nlatent_dim = 8\nhidden = [32]\n[model.ebm.prior_chain]\nsteps = {prior_steps}\n"
         f"[model.ebm.posterior_chain]\nsteps = {posterior_steps}\n[model.decoder]\nhidden = 96\nembed = 32\n"
         "[model.head]\nhidden = [32]\n")

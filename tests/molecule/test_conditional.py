@@ -2,6 +2,7 @@
 
 import pandas as pd
 import pytest
+from scipy import stats
 
 from shared.cli import main
 
@@ -10,8 +11,9 @@ from .conftest import train_tiny
 
 @pytest.fixture(scope="module")
 def mw_model(tmp_path_factory):
+    # an ELBO-trained encoder start makes the decoder use z within 250 steps (reference starts do not)
     return train_tiny(tmp_path_factory.mktemp("cond"), "mw", steps=250, molecules=1500, prior_steps=20,
-                      posterior_steps=5)
+                      posterior_steps=2, posterior_init="amortised")
 
 
 def test_conditional_sampling_moves_the_property_toward_the_target(mw_model, capsys):
@@ -23,11 +25,26 @@ def test_conditional_sampling_moves_the_property_toward_the_target(mw_model, cap
         frame = pd.read_csv(out)
         means[label] = (frame.predicted_mw.mean(), frame.smiles.fillna("").str.len().mean(), frame.mw.mean())
     assert "property" in capsys.readouterr().out
-    # the head's view of the sampled latents moves toward each target. Whether the decoded molecules
-    # follow depends on how well the head and decoder are trained: that check belongs to the design
-    # issue's benchmarks (on this 250-step model they do not yet: see the closing note).
+    # the head's view of the sampled latents moves toward each target
     assert means["high"][0] - means["low"][0] > 30, means
     assert abs(means["low"][0] - 250) < abs(means["high"][0] - 250), means
+
+
+def test_decoded_molecules_follow_the_condition(mw_model):
+    """The real RDKit molecular weight of the valid decoded molecules, not the head's prediction: asking
+    for heavier molecules yields heavier ones (measured on this model: about 249 Da at target 230 and
+    292 Da at target 380, 10-15% valid; unconditional samples vary between these between runs)."""
+    weights = {}
+    for target in (230, 380):
+        out = mw_model / f"real-{target}.csv"
+        assert main(["molecule", "sample", "--condition", f"mw={target}", "--model", str(mw_model), "-n", "600",
+                     "-o", str(out), "--steps", "100"]) == 0
+        frame = pd.read_csv(out)
+        weights[target] = frame.mw[frame.valid]
+        assert len(weights[target]) >= 15, (target, len(weights[target]))
+    test = stats.ttest_ind(weights[380], weights[230], equal_var=False, alternative="greater")
+    assert test.pvalue < 0.01 and weights[380].mean() - weights[230].mean() > 20, \
+        (test, {k: v.mean() for k, v in weights.items()})
 
 
 def test_unknown_conditions_are_refused(mw_model, capsys):
