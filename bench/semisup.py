@@ -61,7 +61,7 @@ def rbf_gamma(X, kind):
     if kind == "pixels16":
         return 0.25
     rows = X[np.random.RandomState(0).permutation(X.shape[0])[:1000]]
-    d = pairwise_distances(rows, metric="sqeuclidean")
+    d = pairwise_distances(rows, metric="euclidean") ** 2  # (sqeuclidean refuses sparse rows)
     return float(1 / np.median(d[np.triu_indices(len(d), 1)]))
 
 

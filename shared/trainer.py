@@ -7,6 +7,7 @@ that was never interrupted (on CPU, same number of processes).
 
 out_dir/checkpoint/   model files + trainer_state.pt (step, optimisers, chain state, RNG states)
 out_dir/model/        the final model (LatentEBM.from_pretrained loads it)
+out_dir/best/         with keep_best: the model at the evaluation that scored highest
 out_dir/train_log.jsonl   one JSON line per logged step and per evaluation
 """
 
@@ -46,6 +47,8 @@ class TrainConfig(LearnConfig):
     checkpoint_every: int = option(0, "write a checkpoint every this many steps (0 = at the end only)")
     quiet: bool = option(False, "no progress bar")
     max_minutes: float = option(0.0, "stop (with a checkpoint) after this much wall-clock time (0 = no limit)")
+    keep_best: str = option("", "also keep out_dir/best/: the model at the evaluation with the highest value of "
+                                "this figure, e.g. valid, or with a leading '-' the lowest, e.g. -ppl ('' = off)")
     posterior_noise_final: float | None = option(None, "during training, move the posterior chain's noise factor "
                                                        "linearly from its configured value to this one")
 
@@ -68,6 +71,7 @@ class Trainer:
         self._check_data()
         self.n = len(self.data["x"])
         self.step = 0
+        self.best = -math.inf  # the highest keep_best figure so far (negated for '-name')
 
     def _check_data(self) -> None:
         if "x" not in self.data:
@@ -105,7 +109,7 @@ class Trainer:
         if not dist.main or self.checkpoint_dir is None:
             return
         state = {"step": self.step, "world": dist.world, "rng": rngs, "learner": learner.state_dict(),
-                 "train_config": to_dict(self.config)}
+                 "train_config": to_dict(self.config), "best": self.best}
 
         def fill(tmp: Path) -> None:
             self.model.write_files(tmp)
@@ -133,7 +137,7 @@ class Trainer:
             learner.load_state_dict(state["learner"])
         except (KeyError, ValueError, DataError) as e:
             raise ModelLoadError(f"{ckpt / 'trainer_state.pt'} does not fit this model: {e}") from None
-        self.step = int(state["step"])
+        self.step, self.best = int(state["step"]), float(state.get("best", -math.inf))
         if state["world"] == dist.world:
             set_rng_state(state["rng"][dist.rank])
         else:  # a different process count shards the data differently: close, not identical
@@ -161,11 +165,22 @@ class Trainer:
             self.model.train()
             set_rng_state(saved)
         self.log(dist, {"step": self.step, "eval": metrics})
+        key, sign = self.config.keep_best.lstrip("-"), -1.0 if self.config.keep_best.startswith("-") else 1.0
+        if key and self.out_dir is not None:
+            if key not in metrics:
+                raise ConfigError(f"keep_best = {self.config.keep_best!r}, but the evaluation reports only "
+                                  f"{sorted(metrics)}")
+            if sign * metrics[key] > self.best:
+                self.best = sign * metrics[key]
+                self.model.save_pretrained(self.out_dir / "best")
+                self.log(dist, {"step": self.step, "best": {key: metrics[key]}})
         return metrics
 
     def fit(self) -> dict[str, Any]:
         """Train to `config.steps`; returns the last step's figures and the last evaluation."""
         cfg = self.config
+        if cfg.keep_best and self.eval_fn is None:
+            raise ConfigError(f"keep_best = {cfg.keep_best!r} needs an evaluation, and this run has none")
         self.started = time.monotonic()
         dist = setup(cfg.device)
         self.model.to(dist.device)

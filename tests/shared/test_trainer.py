@@ -159,3 +159,30 @@ def test_elbo_at_the_chain_start_equals_the_explicit_elbo(toy_data, kl_weight):
     assert loss_a == pytest.approx(loss_b, rel=1e-5)
     assert all(torch.allclose(a, b, rtol=1e-4, atol=1e-6) for a, b in zip(grads_a, grads_b))
     assert all(p.grad is None for p in [*model.generator.parameters(), *model.prior.parameters()])
+
+
+def test_keep_best_keeps_the_model_of_the_best_evaluation(tmp_path, toy_data):
+    from safetensors.torch import load_file
+
+    scores, seen = iter([0.2, 0.9, 0.5, 0.1]), []
+
+    def score(model):
+        seen.append({k: v.clone() for k, v in model.state_dict().items()})
+        return {"valid": next(scores)}
+
+    cfg = quick_config(steps=30, eval_every=10, keep_best="valid")
+    Trainer(small_toy(), toy_data, cfg, out_dir=tmp_path, eval_fn=score).fit()
+    best = load_file(tmp_path / "best" / "model.safetensors")
+    assert len(seen) == 3  # steps 10, 20 and the final evaluation at 30
+    assert all(torch.equal(best[k], seen[1][k]) for k in best)
+    assert not all(torch.equal(best[k], seen[2][k]) for k in best)
+    scores, seen = iter([0.2, 0.9, 0.5, 0.1]), []  # "-valid": the lowest wins (the first, 0.2)
+    Trainer(small_toy(), toy_data, quick_config(steps=30, eval_every=10, keep_best="-valid"), out_dir=tmp_path / "low",
+            eval_fn=score).fit()
+    best = load_file(tmp_path / "low" / "best" / "model.safetensors")
+    assert all(torch.equal(best[k], seen[0][k]) for k in best)
+    with pytest.raises(ConfigError, match="reports only"):
+        Trainer(small_toy(), toy_data, quick_config(steps=10, keep_best="fcd"), out_dir=tmp_path / "b",
+                eval_fn=lambda m: {"valid": 1.0}).fit()
+    with pytest.raises(ConfigError, match="needs an evaluation"):
+        Trainer(small_toy(), toy_data, quick_config(steps=10, keep_best="valid"), out_dir=tmp_path / "c").fit()
