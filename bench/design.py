@@ -144,8 +144,14 @@ def main() -> None:
               "oracle_calls": int(summary.oracle_calls.iloc[-1]), "config": to_dict(cfg),
               "top3": top[["canonical_smiles", *[o.property for o in cfg.objectives]]].to_dict("records"),
               "final_validity": float(summary.validity.iloc[-1]), "published": PUBLISHED.get(args.task, "")}
+    from apps.molecule.data import moses_smiles
+
+    train = set(moses_smiles("train"))
+    result["top3_in_training_set"] = [s in train for s in top.canonical_smiles]
     if args.task == "qed":
-        result["distinct_at_0.947"] = int((everything.qed >= 0.947).sum())
+        hits = everything[everything.qed >= 0.947].canonical_smiles
+        result["distinct_at_0.947"] = int(len(hits))
+        result["distinct_at_0.947_not_in_training_set"] = int(sum(s not in train for s in hits))
     if args.task == "plogp":
         result["top3_longest_carbon_chain"] = [longest_carbon_chain(s) for s in top.canonical_smiles]
         from rdkit.Chem import QED

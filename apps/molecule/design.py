@@ -152,11 +152,7 @@ class DesignRun:
             if c.max is not None:
                 ok &= frame[c.property] <= c.max
         if self.cfg.ring_sizes:
-            from rdkit import Chem
-
-            allowed = set(self.cfg.ring_sizes)
-            ok &= [bool(s) and all(len(r) in allowed for r in Chem.MolFromSmiles(s).GetRingInfo().AtomRings())
-                   for s in frame.canonical_smiles]
+            ok &= [_rings_allowed(s, set(self.cfg.ring_sizes)) for s in frame.canonical_smiles]
         return ok
 
     # --- the loop -------------------------------------------------------------------------------
@@ -320,3 +316,11 @@ class DesignRun:
         fig.tight_layout()
         write_atomic(self.out / "properties.png", lambda p: fig.savefig(p, format="png", dpi=100))
         plt.close(fig)
+
+
+def _rings_allowed(smiles: str, allowed: set[int]) -> bool:
+    """Every ring of the molecule has an allowed size (False for an empty or unparseable SMILES)."""
+    from rdkit import Chem
+
+    mol = Chem.MolFromSmiles(smiles) if smiles else None  # kept in a variable: the ring info lives in the Mol
+    return mol is not None and all(len(ring) in allowed for ring in mol.GetRingInfo().AtomRings())

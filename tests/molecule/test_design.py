@@ -103,3 +103,15 @@ def test_objective_without_a_head_is_refused(qed_model, tmp_path):
                        constraints=[Constraint(property="qed", min=0.3)])
     with pytest.raises(ConfigError, match="no head for objective 'logp'"):
         DesignRun(cfg, tmp_path)
+
+
+def test_ring_size_constraint_reads_every_ring():
+    from apps.molecule.design import _rings_allowed
+    from apps.molecule.data import moses_smiles
+
+    assert _rings_allowed("c1ccccc1C1CCCC1", {5, 6}) and _rings_allowed("CCO", {6})
+    assert not _rings_allowed("C1CC1c1ccccc1", {5, 6}) and not _rings_allowed("C1CCCCCCC1", {5, 6})
+    assert not _rings_allowed("", {6}) and not _rings_allowed("C1CC", {6})
+    # many calls in a row: the ring info must be read while its molecule is alive (it crashed once)
+    smiles = moses_smiles("test")[:3000]
+    assert sum(_rings_allowed(s, {5, 6}) for s in smiles) > 2500
