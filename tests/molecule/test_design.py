@@ -22,7 +22,7 @@ def qed_model(tmp_path_factory):
 def design_toml(tmp_path, model, iterations):
     path = tmp_path / f"run{iterations}.toml"
     path.write_text(f"[design]\nmodel = '{model}'\npopulation = 60\ntop_k = 30\niterations = {iterations}\n"
-                    "train_smiles = 'none'\n"
+                    "train_smiles = 'none'\nring_sizes = [5, 6]\n"
                     "finetune_epochs = 1\nfinetune_batch = 32\nseed = 3\n"
                     "[[design.objectives]]\nproperty = 'qed'\nshift = 0.05\n"
                     "[[design.constraints]]\nproperty = 'sa'\nmax = 7.0\n")
@@ -42,6 +42,9 @@ def test_two_iterations_write_every_output_and_resume_matches(qed_model, tmp_pat
     assert (summary.qed_top1.diff().dropna() >= 0).all()  # the kept population never loses its best
     top = pd.read_csv(whole / "top.csv")
     assert top.feasible.all() and (top.sa <= 7.0).all()
+    from apps.molecule.design import _rings_allowed
+
+    assert all(_rings_allowed(s, {5, 6}) for s in top.canonical_smiles)
 
     # interrupted after one iteration, then resumed to two: the same population as the run above
     assert main(["molecule", "design", "--config", str(design_toml(tmp_path, qed_model, 1)), "--out",
