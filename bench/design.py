@@ -110,6 +110,7 @@ def main() -> None:
     parser.add_argument("--model", type=Path, required=True, help="model with the task's heads")
     parser.add_argument("--scale", choices=["cpu", "paper"], default="cpu")
     parser.add_argument("--out", type=Path, help="run directory (default runs/bench-design-<task>)")
+    parser.add_argument("--json", type=Path, help="results file (default bench/results/design_<task>.json)")
     parser.add_argument("--override", type=json.loads, default={}, help="JSON of design options to override")
     parser.add_argument("--starts", type=int, default=800, help="constrained: number of start molecules")
     parser.add_argument("--steps", type=int, default=20, help="constrained: Langevin steps per chain")
@@ -121,7 +122,7 @@ def main() -> None:
         start = time.perf_counter()
         result = constrained(args) | {"seconds": time.perf_counter() - start, "machine": platform.platform()}
         print(json.dumps(result, indent=2))
-        path = Path(__file__).parent / "results" / "design_constrained.json"
+        path = args.json or Path(__file__).parent / "results" / "design_constrained.json"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(result, indent=2) + "\n")
         return
@@ -164,7 +165,7 @@ def main() -> None:
     within = everything[everything.iteration <= summary[summary.oracle_calls <= 10000].iteration.max()]
     result["top10_mean_within_10k_calls"] = float(within[main_prop].nlargest(10).mean())
     print(json.dumps(result, indent=2))
-    for path in (out / "bench.json", Path(__file__).parent / "results" / f"design_{args.task}.json"):
+    for path in (out / "bench.json", args.json or Path(__file__).parent / "results" / f"design_{args.task}.json"):
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(result, indent=2) + "\n")
 
