@@ -22,6 +22,7 @@ import json
 import multiprocessing as mp
 import platform
 import resource
+import sys
 import time
 from pathlib import Path
 
@@ -161,7 +162,7 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=Path(__file__).parent / "results" / "semisup.json")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    result = {"command": "python bench/semisup.py " + " ".join(f"--{k} {v}" for k, v in vars(args).items()),
+    result = {"command": " ".join(["python", "bench/semisup.py", *sys.argv[1:]]),
               "machine": f"{platform.machine()} {mp.cpu_count()} cores, Python {platform.python_version()}, "
                          f"torch {torch.__version__}", "cells": [], "scaling": []}
 
