@@ -42,7 +42,9 @@ class SymbolVectorClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
     labels (88.0 vs 84.7, seed 0) but collapsed to one class with 10 labels (see BENCHMARKS.md).
     mi_weight: weight of the authors' class-use term H(mean p(y|z)) - mean H(p(y|z)) (0 = off).
     label_weight: weight of log p(y | z) on labeled rows; "auto" = 5 with balanced batches, else
-    n_rows / (2 n_labeled) in [1, 500] (labeled rows then carry half of the total weight).
+    n_rows / (2 n_labeled) in [50, 500] (labeled rows carry at least half of the total weight; the
+    floor of 50 matters with many labels: penbased with 1,000 labels, seed 0, 89% at weight 4, 98.4%
+    at 50; digits with 100 labels 84.7% at 6.7, 89.1% at 50).
     """
 
     def __init__(self, latent_dim=16, hidden=(256, 256), prior_hidden=(128, 128), likelihood="auto",
@@ -118,7 +120,7 @@ class SymbolVectorClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         if self.label_weight != "auto":
             weight = float(self.label_weight)
         else:
-            weight = 5.0 if repeats > 1 else float(np.clip(len(index) / (2 * len(labeled)), 1, 500))
+            weight = 5.0 if repeats > 1 else float(np.clip(len(index) / (2 * len(labeled)), 50, 500))
         rows = np.concatenate([np.arange(len(index)), np.repeat(labeled, repeats - 1)])
         seed = 0 if self.random_state is None else int(np.random.RandomState(self.random_state).randint(2**31))
         ebm = LatentEBMConfig(
