@@ -152,8 +152,8 @@ class DesignRun:
             if c.max is not None:
                 ok &= frame[c.property] <= c.max
         if self.cfg.ring_sizes:
-            ok &= pd.Series([_rings_allowed(s, set(self.cfg.ring_sizes)) for s in frame.canonical_smiles],
-                            index=frame.index, dtype=bool)
+            allowed = set(self.cfg.ring_sizes)
+            ok &= pd.Series([_rings_allowed(s, allowed) for s in frame.canonical_smiles], index=frame.index, dtype=bool)
         return ok
 
     # --- the loop -------------------------------------------------------------------------------
