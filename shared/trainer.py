@@ -219,6 +219,8 @@ class Trainer:
         self.save_checkpoint(learner, dist)
         if dist.main and self.out_dir is not None:
             self.model.save_pretrained(self.out_dir / "model")
+        if dist.active:  # no rank tears the process group down while rank 0 still evaluates and saves
+            torch.distributed.barrier()
         return {"step": self.step, "resumed": resumed, "stats": stats, "eval": metrics}
 
 
