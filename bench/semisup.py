@@ -12,6 +12,7 @@ Preprocessing, per dataset kind (stated because it decides the graph methods' fa
 rbf gamma other than digits: 1 / median squared distance between 1,000 training rows.
 
     python bench/semisup.py [--datasets digits penbased ...] [--seeds 5] [--scaling]
+    python bench/semisup.py --table bench/results/a.json bench/results/b.json   (one table of finished runs)
 Writes bench/results/semisup.json after every cell, and prints Markdown tables.
 """
 
@@ -160,7 +161,14 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--scaling", action="store_true", help="first time fits on 1k / 5k / 19k rows of magic")
     parser.add_argument("--json", type=Path, default=Path(__file__).parent / "results" / "semisup.json")
+    parser.add_argument("--table", type=Path, nargs="+", metavar="JSON",
+                        help="only print the table of these result files (a later file's cell replaces an earlier one's)")
     args = parser.parse_args()
+    if args.table:
+        cells = {(c["dataset"], c["labels"]): c for f in args.table for c in json.loads(f.read_text())["cells"]}
+        order = {name: i for i, name in enumerate(LABELS)}
+        print(table(sorted(cells.values(), key=lambda c: (order[c["dataset"]], c["labels"]))))
+        return
     torch.set_num_threads(args.threads)
     result = {"command": " ".join(["python", "bench/semisup.py", *sys.argv[1:]]),
               "machine": f"{platform.machine()} {mp.cpu_count()} cores, Python {platform.python_version()}, "
