@@ -42,6 +42,7 @@ from apps.semisup.datasets import LOADERS
 
 LABELS = {"digits": [10, 50, 100], "penbased": [10, 50, 100, 1000], "magic": [20, 100, 1000],
           "mnist5k": [10, 100, 1000], "rotten_tomatoes": [20, 100, 1000]}
+OUR_PARAMS: dict = {}  # --params: SymbolVectorClassifier settings other than its defaults
 METHODS = ["LR (labeled only)", "LabelSpreading knn", "LabelSpreading rbf", "SelfTraining(LR)", "SymbolVector (ours)"]
 
 
@@ -76,7 +77,7 @@ def make(method, gamma, seed, n_rows):
         return LabelSpreading(kernel="rbf", gamma=gamma, max_iter=100)
     if method == "SelfTraining(LR)":
         return SelfTrainingClassifier(LogisticRegression(max_iter=2000))
-    return SymbolVectorClassifier(random_state=seed)
+    return SymbolVectorClassifier(random_state=seed, **OUR_PARAMS)
 
 
 def run_cell(name, n_labels, seeds, data):
@@ -161,6 +162,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--scaling", action="store_true", help="first time fits on 1k / 5k / 19k rows of magic")
     parser.add_argument("--json", type=Path, default=Path(__file__).parent / "results" / "semisup.json")
+    parser.add_argument("--params", nargs="+", default=[], metavar="NAME=VALUE",
+                        help="SymbolVectorClassifier settings instead of its defaults, e.g. prior_learning_rate=3e-4")
     parser.add_argument("--table", type=Path, nargs="+", metavar="JSON",
                         help="only print the table of these result files (a later file's cell replaces an earlier one's)")
     args = parser.parse_args()
@@ -170,6 +173,11 @@ def main() -> None:
         print(table(sorted(cells.values(), key=lambda c: (order[c["dataset"]], c["labels"]))))
         return
     torch.set_num_threads(args.threads)
+    for item in args.params:
+        name, _, value = item.partition("=")
+        if name not in SymbolVectorClassifier().get_params():
+            parser.error(f"--params: SymbolVectorClassifier has no parameter {name!r}")
+        OUR_PARAMS[name] = json.loads(value)
     result = {"command": " ".join(["python", "bench/semisup.py", *sys.argv[1:]]),
               "machine": f"{platform.machine()} {mp.cpu_count()} cores, Python {platform.python_version()}, "
                          f"torch {torch.__version__}", "cells": [], "scaling": []}
