@@ -56,6 +56,11 @@ def test_likelihood_is_chosen_from_the_data():
     assert SymbolVectorClassifier(**fast).fit(rng.rand(60, 5), y).likelihood_ == "bernoulli"
     assert SymbolVectorClassifier(**fast).fit(rng.randn(60, 5), y).likelihood_ == "gaussian"
     assert SymbolVectorClassifier(**(fast | {"likelihood": "gaussian"})).fit(counts, y).likelihood_ == "gaussian"
+    # the energy-level guard is on for counts, where the prior's energy drifted without it
+    assert SymbolVectorClassifier(**fast).fit(counts, y).prior_energy_reg_ == 0.1
+    assert SymbolVectorClassifier(**fast).fit(rng.randn(60, 5), y).prior_energy_reg_ == 0.0
+    with pytest.raises(ValueError, match="prior_energy_reg must be 'auto' or a number >= 0"):
+        SymbolVectorClassifier(**(fast | {"prior_energy_reg": -1})).fit(counts, y)
 
 
 @pytest.mark.parametrize(
