@@ -42,7 +42,6 @@ from apps.semisup.datasets import LOADERS
 
 LABELS = {"digits": [10, 50, 100], "penbased": [10, 50, 100, 1000], "magic": [20, 100, 1000],
           "mnist5k": [10, 100, 1000], "rotten_tomatoes": [20, 100, 1000]}
-OUR_PARAMS: dict = {}  # --params: SymbolVectorClassifier settings other than its defaults
 METHODS = ["LR (labeled only)", "LabelSpreading knn", "LabelSpreading rbf", "SelfTraining(LR)", "SymbolVector (ours)"]
 
 
@@ -68,7 +67,8 @@ def rbf_gamma(X, kind):
     return float(1 / np.median(d[np.triu_indices(len(d), 1)]))
 
 
-def make(method, gamma, seed, n_rows):
+def make(method, gamma, seed, ours):
+    """A fresh estimator; `ours` holds SymbolVectorClassifier settings other than its defaults (--params)."""
     if method == "LR (labeled only)":
         return LogisticRegression(max_iter=2000)
     if method == "LabelSpreading knn":
@@ -77,10 +77,10 @@ def make(method, gamma, seed, n_rows):
         return LabelSpreading(kernel="rbf", gamma=gamma, max_iter=100)
     if method == "SelfTraining(LR)":
         return SelfTrainingClassifier(LogisticRegression(max_iter=2000))
-    return SymbolVectorClassifier(random_state=seed, **OUR_PARAMS)
+    return SymbolVectorClassifier(random_state=seed, **ours)
 
 
-def run_cell(name, n_labels, seeds, data):
+def run_cell(name, n_labels, seeds, data, ours):
     X, y, kind = data
     idx_train, idx_test = train_test_split(np.arange(len(y)), test_size=0.25, stratify=y, random_state=0)
     X_train, X_test = X[idx_train], X[idx_test]
@@ -97,7 +97,7 @@ def run_cell(name, n_labels, seeds, data):
         y_semi = np.full(len(y_train), -1)
         y_semi[labeled] = y_train[labeled]
         for m in METHODS:
-            model = make(m, gamma, s, len(y_train))
+            model = make(m, gamma, s, ours)
             X_fit, X_eval = (o_train, o_test) if m.endswith("(ours)") else (b_train, b_test)
             start = time.perf_counter()
             if m == "LR (labeled only)":
@@ -110,7 +110,7 @@ def run_cell(name, n_labels, seeds, data):
             "accuracy": acc, "fit_seconds": secs}
 
 
-def measure(method, n, queue):
+def measure(method, n, ours, queue):
     """Fit one method on n rows of magic (standardised, 100 labels) in this fresh process; report time and peak RSS."""
     torch.set_num_threads(1)
     X, y, _ = LOADERS["magic"]()
@@ -120,7 +120,7 @@ def measure(method, n, queue):
     y_semi = np.full(n, -1)
     labeled = np.concatenate([rs.choice(np.flatnonzero(y == k), 50, replace=False) for k in (0, 1)])
     y_semi[labeled] = y[labeled]
-    model = make(method, rbf_gamma(X, "standardise"), 0, n)
+    model = make(method, rbf_gamma(X, "standardise"), 0, ours)
     start = time.perf_counter()
     model.fit(X, y_semi)
     seconds = time.perf_counter() - start
@@ -128,13 +128,13 @@ def measure(method, n, queue):
                "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024})
 
 
-def scaling(sizes):
+def scaling(sizes, ours):
     out = []
     ctx = mp.get_context("spawn")
     for n in sizes:
         for method in ("LabelSpreading rbf", "LabelSpreading knn", "SymbolVector (ours)"):
             queue = ctx.Queue()
-            proc = ctx.Process(target=measure, args=(method, n, queue))
+            proc = ctx.Process(target=measure, args=(method, n, ours, queue))
             proc.start()
             result = queue.get()
             proc.join()
@@ -173,14 +173,18 @@ def main() -> None:
         print(table(sorted(cells.values(), key=lambda c: (order[c["dataset"]], c["labels"]))))
         return
     torch.set_num_threads(args.threads)
+    ours = {}
     for item in args.params:
         name, _, value = item.partition("=")
         if name not in SymbolVectorClassifier().get_params():
             parser.error(f"--params: SymbolVectorClassifier has no parameter {name!r}")
-        OUR_PARAMS[name] = json.loads(value)
+        try:
+            ours[name] = json.loads(value)
+        except json.JSONDecodeError:  # a bare word, e.g. likelihood=gaussian
+            ours[name] = value
     result = {"command": " ".join(["python", "bench/semisup.py", *sys.argv[1:]]),
               "machine": f"{platform.machine()} {mp.cpu_count()} cores, Python {platform.python_version()}, "
-                         f"torch {torch.__version__}", "cells": [], "scaling": []}
+                         f"torch {torch.__version__}", "our_params": ours, "cells": [], "scaling": []}
 
     def save():
         args.json.parent.mkdir(parents=True, exist_ok=True)
@@ -190,14 +194,14 @@ def main() -> None:
 
     if args.scaling:
         print("| rows | method | fit seconds | peak RSS MB |\n|---|---|---|---|")
-        result["scaling"] = scaling([1000, 5000, 19020])
+        result["scaling"] = scaling([1000, 5000, 19020], ours)
         save()
     for name in args.datasets:
         data = LOADERS[name]()
         if sp.issparse(data[0]):
             data = (data[0].tocsr(), data[1], data[2])
         for n_labels in [n for n in LABELS[name] if args.labels is None or n in args.labels]:
-            result["cells"].append(run_cell(name, n_labels, args.seeds, data))
+            result["cells"].append(run_cell(name, n_labels, args.seeds, data, ours))
             save()
             print(table(result["cells"][-1:]).splitlines()[-1], flush=True)
     print(table(result["cells"]))
