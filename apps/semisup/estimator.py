@@ -9,7 +9,7 @@ import scipy.sparse as sp
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_array, check_is_fitted, column_or_1d
+from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
 from shared.errors import ModelLoadError
 from shared.io import load_json, save_json, write_dir_atomic
@@ -76,18 +76,15 @@ class SymbolVectorClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
 
     # --- input handling -------------------------------------------------------------------------
     def _features(self, X, fitting: bool) -> np.ndarray:
-        X = check_array(X, accept_sparse=("csr", "csc", "coo"), dtype=np.float32, ensure_all_finite=True,
-                        ensure_min_samples=1 if not fitting else 2)
+        # sets (fitting) or checks n_features_in_ and, for DataFrames, feature_names_in_
+        X = validate_data(self, X, reset=fitting, accept_sparse=("csr", "csc", "coo"), dtype=np.float32,
+                          ensure_all_finite=True, ensure_min_samples=2 if fitting else 1)
         sparse = sp.issparse(X)
         X = X.toarray() if sparse else X
         if fitting:
-            self.n_features_in_ = X.shape[1]
             self.likelihood_ = choose_likelihood(X, sparse) if self.likelihood == "auto" else self.likelihood
             self.mean_ = X.mean(0) if self.likelihood_ == "gaussian" else np.zeros(X.shape[1], np.float32)
             self.scale_ = X.std(0) + 1e-6 if self.likelihood_ == "gaussian" else np.ones(X.shape[1], np.float32)
-        elif X.shape[1] != self.n_features_in_:
-            raise ValueError(f"X has {X.shape[1]} features, but {type(self).__name__} is expecting "
-                             f"{self.n_features_in_} features as input")
         return ((X - self.mean_) / self.scale_).astype(np.float32)
 
     def _labels(self, y) -> np.ndarray:
@@ -178,7 +175,8 @@ class SymbolVectorClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         state = {"params": self.get_params(), "classes": self.classes_.tolist(), "classes_dtype": self.classes_.dtype.str,
                  "likelihood": self.likelihood_, "label_weight": self.label_weight_,
                  "prior_energy_reg": self.prior_energy_reg_,
-                 "mean": self.mean_.tolist(), "scale": self.scale_.tolist()}
+                 "mean": self.mean_.tolist(), "scale": self.scale_.tolist(),
+                 "feature_names": getattr(self, "feature_names_in_", np.array([])).tolist()}
 
         def fill(tmp: Path) -> None:
             self.model_.write_files(tmp)
@@ -197,6 +195,8 @@ class SymbolVectorClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
             est.prior_energy_reg_ = float(state.get("prior_energy_reg", 0.0))  # directories of earlier versions lack it
             est.mean_ = np.array(state["mean"], np.float32)
             est.scale_ = np.array(state["scale"], np.float32)
+            if state.get("feature_names"):  # fitted on a DataFrame (directories of earlier versions lack the key)
+                est.feature_names_in_ = np.array(state["feature_names"], dtype=object)
         except (KeyError, TypeError, ValueError) as e:
             raise ModelLoadError(f"{Path(directory) / 'estimator.json'} is incompatible ({e})") from None
         est.n_features_in_ = len(est.mean_)

@@ -86,6 +86,20 @@ def test_mismatched_columns_at_predict_time():
         clf.predict(np.zeros((5, 3)))
 
 
+def test_dataframe_column_names_are_kept_and_checked(tmp_path):
+    import pandas as pd
+
+    X, y = make_moons(100, noise=0.1, random_state=0)
+    frame = pd.DataFrame(X, columns=["width", "height"])
+    clf = SymbolVectorClassifier(**(SMALL | {"steps": 2})).fit(frame, two_labels_per_class(y))
+    assert list(clf.feature_names_in_) == ["width", "height"]
+    loaded = SymbolVectorClassifier.load(clf.save(tmp_path / "svc"))
+    for model in (clf, loaded):
+        assert (model.predict(frame) == clf.predict(X)).all()
+        with pytest.raises(ValueError, match="feature names"):
+            model.predict(frame[["height", "width"]])
+
+
 def test_save_load_and_pickle_give_identical_predictions(tmp_path):
     import pickle
 

@@ -24,3 +24,10 @@ def test_scikit_learn_checks(estimator, check):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         check(estimator)
+
+
+def test_dataframe_column_names_check():
+    """Not among the checks parametrize_with_checks yields in scikit-learn 1.9; run on its own."""
+    from sklearn.utils.estimator_checks import check_dataframe_column_names_consistency
+
+    check_dataframe_column_names_consistency("SymbolVectorClassifier", SymbolVectorClassifier(**FAST))
