@@ -121,6 +121,23 @@ def test_save_load_and_pickle_give_identical_predictions(tmp_path):
         SymbolVectorClassifier.load(tmp_path / "svc")
 
 
+def test_refined_latents_have_higher_posterior_density():
+    """refine_steps: the encoder's mean moves by noise-free Langevin steps towards the mode of p(z | x)."""
+    import torch
+
+    X, y = make_moons(300, noise=0.1, random_state=0)
+    clf = SymbolVectorClassifier(**(SMALL | {"steps": 100, "refine_steps": 5})).fit(X, two_labels_per_class(y))
+    refined = clf.transform(X)
+    clf.set_params(refine_steps=0)
+    plain = clf.transform(X)
+    x = clf._tensor(X)
+    log_density = clf.model_.posterior_log_density(x)
+    gain = log_density(torch.from_numpy(refined)) - log_density(torch.from_numpy(plain))
+    assert not np.allclose(refined, plain)
+    assert gain.mean() > 0 and (gain > 0).float().mean() > 0.9, gain
+    assert clf.set_params(refine_steps=5).predict_proba(X).shape == (300, 2)
+
+
 def test_cross_val_score_runs_with_the_estimator():
     from sklearn.model_selection import cross_val_score
 
@@ -131,8 +148,8 @@ def test_cross_val_score_runs_with_the_estimator():
 
 def test_digits_with_100_labels_reaches_the_stated_floor():
     """Protocol of bench/semisup.py (split random_state 0, labels drawn with RandomState(0)), pixels / 16.
-    Measured 84.7% with the defaults (LabelSpreading rbf 95.7%, LR on the labels 89.7% on raw values);
-    the floor is 80%."""
+    Measured 89.1% with the defaults (LabelSpreading rbf 95.7%, LR on the labels 89.7% on raw values);
+    the floor is 85%."""
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
 
@@ -144,4 +161,4 @@ def test_digits_with_100_labels_reaches_the_stated_floor():
     y_semi[labeled] = y_train[labeled]
     model = SymbolVectorClassifier(random_state=0).fit(X_train, y_semi)
     assert model.likelihood_ == "bernoulli"
-    assert model.score(X_test, y_test) >= 0.80
+    assert model.score(X_test, y_test) >= 0.85
