@@ -38,6 +38,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.semi_supervised import LabelSpreading, SelfTrainingClassifier
 
 from apps.semisup import SymbolVectorClassifier
+from apps.semisup.estimator import parse_params
 from apps.semisup.datasets import LOADERS
 
 LABELS = {"digits": [10, 50, 100], "penbased": [10, 50, 100, 1000], "magic": [20, 100, 1000],
@@ -173,15 +174,10 @@ def main() -> None:
         print(table(sorted(cells.values(), key=lambda c: (order[c["dataset"]], c["labels"]))))
         return
     torch.set_num_threads(args.threads)
-    ours = {}
-    for item in args.params:
-        name, _, value = item.partition("=")
-        if name not in SymbolVectorClassifier().get_params():
-            parser.error(f"--params: SymbolVectorClassifier has no parameter {name!r}")
-        try:
-            ours[name] = json.loads(value)
-        except json.JSONDecodeError:  # a bare word, e.g. likelihood=gaussian
-            ours[name] = value
+    try:
+        ours = parse_params(args.params)
+    except ValueError as e:
+        parser.error(f"--params: {e}")
     result = {"command": " ".join(["python", "bench/semisup.py", *sys.argv[1:]]),
               "machine": f"{platform.machine()} {mp.cpu_count()} cores, Python {platform.python_version()}, "
                          f"torch {torch.__version__}", "our_params": ours, "cells": [], "scaling": []}

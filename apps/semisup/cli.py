@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from shared.errors import DataError, ModelLoadError
+from shared.errors import ConfigError, DataError, LebmError, ModelLoadError
 from shared.io import load_json, save_json, write_atomic
 
-from .estimator import SymbolVectorClassifier
+from .estimator import SymbolVectorClassifier, parse_params
 
 UNLABELED = {"", "-1", "nan", "NaN"}
 
@@ -81,7 +81,17 @@ def cmd_fit(args: argparse.Namespace) -> int:
     y = np.full(len(labels), -1)
     y[known.to_numpy()] = [classes.index(v) for v in labels[known]]
     try:
-        clf = SymbolVectorClassifier(steps=args.steps, random_state=args.seed, verbose=not args.quiet).fit(X, y)
+        settings = parse_params(args.param)
+    except ValueError as e:
+        raise ConfigError(f"--param {e}") from None
+    for name, flag in (("steps", "--steps"), ("random_state", "--seed"), ("verbose", "--quiet")):
+        if name in settings:
+            raise ConfigError(f"--param {name}: set it with {flag}")
+    clf = SymbolVectorClassifier(**settings, steps=args.steps, random_state=args.seed, verbose=not args.quiet)
+    try:
+        clf.fit(X, y)
+    except LebmError:  # an invalid setting (ConfigError) names itself
+        raise
     except ValueError as e:  # scikit-learn style input errors, as one line
         raise DataError(f"{args.data}: {e}") from None
     clf.save(args.out)
@@ -130,6 +140,8 @@ def add_group(sub: argparse._SubParsersAction) -> None:
     fit.add_argument("--steps", type=int, default=2000, help="learning steps")
     fit.add_argument("--seed", type=int, default=0, help="random_state")
     fit.add_argument("--quiet", action="store_true", help="no progress bar")
+    fit.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                     help="another SymbolVectorClassifier setting, e.g. --param latent_dim=8 --param mi_weight=0.3")
     fit.set_defaults(func=cmd_fit)
     for name, func, text in (("predict", cmd_predict, "write predicted classes and probabilities"),
                              ("evaluate", cmd_evaluate, "accuracy on the labeled rows of a CSV")):

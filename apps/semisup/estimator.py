@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +12,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
-from shared.errors import ModelLoadError
+from shared.errors import ConfigError, ModelLoadError
 from shared.io import load_json, save_json, write_dir_atomic
 from shared.model import ChainConfig, LatentEBMConfig
 from shared.prior import PriorConfig
@@ -28,6 +29,28 @@ def choose_likelihood(X: np.ndarray, sparse: bool) -> str:
     if X.min() >= 0 and X.max() <= 1:
         return "bernoulli"
     return "gaussian"
+
+
+def _widths(value) -> bool:
+    return isinstance(value, (list, tuple)) and all(
+        isinstance(w, (int, np.integer)) and not isinstance(w, bool) and w >= 1 for w in value)
+
+
+def parse_params(items: list[str]) -> dict:
+    """NAME=VALUE strings -> SymbolVectorClassifier settings; a value is read as JSON (3e-4, [64, 64], true)
+    or else kept as a word (likelihood=gaussian). Unknown names raise ValueError."""
+    known, params = SymbolVectorClassifier().get_params(), {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or name not in known:
+            raise ValueError(f"{item!r}: expected NAME=VALUE with NAME one of {', '.join(sorted(known))}")
+        try:
+            params[name] = json.loads(value)
+        except json.JSONDecodeError:
+            params[name] = value
+        if isinstance(params[name], list):  # hidden=[64, 64]
+            params[name] = tuple(params[name])
+    return params
 
 
 class SymbolVectorClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
@@ -113,6 +136,7 @@ class SymbolVectorClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
 
     # --- scikit-learn API -------------------------------------------------------------------------
     def fit(self, X, y):
+        self._check_params()
         index = self._labels(y)
         X = self._features(X, fitting=True)
         if len(X) != len(index):
@@ -144,10 +168,38 @@ class SymbolVectorClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         self.label_weight_ = weight
         return self
 
+    def _check_params(self) -> None:
+        """One ValueError (ConfigError) naming the first invalid setting; the core checks the rest."""
+        def number(v):
+            return isinstance(v, (int, float, np.number)) and not isinstance(v, bool) and np.isfinite(v)
+
+        def count(v):
+            return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+
+        rules = {
+            "latent_dim": (count(self.latent_dim) and self.latent_dim >= 1, "an integer >= 1"),
+            "steps": (count(self.steps) and self.steps >= 1, "an integer >= 1"),
+            "batch_size": (count(self.batch_size) and self.batch_size >= 1, "an integer >= 1"),
+            "prior_steps": (count(self.prior_steps) and self.prior_steps >= 1, "an integer >= 1"),
+            "refine_steps": (count(self.refine_steps) and self.refine_steps >= 0, "an integer >= 0"),
+            "hidden": (_widths(self.hidden) and len(self.hidden) >= 1, "one or more layer widths >= 1"),
+            "prior_hidden": (_widths(self.prior_hidden), "layer widths >= 1 (none: a linear f)"),
+            "learning_rate": (number(self.learning_rate) and self.learning_rate > 0, "a number > 0"),
+            "prior_learning_rate": (number(self.prior_learning_rate) and self.prior_learning_rate > 0, "a number > 0"),
+            "prior_step_size": (number(self.prior_step_size) and self.prior_step_size > 0, "a number > 0"),
+            "mi_weight": (number(self.mi_weight) and self.mi_weight >= 0, "a number >= 0"),
+            "label_weight": (self.label_weight == "auto" or number(self.label_weight) and self.label_weight > 0,
+                             "'auto' or a number > 0"),
+            "prior_energy_reg": (self.prior_energy_reg == "auto" or number(self.prior_energy_reg)
+                                 and self.prior_energy_reg >= 0, "'auto' or a number >= 0"),
+            "balance": (isinstance(self.balance, (bool, np.bool_)), "True or False"),
+        }
+        for name, (ok, expected) in rules.items():
+            if not ok:
+                raise ConfigError(f"{name} must be {expected}, got {getattr(self, name)!r}")
+
     def _energy_reg(self) -> float:
         if self.prior_energy_reg != "auto":
-            if isinstance(self.prior_energy_reg, str) or not self.prior_energy_reg >= 0:
-                raise ValueError(f"prior_energy_reg must be 'auto' or a number >= 0, got {self.prior_energy_reg!r}")
             return float(self.prior_energy_reg)
         return 0.1 if self.likelihood_ == "multinomial" else 0.0
 

@@ -26,9 +26,10 @@ def moons_csv(tmp_path):
 def test_fit_predict_evaluate(moons_csv, capsys):
     out = moons_csv / "model"
     assert main(["semisup", "fit", "--data", str(moons_csv / "train.csv"), "--label-column", "label", "--out",
-                 str(out), "--steps", "200", "--quiet"]) == 0
+                 str(out), "--steps", "200", "--quiet", "--param", "latent_dim=3", "--param", "hidden=[32, 32]"]) == 0
     assert "300 rows (4 labeled, 2 classes)" in capsys.readouterr().out
     assert json.loads((out / "columns.json").read_text())["categories"] == {"side": ["east", "west"]}
+    assert json.loads((out / "estimator.json").read_text())["params"]["latent_dim"] == 3
     assert main(["semisup", "predict", "--model", str(out), "--data", str(moons_csv / "test.csv"), "-o",
                  str(moons_csv / "pred.csv")]) == 0
     pred = pd.read_csv(moons_csv / "pred.csv")
@@ -50,6 +51,14 @@ def test_cli_errors(moons_csv, capsys):
           str(moons_csv / "m0")], "no labeled rows"),
         (["semisup", "fit", "--data", str(moons_csv / "train.csv"), "--label-column", "y", "--out",
           str(moons_csv / "m1")], "has no label column 'y'"),
+    ]
+    cases += [
+        (["semisup", "fit", "--data", str(moons_csv / "train.csv"), "--label-column", "label", "--out",
+          str(moons_csv / "m2"), "--param", "depth=3"], "--param 'depth=3': expected NAME=VALUE"),
+        (["semisup", "fit", "--data", str(moons_csv / "train.csv"), "--label-column", "label", "--out",
+          str(moons_csv / "m3"), "--param", "latent_dim=two"], "latent_dim must be an integer >= 1, got 'two'"),
+        (["semisup", "fit", "--data", str(moons_csv / "train.csv"), "--label-column", "label", "--out",
+          str(moons_csv / "m4"), "--param", "steps=3"], "--param steps: set it with --steps"),
     ]
     for args, message in cases:
         assert main(args) == 2

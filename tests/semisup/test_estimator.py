@@ -79,6 +79,16 @@ def test_bad_input_is_refused_clearly(X, y, message):
         SymbolVectorClassifier(**(SMALL | {"steps": 2})).fit(X, y)
 
 
+@pytest.mark.parametrize("setting", [{"latent_dim": 2.5}, {"steps": "many"}, {"hidden": (0,)}, {"mi_weight": -1},
+                                     {"label_weight": 0}, {"learning_rate": "fast"}, {"balance": "yes"},
+                                     {"likelihood": "poisson"}])
+def test_invalid_settings_are_named(setting):
+    X, y = make_moons(40, random_state=0)
+    name = next(iter(setting))
+    with pytest.raises(ValueError, match=f"^{name}"):
+        SymbolVectorClassifier(**(SMALL | {"steps": 2} | setting)).fit(X, two_labels_per_class(y))
+
+
 def test_mismatched_columns_at_predict_time():
     X, y = make_moons(100, noise=0.1, random_state=0)
     clf = SymbolVectorClassifier(**(SMALL | {"steps": 2})).fit(X, two_labels_per_class(y))
