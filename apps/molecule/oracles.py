@@ -19,7 +19,7 @@ import math
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from functools import partial
+from functools import lru_cache, partial
 from pathlib import Path
 
 import numpy as np
@@ -146,9 +146,14 @@ def _evaluate(name: str, reference: str | None, docking: DockingSpec | None, smi
         except RuntimeError:  # Vina or Meeko refusing a molecule is a counted failure
             return math.nan
     if name == "similarity":
-        ref = Chem.MolFromSmiles(reference)
-        return DataStructs.TanimotoSimilarity(_MORGAN.GetFingerprint(mol), _MORGAN.GetFingerprint(ref))
+        return DataStructs.TanimotoSimilarity(_MORGAN.GetFingerprint(mol), _reference_fingerprint(reference))
     return float(PROPERTIES[name](mol))
+
+
+@lru_cache(maxsize=16)
+def _reference_fingerprint(smiles: str):
+    """Morgan fingerprint of a similarity reference, computed once per process (not once per molecule)."""
+    return _MORGAN.GetFingerprint(Chem.MolFromSmiles(smiles))
 
 
 class Oracle:
