@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from shared.errors import ConfigError, DataError, LebmError, ModelLoadError
-from shared.io import load_json, save_json, write_atomic
+from shared.io import load_json, write_atomic
 
 from .estimator import SymbolVectorClassifier, parse_params
 
@@ -94,8 +94,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
         raise
     except ValueError as e:  # scikit-learn style input errors, as one line
         raise DataError(f"{args.data}: {e}") from None
-    clf.save(args.out)
-    save_json(args.out / "columns.json", columns.to_json() | {"class_names": classes})
+    clf.save(args.out, extra={"columns.json": columns.to_json() | {"class_names": classes}})
     print(f"fitted on {len(X)} rows ({int(known.sum())} labeled, {len(classes)} classes); wrote {args.out}")
     return 0
 

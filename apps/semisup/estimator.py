@@ -223,8 +223,9 @@ class SymbolVectorClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         return self.model_.latent_means(x, self.refine_steps).numpy().astype(np.float64)
 
     # --- model directories ----------------------------------------------------------------------
-    def save(self, directory: str | Path) -> Path:
-        """The fitted estimator as one directory: the core's model files + estimator.json (no pickle)."""
+    def save(self, directory: str | Path, extra: dict[str, dict] | None = None) -> Path:
+        """The fitted estimator as one directory: the core's model files + estimator.json (no pickle), and
+        `extra` {file name: JSON object} written with them (the directory appears whole or not at all)."""
         check_is_fitted(self, "model_")
         state = {"params": self.get_params(), "classes": self.classes_.tolist(), "classes_dtype": self.classes_.dtype.str,
                  "likelihood": self.likelihood_, "label_weight": self.label_weight_,
@@ -235,6 +236,8 @@ class SymbolVectorClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         def fill(tmp: Path) -> None:
             self.model_.write_files(tmp)
             save_json(tmp / "estimator.json", state)
+            for name, content in (extra or {}).items():
+                save_json(tmp / name, content)
 
         return write_dir_atomic(directory, fill)
 
