@@ -31,9 +31,16 @@ def choose_likelihood(X: np.ndarray, sparse: bool) -> str:
     return "gaussian"
 
 
+def _is_int(v) -> bool:
+    return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, (int, float, np.number)) and not isinstance(v, bool) and bool(np.isfinite(v))
+
+
 def _widths(value) -> bool:
-    return isinstance(value, (list, tuple)) and all(
-        isinstance(w, (int, np.integer)) and not isinstance(w, bool) and w >= 1 for w in value)
+    return isinstance(value, (list, tuple)) and all(_is_int(w) and w >= 1 for w in value)
 
 
 def parse_params(items: list[str]) -> dict:
@@ -172,12 +179,7 @@ class SymbolVectorClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
 
     def _check_params(self) -> None:
         """One ValueError (ConfigError) naming the first invalid setting; the core checks the rest."""
-        def number(v):
-            return isinstance(v, (int, float, np.number)) and not isinstance(v, bool) and np.isfinite(v)
-
-        def count(v):
-            return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
-
+        count, number = _is_int, _is_number
         rules = {
             "latent_dim": (count(self.latent_dim) and self.latent_dim >= 1, "an integer >= 1"),
             "steps": (count(self.steps) and self.steps >= 1, "an integer >= 1"),
