@@ -81,6 +81,13 @@ def make(method, gamma, seed, ours):
     return SymbolVectorClassifier(random_state=seed, **ours)
 
 
+def label_draw(y_train, n_labels, seed):
+    """The labeled rows of draw `seed`: n_labels / K per class, numpy.random.RandomState(seed)."""
+    rs = np.random.RandomState(seed)
+    return np.concatenate([rs.choice(np.flatnonzero(y_train == k), n_labels // len(np.unique(y_train)), replace=False)
+                           for k in np.unique(y_train)])
+
+
 def run_cell(name, n_labels, seeds, data, ours):
     X, y, kind = data
     idx_train, idx_test = train_test_split(np.arange(len(y)), test_size=0.25, stratify=y, random_state=0)
@@ -88,13 +95,10 @@ def run_cell(name, n_labels, seeds, data, ours):
     y_train, y_test = y[idx_train], y[idx_test]
     (b_train, b_test), (o_train, o_test) = views(X_train, X_test, kind)
     gamma = rbf_gamma(b_train, kind)
-    classes = np.unique(y)
     acc = {m: [] for m in METHODS}
     secs = {m: [] for m in METHODS}
     for s in range(seeds):
-        rs = np.random.RandomState(s)
-        labeled = np.concatenate([rs.choice(np.flatnonzero(y_train == k), n_labels // len(classes), replace=False)
-                                  for k in classes])
+        labeled = label_draw(y_train, n_labels, s)
         y_semi = np.full(len(y_train), -1)
         y_semi[labeled] = y_train[labeled]
         for m in METHODS:

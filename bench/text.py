@@ -22,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-MODELS = {"lm": ("lm", None), "vae": ("vae", None), "paper": ("paper", "gaussian"), "paper-ebm": ("paper", "ebm"),
+MODELS = {"lm": ("lm", None), "vae": ("vae", None), "latent": ("latent", None), "paper": ("paper", "gaussian"), "paper-ebm": ("paper", "ebm"),
           "fast": ("fast", "gaussian"), "fast-ebm": ("fast", "ebm")}
 PAIR = ("The company said profits rose sharply in the last quarter.",
         "The team won the match with a late goal.")

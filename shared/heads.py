@@ -1,4 +1,7 @@
-"""Property heads p(y | z) = N(g(z), v) on the latent vector (one per property)."""
+"""Heads on the latent vector: property heads p(y | z) = N(g(z), v) (one per property), and the bag
+head p(b | z) = prod_j Bernoulli(b_j; sigmoid(h_j(z))) over a multi-hot bag of the observation's parts
+(words of a sentence, fingerprint bits of a molecule; Zhao et al. 2017), which gives z a signal that
+does not wait for the sequence decoder."""
 
 from __future__ import annotations
 
@@ -45,3 +48,31 @@ class GaussianHead(nn.Module):
         known = torch.isfinite(y)
         err = torch.where(known, y, torch.zeros_like(y)) - self.predict(z)
         return torch.where(known, -err.pow(2) / (2 * self.config.variance), torch.zeros_like(err))
+
+
+@dataclass
+class BagConfig:
+    size: int = option(0, "length n of the multi-hot bag b (0 = no bag head)")
+    hidden: list[int] = option([256], "hidden widths of the bag head MLP h")
+    weight: float = option(1.0, "weight of log p(b | z) in the model (1 = a plain extra observation)")
+
+    def __post_init__(self) -> None:
+        if self.size < 0 or not self.weight > 0:
+            raise ConfigError(f"bag size must be >= 0 and weight > 0, got {self.size} and {self.weight}")
+
+
+class BagHead(nn.Module):
+    """weight * sum_j log Bernoulli(b_j; sigmoid(h_j(z))): how well z predicts the bag b [B, n] of 0/1."""
+
+    def __init__(self, latent_dim: int, config: BagConfig):
+        super().__init__()
+        self.config = config
+        self.net = mlp([latent_dim, *config.hidden, config.size], "swish")
+
+    def predict(self, z: torch.Tensor) -> torch.Tensor:
+        """Probabilities of each part, [B, n]."""
+        return torch.sigmoid(self.net(z))
+
+    def log_likelihood(self, y: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        bce = nn.functional.binary_cross_entropy_with_logits(self.net(z), y.to(z.dtype), reduction="none")
+        return -self.config.weight * bce.sum(1)

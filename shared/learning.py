@@ -1,29 +1,42 @@
 """The maximum-likelihood learning step, generic over the generator.
 
 For a batch x (and property values y):
-  1. posterior chains  z+ ~ p(z | x, y)   (started by the configured initialisation strategy)
-     prior chains      z- ~ p_a(z)        (started from the reference)
+  1. posterior samples z+ ~ p(z | x, y): Langevin chains started by the configured strategy; with an
+     ELBO-trained encoder and 0 chain steps, z+ ~ q(z | x) reparameterised (a VAE step with the
+     energy prior: one generator pass trains generator, heads and encoder together)
   2. generator, heads (and encoder):  minimise -mean[log p_b(x | z+) + sum_k log p_k(y_k | z+)]
-                                      (+ mean[-log q(z+ | x)] for the amortised encoder)
-  3. prior:                           minimise mean f_a(z-) - mean f_a(z+)
+     the encoder by the negative ELBO  -E_q[log p(x, y | z) + b f_a(z)] + b sum_j max(l, KL_j(q || p0))
+     (b: KL weight, annealed; l: free bits per dimension, KL_j averaged over the batch)
+  3. prior, one of
+     contrastive: minimise mean f_a(z-) - mean f_a(z+), z- ~ p_a by prior chains from the reference
+                  or from a persistent replay buffer (+ r mean f^2, the level guard);
+     nce:         logistic regression of z+ against z0 ~ p0 = N(0, s^2 I) with logit f_a: at its optimum
+                  exp(f_a) p0 is the aggregate posterior, self-normalised; no prior chains.
 Two Adam optimisers with separate learning rates and gradient-norm clipping. Under torchrun the
 two updates go through DistributedDataParallel; chains use the plain modules.
+
+Against posterior collapse (all options): free bits, KL annealing, and the encoder warm-up of Li et
+al. 2019 (`pretrain_steps` as an autoencoder, then the generator is re-initialised); the apps add
+decoder input dropout and a bag head (shared/heads.py).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from .config import check_choices, option
 from .distributed import Dist
 from .errors import ConfigError, DataError
+from .langevin import LangevinResult
 from .model import LatentEBM
 from .posterior import encoder_nll, make_posterior_init
 
@@ -43,8 +56,19 @@ class LearnConfig:
         "elbo", "amortised start: fit q(z|x) to the posterior by the ELBO, or to the chain outputs")
     class_mi_weight: float = option(0.0, "coupled prior: weight of the class-use information H(mean p(y|z)) - "
                                          "mean H(p(y|z)) on each batch, maximised by f and the encoder (0 = off)")
-    kl_warmup_steps: int = option(0, "ELBO encoder: weight of log p(z) - log q(z|x) rises linearly from 0 to 1 "
-                                     "over this many steps (KL annealing, 0 = off)")
+    kl_warmup_steps: int = option(0, "ELBO encoder: the KL weight b rises linearly from 0 to 1 over this many "
+                                     "steps (KL annealing, 0 = off; counted after pretrain_steps)")
+    free_bits: float = option(0.0, "ELBO encoder: KL floor l per latent dimension in nats (free bits): a "
+                                   "dimension's batch-mean KL to the reference below l gives no gradient (0 = off)")
+    pretrain_steps: int = option(0, "encoder warm-up (Li et al. 2019): the first steps train an autoencoder (KL "
+                                    "weight 0), then the generator is re-initialised (0 = off)")
+    prior_objective: Literal["contrastive", "nce"] = option(
+        "contrastive", "prior learning: posterior-minus-prior-chain contrast (maximum likelihood), or noise-"
+                       "contrastive estimation of f_a = log(aggregate posterior / reference) without prior chains")
+    prior_init: Literal["reference", "persistent"] = option(
+        "reference", "contrastive prior: start prior chains from the reference, or from a persistent replay buffer")
+    prior_buffer: int = option(10000, "size of the persistent prior-chain buffer")
+    prior_reinit: float = option(0.05, "share of persistent prior chains restarted from the reference each step")
 
     def __post_init__(self) -> None:
         check_choices(self)
@@ -59,73 +83,109 @@ class LearnConfig:
             raise ConfigError(f"kl_warmup_steps must be >= 0, got {self.kl_warmup_steps}")
         if self.prior_chains < 0:
             raise ConfigError(f"prior_chains must be >= 0, got {self.prior_chains}")
+        if self.free_bits < 0 or self.pretrain_steps < 0:
+            raise ConfigError(f"free_bits and pretrain_steps must be >= 0, got {self.free_bits}, {self.pretrain_steps}")
+        if self.prior_buffer < 1 or not 0 <= self.prior_reinit <= 1:
+            raise ConfigError(f"prior_buffer must be >= 1 and prior_reinit in [0, 1], got {self.prior_buffer}, "
+                              f"{self.prior_reinit}")
+
+    def kl_weight(self, step: int) -> float:
+        """The KL weight b at learning step `step` (0 while pre-training, then the annealing ramp)."""
+        if step < self.pretrain_steps:
+            return 0.0
+        after = step - self.pretrain_steps
+        return min(1.0, (after + 1) / self.kl_warmup_steps) if self.kl_warmup_steps else 1.0
 
 
 class GeneratorSide(nn.Module):
     """Generator, heads and (when amortised) encoder: the modules the posterior samples train."""
 
-    def __init__(self, model: LatentEBM, encoder_objective: str = "elbo", class_mi_weight: float = 0.0):
+    def __init__(self, model: LatentEBM, config: LearnConfig):
         super().__init__()
-        self.class_mi_weight = class_mi_weight
+        self.config = config
         self.generator, self.heads = model.generator, model.heads
         self.encoder = model.encoder if model.ebm.posterior_init == "amortised" else None
-        self.encoder_objective = encoder_objective
+        self.joint = self.encoder is not None and config.encoder_objective == "elbo" and \
+            model.ebm.posterior_chain.steps == 0
         self._prior = [model.prior]  # read (never trained) here: kept out of this module's parameters
 
-    def forward(self, x: Any, ys: dict[str, torch.Tensor], z: torch.Tensor, labels: torch.Tensor | None = None,
-                label_weight: float = 1.0, kl_weight: float = 1.0,
-                start: tuple[torch.Tensor, torch.Tensor, float] | None = None
-                ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """Loss of the generator side on posterior samples z. `start` = (z0, grad_z log p(x, y, z0), mean of
-        log p(x, y, z0)) from the posterior chain's first step, when z0 was drawn from the encoder: the
+    def forward(self, x: Any, ys: dict[str, torch.Tensor], z: torch.Tensor | None, labels: torch.Tensor | None = None,
+                kl_weight: float = 1.0, start: tuple[torch.Tensor, torch.Tensor, float] | None = None
+                ) -> tuple[torch.Tensor, dict[str, torch.Tensor], torch.Tensor]:
+        """Loss of the generator side and the posterior samples it used. z: posterior samples from chains,
+        or None for the joint VAE step (z drawn from q here). `start` = (z0, grad_z log p(x, y, z0), mean
+        of log p(x, y, z0)) from the posterior chain's first step, when z0 was drawn from the encoder: the
         ELBO then reuses that gradient instead of another pass through the generator."""
-        nll = -self.generator.log_likelihood(x, z).mean()
-        stats = {"nll_x": nll.detach()}
-        loss = nll
-        for name, head in self.heads.items():
-            term = -head.log_likelihood(ys[name], z).mean()
-            stats[f"nll_{name}"] = term.detach()
-            loss = loss + term
+        if z is None:
+            mean, logvar = self.encoder(x)
+            loss, stats, z = self._negative_elbo(x, ys, mean, logvar, labels, kl_weight, train_generator=True)
+            return loss, stats, z.detach()
+        loss, stats = self._data_log_likelihood(x, ys, z)
+        loss = -loss.mean()
         if self.encoder is not None:
             mean, logvar = self.encoder(x)
-            if self.encoder_objective == "chain":
+            if self.config.encoder_objective == "chain":
                 term = encoder_nll(mean, logvar, z).mean()
             elif start is not None:
                 term = self._negative_elbo_at_start(mean, logvar, *start, kl_weight)
             else:
-                term = self._negative_elbo(x, mean, logvar, labels, label_weight, kl_weight)
+                term = self._negative_elbo(x, ys, mean, logvar, labels, kl_weight)[0]
             stats["encoder_loss"] = term.detach()
             loss = loss + term
-        return loss, stats
+        return loss, stats, z
 
-    def _negative_elbo(self, x: Any, mean: torch.Tensor, logvar: torch.Tensor, labels: torch.Tensor | None = None,
-                       label_weight: float = 1.0, kl_weight: float = 1.0) -> torch.Tensor:
-        """-E_q[log p_b(x|z) + b (log p_a(z) - log q(z|x))] (unnormalised p_a, b = kl_weight, 1 = the ELBO),
-        reparameterised; the generator and prior parameters are frozen while it is computed, so this
-        term trains the encoder alone."""
+    def _data_log_likelihood(self, x: Any, ys: dict[str, torch.Tensor], z: torch.Tensor
+                             ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """log p_b(x | z) + sum_k log p_k(y_k | z) per row, and each term's batch mean (negated) as stats."""
+        total = self.generator.log_likelihood(x, z)
+        stats = {"nll_x": -total.mean().detach()}
+        for name, head in self.heads.items():
+            term = head.log_likelihood(ys[name], z)
+            stats[f"nll_{name}"] = -term.mean().detach()
+            total = total + term
+        return total, stats
+
+    def _kl(self, mean: torch.Tensor, logvar: torch.Tensor, kl_weight: float, stats: dict[str, torch.Tensor]
+            ) -> torch.Tensor:
+        """b * sum_j max(l, mean_batch KL_j(q(z|x) || N(0, s^2 I))) (the reference part of the KL)."""
+        kl = kl_to_reference(mean, logvar, self._prior[0].config.ref_std).mean(0)
+        stats["kl_ref"] = kl.sum().detach()
+        return kl_weight * kl.clamp_min(self.config.free_bits).sum()
+
+    def _negative_elbo(self, x: Any, ys: dict[str, torch.Tensor], mean: torch.Tensor, logvar: torch.Tensor,
+                       labels: torch.Tensor | None = None, kl_weight: float = 1.0, train_generator: bool = False
+                       ) -> tuple[torch.Tensor, dict[str, torch.Tensor], torch.Tensor]:
+        """-E_q[log p(x, y | z) + b f_a(z)] + b KL(q || p0) (free bits as configured), reparameterised; the
+        prior is frozen, and so are the generator and heads unless `train_generator` (the joint step)."""
         z = mean + (0.5 * logvar).exp() * torch.randn_like(mean)
         prior = self._prior[0]
-        with frozen(self.generator), frozen(prior):
-            log_joint = self.generator.log_likelihood(x, z) + kl_weight * prior.log_density(z)
+        with frozen(prior), frozen(self.generator, self.heads, when=not train_generator):
+            log_joint, stats = self._data_log_likelihood(x, ys, z)
+            if kl_weight:
+                log_joint = log_joint + kl_weight * prior(z)
             if labels is not None:
-                log_joint = log_joint + label_weight * prior.class_log_likelihood(labels, z)
-            bonus = self.class_mi_weight * class_information(prior.logits(z)) if self.class_mi_weight else 0.0
-        return -(log_joint + kl_weight * 0.5 * logvar.sum(1)).mean() - bonus  # entropy of q up to a constant
-
+                log_joint = log_joint + self.config.label_weight * prior.class_log_likelihood(labels, z)
+            bonus = self._class_bonus(z)
+        loss = -log_joint.mean() + self._kl(mean, logvar, kl_weight, stats) - bonus
+        return loss, stats, z
 
     def _negative_elbo_at_start(self, mean: torch.Tensor, logvar: torch.Tensor, z0: torch.Tensor, grad0: torch.Tensor,
                                 log_joint0: float, kl_weight: float = 1.0) -> torch.Tensor:
-        """The loss of `_negative_elbo` (with the heads' terms too) and the same encoder gradient, for the draw
-        z0 ~ q(z|x) the chain started from: z0 is rebuilt as mean + std * eps, so d log p(x, y, z0) / d phi
-        = grad0 . d z0 / d phi needs no generator pass."""
+        """The loss of `_negative_elbo` and the same encoder gradient, for the draw z0 ~ q(z|x) the chain started
+        from: z0 is rebuilt as mean + std * eps, so d log p(x, y, z0) / d phi = grad0 . d z0 / d phi needs no
+        generator pass. The chain's target holds log p_a(z) = f_a(z) - |z|^2 / 2s^2 once: the reference part
+        is taken out (the KL term holds it) and f_a reweighted by b."""
         prior, std = self._prior[0], (0.5 * logvar).exp()
         z = mean + std * ((z0 - mean) / std).detach()
-        log_joint = log_joint0 + (grad0 * (z - z.detach())).sum(1)
-        if kl_weight != 1.0:  # the chain's target holds log p_a(z) once; the annealed ELBO wants kl_weight times it
+        log_joint = log_joint0 + (grad0 * (z - z.detach())).sum(1) + z.pow(2).sum(1) / (2 * prior.config.ref_std**2)
+        if kl_weight != 1.0:
             with frozen(prior):
-                log_joint = log_joint + (kl_weight - 1.0) * prior.log_density(z)
-        bonus = self.class_mi_weight * class_information(prior.logits(z)) if self.class_mi_weight else 0.0
-        return -(log_joint + kl_weight * 0.5 * logvar.sum(1)).mean() - bonus
+                log_joint = log_joint + (kl_weight - 1.0) * prior(z)
+        return -log_joint.mean() + self._kl(mean, logvar, kl_weight, {}) - self._class_bonus(z)
+
+    def _class_bonus(self, z: torch.Tensor) -> torch.Tensor | float:
+        weight = self.config.class_mi_weight
+        return weight * class_information(self._prior[0].logits(z)) if weight else 0.0
 
 
 class Learner:
@@ -134,12 +194,15 @@ class Learner:
     def __init__(self, model: LatentEBM, config: LearnConfig, n_data: int, dist: Dist | None = None):
         self.model, self.config, self.dist = model, config, dist or Dist()
         self.init = make_posterior_init(model, n_data, self.dist)
-        self.side: nn.Module = GeneratorSide(model, config.encoder_objective, config.class_mi_weight)
+        self.side: nn.Module = GeneratorSide(model, config)
+        self.joint = self.side.joint
         self.prior: nn.Module = model.prior
         betas = tuple(config.betas)
         self.opt_generator = torch.optim.Adam(self.side.parameters(), lr=config.lr_generator, betas=betas)
         prior_params = list(model.prior.parameters())
         self.opt_prior = torch.optim.Adam(prior_params, lr=config.lr_prior, betas=betas) if prior_params else None
+        self.buffer = model.prior.sample_reference(config.prior_buffer, model.device()) \
+            if config.prior_init == "persistent" and prior_params and config.prior_objective == "contrastive" else None
 
     def distribute(self) -> None:
         """Wrap the two updated parts in DistributedDataParallel (call after loading any checkpoint)."""
@@ -152,6 +215,29 @@ class Learner:
         if self.opt_prior is not None:
             self.prior = DistributedDataParallel(self.model.prior, device_ids=ids)
 
+    def prior_negatives(self, n: int) -> LangevinResult:
+        """z- ~ p_a(z): a prior chain from the reference, or from the persistent buffer (written back)."""
+        if self.buffer is None:
+            return self.model.sample_prior(n)
+        rows = torch.randint(len(self.buffer), (n,), device=self.buffer.device)
+        z0 = self.buffer[rows]
+        fresh = torch.rand(n, device=z0.device) < self.config.prior_reinit
+        z0 = torch.where(fresh[:, None], self.model.prior.sample_reference(n, z0.device), z0)
+        neg = self.model.ebm.prior_chain.run(z0, self.model.prior.log_density)
+        self.buffer[rows] = neg.z
+        return neg
+
+    def reset_generator(self) -> None:
+        """Re-initialise the generator (the end of the encoder warm-up) and forget its optimiser state."""
+        generator = self.model.generator
+        for module in generator.modules():
+            if module is not generator and hasattr(module, "reset_parameters"):
+                module.reset_parameters()
+        for p in generator.parameters():
+            self.opt_generator.state.pop(p, None)
+            if self.dist.active:  # every rank takes rank 0's fresh weights
+                torch.distributed.broadcast(p.data, src=0)
+
     def step(self, batch: dict[str, Any], step: int = 0, posterior_noise: float | None = None) -> dict[str, float]:
         """One learning step (number `step`, counted from 0) on a batch {"x": data, "index": example ids,
         <head name>: values}; `posterior_noise` overrides the posterior chain's noise factor."""
@@ -161,44 +247,65 @@ class Learner:
         ys = {name: batch[name] for name in model.heads}
         if labels is not None and model.prior.config.kind != "coupled":
             raise DataError("training data has labels but the prior is not a coupled prior")
-        target = model.posterior_log_density(x, ys, labels, cfg.label_weight)
-        noise = {} if posterior_noise is None else {"noise": posterior_noise}
-        z0 = self.init.initial(x, index)
-        post = model.ebm.posterior_chain.run(z0, target, **noise)
-        n_prior = cfg.prior_chains or len(index)
-        neg = model.sample_prior(n_prior)
-
+        if cfg.pretrain_steps and step == cfg.pretrain_steps:
+            self.reset_generator()
+        kl_weight = cfg.kl_weight(step)
+        out: dict[str, float] = {"kl_weight": kl_weight}
         self.opt_generator.zero_grad(set_to_none=True)
-        kl_weight = min(1.0, (step + 1) / cfg.kl_warmup_steps) if cfg.kl_warmup_steps else 1.0
-        start = None if post.grad_start is None else (z0, post.grad_start, -post.energy_start)
-        loss, stats = self.side(x, ys, post.z, labels, cfg.label_weight, kl_weight, start)
+        if self.joint:
+            loss, stats, z_post = self.side(x, ys, None, labels, kl_weight)
+        else:
+            target = model.posterior_log_density(x, ys, labels, cfg.label_weight)
+            noise = {} if posterior_noise is None else {"noise": posterior_noise}
+            z0 = self.init.initial(x, index)
+            post = model.ebm.posterior_chain.run(z0, target, **noise)
+            start = None if post.grad_start is None else (z0, post.grad_start, -post.energy_start)
+            loss, stats, z_post = self.side(x, ys, post.z, labels, kl_weight, start)
+            out.update(langevin_grad_post=post.grad_norm, resets=float(post.resets))
         loss.backward()
-        grad_generator = _clip(self.side.parameters(), cfg.clip_generator)
+        out["grad_generator"] = _clip(self.side.parameters(), cfg.clip_generator)
         self.opt_generator.step()
-
-        out = {k: v.item() for k, v in stats.items()}
+        out.update({k: v.item() for k, v in stats.items()})
         if self.opt_prior is not None:
-            self.opt_prior.zero_grad(set_to_none=True)
+            out.update(self.prior_step(z_post, labels))
+        self.init.update(index, z_post)
+        return out
+
+    def prior_step(self, z_post: torch.Tensor, labels: torch.Tensor | None) -> dict[str, float]:
+        """One update of the energy prior on the posterior samples z_post (see the module docstring)."""
+        model, cfg = self.model, self.config
+        n = cfg.prior_chains or len(z_post)
+        out: dict[str, float] = {}
+        self.opt_prior.zero_grad(set_to_none=True)
+        if cfg.prior_objective == "nce":
+            f = self.prior(torch.cat([model.prior.sample_reference(n, z_post.device), z_post]))
+            f_neg, f_pos = f[:n], f[n:]
+            loss = F.softplus(f_neg).mean() + F.softplus(-f_pos).mean()
+            if labels is not None:
+                loss = loss - cfg.label_weight * model.prior.class_log_likelihood(labels, z_post).mean()
+        else:
+            neg = self.prior_negatives(n)
             # positives of labeled rows score f_y(z+), the joint prior's score: exact ML for (x, y)
-            joint = None if labels is None else torch.cat([torch.full((n_prior,), -1, device=labels.device), labels])
-            f = self.prior(torch.cat([neg.z, post.z]), joint, cfg.label_weight)
-            f_prior, f_post = f[:n_prior].mean(), f[n_prior:].mean()
-            loss_prior = f_prior - f_post + cfg.prior_energy_reg * f.pow(2).mean()
-            if cfg.class_mi_weight:
-                loss_prior = loss_prior - cfg.class_mi_weight * class_information(model.prior.logits(post.z))
-            loss_prior.backward()
-            out.update(f_prior=f_prior.item(), f_post=f_post.item(), loss_prior=(f_prior - f_post).item(),
-                       grad_prior=_clip(self.prior.parameters(), cfg.clip_prior))
-            self.opt_prior.step()
-        self.init.update(index, post.z)
-        out.update(grad_generator=grad_generator, langevin_grad_post=post.grad_norm,
-                   langevin_grad_prior=neg.grad_norm, resets=float(post.resets + neg.resets))
+            joint = None if labels is None else torch.cat([torch.full((n,), -1, device=labels.device), labels])
+            f = self.prior(torch.cat([neg.z, z_post]), joint, cfg.label_weight)
+            f_neg, f_pos = f[:n], f[n:]
+            loss = f_neg.mean() - f_pos.mean()
+            out.update(langevin_grad_prior=neg.grad_norm, resets_prior=float(neg.resets))
+        loss_prior = loss + cfg.prior_energy_reg * f.pow(2).mean()
+        if cfg.class_mi_weight:
+            loss_prior = loss_prior - cfg.class_mi_weight * class_information(model.prior.logits(z_post))
+        loss_prior.backward()
+        out.update(f_prior=f_neg.mean().item(), f_post=f_pos.mean().item(), f_spread=f_pos.std().item(),
+                   loss_prior=loss.item(), grad_prior=_clip(self.prior.parameters(), cfg.clip_prior))
+        self.opt_prior.step()
         return out
 
     def state_dict(self) -> dict[str, Any]:
         state = {"opt_generator": self.opt_generator.state_dict(), "posterior_init": self.init.state_dict()}
         if self.opt_prior is not None:
             state["opt_prior"] = self.opt_prior.state_dict()
+        if self.buffer is not None:
+            state["prior_buffer"] = self.buffer.cpu()
         return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -206,6 +313,16 @@ class Learner:
         if self.opt_prior is not None:
             self.opt_prior.load_state_dict(state["opt_prior"])
         self.init.load_state_dict(state["posterior_init"])
+        if self.buffer is not None:
+            buffer = state.get("prior_buffer")
+            if buffer is None or buffer.shape != self.buffer.shape:
+                raise DataError(f"the checkpoint has no persistent prior buffer of {len(self.buffer)} chains")
+            self.buffer = buffer.to(self.buffer)
+
+
+def kl_to_reference(mean: torch.Tensor, logvar: torch.Tensor, ref_std: float) -> torch.Tensor:
+    """KL(N(mean, exp(logvar)) || N(0, s^2)) per row and dimension."""
+    return 0.5 * ((mean.pow(2) + logvar.exp()) / ref_std**2 - 1.0 - logvar) + math.log(ref_std)
 
 
 def class_information(logits: torch.Tensor) -> torch.Tensor:
@@ -217,9 +334,9 @@ def class_information(logits: torch.Tensor) -> torch.Tensor:
 
 
 @contextmanager
-def frozen(module: nn.Module) -> Iterator[None]:
-    """Parameters of `module` take no gradient inside the block (inputs still do)."""
-    flags = [(p, p.requires_grad) for p in module.parameters()]
+def frozen(*modules: nn.Module, when: bool = True) -> Iterator[None]:
+    """Parameters of the modules take no gradient inside the block (inputs still do); a no-op unless `when`."""
+    flags = [(p, p.requires_grad) for m in modules if when for p in m.parameters()]
     for p, _ in flags:
         p.requires_grad_(False)
     try:

@@ -22,6 +22,7 @@ from torch import nn
 from .config import check_choices, from_dict, option, to_dict
 from .errors import ConfigError, DataError, ModelLoadError
 from .io import load_json, load_tensors, save_json, save_tensors, write_dir_atomic
+from .heads import BagConfig, BagHead
 from .langevin import LangevinResult, LogDensity, langevin, log_density_sum
 from .prior import EnergyPrior, PriorConfig
 
@@ -59,6 +60,8 @@ class LatentEBMConfig:
     posterior_chain: ChainConfig = option(ChainConfig(steps=20, step_size=0.1), "Langevin chain for posterior samples")
     posterior_init: Literal["reference", "persistent", "amortised"] = option(
         "reference", "start posterior chains from the reference, per-example persistent chains, or an encoder")
+    bag: BagConfig = option(BagConfig(), "auxiliary head p(bag | z) over the observation's parts (training "
+                                         "data then needs a 'bag' entry)")
 
     def __post_init__(self) -> None:
         check_choices(self)
@@ -79,7 +82,10 @@ class LatentEBM(nn.Module):
         self.ebm = ebm
         self.prior = EnergyPrior(ebm.prior)
         self.generator = generator
-        self.heads = nn.ModuleDict(dict(heads or {}))
+        heads = dict(heads or {})
+        if ebm.bag.size:
+            heads["bag"] = BagHead(ebm.prior.latent_dim, ebm.bag)
+        self.heads = nn.ModuleDict(heads)
         self.encoder = encoder
         if ebm.posterior_init == "amortised" and encoder is None:
             raise ConfigError("posterior_init = 'amortised' needs a model with an encoder")
@@ -104,6 +110,11 @@ class LatentEBM(nn.Module):
         if unknown:
             raise ConfigError(f"no property head named {sorted(unknown)[0]!r} (heads: {sorted(self.heads) or 'none'})")
         return [lambda z, h=self.heads[k], y=y: h.log_likelihood(y, z) for k, y in ys.items()]
+
+    @property
+    def latent(self) -> bool:
+        """False for a generator that ignores z (a plain language model baseline)."""
+        return getattr(self.generator, "latent_dim", 1) > 0
 
     # --- sampling -------------------------------------------------------------------------------
     def device(self) -> torch.device:
@@ -157,6 +168,8 @@ class LatentEBM(nn.Module):
                   "config": to_dict(self.config)}
         save_json(directory / "config.json", header)
         save_tensors(directory / "model.safetensors", self.state_dict())
+        if getattr(self, "diagnostics", None):  # the latent diagnostics of the last training evaluation
+            save_json(directory / "diagnostics.json", self.diagnostics)
         self.save_extra(directory)
 
     @classmethod

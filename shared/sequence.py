@@ -31,6 +31,8 @@ class DecoderConfig:
     hidden: int = option(512, "recurrent state size")
     layers: int = option(1, "number of recurrent layers")
     dropout: float = option(0.0, "dropout on embeddings, on the outputs and between layers")
+    input_dropout: float = option(0.0, "training only: share of previous-token inputs replaced by <pad> (word "
+                                       "dropout, Bowman et al.), so the decoder must lean on z")
     use_latent: bool = option(True, "condition on z (false: a plain language model, the baseline)")
     tie: bool = option(False, "tie the output layer to the embedding (through a projection if sizes differ)")
 
@@ -38,6 +40,8 @@ class DecoderConfig:
         check_choices(self)
         if min(self.embed, self.hidden, self.layers) < 1 or not 0 <= self.dropout < 1:
             raise ConfigError("decoder sizes must be >= 1 and dropout in [0, 1)")
+        if not 0 <= self.input_dropout < 1:
+            raise ConfigError(f"input_dropout must be in [0, 1), got {self.input_dropout}")
 
 
 @dataclass
@@ -70,6 +74,9 @@ class RNNDecoder(nn.Module):
         return (h[0].contiguous(), h[1].contiguous()) if self.cfg.cell == "lstm" else h[0].contiguous()
 
     def step_inputs(self, tokens: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        if self.training and self.cfg.input_dropout:  # <bos> stays; dropped tokens read as <pad> (zero embedding)
+            drop = torch.rand(tokens.shape, device=tokens.device) < self.cfg.input_dropout
+            tokens = tokens.masked_fill(drop & (tokens != BOS), PAD)
         e = self.drop(self.embed(tokens))
         if self.latent_dim:
             e = torch.cat([e, z[:, None, :].expand(-1, tokens.shape[1], -1)], dim=2)

@@ -9,6 +9,11 @@ out_dir/checkpoint/   model files + trainer_state.pt (step, optimisers, chain st
 out_dir/model/        the final model (LatentEBM.from_pretrained loads it)
 out_dir/best/         with keep_best: the model at the evaluation that scored highest
 out_dir/train_log.jsonl   one JSON line per logged step and per evaluation
+
+Every evaluation also measures the latent (shared/diagnostics.py: KL, MI, active units, the spread
+of f, prior-to-posterior MMD) on a fixed set of training rows, prints one warning line when the
+latent has collapsed over several evaluations, and saves the last figures as the model directory's
+diagnostics.json.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .config import option, to_dict
+from .diagnostics import latent_diagnostics
 from .distributed import Dist, gather_objects, rng_state, seed_everything, set_rng_state, setup
 from .errors import ConfigError, DataError, ModelLoadError
 from .io import load_state, load_tensors, resolve_dir, save_state, write_dir_atomic
@@ -33,7 +39,8 @@ from .learning import LearnConfig, Learner
 from .model import LatentEBM, check_finite
 
 EvalFn = Callable[[LatentEBM], Mapping[str, float]]
-SHOWN = ("nll_x", "loss_prior", "f_post", "f_prior", "grad_generator", "grad_prior")
+SHOWN = ("nll_x", "kl_ref", "loss_prior", "f_post", "f_prior", "f_spread", "grad_generator", "grad_prior")
+COLLAPSE_EVALS, COLLAPSE_MI = 3, 0.05  # this many evaluations in a row with MI below this (nats) or no active unit
 
 
 @dataclass
@@ -51,13 +58,16 @@ class TrainConfig(LearnConfig):
                                 "this figure, e.g. valid, or with a leading '-' the lowest, e.g. -ppl ('' = off)")
     posterior_noise_final: float | None = option(None, "during training, move the posterior chain's noise factor "
                                                        "linearly from its configured value to this one")
+    snapshot_minutes: list[float] = option([], "also save the model as out_dir/snapshot-<M>min/ once training has "
+                                                "run M minutes (wall-clock of this process, for equal-time comparisons)")
+    diagnose: int = option(256, "latent diagnostics at every evaluation on this many fixed training rows (0 = off)")
 
     def __post_init__(self) -> None:
         super().__post_init__()
         for name in ("steps", "batch_size"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("log_every", "eval_every", "checkpoint_every", "max_minutes"):
+        for name in ("log_every", "eval_every", "checkpoint_every", "max_minutes", "diagnose"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
 
@@ -72,6 +82,8 @@ class Trainer:
         self.n = len(self.data["x"])
         self.step = 0
         self.best = -math.inf  # the highest keep_best figure so far (negated for '-name')
+        self.collapsed: list[bool] = []  # per evaluation: did the latent look collapsed
+        self.seconds_before = 0.0  # training time of earlier processes of this run (from the checkpoint)
 
     def _check_data(self) -> None:
         if "x" not in self.data:
@@ -109,7 +121,7 @@ class Trainer:
         if not dist.main or self.checkpoint_dir is None:
             return
         state = {"step": self.step, "world": dist.world, "rng": rngs, "learner": learner.state_dict(),
-                 "train_config": to_dict(self.config), "best": self.best}
+                 "train_config": to_dict(self.config), "best": self.best, "seconds": self.seconds()}
 
         def fill(tmp: Path) -> None:
             self.model.write_files(tmp)
@@ -138,6 +150,7 @@ class Trainer:
         except (KeyError, ValueError, DataError) as e:
             raise ModelLoadError(f"{ckpt / 'trainer_state.pt'} does not fit this model: {e}") from None
         self.step, self.best = int(state["step"]), float(state.get("best", -math.inf))
+        self.seconds_before = float(state.get("seconds", 0.0))
         if state["world"] == dist.world:
             set_rng_state(state["rng"][dist.rank])
         else:  # a different process count shards the data differently: close, not identical
@@ -146,21 +159,26 @@ class Trainer:
 
     # --- the loop -------------------------------------------------------------------------------
     def log(self, dist: Dist, record: dict[str, Any]) -> None:
-        """Append a record (with the seconds since this process started training) to train_log.jsonl."""
+        """Append a record (with the training seconds so far, resumed runs included) to train_log.jsonl."""
         if dist.main and self.out_dir is not None:
             self.out_dir.mkdir(parents=True, exist_ok=True)
-            record = record | {"seconds": round(time.monotonic() - self.started, 1)}
+            record = record | {"seconds": round(self.seconds(), 1)}
             with (self.out_dir / "train_log.jsonl").open("a") as fh:
                 fh.write(json.dumps(record) + "\n")
 
+    def seconds(self) -> float:
+        """Wall-clock seconds this run has trained, earlier (resumed) processes included."""
+        return self.seconds_before + time.monotonic() - self.started
+
     def evaluate(self, dist: Dist) -> dict[str, float]:
-        """Run the eval callback without disturbing the training RNG streams."""
-        if self.eval_fn is None or not dist.main:
+        """Run the eval callback and the latent diagnostics without disturbing the training RNG streams."""
+        if not dist.main or (self.eval_fn is None and not self.diagnosing):
             return {}
         saved = rng_state()
         self.model.eval()
         try:
-            metrics = {k: float(v) for k, v in self.eval_fn(self.model).items()}
+            metrics = {k: float(v) for k, v in self.eval_fn(self.model).items()} if self.eval_fn else {}
+            metrics |= self.diagnose()
         finally:
             self.model.train()
             set_rng_state(saved)
@@ -175,6 +193,27 @@ class Trainer:
                 self.model.save_pretrained(self.out_dir / "best")
                 self.log(dist, {"step": self.step, "best": {key: metrics[key]}})
         return metrics
+
+    @property
+    def diagnosing(self) -> bool:
+        return bool(self.config.diagnose) and self.model.latent
+
+    def diagnose(self) -> dict[str, float]:
+        """Latent diagnostics on fixed training rows; one warning line once the latent has collapsed."""
+        if not self.diagnosing:
+            return {}
+        rows = torch.randperm(self.n, generator=torch.Generator().manual_seed(self.config.seed))[:self.config.diagnose]
+        rows = rows.to(self.model.device())
+        x = self.data["x"][rows]
+        figures = latent_diagnostics(self.model, x, {k: self.data[k][rows] for k in self.model.heads})
+        self.model.diagnostics = {"step": self.step, **figures}
+        self.collapsed.append(figures["au"] == 0 or figures["mi"] < COLLAPSE_MI)
+        if len(self.collapsed) >= COLLAPSE_EVALS and all(self.collapsed[-COLLAPSE_EVALS:]) and \
+                not any(self.collapsed[-COLLAPSE_EVALS - 1:-COLLAPSE_EVALS]):
+            print(f"warning: the latent has collapsed (active units {figures['au']:g}, MI {figures['mi']:.3f} nats "
+                  f"at step {self.step}, {COLLAPSE_EVALS} evaluations in a row): z carries almost nothing about x; "
+                  "see free_bits, pretrain_steps, decoder input_dropout and the bag head", file=sys.stderr)
+        return figures
 
     def fit(self) -> dict[str, Any]:
         """Train to `config.steps`; returns the last step's figures and the last evaluation."""
@@ -197,6 +236,8 @@ class Trainer:
         metrics: dict[str, float] = {}
         noise0 = self.model.ebm.posterior_chain.noise
         deadline = time.monotonic() + 60 * cfg.max_minutes if cfg.max_minutes else math.inf
+        snapshots = sorted(m for m in cfg.snapshot_minutes if not (self.out_dir / f"snapshot-{m:g}min").exists()) \
+            if self.out_dir is not None and dist.main else []
         while self.step < cfg.steps and not _all_past(dist, deadline):
             index = self.batch_indices(self.step, dist)
             batch = {k: v[index] for k, v in self.data.items()} | {"index": index.to(dist.device)}
@@ -214,6 +255,10 @@ class Trainer:
                     bar.write(f"step {self.step}: " + "  ".join(f"{k} {v:.4g}" for k, v in metrics.items()))
             if cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0 and self.step < cfg.steps:
                 self.save_checkpoint(learner, dist)
+            while snapshots and self.seconds() >= 60 * snapshots[0]:
+                minutes = snapshots.pop(0)
+                self.model.save_pretrained(self.out_dir / f"snapshot-{minutes:g}min")
+                self.log(dist, {"step": self.step, "snapshot": f"snapshot-{minutes:g}min"})
         bar.close()
         metrics = self.evaluate(dist) or metrics
         self.save_checkpoint(learner, dist)

@@ -1,4 +1,4 @@
-"""`lebm molecule ...`: train, generate, evaluate, sample (conditional), design (SGDS), demo."""
+"""`lebm molecule ...`: train, generate, evaluate, encode, reconstruct, sample (conditional), design (SGDS), demo."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ from .model import MoleculeConfig, MoleculeModel
 from .tokens import Vocabulary, to_representation
 
 BUNDLED = Path(__file__).resolve().parents[2] / "models" / "moses-lebm"
-PRESETS = ("fast", "paper", "charrnn")
+PRESETS = ("latent", "fast", "paper", "charrnn")
 
 
 def preset(name: str) -> dict[str, Any]:
@@ -49,14 +49,29 @@ def load_training_smiles(args: argparse.Namespace, representation: str, max_len:
     return report.kept
 
 
-def validity_probe(n: int = 200):
-    """Eval callback: validity and uniqueness of n fresh samples."""
+def validity_probe(n: int = 200, recon: int = 200):
+    """Eval callback: validity and uniqueness of n fresh samples; greedy reconstruction of `recon` MOSES test
+    molecules (a fixed seeded draw) when the model has a latent."""
+    from .latent import reconstruction_figures
+
+    held_out = moses_held_out(recon) if recon else []
+
     def probe(model: MoleculeModel) -> dict[str, float]:
         smiles = model.generate_smiles(n)
         valid = [c for c in map(canonical, smiles) if c]
-        return {"valid": len(valid) / n, "unique": len(set(valid)) / max(len(valid), 1)}
+        figures = {"valid": len(valid) / n, "unique": len(set(valid)) / max(len(valid), 1)}
+        fits = [s for s in held_out if not model.vocab.unknown(to_representation(s, model.config.representation))]
+        if model.latent and fits:
+            figures |= reconstruction_figures(model, fits)
+        return figures
 
     return probe
+
+
+def moses_held_out(n: int, seed: int = 0) -> list[str]:
+    """n MOSES test molecules drawn with a fixed seed (canonical, as shipped)."""
+    test = moses_smiles("test")
+    return [test[i] for i in np.random.default_rng(seed).choice(len(test), size=min(n, len(test)), replace=False)]
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -72,6 +87,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     texts = [to_representation(s, cfg.representation) for s in smiles]
     vocab = Vocabulary.build(texts, cfg.representation)
     data = {"x": vocab.encode(texts, cfg.max_len).to(torch.int16)}
+    if cfg.ebm.bag.size:
+        from .latent import fingerprint_bags
+
+        data["bag"] = fingerprint_bags(smiles, cfg.ebm.bag.size)
     if args.properties:
         from .metrics import cache_dir
         from .oracles import property_table
@@ -87,7 +106,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     write_atomic(args.out / "config.toml", lambda p: p.write_text(config_toml(cfg, train_cfg)))
     result = Trainer(model, data, train_cfg, out_dir=args.out, resume=args.resume,
-                     eval_fn=validity_probe(args.probe)).fit()
+                     eval_fn=validity_probe(args.probe, args.probe_recon)).fit()
     print(json.dumps({"step": result["step"], **result["eval"]}))
     return 0
 
@@ -115,6 +134,48 @@ def cmd_generate(args: argparse.Namespace) -> int:
         image = Draw.MolsToGridImage(mols, molsPerRow=6, subImgSize=(250, 200))
         write_atomic(args.image, lambda p: image.save(str(p), format="PNG"))
         print(f"wrote {args.image} ({len(mols)} molecules)")
+    return 0
+
+
+def read_encodable(args: argparse.Namespace, model: MoleculeModel) -> list[str]:
+    """The input file's molecules the model can encode (canonical); skipped rows counted by reason."""
+    report = clean(read_smiles_file(args.input, args.smiles_column), model.config.representation, model.vocab,
+                   model.config.max_len)
+    print(f"input: {report.summary()}", file=sys.stderr)
+    if not report.kept:
+        raise DataError(f"{args.input}: no molecule the model can encode")
+    return report.kept
+
+
+def cmd_encode(args: argparse.Namespace) -> int:
+    """SMILES file -> posterior means: CSV (smiles, z0..z{d-1}) or .npy [N, d] (row order of the kept molecules)."""
+    from .latent import posterior_means
+
+    model = MoleculeModel.from_pretrained(args.model, device=pick_device(args.device)).eval()
+    torch.manual_seed(args.seed)
+    smiles = read_encodable(args, model)
+    z = posterior_means(model, smiles, args.batch_size).cpu().numpy()
+    if args.output.suffix == ".npy":
+        write_atomic(args.output, lambda p: np.save(p.open("wb"), z))
+    else:
+        frame = pd.concat([pd.DataFrame({"smiles": smiles}), pd.DataFrame(z, columns=[f"z{i}" for i in range(z.shape[1])])],
+                          axis=1)
+        write_atomic(args.output, lambda p: frame.to_csv(p, index=False))
+    print(f"encoded {len(smiles)} molecules into {z.shape[1]} dimensions; wrote {args.output}")
+    return 0
+
+
+def cmd_reconstruct(args: argparse.Namespace) -> int:
+    """SMILES file -> decodings of each posterior mean, with Tanimoto similarity and exact match."""
+    from .latent import reconstruct
+
+    model = MoleculeModel.from_pretrained(args.model, device=pick_device(args.device)).eval()
+    torch.manual_seed(args.seed)
+    smiles = read_encodable(args, model)
+    frame = pd.DataFrame(reconstruct(model, smiles, args.temperature, args.batch_size))
+    write_atomic(args.output, lambda p: frame.to_csv(p, index=False))
+    print(f"{len(frame)} molecules: mean Tanimoto {frame.tanimoto.mean():.3f}, exact {frame.exact.mean():.3f}, "
+          f"valid {frame.valid.mean():.3f}; wrote {args.output}")
     return 0
 
 
@@ -218,13 +279,15 @@ def add_group(sub: argparse._SubParsersAction) -> None:
 
     train = cmds.add_parser("train", help="train a latent EBM + RNN decoder on SMILES")
     add_common(train)
-    train.add_argument("--preset", choices=PRESETS, default="fast", help="starting settings, overridden by --config")
+    train.add_argument("--preset", choices=PRESETS, default="latent", help="starting settings, overridden by --config")
     train.add_argument("--data", default="moses", help="'moses' (the MOSES train split) or a .csv/.smi/.txt file")
     train.add_argument("--smiles-column", help="CSV column holding SMILES (default: a column named SMILES)")
     train.add_argument("--representation", choices=["smiles", "selfies"], help="token representation")
     train.add_argument("--max-molecules", type=int, help="use only the first N molecules")
     train.add_argument("--rejects", type=Path, help="write skipped rows with their reason to this CSV")
     train.add_argument("--probe", type=int, default=200, help="molecules sampled at each evaluation")
+    train.add_argument("--probe-recon", type=int, default=200,
+                       help="MOSES test molecules reconstructed at each evaluation (0 = none)")
     train.add_argument("--threads", type=int, help="torch CPU threads")
     train.add_argument("--properties", nargs="+", help="train a head p(y|z) for each of these oracle properties")
     train.add_argument("--jobs", type=int, default=1, help="worker processes for the property oracles")
@@ -243,8 +306,22 @@ def add_group(sub: argparse._SubParsersAction) -> None:
     gen.add_argument("--device", default="auto", help="auto, cpu, cuda")
     gen.set_defaults(func=cmd_generate)
 
+    for name, func, what in (("encode", cmd_encode, "posterior means of molecules: CSV or .npy"),
+                             ("reconstruct", cmd_reconstruct, "decode each molecule's posterior mean; Tanimoto, exact")):
+        cmd = cmds.add_parser(name, help=what)
+        cmd.add_argument("input", type=Path, help="SMILES file (.csv/.smi/.txt, optionally .gz)")
+        cmd.add_argument("--model", type=Path, default=BUNDLED, help="model directory (default: the bundled model)")
+        cmd.add_argument("--smiles-column", help="CSV column holding SMILES (default: a column named smiles, any case)")
+        cmd.add_argument("-o", "--output", type=Path, default=Path(f"{name}d.csv"), help="output file")
+        cmd.add_argument("--batch-size", type=int, default=256, help="molecules at once")
+        cmd.add_argument("--seed", type=int, default=0, help="seed (posterior chains, sampled decoding)")
+        cmd.add_argument("--device", default="auto", help="auto, cpu, cuda")
+        if name == "reconstruct":
+            cmd.add_argument("--temperature", type=float, default=0.0, help="decoding temperature (0 = greedy)")
+        cmd.set_defaults(func=func)
+
     config = cmds.add_parser("config", help="print a preset's full configuration with every option documented")
-    config.add_argument("--preset", choices=PRESETS, default="fast", help="which preset")
+    config.add_argument("--preset", choices=PRESETS, default="latent", help="which preset")
     config.set_defaults(func=cmd_config)
 
     sample = cmds.add_parser("sample", help="conditional sampling z ~ p(z | y*) through the property heads")

@@ -74,6 +74,9 @@ class SymbolVectorClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
     guard against the energy level drifting); "auto" = 0.1 for counts (multinomial), else 0. On Rotten
     Tomatoes with 1,000 labels the energy drifted upwards without it and f stayed near chance in 4 of 5
     draws (53.1 / 53.0 / 53.3% on draws 0 / 2 / 3; with 0.1: 66.6 / 63.8 / 67.2%).
+    prior_objective: how f is learned: "contrastive" (maximum likelihood with prior Langevin chains, the
+    paper's) or "nce" (noise-contrastive against N(0, I) plus the class term: no prior chains, faster).
+    free_bits: KL floor per latent dimension in the ELBO (0 = off), against a collapsed q(z | x).
     mi_weight: weight of the authors' class-use term H(mean p(y|z)) - mean H(p(y|z)) (0 = off). 0.3 was
     better on digits (10 / 50 / 100 labels: +3.0 / +1.7 / +0.4 points over 5 draws) and worse on magic
     with 20 labels (-1.7); 10 collapsed (BENCHMARKS.md).
@@ -86,7 +89,8 @@ class SymbolVectorClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
     def __init__(self, latent_dim=16, hidden=(256, 256), prior_hidden=(128, 128), likelihood="auto",
                  label_weight="auto", balance=False, mi_weight=0.0, steps=2000, batch_size=256, prior_steps=40,
                  prior_step_size=0.4, refine_steps=0, learning_rate=1e-3, prior_learning_rate=1e-4,
-                 prior_energy_reg="auto", random_state=None, device="cpu", verbose=False):
+                 prior_energy_reg="auto", prior_objective="contrastive", free_bits=0.0, random_state=None,
+                 device="cpu", verbose=False):
         self.latent_dim = latent_dim
         self.hidden = hidden
         self.prior_hidden = prior_hidden
@@ -102,6 +106,8 @@ class SymbolVectorClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         self.learning_rate = learning_rate
         self.prior_learning_rate = prior_learning_rate
         self.prior_energy_reg = prior_energy_reg
+        self.prior_objective = prior_objective
+        self.free_bits = free_bits
         self.random_state = random_state
         self.device = device
         self.verbose = verbose
@@ -171,7 +177,8 @@ class SymbolVectorClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         train = TrainConfig(steps=self.steps, batch_size=min(self.batch_size, len(X)), seed=seed,
                             lr_generator=self.learning_rate, lr_prior=self.prior_learning_rate, label_weight=weight,
                             class_mi_weight=self.mi_weight, prior_energy_reg=self.prior_energy_reg_,
-                            quiet=not self.verbose, device=self.device)
+                            prior_objective=self.prior_objective, free_bits=float(self.free_bits),
+                            quiet=not self.verbose, device=self.device, diagnose=256 if self.verbose else 0)
         Trainer(self.model_, {"x": torch.from_numpy(X[rows]), "label": torch.from_numpy(index[rows])}, train).fit()
         self.model_.cpu().double().eval()  # float64 inference: predictions do not depend on the batch
         self.label_weight_ = weight
@@ -197,6 +204,8 @@ class SymbolVectorClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
             "prior_energy_reg": (self.prior_energy_reg == "auto" or number(self.prior_energy_reg)
                                  and self.prior_energy_reg >= 0, "'auto' or a number >= 0"),
             "balance": (isinstance(self.balance, (bool, np.bool_)), "True or False"),
+            "prior_objective": (self.prior_objective in ("contrastive", "nce"), "'contrastive' or 'nce'"),
+            "free_bits": (number(self.free_bits) and self.free_bits >= 0, "a number >= 0"),
         }
         for name, (ok, expected) in rules.items():
             if not ok:

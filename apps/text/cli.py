@@ -23,7 +23,7 @@ from .data import Corpus, encode, load_corpus, load_tokenizer, train_tokenizer
 from .evaluate import evaluate, latent_features
 from .model import TextConfig, TextModel
 
-PRESETS = ("paper", "fast", "vae", "lm")
+PRESETS = ("paper", "latent", "fast", "vae", "lm")
 
 
 def preset(name: str) -> dict[str, Any]:
@@ -74,13 +74,19 @@ def cmd_train(args: argparse.Namespace) -> int:
     else:
         tokenizer = train_tokenizer(corpus.texts, cfg.tokenizer, cfg.vocab_size)
     torch.manual_seed(train_cfg.seed)
+    if cfg.ebm.bag.size:  # the bag of a sentence is its set of words: one bit per vocabulary entry
+        cfg.ebm.bag.size = len(tokenizer)
     model = TextModel(cfg, tokenizer)
     ids, _ = corpus_ids(model, corpus)
+    data = {"x": ids}
+    if cfg.ebm.bag.size:
+        data["bag"] = torch.zeros(len(ids), cfg.ebm.bag.size, dtype=torch.uint8).scatter_(1, ids.long(), 1)
+        data["bag"][:, :3] = 0  # <pad>, <bos>, <eos>
     valid_source = args.valid or ("bbc" if args.data == "bbc" else None)
     valid = corpus_ids(model, load_corpus(valid_source, "valid"))[0][: args.probe] if valid_source else ids[-args.probe:]
     args.out.mkdir(parents=True, exist_ok=True)
     write_atomic(args.out / "config.toml", lambda p: p.write_text(config_toml(cfg, train_cfg)))
-    result = Trainer(model, {"x": ids}, train_cfg, out_dir=args.out, resume=args.resume,
+    result = Trainer(model, data, train_cfg, out_dir=args.out, resume=args.resume,
                      eval_fn=progress_probe(valid)).fit()
     print(json.dumps({"step": result["step"], **result["eval"]}))
     return 0

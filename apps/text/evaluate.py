@@ -22,43 +22,12 @@ import math
 
 import torch
 
+from shared.diagnostics import (active_units, gaussian_log_density, log_normaliser, mutual_information,
+                                posterior_fit, prior_log_density)
 from shared.model import LatentEBM
 
+
 MIX, SCALE = 0.1, 1.5
-HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
-
-
-def gaussian_log_density(z: torch.Tensor, mean: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-    """log N(z; mean, diag exp(logvar)) summed over the last dimension (broadcasting)."""
-    return -0.5 * (((z - mean) ** 2) / logvar.exp() + logvar).sum(-1) - z.shape[-1] * HALF_LOG_2PI
-
-
-@torch.no_grad()
-def log_normaliser(model: LatentEBM, n: int = 100_000, batch: int = 10_000) -> float:
-    """log Z of p(z) = exp(f(z)) N(z; 0, s^2 I) / Z: 0 for a Gaussian prior, else a Monte Carlo estimate."""
-    prior = model.prior
-    if prior.config.kind == "gaussian":
-        return 0.0
-    f = torch.cat([prior(prior.sample_reference(min(batch, n - i), model.device())) for i in range(0, n, batch)])
-    return float(torch.logsumexp(f.double(), 0) - math.log(n))
-
-
-def prior_log_density(model: LatentEBM, z: torch.Tensor, log_z: float) -> torch.Tensor:
-    """Normalised log p(z) (z may have leading sample dimensions)."""
-    flat = z.reshape(-1, z.shape[-1])
-    return (model.prior.reference_log_density(flat) + model.prior(flat) - log_z).view(z.shape[:-1])
-
-
-def posterior_fit(model: LatentEBM, x: torch.Tensor, chains: int = 8) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(mean, logvar, samples [M, B, d]) of q(z | x) from the model's own posterior inference."""
-    if model.encoder is not None and model.ebm.posterior_chain.steps == 0:
-        with torch.no_grad():
-            mean, logvar = model.encoder(x)
-        samples = mean + (0.5 * logvar).exp() * torch.randn(chains, *mean.shape, device=mean.device)
-        return mean, logvar, samples
-    z = model.infer_posterior(x.repeat(chains, 1)).z.view(chains, len(x), -1)
-    var = z.var(0) if chains > 1 else torch.full_like(z[0], 0.01)
-    return z.mean(0), (var + 1e-6).log(), z
 
 
 @torch.no_grad()
@@ -82,20 +51,6 @@ def importance_nll(model: LatentEBM, x: torch.Tensor, mean: torch.Tensor, logvar
                             math.log(MIX) + gaussian_log_density(z, torch.zeros_like(mean), torch.full_like(mean, s2)))
     log_w = log_likelihood(model, x, z) + prior_log_density(model, z, log_z) - log_r
     return -(torch.logsumexp(log_w.double(), 0) - math.log(samples)).float()
-
-
-def mutual_information(mean: torch.Tensor, logvar: torch.Tensor, draws: int = 1) -> float:
-    """E_x E_q(z|x)[log q(z|x) - log q(z)] with q(z) = mean_j q(z | x_j) over the given rows."""
-    n = len(mean)
-    z = mean + (0.5 * logvar).exp() * torch.randn(draws, *mean.shape)  # [draws, n, d]
-    own = gaussian_log_density(z, mean, logvar)  # [draws, n]
-    cross = gaussian_log_density(z[:, :, None, :], mean[None, None], logvar[None, None])  # [draws, n, n]
-    aggregate = torch.logsumexp(cross, dim=2) - math.log(n)
-    return float((own - aggregate).mean())
-
-
-def active_units(means: torch.Tensor, threshold: float = 0.01) -> int:
-    return int((means.var(0) > threshold).sum())
 
 
 @torch.no_grad()

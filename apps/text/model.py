@@ -51,10 +51,6 @@ class TextModel(LatentEBM):
         super().__init__(config, config.ebm, decoder, encoder=encoder)
         self.tokenizer = tokenizer
 
-    @property
-    def latent(self) -> bool:
-        return self.config.decoder.use_latent
-
     def save_extra(self, directory: Path) -> None:
         self.tokenizer.save_pretrained(str(directory / "tokenizer"))
 

@@ -90,6 +90,46 @@ def test_train_generate_evaluate_commands(tmp_path, capsys):
     assert metrics["Valid"] == pytest.approx(frame.valid.mean())
 
 
+def test_encode_and_reconstruct_commands(tmp_path, capsys):
+    (tmp_path / "tiny.toml").write_text(TINY_MODEL + "[model.ebm.bag]\nsize = 64\n")
+    out = tmp_path / "run"
+    assert main(["molecule", "train", "--data", str(DATA / "tiny.csv"), "--config", str(tmp_path / "tiny.toml"),
+                 "--out", str(out), "--steps", "4", "--batch-size", "32", "--quiet", "--probe", "5",
+                 "--probe-recon", "5", "--log-every", "1"]) == 0
+    log = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
+    final = next(r["eval"] for r in reversed(log) if "eval" in r)
+    assert {"recon_tanimoto", "recon_exact", "kl", "mi", "au", "f_spread", "mmd_prior", "mmd_ref"} <= set(final)
+    assert "nll_bag" in log[0]
+    model = str(out / "model")
+    smiles = pd.read_csv(DATA / "tiny.csv").smiles.dropna().tolist()[:20]
+    (tmp_path / "in.smi").write_text("\n".join(smiles + ["not_a_smiles"]) + "\n")
+    assert main(["molecule", "encode", str(tmp_path / "in.smi"), "--model", model, "-o", str(tmp_path / "z.csv")]) == 0
+    frame = pd.read_csv(tmp_path / "z.csv")
+    assert list(frame.columns) == ["smiles"] + [f"z{i}" for i in range(8)] and len(frame) == 20
+    assert "1 unparseable" in capsys.readouterr().err
+    assert main(["molecule", "encode", str(tmp_path / "in.smi"), "--model", model, "-o", str(tmp_path / "z.npy")]) == 0
+    import numpy as np
+    assert np.allclose(np.load(tmp_path / "z.npy"), frame.iloc[:, 1:].to_numpy(), atol=1e-5)
+    assert main(["molecule", "reconstruct", str(tmp_path / "in.smi"), "--model", model, "-o", str(tmp_path / "r.csv")]) == 0
+    rec = pd.read_csv(tmp_path / "r.csv")
+    assert list(rec.columns) == ["smiles", "decoded", "valid", "tanimoto", "exact"] and len(rec) == 20
+    assert rec.tanimoto.between(0, 1).all()
+    assert "mean Tanimoto" in capsys.readouterr().out
+    (tmp_path / "bad.smi").write_text("xx\n")
+    assert main(["molecule", "reconstruct", str(tmp_path / "bad.smi"), "--model", model]) == 2
+    assert "no molecule the model can encode" in capsys.readouterr().err
+
+
+def test_fingerprint_bags_and_tanimoto():
+    from apps.molecule.latent import fingerprint_bags, tanimoto
+
+    bags = fingerprint_bags(["CCO", "CCO", "c1ccccc1", "nonsense"], 128)
+    assert bags.shape == (4, 128) and bags.dtype == torch.uint8
+    assert torch.equal(bags[0], bags[1]) and not torch.equal(bags[0], bags[2])
+    assert bags[3].sum() == 0 and bags[0].sum() > 0
+    assert tanimoto("CCO", "OCC") == 1.0 and tanimoto("CCO", None) == 0.0 and 0 < tanimoto("CCO", "CCN") < 1
+
+
 @pytest.mark.parametrize(
     "args, message",
     [
@@ -109,7 +149,7 @@ def test_cli_errors_are_one_line(args, message, capsys, tmp_path, monkeypatch):
     assert err.startswith("error: ") and message in err and err.count("\n") == 1
 
 
-@pytest.mark.parametrize("name", ["fast", "paper", "charrnn"])
+@pytest.mark.parametrize("name", ["latent", "fast", "paper", "charrnn"])
 def test_config_command_prints_the_preset_as_documented_toml(name, capsys):
     import tomllib
 

@@ -1,7 +1,5 @@
 """The toy with a known answer: a 4-mode latent seen through a fixed generator."""
 
-import time
-
 import torch
 
 from shared import TrainConfig, Trainer
@@ -20,7 +18,6 @@ def train_and_score(prior, x, x_test, mode_test, **model_changes):
 
 
 def test_ebm_prior_beats_gaussian_prior_on_held_out_data():
-    start = time.perf_counter()
     x, _ = make_data(4000, seed=0)
     x_test, mode_test = make_data(2000, seed=1)
     gauss = train_and_score("gaussian", x, x_test, mode_test)
@@ -31,4 +28,3 @@ def test_ebm_prior_beats_gaussian_prior_on_held_out_data():
     assert ebm["mmd"] < 10 * floor
     assert ebm["near_mode"] > gauss["near_mode"] + 0.3, (ebm, gauss)
     assert ebm["min_mode_share"] > 0.15  # all four modes used
-    assert time.perf_counter() - start < 60

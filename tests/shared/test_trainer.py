@@ -114,12 +114,12 @@ def test_wall_clock_budget_stops_early_with_a_checkpoint(tmp_path, toy_data):
 
 
 def test_elbo_term_trains_the_encoder_alone(toy_data):
-    from shared.learning import GeneratorSide
+    from shared.learning import GeneratorSide, LearnConfig
 
     model = small_toy(posterior_init="amortised")
-    side = GeneratorSide(model, "elbo")
+    side = GeneratorSide(model, LearnConfig())
     mean, logvar = model.encoder(toy_data["x"][:16])
-    side._negative_elbo(toy_data["x"][:16], mean, logvar).backward()
+    side._negative_elbo(toy_data["x"][:16], {}, mean, logvar)[0].backward()
     assert all(p.grad is None for p in [*model.generator.parameters(), *model.prior.parameters()])
     assert all(p.requires_grad for p in [*model.generator.parameters(), *model.prior.parameters()])
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in model.encoder.parameters())
@@ -137,10 +137,10 @@ def test_energy_regulariser_keeps_the_energy_level_down(toy_data):
 @pytest.mark.parametrize("kl_weight", [1.0, 0.3])
 def test_elbo_at_the_chain_start_equals_the_explicit_elbo(toy_data, kl_weight):
     """Reusing the posterior chain's first gradient gives the ELBO's value and encoder gradient exactly."""
-    from shared.learning import GeneratorSide
+    from shared.learning import GeneratorSide, LearnConfig
 
     model, x = small_toy(posterior_init="amortised"), toy_data["x"][:16]
-    side = GeneratorSide(model, "elbo")
+    side = GeneratorSide(model, LearnConfig())
     results = []
     for reuse in (False, True):
         model.zero_grad(set_to_none=True)
@@ -152,7 +152,7 @@ def test_elbo_at_the_chain_start_equals_the_explicit_elbo(toy_data, kl_weight):
             (grad0,) = torch.autograd.grad(log_joint.sum(), z0)
             loss = side._negative_elbo_at_start(mean, logvar, z0.detach(), grad0, log_joint.mean().item(), kl_weight)
         else:
-            loss = side._negative_elbo(x, mean, logvar, kl_weight=kl_weight)
+            loss = side._negative_elbo(x, {}, mean, logvar, kl_weight=kl_weight)[0]
         loss.backward()
         results.append((loss.item(), [p.grad.clone() for p in model.encoder.parameters()]))
     (loss_a, grads_a), (loss_b, grads_b) = results

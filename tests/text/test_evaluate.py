@@ -3,9 +3,9 @@ import math
 import pytest
 import torch
 
-from apps.text.evaluate import (active_units, evaluate, importance_nll, log_normaliser, mutual_information,
-                                posterior_fit)
+from apps.text.evaluate import evaluate, importance_nll
 from apps.text.model import TextConfig, TextModel
+from shared.diagnostics import active_units, log_normaliser, mutual_information, posterior_fit
 from shared.model import ChainConfig, LatentEBMConfig
 from shared.prior import PriorConfig
 from shared.sequence import DecoderConfig

@@ -1,0 +1,101 @@
+"""Latent diagnostics: is z used, and does the prior fit the posteriors it is meant to fit?
+
+Posterior fit: for each row, M posterior chains (the model's own inference: from the reference, or
+from the encoder when amortised) give samples whose mean and variance define q(z | x) = N(m, diag v);
+a VAE (encoder, 0 chain steps) uses its encoder's Gaussian directly.
+
+KL   = E_x E_q[log q(z | x) - log p(z)], p(z) the normalised prior (log Z by Monte Carlo over p0)
+MI   = E_x E_q(z|x)[log q(z | x) - log q(z)], q(z) the mixture of the rows' q(z | x)
+AU   = latent dimensions whose posterior-mean variance across rows exceeds 0.01 (Burda et al.)
+f_spread = std of f_a over posterior samples (0: the energy prior is flat, i.e. N(0, s^2 I))
+mmd_prior / mmd_ref = squared MMD (RBF kernel, median bandwidth) of prior samples / reference draws
+           against posterior samples: a prior that fits the aggregate posterior has mmd_prior < mmd_ref.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+
+from .model import LatentEBM
+
+HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
+
+
+def gaussian_log_density(z: torch.Tensor, mean: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """log N(z; mean, diag exp(logvar)) summed over the last dimension (broadcasting)."""
+    return -0.5 * (((z - mean) ** 2) / logvar.exp() + logvar).sum(-1) - z.shape[-1] * HALF_LOG_2PI
+
+
+@torch.no_grad()
+def log_normaliser(model: LatentEBM, n: int = 100_000, batch: int = 10_000) -> float:
+    """log Z of p(z) = exp(f(z)) N(z; 0, s^2 I) / Z: 0 for a Gaussian prior, else a Monte Carlo estimate."""
+    prior = model.prior
+    if prior.config.kind == "gaussian":
+        return 0.0
+    f = torch.cat([prior(prior.sample_reference(min(batch, n - i), model.device())) for i in range(0, n, batch)])
+    return float(torch.logsumexp(f.double(), 0) - math.log(n))
+
+
+def prior_log_density(model: LatentEBM, z: torch.Tensor, log_z: float) -> torch.Tensor:
+    """Normalised log p(z) (z may have leading sample dimensions)."""
+    flat = z.reshape(-1, z.shape[-1])
+    return (model.prior.reference_log_density(flat) + model.prior(flat) - log_z).view(z.shape[:-1])
+
+
+def posterior_fit(model: LatentEBM, x: Any, chains: int = 8, ys: Mapping[str, torch.Tensor] | None = None
+                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(mean, logvar, samples [M, B, d]) of q(z | x) from the model's own posterior inference."""
+    if model.encoder is not None and model.ebm.posterior_chain.steps == 0:
+        with torch.no_grad():
+            mean, logvar = model.encoder(x)
+        samples = mean + (0.5 * logvar).exp() * torch.randn(chains, *mean.shape, device=mean.device)
+        return mean, logvar, samples
+    ys = {k: v.repeat(chains, *[1] * (v.dim() - 1)) for k, v in (ys or {}).items()}
+    z = model.infer_posterior(x.repeat(chains, *[1] * (x.dim() - 1)), ys).z.view(chains, len(x), -1)
+    var = z.var(0) if chains > 1 else torch.full_like(z[0], 0.01)
+    return z.mean(0), (var + 1e-6).log(), z
+
+
+def mutual_information(mean: torch.Tensor, logvar: torch.Tensor, draws: int = 1) -> float:
+    """E_x E_q(z|x)[log q(z|x) - log q(z)] with q(z) = mean_j q(z | x_j) over the given rows."""
+    n = len(mean)
+    z = mean + (0.5 * logvar).exp() * torch.randn(draws, *mean.shape, device=mean.device)  # [draws, n, d]
+    own = gaussian_log_density(z, mean, logvar)  # [draws, n]
+    cross = gaussian_log_density(z[:, :, None, :], mean[None, None], logvar[None, None])  # [draws, n, n]
+    aggregate = torch.logsumexp(cross, dim=2) - math.log(n)
+    return float((own - aggregate).mean())
+
+
+def active_units(means: torch.Tensor, threshold: float = 0.01) -> int:
+    return int((means.var(0) > threshold).sum())
+
+
+def mmd(a: torch.Tensor, b: torch.Tensor) -> float:
+    """Unbiased squared MMD between sample sets a and b, RBF kernel with the median pairwise distance."""
+    both = torch.cat([a, b])
+    d2 = torch.cdist(both, both).pow(2)
+    k = torch.exp(-d2 / d2[d2 > 0].median().clamp_min(1e-12))
+    n, m = len(a), len(b)
+    kaa, kbb, kab = k[:n, :n], k[n:, n:], k[:n, n:]
+    return float((kaa.sum() - kaa.diag().sum()) / (n * (n - 1)) + (kbb.sum() - kbb.diag().sum()) / (m * (m - 1))
+                 - 2 * kab.mean())
+
+
+@torch.no_grad()
+def latent_diagnostics(model: LatentEBM, x: Any, ys: Mapping[str, torch.Tensor] | None = None,
+                       chains: int = 4, log_z_draws: int = 20_000) -> dict[str, float]:
+    """KL, MI, AU, f_spread, mmd_prior and mmd_ref (module docstring) on the rows x."""
+    mean, logvar, z = posterior_fit(model, x, chains, ys)
+    log_z = log_normaliser(model, log_z_draws)
+    q = mean + (0.5 * logvar).exp() * torch.randn(8, *mean.shape, device=mean.device)
+    kl = (gaussian_log_density(q, mean, logvar) - prior_log_density(model, q, log_z)).mean()
+    posterior = z[0]
+    n = len(posterior)
+    prior = model.sample_prior(n).z
+    return {"kl": float(kl), "mi": mutual_information(mean, logvar), "au": active_units(mean),
+            "f_spread": float(model.prior(posterior).std()),
+            "mmd_prior": mmd(prior, posterior), "mmd_ref": mmd(model.prior.sample_reference(n, posterior.device), posterior)}
