@@ -143,3 +143,23 @@ def test_invalid_options(trained, capsys):
                  "--out", str(tmp / "bad")]) == 2
     assert "tokenizer" in capsys.readouterr().err
     assert not (tmp / "bad").exists()
+
+
+def test_latent_preset_trains_with_a_bag_of_words_head(trained):
+    import torch
+
+    from apps.text.model import TextModel
+
+    tmp, _ = trained
+    (tmp / "latent.toml").write_text(TINY.replace("[model.ebm.posterior_chain]\nsteps = 3", "[model.ebm.posterior_chain]\nsteps = 0"))
+    out = tmp / "run_latent"
+    assert main(["text", "train", "--preset", "latent", "--config", str(tmp / "latent.toml"), "--data",
+                 str(tmp / "train.txt"), "--out", str(out), "--quiet", "--probe", "6", "--threads", "1"]) == 0
+    log = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
+    steps = [r for r in log if "nll_x" in r]
+    assert "nll_bag" in steps[0] and "kl_ref" in steps[0] and "f_spread" in steps[0]
+    assert np.mean([r["nll_bag"] for r in steps[-5:]]) < np.mean([r["nll_bag"] for r in steps[:5]])
+    model = TextModel.from_pretrained(out / "model")
+    assert model.heads["bag"].config.size == model.config.vocab_size
+    assert model.ebm.posterior_chain.steps == 0 and model.prior.config.kind == "ebm"
+    assert torch.isfinite(model.prior(torch.randn(8, 4))).all()
