@@ -11,7 +11,9 @@ For a batch x (and property values y):
      contrastive: minimise mean f_a(z-) - mean f_a(z+), z- ~ p_a by prior chains from the reference
                   or from a persistent replay buffer (+ r mean f^2, the level guard);
      nce:         logistic regression of z+ against z0 ~ p0 = N(0, s^2 I) with logit f_a: at its optimum
-                  exp(f_a) p0 is the aggregate posterior, self-normalised; no prior chains.
+                  exp(f_a) p0 is the aggregate posterior, self-normalised; no prior chains. With K stages
+                  (multi-stage density-ratio estimation, Xiao and Han 2022): z_k = a_k z+ + sqrt(1 - a_k^2) s eps,
+                  a_k = k / K, and stage output f_k is the logit of z_k against z_(k-1); f_a = sum_k f_k.
 Two Adam optimisers with separate learning rates and gradient-norm clipping. Under torchrun the
 two updates go through DistributedDataParallel; chains use the plain modules.
 
@@ -277,7 +279,9 @@ class Learner:
         n = cfg.prior_chains or len(z_post)
         out: dict[str, float] = {}
         self.opt_prior.zero_grad(set_to_none=True)
-        if cfg.prior_objective == "nce":
+        if cfg.prior_objective == "nce" and model.prior.config.stages > 1:
+            f_neg, f_pos, f, loss = self._staged_nce(z_post)
+        elif cfg.prior_objective == "nce":
             f = self.prior(torch.cat([model.prior.sample_reference(n, z_post.device), z_post]))
             f_neg, f_pos = f[:n], f[n:]
             loss = F.softplus(f_neg).mean() + F.softplus(-f_pos).mean()
@@ -299,6 +303,18 @@ class Learner:
                    loss_prior=loss.item(), grad_prior=_clip(self.prior.parameters(), cfg.clip_prior))
         self.opt_prior.step()
         return out
+
+    def _staged_nce(self, z_post: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Multi-stage NCE loss (module docstring); returns (f at reference draws, f at z+, all f, loss)."""
+        stages, prior = self.model.prior.config.stages, self.model.prior
+        b = len(z_post)
+        path = [z_post * (k / stages) + prior.sample_reference(b, z_post.device) * (1 - (k / stages) ** 2) ** 0.5
+                for k in range(stages + 1)]  # path[0] ~ p0, path[stages] = z+
+        out = self.prior(torch.cat(path), per_stage=True).view(stages + 1, b, stages)
+        k = torch.arange(stages, device=z_post.device)
+        loss = (F.softplus(-out[k + 1, :, k]) + F.softplus(out[k, :, k])).mean(1).sum()
+        f = out.sum(2)
+        return f[0], f[stages], f.reshape(-1), loss
 
     def state_dict(self) -> dict[str, Any]:
         state = {"opt_generator": self.opt_generator.state_dict(), "posterior_init": self.init.state_dict()}

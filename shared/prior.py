@@ -3,7 +3,9 @@
     p_a(z) = exp(f_a(z)) N(z; 0, s^2 I) / Z(a),    energy E_a(z) = -f_a(z) + |z|^2 / (2 s^2)
 
 One class serves three kinds:
-  - "ebm":      f_a is an MLP with one output (Pang et al. 2020);
+  - "ebm":      f_a is an MLP with one output (Pang et al. 2020), or with `stages` = K outputs summed,
+                f_a = sum_k f_k, for multi-stage noise-contrastive learning (f_k = log p_k / p_(k-1) along a
+                path of distributions from the reference to the aggregate posterior; shared/learning.py);
   - "gaussian": f_a = 0, the plain reference N(0, s^2 I) (the baseline, no parameters);
   - "coupled":  an MLP with K outputs f(z) (symbol-vector coupling): p(y, z) ~ exp(f_y(z)) p0(z),
                 marginal score f_a(z) = logsumexp_k f_k(z), class posterior p(y|z) = softmax f(z).
@@ -49,6 +51,7 @@ class PriorConfig:
     hidden: list[int] = option([200, 200], "hidden widths of the energy MLP f_a")
     activation: Activation = option("gelu", "activation of the energy MLP")
     num_classes: int = option(0, "number of classes K (only for kind = 'coupled')")
+    stages: int = option(1, "kind 'ebm': f_a as a sum of this many stage outputs (multi-stage NCE, Xiao and Han 2022)")
 
     def __post_init__(self) -> None:
         check_choices(self)
@@ -60,6 +63,8 @@ class PriorConfig:
             raise ConfigError(f"hidden widths must be >= 1, got {self.hidden}")
         if self.kind == "coupled" and self.num_classes < 2:
             raise ConfigError(f"a coupled prior needs num_classes >= 2, got {self.num_classes}")
+        if self.stages < 1 or (self.stages > 1 and self.kind != "ebm"):
+            raise ConfigError(f"stages must be >= 1, and > 1 only for kind = 'ebm' (got {self.stages}, '{self.kind}')")
         if self.kind != "coupled" and self.num_classes:
             raise ConfigError(f"num_classes applies only to kind = 'coupled' (kind is '{self.kind}')")
 
@@ -70,7 +75,7 @@ class EnergyPrior(nn.Module):
     def __init__(self, config: PriorConfig):
         super().__init__()
         self.config = config
-        outputs = {"ebm": 1, "gaussian": 0, "coupled": config.num_classes}[config.kind]
+        outputs = {"ebm": config.stages, "gaussian": 0, "coupled": config.num_classes}[config.kind]
         self.net = mlp([config.latent_dim, *config.hidden, outputs], config.activation) if outputs else None
 
     @property
@@ -83,13 +88,15 @@ class EnergyPrior(nn.Module):
         return z
 
     def raw(self, z: torch.Tensor) -> torch.Tensor:
-        """The MLP outputs: [B, 1] for 'ebm', [B, K] for 'coupled'."""
+        """The MLP outputs: [B, stages] for 'ebm', [B, K] for 'coupled'."""
         if self.net is None:
             raise ConfigError("a Gaussian prior has no energy network")
         return self.net(self.check(z))
 
-    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None, label_weight: float = 1.0) -> torch.Tensor:
-        """Score f_a(z): MLP output, logsumexp of the K outputs, or 0 for the Gaussian prior.
+    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None, label_weight: float = 1.0,
+                per_stage: bool = False) -> torch.Tensor:
+        """Score f_a(z): MLP output (summed over stages), logsumexp of the K outputs, or 0 for the Gaussian prior.
+        `per_stage`: the stage outputs [B, stages] of an 'ebm' prior instead of their sum.
 
         Coupled prior with labels (-1 = unlabeled): labeled rows score logsumexp f(z) + w log p(y|z),
         which is the joint score f_y(z) for w = 1 (one forward, as DistributedDataParallel needs).
@@ -98,7 +105,7 @@ class EnergyPrior(nn.Module):
             return self.check(z).new_zeros(z.shape[0])
         out = self.raw(z)
         if self.config.kind == "ebm":
-            return out[:, 0]
+            return out if per_stage else out.sum(1)
         score = torch.logsumexp(out, dim=1)
         if labels is not None:
             score = score + label_weight * self._picked_log_softmax(out, labels)

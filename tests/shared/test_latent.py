@@ -69,10 +69,14 @@ def test_pretraining_is_an_autoencoder_then_the_generator_is_reset(toy_data):
     assert all(torch.equal(a, b) for a, b in zip(encoder, model.encoder.parameters()))  # the encoder is kept
 
 
-def test_nce_learns_the_log_density_ratio_against_the_reference():
-    """Posterior samples from N(m, I): the optimal f is log N(z; m, I) / N(z; 0, I) = m.z - |m|^2 / 2."""
+@pytest.mark.parametrize("stages", [1, 3])
+def test_nce_learns_the_log_density_ratio_against_the_reference(stages):
+    """Posterior samples from N(m, I): the optimal f is log N(z; m, I) / N(z; 0, I) = m.z - |m|^2 / 2, in one
+    stage or as the sum of the stage ratios along the path a z+ + sqrt(1 - a^2) eps."""
     torch.manual_seed(0)
     model = small_toy()
+    model.prior.config.stages = stages
+    model.prior.net[-1] = torch.nn.Linear(16, stages)
     learner = Learner(model, LearnConfig(prior_objective="nce", lr_prior=3e-3, clip_prior=None), 1)
     m = torch.tensor([1.0, -0.5])
     for _ in range(1500):
