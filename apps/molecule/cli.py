@@ -89,8 +89,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     data = {"x": vocab.encode(texts, cfg.max_len).to(torch.int16)}
     if cfg.ebm.bag.size:
         from .latent import fingerprint_bags
+        from .metrics import cache_dir
 
-        data["bag"] = fingerprint_bags(smiles, cfg.ebm.bag.size)
+        data["bag"] = fingerprint_bags(smiles, cfg.ebm.bag.size, cache=cache_dir())
     if args.properties:
         from .metrics import cache_dir
         from .oracles import property_table
@@ -149,14 +150,14 @@ def read_encodable(args: argparse.Namespace, model: MoleculeModel) -> list[str]:
 
 def cmd_encode(args: argparse.Namespace) -> int:
     """SMILES file -> posterior means: CSV (smiles, z0..z{d-1}) or .npy [N, d] (row order of the kept molecules)."""
-    from .latent import posterior_means
+    from .latent import posterior_means, save_npy
 
     model = MoleculeModel.from_pretrained(args.model, device=pick_device(args.device)).eval()
     torch.manual_seed(args.seed)
     smiles = read_encodable(args, model)
     z = posterior_means(model, smiles, args.batch_size).cpu().numpy()
     if args.output.suffix == ".npy":
-        write_atomic(args.output, lambda p: np.save(p.open("wb"), z))
+        write_atomic(args.output, lambda p: save_npy(p, z))
     else:
         frame = pd.concat([pd.DataFrame({"smiles": smiles}), pd.DataFrame(z, columns=[f"z{i}" for i in range(z.shape[1])])],
                           axis=1)

@@ -7,6 +7,9 @@ Tanimoto similarity (radius 2, 1,024 bits) and exact canonical match.
 
 from __future__ import annotations
 
+import hashlib
+from pathlib import Path
+
 import numpy as np
 import torch
 from rdkit import Chem, DataStructs
@@ -14,6 +17,7 @@ from rdkit.Chem import rdFingerprintGenerator
 
 from shared.diagnostics import posterior_fit
 from shared.errors import DataError
+from shared.io import write_atomic
 
 from .data import canonical
 from .model import MoleculeModel
@@ -22,15 +26,30 @@ from .tokens import to_representation
 _SIMILARITY_FP = rdFingerprintGenerator.GetMorganGenerator(radius=2, fpSize=1024)
 
 
-def fingerprint_bags(smiles: list[str], bits: int) -> torch.Tensor:
-    """Morgan radius-2 fingerprints folded to `bits` bits, [N, bits] uint8: the bag head's targets."""
+def fingerprint_bags(smiles: list[str], bits: int, cache: Path | None = None) -> torch.Tensor:
+    """Morgan radius-2 fingerprints folded to `bits` bits, [N, bits] uint8: the bag head's targets. With
+    `cache`, kept there as bit-packed .npy keyed by the molecule list (MOSES train takes minutes)."""
+    path = None
+    if cache is not None:
+        key = hashlib.sha1("\n".join(smiles).encode()).hexdigest()[:16]
+        path = cache / f"fingerprints-{bits}-{key}.npy"
+        if path.is_file():
+            return torch.from_numpy(np.unpackbits(np.load(path), axis=1, count=bits))
     generator = rdFingerprintGenerator.GetMorganGenerator(radius=2, fpSize=bits)
     out = np.zeros((len(smiles), bits), dtype=np.uint8)
     for row, smi in enumerate(smiles):
         mol = Chem.MolFromSmiles(smi)
         if mol is not None:
             out[row] = generator.GetFingerprintAsNumPy(mol)
+    if path is not None:
+        write_atomic(path, lambda p: save_npy(p, np.packbits(out, axis=1)))
     return torch.from_numpy(out)
+
+
+def save_npy(path: Path, array: np.ndarray) -> None:
+    """np.save to exactly `path` (np.save itself appends .npy to a name without it)."""
+    with path.open("wb") as fh:
+        np.save(fh, array)
 
 
 def encode_ids(model: MoleculeModel, smiles: list[str]) -> torch.Tensor:

@@ -120,8 +120,13 @@ def test_encode_and_reconstruct_commands(tmp_path, capsys):
     assert "no molecule the model can encode" in capsys.readouterr().err
 
 
-def test_fingerprint_bags_and_tanimoto():
+def test_fingerprint_bags_and_tanimoto(tmp_path):
     from apps.molecule.latent import fingerprint_bags, tanimoto
+
+    smiles = moses_smiles("train")[:50]
+    fresh = fingerprint_bags(smiles, 96, cache=tmp_path)
+    assert len(list(tmp_path.glob("fingerprints-96-*.npy"))) == 1
+    assert torch.equal(fingerprint_bags(smiles, 96, cache=tmp_path), fresh)  # read back from the cache
 
     bags = fingerprint_bags(["CCO", "CCO", "c1ccccc1", "nonsense"], 128)
     assert bags.shape == (4, 128) and bags.dtype == torch.uint8
