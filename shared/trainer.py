@@ -53,7 +53,8 @@ class TrainConfig(LearnConfig):
     eval_every: int = option(0, "run the evaluation every this many steps (0 = at the end only)")
     checkpoint_every: int = option(0, "write a checkpoint every this many steps (0 = at the end only)")
     quiet: bool = option(False, "no progress bar")
-    max_minutes: float = option(0.0, "stop (with a checkpoint) after this much wall-clock time (0 = no limit)")
+    max_minutes: float = option(0.0, "stop the training loop (with a checkpoint) after this much wall-clock time; "
+                                     "the final evaluation and save come after it (0 = no limit)")
     keep_best: str = option("", "also keep out_dir/best/: the model at the evaluation with the highest value of "
                                 "this figure, e.g. valid, or with a leading '-' the lowest, e.g. -ppl ('' = off)")
     posterior_noise_final: float | None = option(None, "during training, move the posterior chain's noise factor "
