@@ -57,6 +57,8 @@ def throughput(model: MoleculeModel, n: int, **chain) -> float:
 def step_costs(specs: dict[str, tuple[str, str | None]], batch: int, rounds: int) -> dict[str, float]:
     """Median seconds of a learning step for each spec name -> (preset, preset whose decoder to use as a
     CharRNN, or None); the learners take turns, so load on the machine hits all of them alike."""
+    from apps.molecule.latent import fingerprint_bags
+
     smiles = moses_smiles("train")[: batch * (rounds + 1)]
     learners, times = {}, {}
     for name, (preset_name, decoder_from) in specs.items():
@@ -66,14 +68,17 @@ def step_costs(specs: dict[str, tuple[str, str | None]], batch: int, rounds: int
         cfg = from_dict(MoleculeConfig, deep_merge(to_dict(MoleculeConfig()), table))
         vocab = Vocabulary.build(smiles)
         torch.manual_seed(0)
-        learners[name] = (Learner(MoleculeModel(cfg, vocab), TrainConfig(batch_size=batch), len(smiles)),
-                          vocab.encode(smiles, cfg.max_len))
+        train = from_dict(TrainConfig, preset(preset_name).get("train", {}) | {"batch_size": batch})
+        data = {"x": vocab.encode(smiles, cfg.max_len)}
+        if cfg.ebm.bag.size:
+            data["bag"] = fingerprint_bags(smiles, cfg.ebm.bag.size)
+        learners[name] = (Learner(MoleculeModel(cfg, vocab), train, len(smiles)), data)
         times[name] = []
     for i in range(rounds + 1):  # round 0 warms up
         idx = torch.arange(i * batch, (i + 1) * batch)
-        for name, (learner, x) in learners.items():
+        for name, (learner, data) in learners.items():
             start = time.perf_counter()
-            learner.step({"x": x[idx], "index": idx})
+            learner.step({k: v[idx] for k, v in data.items()} | {"index": idx}, step=i)
             if i:
                 times[name].append(time.perf_counter() - start)
     return {name: statistics.median(t) for name, t in times.items()}
