@@ -155,3 +155,21 @@ def test_snapshots_are_saved_by_training_time(tmp_path, toy_data):
     Trainer(small_toy(), toy_data, quick_config(steps=5, snapshot_minutes=[0.0, 1000.0]), out_dir=tmp_path).fit()
     assert (tmp_path / "snapshot-0min" / "model.safetensors").is_file()
     assert not (tmp_path / "snapshot-1000min").exists()
+
+
+@pytest.mark.parametrize("kind", ["gru", "cnn"])
+def test_sequence_encoder_ignores_padding_and_trains(kind):
+    from shared.sequence import EncoderConfig, TokenEncoder
+
+    torch.manual_seed(0)
+    encoder = TokenEncoder(12, 3, EncoderConfig(kind=kind, embed=8, hidden=16, kernel=3))
+    x = torch.randint(3, 12, (5, 9))
+    x[:, 0] = 1
+    x[2, 5:] = 0  # a shorter row
+    x[2, 4] = 2
+    mean, logvar = encoder(x)
+    assert mean.shape == logvar.shape == (5, 3)
+    padded = torch.cat([x, torch.zeros(5, 4, dtype=torch.long)], dim=1)  # more padding changes nothing
+    assert torch.allclose(encoder(padded)[0], mean, atol=1e-6)
+    mean.sum().backward()
+    assert all(p.grad is not None for p in encoder.parameters() if p.requires_grad)
