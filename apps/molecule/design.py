@@ -27,6 +27,7 @@ from shared.io import load_json, save_json, write_atomic, write_dir_atomic
 from shared.trainer import TrainConfig, Trainer
 
 from .data import canonical, moses_smiles, read_smiles_file
+from .latent import fingerprint_bags
 from .model import MoleculeModel
 from .oracles import PROPERTIES, DockingSpec, Oracle
 from .tokens import to_representation, tokenize
@@ -116,10 +117,10 @@ class DesignRun:
         self.cfg, self.out, self.quiet = config, Path(out_dir), quiet
         self.device = pick_device(config.device)
         self.model = MoleculeModel.from_pretrained(config.model, device=self.device)
-        missing = [o.property for o in config.objectives if o.property not in self.model.heads]
+        missing = [o.property for o in config.objectives if o.property not in self.model.config.properties]
         if missing:
             raise ConfigError(f"the model {config.model} has no head for objective {missing[0]!r} "
-                              f"(heads: {', '.join(self.model.heads) or 'none'}); train it with --properties")
+                              f"(heads: {', '.join(self.model.config.properties) or 'none'}); train it with --properties")
         names = dict.fromkeys([o.property for o in config.objectives] + [c.property for c in config.constraints])
         self.oracles = {n: Oracle(n, config.start_smiles or None, config.docking) for n in names}
         self.state = DesignState()
@@ -192,11 +193,14 @@ class DesignRun:
         if not usable:
             return
         data = {"x": vocab.encode([texts[i] for i in usable], max_len).to(self.device)}
-        for name in self.model.heads:
+        for name in self.model.config.properties:
             values = kept[name].to_numpy()[usable] if name in kept else np.full(len(usable), math.nan)
             data[name] = self.model.normalise(name, torch.tensor(values, dtype=torch.float32, device=self.device))
+        if "bag" in self.model.heads:
+            smiles = kept.canonical_smiles.to_numpy()[usable].tolist()
+            data["bag"] = fingerprint_bags(smiles, self.model.ebm.bag.size).to(self.device)
         steps = self.cfg.finetune_epochs * math.ceil(len(usable) / self.cfg.finetune_batch)
-        Trainer(self.model, data, TrainConfig(steps=steps, batch_size=self.cfg.finetune_batch, quiet=True,
+        Trainer(self.model, data, TrainConfig(steps=steps, batch_size=self.cfg.finetune_batch, quiet=True, diagnose=0,
                                               device=str(self.device), seed=self.cfg.seed + self.state.iteration)).fit()
         self.model.eval()
         self.z[torch.tensor(usable, device=self.device)] = self.model.infer_posterior(data["x"]).z  # new model's view

@@ -61,9 +61,9 @@ class MoleculeModel(LatentEBM):
     def predict_properties(self, z: torch.Tensor) -> dict[str, torch.Tensor]:
         """Each head's mean g(z), back in property units."""
         out = {}
-        for name, head in self.heads.items():
+        for name in self.config.properties:
             mean, std = self.config.property_stats[name]
-            out[name] = head.predict(z) * std + mean
+            out[name] = self.heads[name].predict(z) * std + mean
         return out
 
     def save_extra(self, directory: Path) -> None:
