@@ -43,6 +43,7 @@ VARIANTS = {  # group: [(name, prior, posterior_init, posterior steps, training 
         ("joint step, contrastive prior, persistent prior chains", "ebm", "amortised", 0, {"prior_init": "persistent"}, 1),
         ("joint step, NCE prior", "ebm", "amortised", 0, {"prior_objective": "nce"}, 1),
         ("joint step, NCE prior, 4 stages", "ebm", "amortised", 0, {"prior_objective": "nce"}, 4),
+        ("joint step, NCE prior, 8 stages", "ebm", "amortised", 0, {"prior_objective": "nce"}, 8),
     ],
 }
 
@@ -52,6 +53,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=600)
     parser.add_argument("--seeds", type=int, default=2, help="training seeds per variant (mean reported)")
     parser.add_argument("--group", choices=list(VARIANTS), default="init")
+    parser.add_argument("--match", default="", help="only the variants whose name contains this text")
     parser.add_argument("--json", type=Path, help="default bench/results/toy_prior.json (toy_prior_<group>.json "
                                                   "for other groups)")
     args = parser.parse_args()
@@ -60,7 +62,7 @@ def main() -> None:
     x, _ = make_data(4000, seed=0)
     x_test, mode_test = make_data(2000, seed=1)
     rows = []
-    for name, prior, init, k, options, stages in VARIANTS[args.group]:
+    for name, prior, init, k, options, stages in [v for v in VARIANTS[args.group] if args.match in v[0]]:
         runs = []
         for seed in range(args.seeds):
             cfg = toy_config(prior, init)

@@ -12,8 +12,10 @@ For a batch x (and property values y):
                   or from a persistent replay buffer (+ r mean f^2, the level guard);
      nce:         logistic regression of z+ against z0 ~ p0 = N(0, s^2 I) with logit f_a: at its optimum
                   exp(f_a) p0 is the aggregate posterior, self-normalised; no prior chains. With K stages
-                  (multi-stage density-ratio estimation, Xiao and Han 2022): z_k = a_k z+ + sqrt(1 - a_k^2) s eps,
-                  a_k = k / K, and stage output f_k is the logit of z_k against z_(k-1); f_a = sum_k f_k.
+                  (multi-stage density-ratio estimation, Xiao and Han 2022): z_k = sqrt(1 - r_k^2) z+ + r_k s eps
+                  with noise levels r_k falling geometrically from 1 (k = 0: the reference) to 0.05 (k = K - 1),
+                  and r_K = 0 (z+ itself); stage output f_k is the logit of z_k against z_(k-1), f_a = sum_k f_k.
+                  (A single logistic regression saturates when the posteriors are far from the reference.)
 Two Adam optimisers with separate learning rates and gradient-norm clipping. Under torchrun the
 two updates go through DistributedDataParallel; chains use the plain modules.
 
@@ -97,6 +99,9 @@ class LearnConfig:
             return 0.0
         after = step - self.pretrain_steps
         return min(1.0, (after + 1) / self.kl_warmup_steps) if self.kl_warmup_steps else 1.0
+
+
+NCE_MIN_NOISE = 0.05  # multi-stage NCE: the noise level of the last stage before the posterior samples
 
 
 class GeneratorSide(nn.Module):
@@ -308,8 +313,9 @@ class Learner:
         """Multi-stage NCE loss (module docstring); returns (f at reference draws, f at z+, all f, loss)."""
         stages, prior = self.model.prior.config.stages, self.model.prior
         b = len(z_post)
-        path = [z_post * (k / stages) + prior.sample_reference(b, z_post.device) * (1 - (k / stages) ** 2) ** 0.5
-                for k in range(stages + 1)]  # path[0] ~ p0, path[stages] = z+
+        noise = [NCE_MIN_NOISE ** (k / (stages - 1)) for k in range(stages)] + [0.0]
+        path = [z_post * (1 - r * r) ** 0.5 + prior.sample_reference(b, z_post.device) * r
+                for r in noise]  # path[0] ~ p0, path[stages] = z+
         out = self.prior(torch.cat(path), per_stage=True).view(stages + 1, b, stages)
         k = torch.arange(stages, device=z_post.device)
         loss = (F.softplus(-out[k + 1, :, k]) + F.softplus(out[k, :, k])).mean(1).sum()

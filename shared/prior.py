@@ -5,7 +5,7 @@
 One class serves three kinds:
   - "ebm":      f_a is an MLP with one output (Pang et al. 2020), or with `stages` = K outputs summed,
                 f_a = sum_k f_k, for multi-stage noise-contrastive learning (f_k = log p_k / p_(k-1) along a
-                path of distributions from the reference to the aggregate posterior; shared/learning.py);
+                path of noised posteriors from the reference to the aggregate posterior; shared/learning.py);
   - "gaussian": f_a = 0, the plain reference N(0, s^2 I) (the baseline, no parameters);
   - "coupled":  an MLP with K outputs f(z) (symbol-vector coupling): p(y, z) ~ exp(f_y(z)) p0(z),
                 marginal score f_a(z) = logsumexp_k f_k(z), class posterior p(y|z) = softmax f(z).
