@@ -35,6 +35,18 @@ def test_beats_logistic_regression_with_two_labels_per_class(make):
     assert ours > baseline + 0.04, (ours, baseline)
 
 
+def test_noise_contrastive_prior_learns_without_prior_chains():
+    """The NCE option classifies well above chance with two labels per class (measured 0.745; LR on the four
+    labeled rows 0.752: unlike the default, it does not beat LR here)."""
+    X, y = make_moons(600, noise=0.1, random_state=0)
+    X_test, y_test = make_moons(600, noise=0.1, random_state=1)
+    partial = two_labels_per_class(y)
+    clf = SymbolVectorClassifier(**(SMALL | {"prior_objective": "nce", "free_bits": 0.1})).fit(X, partial)
+    assert clf.score(X_test, y_test) > 0.7
+    proba = clf.predict_proba(X_test)
+    assert np.allclose(proba.sum(1), 1) and 0.2 < (proba.argmax(1) == 1).mean() < 0.8  # both classes used
+
+
 def test_scikit_learn_api_shapes_and_containers():
     X, y = make_moons(300, noise=0.1, random_state=0)
     partial = two_labels_per_class(y)
@@ -84,7 +96,7 @@ def test_bad_input_is_refused_clearly(X, y, message):
 
 @pytest.mark.parametrize("setting", [{"latent_dim": 2.5}, {"steps": "many"}, {"hidden": (0,)}, {"mi_weight": -1},
                                      {"label_weight": 0}, {"learning_rate": "fast"}, {"balance": "yes"},
-                                     {"likelihood": "poisson"}])
+                                     {"likelihood": "poisson"}, {"prior_objective": "mle"}, {"free_bits": -0.5}])
 def test_invalid_settings_are_named(setting):
     X, y = make_moons(40, random_state=0)
     name = next(iter(setting))
