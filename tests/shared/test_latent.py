@@ -173,3 +173,20 @@ def test_sequence_encoder_ignores_padding_and_trains(kind):
     assert torch.allclose(encoder(padded)[0], mean, atol=1e-6)
     mean.sum().backward()
     assert all(p.grad is not None for p in encoder.parameters() if p.requires_grad)
+
+
+def test_log_normaliser_around_the_posteriors_finds_mass_the_reference_misses():
+    """f(z) = a.z - |a|^2 / 2 makes exp(f) N(0, I) = N(a, I), so log Z = 0; with |a| = 6 reference draws almost
+    never reach the mass and underestimate log Z by many nats."""
+    from shared.diagnostics import log_normaliser
+
+    torch.manual_seed(0)
+    model = small_toy()
+    a = torch.tensor([6.0, 0.0])
+    model.prior.net = torch.nn.Linear(2, 1)
+    with torch.no_grad():
+        model.prior.net.weight.copy_(a[None])
+        model.prior.net.bias.fill_(-a.pow(2).sum() / 2)
+    assert log_normaliser(model, 2000) < -2.0
+    near = (a + 0.3 * torch.randn(50, 2), torch.full((50, 2), math.log(0.5)))
+    assert abs(log_normaliser(model, 20_000, around=near)) < 0.05
