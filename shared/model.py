@@ -86,6 +86,7 @@ class LatentEBM(nn.Module):
         if ebm.bag.size:
             heads["bag"] = BagHead(ebm.prior.latent_dim, ebm.bag)
         self.heads = nn.ModuleDict(heads)
+        self.diagnostics: dict[str, float] = {}  # the latent diagnostics of the last training evaluation
         self.encoder = encoder
         if ebm.posterior_init == "amortised" and encoder is None:
             raise ConfigError("posterior_init = 'amortised' needs a model with an encoder")
@@ -168,7 +169,7 @@ class LatentEBM(nn.Module):
                   "config": to_dict(self.config)}
         save_json(directory / "config.json", header)
         save_tensors(directory / "model.safetensors", self.state_dict())
-        if getattr(self, "diagnostics", None):  # the latent diagnostics of the last training evaluation
+        if self.diagnostics:
             save_json(directory / "diagnostics.json", self.diagnostics)
         self.save_extra(directory)
 

@@ -60,7 +60,7 @@ class TrainConfig(LearnConfig):
     posterior_noise_final: float | None = option(None, "during training, move the posterior chain's noise factor "
                                                        "linearly from its configured value to this one")
     snapshot_minutes: list[float] = option([], "also save the model as out_dir/snapshot-<M>min/ once training has "
-                                                "run M minutes (wall-clock of this process, for equal-time comparisons)")
+                                                "run M minutes (wall-clock, earlier resumed processes included; for equal-time comparisons)")
     diagnose: int = option(256, "latent diagnostics at every evaluation on this many fixed training rows (0 = off)")
 
     def __post_init__(self) -> None:
