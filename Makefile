@@ -26,11 +26,13 @@ demo: setup
 demo-toy: setup
 	$(VENV)/bin/lebm toy demo
 
+# two test processes at a time (pytest-xdist), one torch thread each (tests/conftest.py); a file stays in one
+# process, so its module fixtures are built once
 test: setup
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n 2 --dist loadfile
 
 test-all: setup
-	$(PY) -m pytest -q -m ""
+	$(PY) -m pytest -q -n 2 --dist loadfile -m ""
 
 bench: setup
 	$(PY) bench/toy_prior.py

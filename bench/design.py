@@ -28,11 +28,10 @@ import time
 from pathlib import Path
 
 import pandas as pd
+from lebm.core.config import deep_merge, from_dict, to_dict
+from lebm.molecule.cli import preset
+from lebm.molecule.design import DesignConfig, DesignRun
 from rdkit import Chem
-
-from apps.molecule.cli import preset
-from apps.molecule.design import DesignConfig, DesignRun
-from shared.config import deep_merge, from_dict, to_dict
 
 PUBLISHED = {"qed": "JT-VAE 0.925, GCPN 0.948, MolDQN 0.948, MARS 0.948, GraphDF 0.948, LIMO 0.947, SGDS 0.948 (x3)",
              "plogp": "LIMO 10.5, GraphDF 13.7, MARS 45.0 (mixed conventions), SGDS about 26 (LIMO convention)"}
@@ -63,12 +62,11 @@ def pareto_front(frame: pd.DataFrame) -> pd.DataFrame:
 
 def constrained(args: argparse.Namespace) -> dict:
     import torch
-
-    from apps.molecule.data import moses_smiles
-    from apps.molecule.model import MoleculeModel
-    from apps.molecule.metrics import cache_dir
-    from apps.molecule.oracles import Oracle, property_table
-    from apps.molecule.tokens import to_representation
+    from lebm.molecule.data import moses_smiles
+    from lebm.molecule.metrics import cache_dir
+    from lebm.molecule.model import MoleculeModel
+    from lebm.molecule.oracles import Oracle, property_table
+    from lebm.molecule.tokens import to_representation
 
     model = MoleculeModel.from_pretrained(args.model).eval()
     test = moses_smiles("test")
@@ -152,7 +150,7 @@ def main() -> None:
               "oracle_calls": int(summary.oracle_calls.iloc[-1]), "config": to_dict(cfg),
               "top3": top[["canonical_smiles", *[o.property for o in cfg.objectives]]].to_dict("records"),
               "final_validity": float(summary.validity.iloc[-1]), "published": PUBLISHED.get(args.task, "")}
-    from apps.molecule.data import moses_smiles
+    from lebm.molecule.data import moses_smiles
 
     train = set(moses_smiles("train"))
     result["top3_in_training_set"] = [s in train for s in top.canonical_smiles]

@@ -20,15 +20,14 @@ import time
 from pathlib import Path
 
 import torch
-
-from apps.molecule.cli import preset
-from apps.molecule.data import moses_smiles
-from apps.molecule.metrics import moses_metrics, moses_reference
-from apps.molecule.model import MoleculeConfig, MoleculeModel
-from apps.molecule.tokens import Vocabulary
-from shared import TrainConfig
-from shared.config import deep_merge, from_dict, to_dict
-from shared.learning import Learner
+from lebm.core import TrainConfig
+from lebm.core.config import deep_merge, from_dict, to_dict
+from lebm.core.learning import Learner
+from lebm.molecule.cli import preset
+from lebm.molecule.data import moses_smiles
+from lebm.molecule.metrics import moses_metrics, moses_reference
+from lebm.molecule.model import MoleculeConfig, MoleculeModel
+from lebm.molecule.tokens import Vocabulary
 
 PUBLISHED = {  # MOSES paper, mean of 3 runs
     "CharRNN": {"Valid": 0.975, "Unique@10k": 0.999, "FCD/Test": 0.073, "SNN/Test": 0.601, "Frag/Test": 1.000,
@@ -57,7 +56,7 @@ def throughput(model: MoleculeModel, n: int, **chain) -> float:
 def step_costs(specs: dict[str, tuple[str, str | None]], batch: int, rounds: int) -> dict[str, float]:
     """Median seconds of a learning step for each spec name -> (preset, preset whose decoder to use as a
     CharRNN, or None); the learners take turns, so load on the machine hits all of them alike."""
-    from apps.molecule.latent import fingerprint_bags
+    from lebm.molecule.latent import fingerprint_bags
 
     smiles = moses_smiles("train")[: batch * (rounds + 1)]
     learners, times = {}, {}
@@ -102,11 +101,12 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=Path(__file__).parent / "results" / "molecule_moses.json")
     args = parser.parse_args()
     if args.charrnn_minutes:
-        from shared.cli import main as lebm
+        from lebm.core.cli import main as lebm
 
         run_dir = args.charrnn.parent
         assert lebm(["molecule", "train", "--preset", "charrnn", "--out", str(run_dir), "--steps", "100000000",
-                     "--max-minutes", str(args.charrnn_minutes), "--checkpoint-every", "2000", "--quiet"]) == 0
+                     "--max-minutes", str(args.charrnn_minutes), "--checkpoint-every", "2000", "--quiet",
+                     "--resume"]) == 0
     models = {"LEBM (bundled)": MoleculeModel.from_pretrained(args.lebm).eval(),
               "CharRNN (ours)": MoleculeModel.from_pretrained(args.charrnn).eval()}
     result: dict = {"meta": {"torch": torch.__version__, "threads": torch.get_num_threads(),

@@ -29,7 +29,7 @@ PAIR = ("The company said profits rose sharply in the last quarter.",
 
 
 def lebm(*args: str) -> str:
-    cmd = [sys.executable, "-m", "shared", *args]
+    cmd = [sys.executable, "-m", "lebm", *args]
     done = subprocess.run(cmd, capture_output=True, text=True)
     if done.returncode:
         raise SystemExit(f"{' '.join(cmd)} failed:\n{done.stderr[-2000:]}")
@@ -60,7 +60,7 @@ def main() -> None:
         preset, prior = MODELS[name]
         run = args.out / name
         train = ["text", "train", "--preset", preset, "--config", str(sizes), "--out", str(run), "--threads", "1",
-                 "--max-minutes", str(args.minutes), "--quiet", "--device", "cpu"] + (["--prior", prior] if prior else []) \
+                 "--max-minutes", str(args.minutes), "--quiet", "--device", "cpu", "--resume"] + (["--prior", prior] if prior else []) \
             + (["--kl-warmup-steps", str(args.kl_warmup)] if name == "vae" else [])
         start = time.perf_counter()
         lebm(*train)

@@ -23,9 +23,8 @@ from dataclasses import replace
 from pathlib import Path
 
 import torch
-
-from shared import TrainConfig, Trainer
-from shared.toy import ToyModel, evaluate, make_data, mmd, toy_config
+from lebm.core import TrainConfig, Trainer
+from lebm.core.toy import ToyModel, evaluate, make_data, mmd, toy_config
 
 VARIANTS = {  # group: [(name, prior, posterior_init, posterior steps, training options, prior stages)]
     "init": [

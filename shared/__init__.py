@@ -1,7 +1,14 @@
 """The latent-EBM core: priors, the Langevin kernel, the learning step, the trainer, model I/O.
 
-    from shared import EnergyPrior, PriorConfig, langevin, LatentEBM, Trainer, TrainConfig
+    from lebm.core import EnergyPrior, PriorConfig, langevin, LatentEBM, Trainer, TrainConfig
+
+Installed as `lebm.core`; in the source tree the folder's own name `shared` is the same module (legacy.py).
 """
+
+if __name__ != "lebm.core":  # imported by its folder name in the source tree
+    from lebm.core.legacy import alias
+
+    alias(__name__, "lebm.core")
 
 from .config import from_dict, load_toml, to_dict
 from .distributed import pick_device, seed_everything

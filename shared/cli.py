@@ -15,8 +15,17 @@ from typing import Any
 
 import torch
 
-from .config import add_arguments, config_toml, deep_merge, from_dict, load_toml, resolve, to_dict
+from .config import (
+    add_arguments,
+    config_toml,
+    deep_merge,
+    from_dict,
+    load_toml,
+    resolve,
+    to_dict,
+)
 from .errors import LebmError
+from .io import RUN_ENTRIES, claim_dir, save_json
 from .trainer import TrainConfig, Trainer
 
 
@@ -24,6 +33,8 @@ def add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", type=Path, help="TOML file with [model] and [train] tables")
     parser.add_argument("--out", type=Path, required=True, help="output directory (checkpoint, model, log)")
     parser.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint if it exists")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace the run already in OUT (without it, a non-empty OUT is refused)")
     add_arguments(parser, TrainConfig)
 
 
@@ -52,6 +63,7 @@ def _toy_setup(args: argparse.Namespace) -> tuple[Any, TrainConfig]:
 def toy_train(args: argparse.Namespace) -> int:
     from .toy import ToyModel, evaluate, make_data
 
+    claim_dir(args.out, resume=args.resume, overwrite=args.overwrite, owned=RUN_ENTRIES)
     model_cfg, train_cfg = _toy_setup(args)
     torch.manual_seed(train_cfg.seed)
     model = ToyModel(model_cfg)
@@ -88,7 +100,8 @@ def toy_demo(args: argparse.Namespace) -> int:
         print(f"{r['prior']:<10}{r['mmd']:>10.4f}{r['near_mode']:>12.3f}{r['min_mode_share']:>16.3f}{r['train_s']:>10.1f}")
     print(f"EBM prior / Gaussian prior MMD ratio: {rows[1]['mmd'] / rows[0]['mmd']:.3f}")
     if args.json:
-        args.json.write_text(json.dumps({"steps": args.steps, "mmd_floor": floor, "rows": rows}, indent=2) + "\n")
+        save_json(args.json, {"steps": args.steps, "mmd_floor": floor, "rows": rows})
+        print(f"wrote {args.json}")
     return 0
 
 

@@ -15,7 +15,13 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from .errors import DataError, ModelLoadError
+from .errors import ConfigError, DataError, ModelLoadError
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def write_atomic(path: str | Path, write: Callable[[Path], None]) -> Path:
@@ -26,6 +32,7 @@ def write_atomic(path: str | Path, write: Callable[[Path], None]) -> Path:
     os.close(fd)
     try:
         write(Path(tmp))
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; the result gets the mode any tool would give it
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
@@ -45,6 +52,7 @@ def write_dir_atomic(path: str | Path, fill: Callable[[Path], None]) -> Path:
     old = path.with_name(path.name + ".old")
     try:
         fill(tmp)
+        tmp.chmod(0o777 & ~_umask())  # mkdtemp makes 0700
         if old.exists():
             shutil.rmtree(old)
         if path.exists():
@@ -61,6 +69,38 @@ def resolve_dir(path: str | Path) -> Path:
     path = Path(path)
     old = path.with_name(path.name + ".old")
     return old if not path.exists() and old.is_dir() else path
+
+
+# what a training run writes into its output directory (`--overwrite` removes these, and only these)
+RUN_ENTRIES = ("config.toml", "train_log.jsonl", "diagnostics.json", "checkpoint", "checkpoint.old", "model",
+               "model.old", "best", "best.old", "snapshot-*")
+
+
+def claim_dir(path: str | Path, *, resume: bool = False, overwrite: bool = False, owned: tuple[str, ...] = (),
+              resumable: bool = True) -> Path:
+    """Check that a command may write into the directory `path` before it writes anything there.
+
+    A missing or empty directory is free. A non-empty one is refused with one line naming --resume and
+    --overwrite, unless the user passed one of them; --overwrite removes the entries matching the
+    `owned` glob patterns (what this command itself writes), so a new run never mixes with an old one.
+    """
+    path = Path(path)
+    if resume and overwrite:
+        raise ConfigError("--resume and --overwrite contradict each other: pass one of them")
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"{path} is a file, not a directory; pass a directory to write into")
+    held = sorted(p.name for p in path.iterdir()) if path.is_dir() else []
+    if not held or resume:
+        return path
+    if not overwrite:
+        shown = ", ".join(held[:4]) + (", ..." if len(held) > 4 else "")
+        hint = "pass --resume to continue that run or --overwrite to replace it" if resumable else \
+            "pass --overwrite to replace it (this command cannot --resume: it always starts afresh)"
+        raise ConfigError(f"{path} is not empty (it holds {shown}); {hint}")
+    for pattern in owned:
+        for entry in path.glob(pattern):
+            shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
+    return path
 
 
 def save_json(path: str | Path, data: Any) -> Path:

@@ -28,15 +28,22 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from tqdm.auto import tqdm
 
 from .config import option, to_dict
 from .diagnostics import latent_diagnostics
-from .distributed import Dist, gather_objects, rng_state, seed_everything, set_rng_state, setup
+from .distributed import (
+    Dist,
+    gather_objects,
+    rng_state,
+    seed_everything,
+    set_rng_state,
+    setup,
+)
 from .errors import ConfigError, DataError, ModelLoadError
 from .io import load_state, load_tensors, resolve_dir, save_state, write_dir_atomic
 from .learning import LearnConfig, Learner
 from .model import LatentEBM, check_finite
+from .progress import progress
 
 EvalFn = Callable[[LatentEBM], Mapping[str, float]]
 SHOWN = ("nll_x", "kl_ref", "loss_prior", "f_post", "f_prior", "f_spread", "grad_generator", "grad_prior")
@@ -53,8 +60,9 @@ class TrainConfig(LearnConfig):
     eval_every: int = option(0, "run the evaluation every this many steps (0 = at the end only)")
     checkpoint_every: int = option(0, "write a checkpoint every this many steps (0 = at the end only)")
     quiet: bool = option(False, "no progress bar")
-    max_minutes: float = option(0.0, "stop the training loop (with a checkpoint) after this much wall-clock time; "
-                                     "the final evaluation and save come after it (0 = no limit)")
+    max_minutes: float = option(0.0, "stop the training loop (with a checkpoint) once training has run this many "
+                                     "wall-clock minutes, earlier resumed processes included; it bounds training "
+                                     "only: the final evaluation and save come after it (0 = no limit)")
     keep_best: str = option("", "also keep out_dir/best/: the model at the evaluation with the highest value of "
                                 "this figure, e.g. valid, or with a leading '-' the lowest, e.g. -ppl ('' = off)")
     posterior_noise_final: float | None = option(None, "during training, move the posterior chain's noise factor "
@@ -228,15 +236,17 @@ class Trainer:
         seed_everything(cfg.seed)  # identical chain-start state on every rank
         learner = Learner(self.model, cfg, self.n, dist)
         resumed = self.resume and self.load_checkpoint(learner, dist)
+        if self.resume and dist.main:
+            print(f"resuming from step {self.step} ({self.seconds_before / 60:.1f} training minutes) of {self.out_dir}"
+                  if resumed else f"--resume: no checkpoint in {self.out_dir}; starting at step 0", file=sys.stderr)
         if not resumed:
             seed_everything(cfg.seed + dist.rank)
         learner.distribute()
-        bar = tqdm(total=cfg.steps, initial=self.step, disable=cfg.quiet or not dist.main, dynamic_ncols=True,
-                   desc="train", mininterval=0.1 if sys.stderr.isatty() else 10.0)  # log files: a line per 10 s
+        bar = progress(total=cfg.steps, initial=self.step, quiet=cfg.quiet or not dist.main, desc="train")
         stats: dict[str, float] = {}
         metrics: dict[str, float] = {}
         noise0 = self.model.ebm.posterior_chain.noise
-        deadline = time.monotonic() + 60 * cfg.max_minutes if cfg.max_minutes else math.inf
+        deadline = time.monotonic() + 60 * cfg.max_minutes - self.seconds_before if cfg.max_minutes else math.inf
         snapshots = sorted(m for m in cfg.snapshot_minutes if not (self.out_dir / f"snapshot-{m:g}min").exists()) \
             if self.out_dir is not None and dist.main else []
         while self.step < cfg.steps and not _all_past(dist, deadline):
@@ -265,6 +275,8 @@ class Trainer:
         self.save_checkpoint(learner, dist)
         if dist.main and self.out_dir is not None:
             self.model.save_pretrained(self.out_dir / "model")
+            print(f"wrote {self.out_dir / 'model'} (the trained model), {self.out_dir / 'checkpoint'} (to --resume) "
+                  f"and {self.out_dir / 'train_log.jsonl'}", file=sys.stderr)
         if dist.active:  # no rank tears the process group down while rank 0 still evaluates and saves
             torch.distributed.barrier()
         return {"step": self.step, "resumed": resumed, "stats": stats, "eval": metrics}

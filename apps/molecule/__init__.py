@@ -1,1 +1,1 @@
-"""molecule app (see its issue); imports the core from `shared`, never another app."""
+"""molecule app (see its issue); imports the core from `lebm.core`, never another app."""

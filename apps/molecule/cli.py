@@ -12,13 +12,19 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
-
-from shared.cli import add_common, print_preset
-from shared.config import config_toml, deep_merge, from_dict, load_toml, resolve, to_dict
-from shared.distributed import pick_device
-from shared.errors import ConfigError, DataError
-from shared.io import save_json, write_atomic
-from shared.trainer import TrainConfig, Trainer
+from lebm.core.cli import add_common, print_preset
+from lebm.core.config import (
+    config_toml,
+    deep_merge,
+    from_dict,
+    load_toml,
+    resolve,
+    to_dict,
+)
+from lebm.core.distributed import pick_device
+from lebm.core.errors import ConfigError, DataError
+from lebm.core.io import RUN_ENTRIES, claim_dir, save_json, write_atomic
+from lebm.core.trainer import TrainConfig, Trainer
 
 from .data import canonical, clean, moses_smiles, read_smiles_file
 from .model import MoleculeConfig, MoleculeModel
@@ -29,7 +35,7 @@ PRESETS = ("latent", "fast", "paper", "charrnn")
 
 
 def preset(name: str) -> dict[str, Any]:
-    return load_toml(Path(str(files("apps.molecule") / "presets" / f"{name}.toml")))
+    return load_toml(Path(str(files("lebm.molecule") / "presets" / f"{name}.toml")))
 
 
 def load_training_smiles(args: argparse.Namespace, representation: str, max_len: int) -> list[str]:
@@ -44,6 +50,7 @@ def load_training_smiles(args: argparse.Namespace, representation: str, max_len:
     print(f"data: {report.summary()}", file=sys.stderr)
     if args.rejects:
         report.write_rejects(args.rejects)
+        print(f"wrote the {len(report.rejects)} skipped rows to {args.rejects}", file=sys.stderr)
     if not report.kept:
         raise DataError(f"{args.data}: no usable molecules")
     return report.kept
@@ -75,6 +82,7 @@ def moses_held_out(n: int, seed: int = 0) -> list[str]:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    claim_dir(args.out, resume=args.resume, overwrite=args.overwrite, owned=RUN_ENTRIES)
     if args.threads:
         torch.set_num_threads(args.threads)
     toml = deep_merge(preset(args.preset), load_toml(args.config) if args.config else {})
@@ -106,6 +114,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     model = MoleculeModel(cfg, vocab)
     args.out.mkdir(parents=True, exist_ok=True)
     write_atomic(args.out / "config.toml", lambda p: p.write_text(config_toml(cfg, train_cfg)))
+    print(f"wrote {args.out / 'config.toml'} (every setting of this run)", file=sys.stderr)
     result = Trainer(model, data, train_cfg, out_dir=args.out, resume=args.resume,
                      eval_fn=validity_probe(args.probe, args.probe_recon)).fit()
     print(json.dumps({"step": result["step"], **result["eval"]}))
@@ -121,7 +130,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     model.eval()
     torch.manual_seed(args.seed)
     chain = {"steps": args.prior_steps} if args.prior_steps is not None else {}
-    smiles = model.generate_smiles(args.n, args.batch_size, args.temperature, **chain)
+    smiles = model.generate_smiles(args.n, args.batch_size, args.temperature, quiet=args.quiet, **chain)
     frame = pd.DataFrame([{"smiles": s, **properties(s)} for s in smiles])
     write_atomic(args.output, lambda p: frame.to_csv(p, index=False))
     valid = frame[frame.valid]
@@ -217,14 +226,24 @@ def cmd_sample(args: argparse.Namespace) -> int:
         print(f"{name:<12}{target:>10.3f}{real.mean():>10.3f}{real.median():>10.3f}{real.std():>10.3f}"
               f"{frame[f'predicted_{name}'].mean():>11.3f}")
     write_atomic(args.output, lambda p: frame.to_csv(p, index=False))
+    print(f"wrote {args.output}")
     return 0
 
 
 def cmd_design(args: argparse.Namespace) -> int:
-    from .design import DesignConfig, DesignRun
+    from .design import OUTPUTS, DesignConfig, DesignRun
 
+    claim_dir(args.out, resume=args.resume, overwrite=args.overwrite, owned=OUTPUTS)
     table = load_toml(args.config)
-    cfg = resolve(DesignConfig, None, table.get("design", table), where="design.")
+    design = table.get("design", table)
+    here = args.config.parent  # a config's relative paths are relative to the config file, not the shell
+    for key, keep in (("model", ("",)), ("train_smiles", ("", "moses", "none"))):
+        if isinstance(design.get(key), str) and design[key] not in keep:
+            design[key] = str(here / Path(design[key]).expanduser())
+    receptor = design.get("docking", {}).get("receptor")
+    if isinstance(receptor, str) and not receptor.startswith("dockstring:"):
+        design["docking"]["receptor"] = str(here / Path(receptor).expanduser())
+    cfg = resolve(DesignConfig, None, design, where="design.")
     if args.model:
         cfg.model = str(args.model)
     if not cfg.model:
@@ -239,15 +258,21 @@ def cmd_demo(args: argparse.Namespace) -> int:
     out = args.out
     out.mkdir(parents=True, exist_ok=True)
     base = dict(model=args.model, n=args.n, seed=0, output=out / "generated.csv", batch_size=500, temperature=1.0,
-                image=out / "grid.png", image_count=24, device="auto", prior_steps=None)
+                image=out / "grid.png", image_count=24, device="auto", prior_steps=None, quiet=args.quiet)
     cmd_generate(argparse.Namespace(**base))
-    return cmd_evaluate(argparse.Namespace(generated=out / "generated.csv", column="smiles", reference="moses-test-fcd",
+    return cmd_evaluate(argparse.Namespace(generated=out / "generated.csv", column=None, reference="moses-test-fcd",
                                            train="moses", smiles_column=None, k=[1000], json=out / "metrics.json",
-                                           quiet=True))
+                                           quiet=args.quiet))
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from .metrics import ReferenceStats, moses_metrics, moses_reference, shipped_fcd_reference
+    from .metrics import (
+        ReferenceStats,
+        moses_metrics,
+        moses_reference,
+        shipped_fcd_reference,
+        small_sample_warnings,
+    )
 
     generated = read_smiles_file(args.generated, args.column)  # file order; empty cells count as invalid
     if args.reference == "moses-test":
@@ -262,11 +287,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     elif args.train != "none":
         train = set(read_smiles_file(args.train, args.smiles_column))
     metrics = moses_metrics(generated, reference, train, tuple(args.k), quiet=args.quiet)
+    warnings = small_sample_warnings(round(metrics["Valid"] * len(generated)), metrics, tuple(args.k))
     print(f"{'metric':<12}{'value':>10}")
     for name, value in metrics.items():
-        print(f"{name:<12}{value:>10.4f}")
+        print(f"{name:<12}{value:>10.4f}" + (f"  warning: {warnings[name]}" if name in warnings else ""))
     if args.json:
-        save_json(args.json, {"generated": str(args.generated), "n": len(generated), "metrics": metrics})
+        save_json(args.json, {"generated": str(args.generated), "n": len(generated), "metrics": metrics,
+                              "warnings": warnings})
+        print(f"wrote {args.json}")
     return 0
 
 
@@ -282,7 +310,7 @@ def add_group(sub: argparse._SubParsersAction) -> None:
     add_common(train)
     train.add_argument("--preset", choices=PRESETS, default="latent", help="starting settings, overridden by --config")
     train.add_argument("--data", default="moses", help="'moses' (the MOSES train split) or a .csv/.smi/.txt file")
-    train.add_argument("--smiles-column", help="CSV column holding SMILES (default: a column named SMILES)")
+    train.add_argument("--smiles-column", help="CSV column holding SMILES (default: a column named smiles, any case)")
     train.add_argument("--representation", choices=["smiles", "selfies"], help="token representation")
     train.add_argument("--max-molecules", type=int, help="use only the first N molecules")
     train.add_argument("--rejects", type=Path, help="write skipped rows with their reason to this CSV")
@@ -305,6 +333,7 @@ def add_group(sub: argparse._SubParsersAction) -> None:
     gen.add_argument("--image", type=Path, help="PNG grid of the first valid molecules")
     gen.add_argument("--image-count", type=int, default=24, help="molecules in the PNG grid")
     gen.add_argument("--device", default="auto", help="auto, cpu, cuda")
+    gen.add_argument("--quiet", action="store_true", help="no progress bar")
     gen.set_defaults(func=cmd_generate)
 
     for name, func, what in (("encode", cmd_encode, "posterior means of molecules: CSV or .npy"),
@@ -342,6 +371,8 @@ def add_group(sub: argparse._SubParsersAction) -> None:
     design.add_argument("--out", type=Path, required=True, help="run directory")
     design.add_argument("--model", type=Path, help="model directory (overrides design.model)")
     design.add_argument("--resume", action="store_true", help="continue from the last completed iteration")
+    design.add_argument("--overwrite", action="store_true",
+                        help="replace the design run already in OUT (without it, a non-empty OUT is refused)")
     design.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     design.set_defaults(func=cmd_design)
 
@@ -350,11 +381,12 @@ def add_group(sub: argparse._SubParsersAction) -> None:
     demo.add_argument("--model", type=Path, default=BUNDLED, help="model directory")
     demo.add_argument("-n", type=int, default=1000, help="number of molecules")
     demo.add_argument("--out", type=Path, default=Path("demo"), help="output directory")
+    demo.add_argument("--quiet", action="store_true", help="no progress bars")
     demo.set_defaults(func=cmd_demo)
 
     ev = cmds.add_parser("evaluate", help="MOSES metrics of generated SMILES against a reference set")
     ev.add_argument("generated", type=Path, help="CSV of generated SMILES (e.g. from generate)")
-    ev.add_argument("--column", default="smiles", help="column of the generated SMILES")
+    ev.add_argument("--column", help="column of the generated SMILES (default: one named smiles, any case)")
     ev.add_argument("--reference", default="moses-test",
                     help="'moses-test' (statistics computed once, then cached), 'moses-test-fcd' (shipped FCD "
                          "moments only: no SNN/Frag/Scaf, no precompute), or a SMILES file")

@@ -13,10 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
+from lebm.core.errors import DataError
+from lebm.core.io import package_path, write_atomic
 from rdkit import Chem, RDLogger
-
-from shared.errors import DataError
-from shared.io import package_path
 
 from .tokens import Representation, Vocabulary, to_representation, tokenize
 
@@ -42,6 +41,20 @@ def canonical(smiles: str) -> str | None:
     return Chem.MolToSmiles(mol) if mol is not None else None
 
 
+def smiles_column(columns: list[str], wanted: str | None, path: Path) -> str:
+    """The CSV column holding SMILES: `wanted` (any letter case), else one named smiles (any case), else the
+    `input` column of the rejects files this suite writes."""
+    for name in [wanted] if wanted else ["smiles", "input"]:
+        if name in columns:
+            return name
+        matches = [c for c in columns if c.lower() == name.lower()]
+        if len(matches) == 1:
+            return matches[0]
+        if len(matches) > 1:
+            raise DataError(f"{path} has several columns named {name!r} up to case ({', '.join(matches)}); name one")
+    raise DataError(f"{path} has no column {wanted or 'SMILES'!r} (columns: {', '.join(columns)})")
+
+
 def read_smiles_file(path: str | Path, column: str | None = None) -> list[str]:
     """Raw SMILES strings of a user file, in file order (one clear error for unusable files)."""
     path = Path(path)
@@ -52,10 +65,7 @@ def read_smiles_file(path: str | Path, column: str | None = None) -> list[str]:
     try:
         if kind == ".csv":
             frame = pd.read_csv(path, dtype=str, keep_default_na=False)
-            column = column or next((c for c in frame.columns if c.lower() == "smiles"), None)
-            if column is None or column not in frame.columns:
-                raise DataError(f"{path} has no column {column or 'SMILES'!r} (columns: {', '.join(frame.columns)})")
-            values = frame[column].tolist()
+            values = frame[smiles_column(list(frame.columns), column, path)].tolist()
         elif kind in (".smi", ".txt", ".smiles"):
             frame = pd.read_csv(path, sep=r"\s+", header=None, usecols=[0], dtype=str, comment=None,
                                 skip_blank_lines=False, keep_default_na=False, engine="python")
@@ -87,7 +97,8 @@ class CleanReport:
         return f"{len(self.kept)} molecules kept" + (f"; skipped: {', '.join(parts)}" if parts else "")
 
     def write_rejects(self, path: str | Path) -> None:
-        pd.DataFrame(self.rejects, columns=["row", "input", "reason"]).to_csv(path, index=False)
+        frame = pd.DataFrame(self.rejects, columns=["row", "input", "reason"])
+        write_atomic(path, lambda p: frame.to_csv(p, index=False))
 
 
 def clean(smiles: list[str], representation: Representation = "smiles", vocab: Vocabulary | None = None,

@@ -10,6 +10,7 @@ population, a summary, plots, the final top molecules, and a resumable state.
 from __future__ import annotations
 
 import math
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,13 +19,12 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 import torch
-from tqdm.auto import tqdm
-
-from shared.config import check_choices, option, to_dict
-from shared.distributed import pick_device, rng_state, set_rng_state
-from shared.errors import ConfigError
-from shared.io import load_json, save_json, write_atomic, write_dir_atomic
-from shared.trainer import TrainConfig, Trainer
+from lebm.core.config import check_choices, option, to_dict
+from lebm.core.distributed import pick_device, rng_state, set_rng_state
+from lebm.core.errors import ConfigError
+from lebm.core.io import load_json, save_json, write_atomic, write_dir_atomic
+from lebm.core.progress import progress
+from lebm.core.trainer import TrainConfig, Trainer
 
 from .data import canonical, moses_smiles, read_smiles_file
 from .latent import fingerprint_bags
@@ -110,6 +110,10 @@ class DesignState:
     iteration: int = 0
     oracle_calls: int = 0
     history: list[dict] = field(default_factory=list)
+
+
+# what a design run writes into its directory (`--overwrite` removes these, and only these)
+OUTPUTS = ("population_*.csv", "summary.csv", "state", "state.old", "top.csv", "top.png", "properties.png")
 
 
 class DesignRun:
@@ -209,13 +213,14 @@ class DesignRun:
         torch.manual_seed(self.cfg.seed)
         if resume and (self.out / "state" / "state.json").exists():
             self.load()
+            print(f"resuming from iteration {self.state.iteration} of {self.out}", file=sys.stderr)
         elif self.state.iteration == 0:
             self.model.eval()
             z = self.initial_latents()
             first = self.score(self.model.decode_smiles(z), 0)
             self.population, self.z = self.select(first, z)
             self.record(first)
-        bar = tqdm(total=self.cfg.iterations, initial=self.state.iteration, desc="design", disable=self.quiet)
+        bar = progress(total=self.cfg.iterations, initial=self.state.iteration, desc="design", quiet=self.quiet)
         while self.state.iteration < self.cfg.iterations and not self.over_budget():
             it = self.state.iteration + 1
             start = time.perf_counter()

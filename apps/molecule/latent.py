@@ -12,12 +12,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from lebm.core.diagnostics import posterior_fit
+from lebm.core.errors import DataError
+from lebm.core.io import write_atomic
 from rdkit import Chem, DataStructs
 from rdkit.Chem import rdFingerprintGenerator
-
-from shared.diagnostics import posterior_fit
-from shared.errors import DataError
-from shared.io import write_atomic
 
 from .data import canonical
 from .model import MoleculeModel

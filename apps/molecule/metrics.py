@@ -22,13 +22,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+from lebm.core.errors import DataError
+from lebm.core.io import write_dir_atomic
+from lebm.core.progress import progress
 from rdkit import Chem
 from rdkit.Chem import AllChem, rdFingerprintGenerator
 from rdkit.Chem.Scaffolds import MurckoScaffold
-from tqdm.auto import tqdm
-
-from shared.errors import DataError
-from shared.io import write_dir_atomic
 
 from .data import moses_file, moses_smiles
 
@@ -139,7 +138,7 @@ class ReferenceStats:
         fcd = _fcd()
         parts, frag, scaf = [], Counter(), Counter()
         n, total, outer = 0, np.zeros(512), np.zeros((512, 512))
-        for start in tqdm(range(0, len(smiles), chunk), desc="reference statistics", disable=quiet):
+        for start in progress(range(0, len(smiles), chunk), desc="reference statistics", quiet=quiet):
             mols = [m for m in map(to_mol, smiles[start:start + chunk]) if m is not None]
             if not mols:
                 continue
@@ -194,26 +193,45 @@ def shipped_fcd_reference() -> ReferenceStats:
     return ReferenceStats(np.zeros((0, 1024), np.uint8), Counter(), Counter(), fcd["mu"], fcd["sigma"])
 
 
+# FCD compares Gaussian moments of 512-d ChemNet features: on small samples it is biased upward
+# (MOSES scores 10,000 molecules); below this many valid molecules the figure gets a warning
+FCD_MIN_SAMPLES = 5000
+
+
+def unique_name(k: int) -> str:
+    return f"Unique@{k // 1000}k" if k % 1000 == 0 else f"Unique@{k}"
+
+
+def small_sample_warnings(n_valid: int, metrics: dict[str, float], ks: tuple[int, ...]) -> dict[str, str]:
+    """A warning per metric computed on fewer valid molecules than it needs (Unique@k below k, FCD below
+    FCD_MIN_SAMPLES), to print beside the figure."""
+    notes = {unique_name(k): f"on {n_valid} valid molecules, fewer than k = {k}" for k in ks
+             if n_valid < k and unique_name(k) in metrics}
+    if "FCD/Test" in metrics and n_valid < FCD_MIN_SAMPLES:
+        notes["FCD/Test"] = f"on {n_valid} valid molecules; FCD is biased upward below {FCD_MIN_SAMPLES:,} (MOSES: 10,000)"
+    return notes
+
+
 def moses_metrics(generated: list[str], reference: ReferenceStats, train: set[str] | None,
                   ks: tuple[int, ...] = (1000, 10000), quiet: bool = False) -> dict[str, float]:
     """The MOSES table for a list of generated SMILES (in generation order). With a reference that
     holds only FCD moments, SNN / Frag / Scaf are left out."""
     if not generated:
         raise DataError("no generated molecules to evaluate")
-    mols_all = [to_mol(s) for s in tqdm(generated, desc="metrics: parse", disable=quiet)]
+    mols_all = [to_mol(s) for s in progress(generated, desc="metrics: parse", quiet=quiet)]
     valid = [Chem.MolToSmiles(m) for m in mols_all if m is not None]
     out: dict[str, float] = {"Valid": len(valid) / len(generated)}
     if not valid:
         return out
     for k in ks:
         head = valid[:k]
-        out[f"Unique@{k // 1000}k" if k % 1000 == 0 else f"Unique@{k}"] = len(set(head)) / len(head)
+        out[unique_name(k)] = len(set(head)) / len(head)
     if train is not None:
         distinct = set(valid)
         out["Novelty"] = len(distinct - train) / len(distinct)
     mols = [to_mol(s) for s in valid]
     fps = fingerprints(mols)
-    steps = tqdm(total=6, desc="metrics", disable=quiet)
+    steps = progress(total=6, desc="metrics", quiet=quiet)
     fcd = _fcd()
     gen_fcd = fcd.precalc(valid)
     out["FCD/Test"] = float(fcd.metric({"mu": reference.mu, "sigma": reference.sigma}, gen_fcd))

@@ -10,12 +10,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-
-from shared.config import check_choices, option
-from shared.errors import ConfigError, ModelLoadError
-from shared.heads import GaussianHead, HeadConfig
-from shared.model import LatentEBM, LatentEBMConfig
-from shared.sequence import DecoderConfig, EncoderConfig, RNNDecoder, TokenEncoder
+from lebm.core.config import check_choices, option
+from lebm.core.errors import ConfigError, ModelLoadError
+from lebm.core.heads import GaussianHead, HeadConfig
+from lebm.core.model import LatentEBM, LatentEBMConfig
+from lebm.core.progress import progress
+from lebm.core.sequence import DecoderConfig, EncoderConfig, RNNDecoder, TokenEncoder
 
 from .tokens import Representation, Vocabulary, to_smiles
 
@@ -83,10 +83,11 @@ class MoleculeModel(LatentEBM):
         ids = self.generator.sample(z, self.config.max_len, temperature)
         return [to_smiles(t, self.config.representation) for t in self.vocab.decode(ids.cpu())]
 
-    def generate_smiles(self, n: int, batch_size: int = 500, temperature: float = 1.0, **chain) -> list[str]:
+    def generate_smiles(self, n: int, batch_size: int = 500, temperature: float = 1.0, quiet: bool = True,
+                        **chain) -> list[str]:
         """n SMILES strings decoded from prior samples (chain: overrides of the prior chain, e.g. steps)."""
         out: list[str] = []
-        for start in range(0, n, batch_size):
+        for start in progress(range(0, n, batch_size), desc="generate", unit="batch", quiet=quiet):
             out += self.decode_smiles(self.sample_prior(min(batch_size, n - start), **chain).z, temperature)
         return out
 

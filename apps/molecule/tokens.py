@@ -14,8 +14,7 @@ from typing import Literal
 
 import selfies as sf
 import torch
-
-from shared.errors import DataError, ModelLoadError
+from lebm.core.errors import DataError, ModelLoadError
 
 Representation = Literal["smiles", "selfies"]
 SMILES_TOKEN = re.compile(r"\[[^\[\]]+\]|Br|Cl|%\d{2}|[BCNOPSFIbcnops]|[0-9]|[=#\-+\\/:~@?>*$.()]")

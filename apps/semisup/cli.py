@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-
-from shared.errors import ConfigError, DataError, LebmError, ModelLoadError
-from shared.io import load_json, write_atomic
+from lebm.core.errors import ConfigError, DataError, LebmError, ModelLoadError
+from lebm.core.io import claim_dir, load_json, write_atomic
 
 from .estimator import SymbolVectorClassifier, parse_params
 
@@ -65,6 +65,11 @@ class Columns:
                 raise DataError(f"{path} row {row + 2}: a numeric feature is empty, not a number, or infinite")
             parts.append(numeric.to_numpy(dtype=np.float64))
         for name, cats in self.categories.items():
+            unseen = ~frame[name].astype(str).isin(cats)
+            if unseen.any():
+                values = ", ".join(repr(v) for v in sorted(frame.loc[unseen, name].astype(str).unique())[:5])
+                print(f"warning: {path}: column {name!r} has {int(unseen.sum())} row(s) with a category not seen in "
+                      f"training ({values}); they get none of the column's known categories", file=sys.stderr)
             parts.append((frame[name].astype(str).to_numpy()[:, None] == np.array(cats)[None, :]).astype(np.float64))
         return np.hstack(parts)
 
@@ -73,6 +78,7 @@ class Columns:
 
 
 def cmd_fit(args: argparse.Namespace) -> int:
+    claim_dir(args.out, overwrite=args.overwrite, resumable=False)  # saving swaps the whole directory
     frame, labels = read_table(args.data, args.label_column)
     columns = Columns.fit(frame)
     X = columns.transform(frame, args.data)
@@ -123,6 +129,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     clf, columns, names = load(args.model)
     frame, labels = read_table(args.data, args.label_column)
     known = ~labels.isin(UNLABELED)
+    unknown = sorted(set(labels[known]) - set(names))
+    if unknown:
+        raise DataError(f"{args.data}: column {args.label_column!r} holds labels the model was not fitted with: "
+                        f"{', '.join(map(repr, unknown[:5]))}{', ...' if len(unknown) > 5 else ''} "
+                        f"(its classes: {', '.join(map(repr, names))})")
+    if not known.any():
+        raise DataError(f"{args.data}: column {args.label_column!r} has no labeled rows to evaluate on")
     predicted = np.array([names[int(c)] for c in clf.predict(columns.transform(frame, args.data))])
     accuracy = float((predicted[known.to_numpy()] == labels[known].to_numpy()).mean())
     print(json.dumps({"rows": int(known.sum()), "accuracy": accuracy}))
@@ -136,6 +149,8 @@ def add_group(sub: argparse._SubParsersAction) -> None:
     fit.add_argument("--data", type=Path, required=True, help="CSV with feature columns and a label column")
     fit.add_argument("--label-column", required=True, help="the label column")
     fit.add_argument("--out", type=Path, required=True, help="model directory")
+    fit.add_argument("--overwrite", action="store_true",
+                     help="replace the model already in OUT (without it, a non-empty OUT is refused)")
     fit.add_argument("--steps", type=int, default=2000, help="learning steps")
     fit.add_argument("--seed", type=int, default=0, help="random_state")
     fit.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-
-from shared.io import package_path
+from lebm.core.io import package_path
 
 
 def digits() -> tuple[np.ndarray, np.ndarray, str]:

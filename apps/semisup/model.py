@@ -12,12 +12,11 @@ from typing import Literal
 
 import torch
 import torch.nn.functional as F
+from lebm.core.config import check_choices, option
+from lebm.core.errors import ConfigError, DataError
+from lebm.core.model import LatentEBM, LatentEBMConfig
+from lebm.core.prior import Activation, mlp
 from torch import nn
-
-from shared.config import check_choices, option
-from shared.errors import ConfigError, DataError
-from shared.model import LatentEBM, LatentEBMConfig
-from shared.prior import Activation, mlp
 
 Likelihood = Literal["gaussian", "bernoulli", "multinomial"]
 

@@ -1,1 +1,1 @@
-"""text app (see its issue); imports the core from `shared`, never another app."""
+"""text app (see its issue); imports the core from `lebm.core`, never another app."""

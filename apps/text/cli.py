@@ -11,13 +11,19 @@ from typing import Any
 
 import numpy as np
 import torch
-
-from shared.cli import add_common, print_preset
-from shared.config import config_toml, deep_merge, from_dict, load_toml, resolve, to_dict
-from shared.distributed import pick_device
-from shared.errors import ConfigError, DataError
-from shared.io import save_json, write_atomic
-from shared.trainer import TrainConfig, Trainer
+from lebm.core.cli import add_common, print_preset
+from lebm.core.config import (
+    config_toml,
+    deep_merge,
+    from_dict,
+    load_toml,
+    resolve,
+    to_dict,
+)
+from lebm.core.distributed import pick_device
+from lebm.core.errors import ConfigError, DataError
+from lebm.core.io import RUN_ENTRIES, claim_dir, save_json, write_atomic
+from lebm.core.trainer import TrainConfig, Trainer
 
 from .data import Corpus, encode, load_corpus, load_tokenizer, train_tokenizer
 from .evaluate import evaluate, latent_features
@@ -29,7 +35,7 @@ PRESETS = ("paper", "latent", "fast", "vae", "lm")
 def preset(name: str) -> dict[str, Any]:
     """A preset's TOML tables; every preset but `paper` is written as changes to `paper`."""
     def read(n: str) -> dict[str, Any]:
-        return load_toml(Path(str(files("apps.text") / "presets" / f"{n}.toml")))
+        return load_toml(Path(str(files("lebm.text") / "presets" / f"{n}.toml")))
 
     return read("paper") if name == "paper" else deep_merge(read("paper"), read(name))
 
@@ -63,6 +69,7 @@ def progress_probe(valid: torch.Tensor):
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    claim_dir(args.out, resume=args.resume, overwrite=args.overwrite, owned=RUN_ENTRIES)
     if args.threads:
         torch.set_num_threads(args.threads)
     cfg, train_cfg = settings(args)
@@ -86,6 +93,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     valid = corpus_ids(model, load_corpus(valid_source, "valid"))[0][: args.probe] if valid_source else ids[-args.probe:]
     args.out.mkdir(parents=True, exist_ok=True)
     write_atomic(args.out / "config.toml", lambda p: p.write_text(config_toml(cfg, train_cfg)))
+    print(f"wrote {args.out / 'config.toml'} (every setting of this run)", file=sys.stderr)
     result = Trainer(model, data, train_cfg, out_dir=args.out, resume=args.resume,
                      eval_fn=progress_probe(valid)).fit()
     print(json.dumps({"step": result["step"], **result["eval"]}))
@@ -109,12 +117,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     corpus = load_corpus(args.data, args.split)
     ids = corpus_ids(model, corpus, args.overlong)[0]
     ids = ids[: args.max_sentences] if args.max_sentences else ids
-    out = evaluate(model, ids, samples=args.samples, chains=args.chains, batch_size=args.batch_size)
+    out = evaluate(model, ids, samples=args.samples, chains=args.chains, batch_size=args.batch_size,
+                   quiet=args.quiet)
     out = {"model": str(args.model), "data": args.data, "split": args.split if args.data == "bbc" else None} | out
     print("| " + " | ".join(out) + " |\n|" + "---|" * len(out))
     print("| " + " | ".join(f"{v:.4g}" if isinstance(v, float) else str(v) for v in out.values()) + " |")
     if args.json:
         save_json(args.json, out)
+        print(f"wrote {args.json}")
     return 0
 
 
@@ -138,11 +148,15 @@ def texts_from(args: argparse.Namespace) -> list[str]:
     return texts
 
 
-def posterior_means(model: TextModel, texts: list[str], chains: int) -> torch.Tensor:
+def posterior_means(model: TextModel, texts: list[str], chains: int, quiet: bool = True) -> torch.Tensor:
     enc = encode(model.tokenizer, texts, model.config.max_len, "truncate")
     if len(enc.kept) != len(texts):
         raise DataError(f"{len(texts) - len(enc.kept)} of the texts have no tokens")
-    return latent_features(model, enc.ids, chains)
+    if enc.truncated:
+        shown = ", ".join(str(i + 1) for i in enc.truncated[:10]) + (", ..." if len(enc.truncated) > 10 else "")
+        print(f"note: {len(enc.truncated)} of {len(texts)} texts are longer than the model's {model.config.max_len} "
+              f"tokens; only their first {model.config.max_len} tokens are encoded (texts {shown})", file=sys.stderr)
+    return latent_features(model, enc.ids, chains, quiet=quiet)
 
 
 def cmd_reconstruct(args: argparse.Namespace) -> int:
@@ -174,7 +188,7 @@ def cmd_encode(args: argparse.Namespace) -> int:
     if args.output.suffix not in (".csv", ".npy"):
         raise DataError(f"--output must end in .csv or .npy, got {args.output.name}")
     corpus = load_corpus(str(args.input))
-    feats = posterior_means(model, corpus.texts, args.chains).numpy()
+    feats = posterior_means(model, corpus.texts, args.chains, args.quiet).numpy()
     if args.output.suffix == ".npy":
         write_atomic(args.output, lambda p: np.save(p.open("wb"), feats))
     else:
@@ -220,14 +234,16 @@ def cmd_probe(args: argparse.Namespace) -> int:
     require_latent(model, "the latent probe")
     train_texts, train_y = labeled(load_corpus(args.data, "train"), args.pool)
     test_texts, test_y = labeled(load_corpus(args.test or args.data, "test"), args.test_size)
-    result = probe_accuracy(posterior_means(model, train_texts, args.chains).numpy(), train_y,
-                            posterior_means(model, test_texts, args.chains).numpy(), test_y, args.labels, args.seeds)
+    result = probe_accuracy(posterior_means(model, train_texts, args.chains, args.quiet).numpy(), train_y,
+                            posterior_means(model, test_texts, args.chains, args.quiet).numpy(), test_y, args.labels,
+                            args.seeds)
     print("| labels | accuracy (mean ± std over seeds) |\n|---|---|")
     for n, accs in result.items():
         print(f"| {n} | {np.mean(accs):.4f} ± {np.std(accs):.4f} |")
     if args.json:
         save_json(args.json, {"model": str(args.model), "pool": len(train_y), "test": len(test_y),
                               "accuracy": {str(k): v for k, v in result.items()}})
+        print(f"wrote {args.json}")
     return 0
 
 
@@ -256,6 +272,7 @@ def add_group(sub: argparse._SubParsersAction) -> None:
         p.add_argument("--seed", type=int, default=0, help="seed for chains and sampling")
         p.add_argument("--device", default="auto", help="auto, cpu, cuda")
         p.add_argument("--chains", type=int, default=4, help="posterior chains per sentence (their mean is used)")
+        p.add_argument("--quiet", action="store_true", help="no progress bars")
         return p
 
     ev = common("evaluate", "importance-sampled NLL, PPL, REC, KL, MI, AU")

@@ -14,9 +14,8 @@ from pathlib import Path
 from typing import Literal
 
 import torch
-
-from shared.errors import ConfigError, DataError
-from shared.io import package_path
+from lebm.core.errors import ConfigError, DataError
+from lebm.core.io import package_path
 
 SPECIALS = ["<pad>", "<bos>", "<eos>", "<unk>"]
 _SENTENCE_END = re.compile(r"(?<=[.!?])[\"']?\s+(?=[\"']?[A-Z0-9])")
@@ -152,13 +151,14 @@ class Encoded:
     ids: torch.Tensor  # [N, max_len + 2]: <bos> tokens <eos> <pad>...
     kept: list[int]  # positions of the kept texts in the input list
     counts: dict[str, int]
+    truncated: list[int] = field(default_factory=list)  # positions of the texts cut to max_len
 
 
 def encode(tokenizer, texts: list[str], max_len: int, overlong: Literal["skip", "truncate"] = "skip") -> Encoded:
     """Token ids with <bos>/<eos>; texts longer than max_len tokens are skipped or cut (counted)."""
     if overlong not in ("skip", "truncate"):
         raise ConfigError(f"overlong must be 'skip' or 'truncate', got {overlong!r}")
-    rows, kept, counts = [], [], {"overlong_skipped": 0, "overlong_truncated": 0, "empty_after_tokenizing": 0}
+    rows, kept, truncated, counts = [], [], [], {"overlong_skipped": 0, "overlong_truncated": 0, "empty_after_tokenizing": 0}
     for i, ids in enumerate(tokenizer(texts, add_special_tokens=False)["input_ids"]):
         if not ids:
             counts["empty_after_tokenizing"] += 1
@@ -168,12 +168,13 @@ def encode(tokenizer, texts: list[str], max_len: int, overlong: Literal["skip", 
                 counts["overlong_skipped"] += 1
                 continue
             counts["overlong_truncated"] += 1
+            truncated.append(i)
             ids = ids[:max_len]
         rows.append([1, *ids, 2] + [0] * (max_len - len(ids)))
         kept.append(i)
     if not rows:
         raise DataError(f"no text fits in {max_len} tokens ({counts})")
-    return Encoded(torch.tensor(rows, dtype=torch.int32), kept, counts)
+    return Encoded(torch.tensor(rows, dtype=torch.int32), kept, counts, truncated)
 
 
 def decode(tokenizer, ids: torch.Tensor) -> list[str]:

@@ -23,11 +23,16 @@ from __future__ import annotations
 import math
 
 import torch
-
-from shared.diagnostics import (active_units, gaussian_log_density, log_normaliser, mutual_information,
-                                posterior_fit, prior_log_density)
-from shared.model import LatentEBM
-
+from lebm.core.diagnostics import (
+    active_units,
+    gaussian_log_density,
+    log_normaliser,
+    mutual_information,
+    posterior_fit,
+    prior_log_density,
+)
+from lebm.core.model import LatentEBM
+from lebm.core.progress import progress
 
 MIX, SCALE = 0.1, 1.5
 
@@ -57,7 +62,7 @@ def importance_nll(model: LatentEBM, x: torch.Tensor, mean: torch.Tensor, logvar
 
 @torch.no_grad()
 def evaluate(model: LatentEBM, ids: torch.Tensor, samples: int = 100, chains: int = 8, batch_size: int = 50,
-             log_z_draws: int = 100_000) -> dict[str, float]:
+             log_z_draws: int = 100_000, quiet: bool = True) -> dict[str, float]:
     """The table of section "evaluate" for token id rows [N, T] (see the module docstring)."""
     model.eval()
     device = model.device()
@@ -65,10 +70,10 @@ def evaluate(model: LatentEBM, ids: torch.Tensor, samples: int = 100, chains: in
     nll, rec, kl, fits = [], [], [], []
     batches = [ids[start:start + batch_size].to(device).long() for start in range(0, len(ids), batch_size)]
     if model.latent:  # posterior fits first: log Z is estimated around them
-        fits = [posterior_fit(model, x, chains) for x in batches]
+        fits = [posterior_fit(model, x, chains) for x in progress(batches, desc="posterior fits", quiet=quiet)]
         means, logvars = torch.cat([f[0] for f in fits]), torch.cat([f[1] for f in fits])
         log_z = log_normaliser(model, log_z_draws, around=(means, logvars))
-    for i, x in enumerate(batches):
+    for i, x in enumerate(progress(batches, desc="likelihood", quiet=quiet)):
         if not model.latent:
             nll.append(-model.generator.log_likelihood(x, torch.zeros(len(x), model.prior.latent_dim, device=device)))
             continue
@@ -88,9 +93,10 @@ def evaluate(model: LatentEBM, ids: torch.Tensor, samples: int = 100, chains: in
 
 
 @torch.no_grad()
-def latent_features(model: LatentEBM, ids: torch.Tensor, chains: int = 4, batch_size: int = 200) -> torch.Tensor:
+def latent_features(model: LatentEBM, ids: torch.Tensor, chains: int = 4, batch_size: int = 200,
+                    quiet: bool = True) -> torch.Tensor:
     """Posterior means (the mean of q(z | x) above) for every row: features for probes and files."""
     model.eval()
     out = [posterior_fit(model, ids[i:i + batch_size].to(model.device()).long(), chains)[0].cpu()
-           for i in range(0, len(ids), batch_size)]
+           for i in progress(range(0, len(ids), batch_size), desc="posterior means", unit="batch", quiet=quiet)]
     return torch.cat(out)

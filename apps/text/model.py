@@ -14,11 +14,10 @@ from pathlib import Path
 from typing import Literal
 
 import torch
-
-from shared.config import check_choices, option
-from shared.errors import ConfigError, ModelLoadError
-from shared.model import LatentEBM, LatentEBMConfig
-from shared.sequence import DecoderConfig, EncoderConfig, RNNDecoder, TokenEncoder
+from lebm.core.config import check_choices, option
+from lebm.core.errors import ConfigError, ModelLoadError
+from lebm.core.model import LatentEBM, LatentEBMConfig
+from lebm.core.sequence import DecoderConfig, EncoderConfig, RNNDecoder, TokenEncoder
 
 from .data import decode, load_tokenizer
 

@@ -1,6 +1,6 @@
 from pathlib import Path
 
-from shared.cli import main
+from lebm.core.cli import main
 
 
 def train_tiny(tmp: Path, prop: str, steps: int, molecules: int, prior_steps: int, posterior_steps: int,

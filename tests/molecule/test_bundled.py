@@ -5,11 +5,10 @@ import math
 
 import pandas as pd
 import torch
-
-from apps.molecule.cli import BUNDLED
-from apps.molecule.data import canonical
-from apps.molecule.model import MoleculeModel
-from shared.cli import main
+from lebm.core.cli import main
+from lebm.molecule.cli import BUNDLED
+from lebm.molecule.data import canonical
+from lebm.molecule.model import MoleculeModel
 
 MEASURED_VALID = 0.8149  # bench/molecule_moses.py, 10,000 samples, seed 0 (BENCHMARKS.md)
 

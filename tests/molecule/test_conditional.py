@@ -2,9 +2,8 @@
 
 import pandas as pd
 import pytest
+from lebm.core.cli import main
 from scipy import stats
-
-from shared.cli import main
 
 from .conftest import train_tiny
 

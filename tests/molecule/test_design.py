@@ -1,14 +1,14 @@
 """The SGDS design loop on a tiny model trained here with a QED head."""
 
+import os
 from pathlib import Path
 
 import pandas as pd
 import pytest
-
-from apps.molecule.design import Constraint, DesignConfig, DesignRun, Objective
-from shared.cli import main
-from shared.config import from_dict
-from shared.errors import ConfigError
+from lebm.core.cli import main
+from lebm.core.config import from_dict
+from lebm.core.errors import ConfigError
+from lebm.molecule.design import Constraint, DesignConfig, DesignRun, Objective
 
 from .conftest import train_tiny
 
@@ -42,7 +42,7 @@ def test_two_iterations_write_every_output_and_resume_matches(qed_model, tmp_pat
     assert (summary.qed_top1.diff().dropna() >= 0).all()  # the kept population never loses its best
     top = pd.read_csv(whole / "top.csv")
     assert top.feasible.all() and (top.sa <= 7.0).all()
-    from apps.molecule.design import _rings_allowed
+    from lebm.molecule.design import _rings_allowed
 
     assert all(_rings_allowed(s, {5, 6}) for s in top.canonical_smiles)
 
@@ -86,8 +86,7 @@ def test_novelty_against_a_training_file(qed_model, tmp_path):
 
 def test_a_model_that_decodes_nothing_valid_does_not_crash_a_run(qed_model, tmp_path):
     import torch
-
-    from apps.molecule.model import MoleculeModel
+    from lebm.molecule.model import MoleculeModel
 
     model = MoleculeModel.from_pretrained(qed_model)
     with torch.no_grad():
@@ -109,8 +108,8 @@ def test_objective_without_a_head_is_refused(qed_model, tmp_path):
 
 
 def test_ring_size_constraint_reads_every_ring():
-    from apps.molecule.design import _rings_allowed
-    from apps.molecule.data import moses_smiles
+    from lebm.molecule.data import moses_smiles
+    from lebm.molecule.design import _rings_allowed
 
     assert _rings_allowed("c1ccccc1C1CCCC1", {5, 6}) and _rings_allowed("CCO", {6})
     assert not _rings_allowed("C1CC1c1ccccc1", {5, 6}) and not _rings_allowed("C1CCCCCCC1", {5, 6})
@@ -118,3 +117,15 @@ def test_ring_size_constraint_reads_every_ring():
     # many calls in a row: the ring info must be read while its molecule is alive (it crashed once)
     smiles = moses_smiles("test")[:3000]
     assert sum(_rings_allowed(s, {5, 6}) for s in smiles) > 2500
+
+
+def test_paths_in_a_design_config_are_relative_to_the_config_file(qed_model, tmp_path, monkeypatch, capsys):
+    configs = tmp_path / "configs"
+    configs.mkdir()
+    relative = os.path.relpath(qed_model, configs)
+    text = design_toml(tmp_path, qed_model, 1).read_text().replace(f"model = '{qed_model}'", f"model = '{relative}'")
+    (configs / "design.toml").write_text(text)
+    (tmp_path / "shell").mkdir()  # the shell is somewhere else
+    monkeypatch.chdir(tmp_path / "shell")
+    assert main(["molecule", "design", "--config", "../configs/design.toml", "--out", "run", "--quiet"]) == 0
+    assert (tmp_path / "shell" / "run" / "top.csv").is_file()

@@ -3,9 +3,8 @@
 import random
 
 import pytest
-
-from apps.molecule.data import moses_smiles
-from apps.molecule.metrics import ReferenceStats, moses_metrics
+from lebm.molecule.data import moses_smiles
+from lebm.molecule.metrics import ReferenceStats, moses_metrics
 
 from .moses_official import get_all_metrics
 

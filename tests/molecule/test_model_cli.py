@@ -4,13 +4,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import torch
-
-from apps.molecule.data import canonical, moses_smiles
-from apps.molecule.model import DecoderConfig, MoleculeConfig, MoleculeModel
-from apps.molecule.tokens import Vocabulary, to_representation
-from shared import TrainConfig, Trainer
-from shared.errors import ModelLoadError
-from shared.cli import main
+from lebm.core import TrainConfig, Trainer
+from lebm.core.cli import main
+from lebm.core.errors import ModelLoadError
+from lebm.molecule.data import canonical, moses_smiles, read_smiles_file
+from lebm.molecule.model import DecoderConfig, MoleculeConfig, MoleculeModel
+from lebm.molecule.tokens import Vocabulary, to_representation
 
 DATA = Path(__file__).parent / "data"
 TINY_MODEL = ('[model]\nmax_len = 60\n[model.ebm.prior]\nlatent_dim = 8\nhidden = [16]\n'
@@ -24,6 +23,7 @@ def tiny_model(cell="gru", posterior_init="amortised", use_latent=True, represen
     cfg = MoleculeConfig(decoder=DecoderConfig(cell=cell, hidden=48, embed=16, use_latent=use_latent), max_len=60,
                          representation=representation)
     cfg.ebm.prior.latent_dim, cfg.ebm.prior.hidden = 8, [16]
+    cfg.encoder.hidden, cfg.encoder.embed = 16, 8  # the default encoder (bi-GRU 256) would dwarf this decoder
     cfg.ebm.prior_chain.steps, cfg.ebm.posterior_chain.steps = 5, 2
     cfg.ebm.posterior_init = posterior_init
     torch.manual_seed(0)
@@ -121,7 +121,7 @@ def test_encode_and_reconstruct_commands(tmp_path, capsys):
 
 
 def test_fingerprint_bags_and_tanimoto(tmp_path):
-    from apps.molecule.latent import fingerprint_bags, tanimoto
+    from lebm.molecule.latent import fingerprint_bags, tanimoto
 
     smiles = moses_smiles("train")[:50]
     fresh = fingerprint_bags(smiles, 96, cache=tmp_path)
@@ -158,8 +158,8 @@ def test_cli_errors_are_one_line(args, message, capsys, tmp_path, monkeypatch):
 def test_config_command_prints_the_preset_as_documented_toml(name, capsys):
     import tomllib
 
-    from apps.molecule.cli import preset
-    from shared.config import deep_merge, from_dict, to_dict
+    from lebm.core.config import deep_merge, from_dict, to_dict
+    from lebm.molecule.cli import preset
 
     assert main(["molecule", "config", "--preset", name]) == 0
     text = capsys.readouterr().out
@@ -167,3 +167,30 @@ def test_config_command_prints_the_preset_as_documented_toml(name, capsys):
     printed = tomllib.loads(text)
     expected = from_dict(MoleculeConfig, deep_merge(to_dict(MoleculeConfig()), preset(name)["model"]))
     assert from_dict(MoleculeConfig, printed["model"]) == expected
+
+
+def test_metrics_on_too_few_molecules_carry_a_warning(tmp_path, capsys):
+    smiles = read_smiles_file(DATA / "tiny.csv")[:40]
+    pd.DataFrame({"SMILES": smiles}).to_csv(tmp_path / "few.csv", index=False)  # upper-case header
+    assert main(["molecule", "evaluate", str(tmp_path / "few.csv"), "--reference", "moses-test-fcd", "--train",
+                 "none", "-k", "10", "1000", "--json", str(tmp_path / "few.json"), "--quiet"]) == 0
+    lines = {line.split()[0]: line for line in capsys.readouterr().out.splitlines() if line.strip()}
+    assert "warning" in lines["Unique@1k"] and "fewer than k = 1000" in lines["Unique@1k"]
+    assert "warning" in lines["FCD/Test"] and "warning" not in lines["Unique@10"] and "warning" not in lines["Valid"]
+    assert "wrote" in lines and str(tmp_path / "few.json") in lines["wrote"]
+    saved = json.loads((tmp_path / "few.json").read_text())
+    assert set(saved["warnings"]) == {"Unique@1k", "FCD/Test"}
+
+
+def test_generate_shows_progress_as_lines_unless_quiet(tmp_path, capsys):
+    (tmp_path / "tiny.toml").write_text(TINY_MODEL)
+    assert main(["molecule", "train", "--data", str(DATA / "tiny.csv"), "--config", str(tmp_path / "tiny.toml"),
+                 "--out", str(tmp_path / "run"), "--steps", "2", "--batch-size", "32", "--quiet", "--probe", "5"]) == 0
+    capsys.readouterr()
+    args = ["molecule", "generate", "--model", str(tmp_path / "run" / "model"), "-n", "20", "--batch-size", "5",
+            "-o", str(tmp_path / "g.csv")]
+    assert main(args) == 0
+    err = capsys.readouterr().err
+    assert "generate" in err and "4/4" in err and "\r" not in err
+    assert main([*args, "--quiet"]) == 0
+    assert "generate" not in capsys.readouterr().err

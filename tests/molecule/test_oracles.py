@@ -2,9 +2,14 @@ import math
 import sys
 
 import pytest
-
-from apps.molecule.oracles import DockingSpec, Oracle, plogp_jtvae, plogp_limo, plogp_moldqn
-from shared.errors import ConfigError
+from lebm.core.errors import ConfigError
+from lebm.molecule.oracles import (
+    DockingSpec,
+    Oracle,
+    plogp_jtvae,
+    plogp_limo,
+    plogp_moldqn,
+)
 from rdkit import Chem
 
 ASPIRIN = "CC(=O)Oc1ccccc1C(=O)O"

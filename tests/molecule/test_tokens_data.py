@@ -2,10 +2,9 @@ from pathlib import Path
 
 import pytest
 import torch
-
-from apps.molecule.data import canonical, clean, moses_smiles, read_smiles_file
-from apps.molecule.tokens import Vocabulary, to_representation, to_smiles, tokenize
-from shared.errors import DataError, ModelLoadError
+from lebm.core.errors import DataError, ModelLoadError
+from lebm.molecule.data import canonical, clean, moses_smiles, read_smiles_file
+from lebm.molecule.tokens import Vocabulary, to_representation, to_smiles, tokenize
 
 DATA = Path(__file__).parent / "data"
 
@@ -79,11 +78,25 @@ def test_file_errors(tmp_path):
     (tmp_path / "empty.csv").write_text("")
     with pytest.raises(DataError, match="empty.csv is empty"):
         read_smiles_file(tmp_path / "empty.csv")
-    with pytest.raises(DataError, match="has no column 'SMILES'"):
-        read_smiles_file(DATA / "tiny.csv", "SMILES")
+    with pytest.raises(DataError, match="has no column 'structure'"):
+        read_smiles_file(DATA / "tiny.csv", "structure")
     (tmp_path / "header.csv").write_text("smiles\n")
     with pytest.raises(DataError, match="has no rows"):
         read_smiles_file(tmp_path / "header.csv")
     (tmp_path / "x.sdf").write_text("x")
     with pytest.raises(DataError, match="unknown file type"):
         read_smiles_file(tmp_path / "x.sdf")
+
+
+def test_the_smiles_column_is_found_in_any_letter_case(tmp_path):
+    expected = read_smiles_file(DATA / "tiny.csv")
+    assert read_smiles_file(DATA / "tiny.csv", "SMILES") == expected  # the file says 'smiles'
+    (tmp_path / "upper.csv").write_text("ID,SMILES\n1,CCO\n2,c1ccccc1\n")
+    assert read_smiles_file(tmp_path / "upper.csv") == read_smiles_file(tmp_path / "upper.csv", "smiles") == \
+        ["CCO", "c1ccccc1"]
+    (tmp_path / "both.csv").write_text("Smiles,SMILES\nCCO,CCN\n")
+    with pytest.raises(DataError, match="several columns named 'smiles' up to case"):
+        read_smiles_file(tmp_path / "both.csv")
+    report = clean(expected, max_len=100)
+    report.write_rejects(tmp_path / "rejects.csv")  # the suite's own rejects file reads back
+    assert len(read_smiles_file(tmp_path / "rejects.csv")) == 5

@@ -3,9 +3,8 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from lebm.core.cli import main
 from sklearn.datasets import make_moons
-
-from shared.cli import main
 
 
 @pytest.fixture
@@ -70,3 +69,22 @@ def test_cli_errors(moons_csv, capsys):
         assert main(["semisup", "predict", "--model", str(moons_csv / "m"), "--data", str(moons_csv / data),
                      "-o", str(moons_csv / "p.csv")]) == 2
         assert message in capsys.readouterr().err
+
+
+def test_evaluate_and_predict_say_what_the_model_has_not_seen(moons_csv, capsys):
+    out = moons_csv / "model"
+    assert main(["semisup", "fit", "--data", str(moons_csv / "train.csv"), "--label-column", "label", "--out",
+                 str(out), "--steps", "50", "--quiet", "--param", "latent_dim=2", "--param", "hidden=[16]"]) == 0
+    test = pd.read_csv(moons_csv / "test.csv", keep_default_na=False)
+    test.assign(label=np.where(test.label == "up", "1", "0")).to_csv(moons_csv / "numbers.csv", index=False)
+    capsys.readouterr()
+    assert main(["semisup", "evaluate", "--model", str(out), "--data", str(moons_csv / "numbers.csv")]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and len(captured.err.strip().splitlines()) == 1
+    assert "'0', '1'" in captured.err and "'down', 'up'" in captured.err
+    test.assign(side=["north"] * 7 + list(test.side[7:])).to_csv(moons_csv / "north.csv", index=False)
+    assert main(["semisup", "predict", "--model", str(out), "--data", str(moons_csv / "north.csv"), "-o",
+                 str(moons_csv / "north_pred.csv")]) == 0
+    err = capsys.readouterr().err
+    assert "'side'" in err and "7 row(s)" in err and "'north'" in err
+    assert len(pd.read_csv(moons_csv / "north_pred.csv")) == 300

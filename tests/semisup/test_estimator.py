@@ -2,13 +2,12 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
+from lebm.semisup import SymbolVectorClassifier
 from sklearn.base import clone
 from sklearn.datasets import make_circles, make_moons
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
-
-from apps.semisup import SymbolVectorClassifier
 
 SMALL = dict(steps=500, latent_dim=4, hidden=(64, 64), prior_hidden=(64, 64), random_state=0)
 
@@ -128,7 +127,7 @@ def test_dataframe_column_names_are_kept_and_checked(tmp_path):
 def test_save_load_and_pickle_give_identical_predictions(tmp_path):
     import pickle
 
-    from shared.errors import ModelLoadError
+    from lebm.core.errors import ModelLoadError
 
     X, y = make_moons(200, noise=0.1, random_state=0)
     labels = np.where(two_labels_per_class(y) >= 0, np.array(["left", "right"])[y], None)

@@ -1,8 +1,7 @@
 import pytest
 import torch
-
-from shared import TrainConfig
-from shared.toy import ToyModel, make_data, toy_config
+from lebm.core import TrainConfig
+from lebm.core.toy import ToyModel, make_data, toy_config
 
 
 def small_toy(prior="ebm", posterior_init="reference"):

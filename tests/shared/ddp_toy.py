@@ -5,10 +5,9 @@ import sys
 from pathlib import Path
 
 import torch
+from lebm.core import TrainConfig, Trainer
+from lebm.core.toy import ToyModel, make_data, toy_config
 from safetensors.torch import save_file
-
-from shared import TrainConfig, Trainer
-from shared.toy import ToyModel, make_data, toy_config
 
 out = Path(sys.argv[1])
 rank = int(os.environ["RANK"])

@@ -1,8 +1,7 @@
 import json
 
 import pytest
-
-from shared.cli import main
+from lebm.core.cli import main
 
 
 def test_toy_train_writes_model_log_and_resumes(tmp_path, capsys):

@@ -2,9 +2,8 @@ import tomllib
 from dataclasses import dataclass
 
 import pytest
-
-from shared import ConfigError, from_dict
-from shared.config import option, to_toml
+from lebm.core import ConfigError, from_dict
+from lebm.core.config import option, to_toml
 
 
 @dataclass

@@ -4,9 +4,8 @@ from dataclasses import replace
 
 import pytest
 import torch
-
-from shared import TrainConfig, Trainer
-from shared.toy import ToyModel, make_data, toy_config
+from lebm.core import TrainConfig, Trainer
+from lebm.core.toy import ToyModel, make_data, toy_config
 
 
 def train_coupled(labels: torch.Tensor, x: torch.Tensor) -> ToyModel:
@@ -40,8 +39,7 @@ def test_ten_labels_per_class_give_the_modes_their_names():
 
 def test_labels_need_a_coupled_prior():
     import pytest
-
-    from shared import DataError
+    from lebm.core import DataError
 
     x, mode = make_data(200, seed=0)
     model = ToyModel(toy_config("ebm"))
@@ -52,7 +50,7 @@ def test_labels_need_a_coupled_prior():
 def test_class_information_is_log_k_when_confident_and_balanced_and_zero_when_unsure():
     import math
 
-    from shared.learning import class_information
+    from lebm.core.learning import class_information
 
     confident = torch.eye(4).repeat(5, 1) * 50  # every class used equally, each row certain
     assert float(class_information(confident)) == pytest.approx(math.log(4), abs=1e-4)

@@ -2,9 +2,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from lebm.core.io import load_state
 from safetensors.torch import load_file
-
-from shared.io import load_state
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -27,7 +26,7 @@ def test_two_process_run_ends_with_identical_weights(tmp_path):
 
 
 def test_the_training_command_runs_under_torchrun(tmp_path):
-    run = torchrun("-m", "shared", "toy", "train", "--out", str(tmp_path), "--steps", "6", "--batch-size", "16",
+    run = torchrun("-m", "lebm", "toy", "train", "--out", str(tmp_path), "--steps", "6", "--batch-size", "16",
                    "--n-train", "200", "--quiet", "--device", "cpu")
     assert run.returncode == 0, run.stderr[-3000:]
     assert '"step": 6' in run.stdout and run.stdout.count('"step"') == 1  # rank 0 alone reports

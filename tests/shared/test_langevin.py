@@ -2,9 +2,8 @@ import math
 
 import pytest
 import torch
+from lebm.core import ConfigError, DataError, LangevinError, langevin
 from torch import nn
-
-from shared import ConfigError, DataError, LangevinError, langevin
 
 
 def gaussian_target(m, c):

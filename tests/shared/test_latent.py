@@ -4,12 +4,11 @@ import math
 
 import pytest
 import torch
-
-from shared import ConfigError, Trainer
-from shared.diagnostics import latent_diagnostics, mmd
-from shared.heads import BagConfig, BagHead
-from shared.learning import GeneratorSide, LearnConfig, Learner, kl_to_reference
-from shared.sequence import DecoderConfig, RNNDecoder
+from lebm.core import ConfigError, Trainer
+from lebm.core.diagnostics import latent_diagnostics, mmd
+from lebm.core.heads import BagConfig, BagHead
+from lebm.core.learning import GeneratorSide, LearnConfig, Learner, kl_to_reference
+from lebm.core.sequence import DecoderConfig, RNNDecoder
 
 from .conftest import quick_config, small_toy
 
@@ -159,7 +158,7 @@ def test_snapshots_are_saved_by_training_time(tmp_path, toy_data):
 
 @pytest.mark.parametrize("kind", ["gru", "cnn"])
 def test_sequence_encoder_ignores_padding_and_trains(kind):
-    from shared.sequence import EncoderConfig, TokenEncoder
+    from lebm.core.sequence import EncoderConfig, TokenEncoder
 
     torch.manual_seed(0)
     encoder = TokenEncoder(12, 3, EncoderConfig(kind=kind, embed=8, hidden=16, kernel=3))
@@ -178,7 +177,7 @@ def test_sequence_encoder_ignores_padding_and_trains(kind):
 def test_log_normaliser_around_the_posteriors_finds_mass_the_reference_misses():
     """f(z) = a.z - |a|^2 / 2 makes exp(f) N(0, I) = N(a, I), so log Z = 0; with |a| = 6 reference draws almost
     never reach the mass and underestimate log Z by many nats."""
-    from shared.diagnostics import log_normaliser
+    from lebm.core.diagnostics import log_normaliser
 
     torch.manual_seed(0)
     model = small_toy()

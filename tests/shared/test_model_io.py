@@ -3,10 +3,9 @@ import pickle
 
 import pytest
 import torch
-
-from shared import ModelLoadError
-from shared.io import load_state
-from shared.toy import ToyModel
+from lebm.core import ModelLoadError
+from lebm.core.io import load_state
+from lebm.core.toy import ToyModel
 
 from .conftest import small_toy
 

@@ -2,10 +2,17 @@ import math
 
 import pytest
 import torch
+from lebm.core import (
+    ConfigError,
+    DataError,
+    EnergyPrior,
+    GaussianHead,
+    HeadConfig,
+    PriorConfig,
+    from_dict,
+)
+from lebm.core.toy import ToyModel, toy_config
 from torch import nn
-
-from shared import ConfigError, DataError, EnergyPrior, GaussianHead, HeadConfig, PriorConfig, from_dict
-from shared.toy import ToyModel, toy_config
 
 
 def test_gaussian_prior_is_the_reference():

@@ -1,6 +1,5 @@
 import torch
-
-from shared.sequence import EOS, PAD, DecoderConfig, RNNDecoder
+from lebm.core.sequence import EOS, PAD, DecoderConfig, RNNDecoder
 
 
 def decoder(tie: bool = False) -> RNNDecoder:

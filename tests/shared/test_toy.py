@@ -1,9 +1,8 @@
 """The toy with a known answer: a 4-mode latent seen through a fixed generator."""
 
 import torch
-
-from shared import TrainConfig, Trainer
-from shared.toy import ToyModel, evaluate, make_data, mmd, toy_config
+from lebm.core import TrainConfig, Trainer
+from lebm.core.toy import ToyModel, evaluate, make_data, mmd, toy_config
 
 
 def train_and_score(prior, x, x_test, mode_test, **model_changes):

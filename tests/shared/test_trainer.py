@@ -2,9 +2,15 @@ import json
 
 import pytest
 import torch
-
-from shared import ConfigError, DataError, ModelLoadError, TrainConfig, Trainer, from_dict
-from shared.toy import ToyModel
+from lebm.core import (
+    ConfigError,
+    DataError,
+    ModelLoadError,
+    TrainConfig,
+    Trainer,
+    from_dict,
+)
+from lebm.core.toy import ToyModel
 
 from .conftest import quick_config, small_toy
 
@@ -114,7 +120,7 @@ def test_wall_clock_budget_stops_early_with_a_checkpoint(tmp_path, toy_data):
 
 
 def test_elbo_term_trains_the_encoder_alone(toy_data):
-    from shared.learning import GeneratorSide, LearnConfig
+    from lebm.core.learning import GeneratorSide, LearnConfig
 
     model = small_toy(posterior_init="amortised")
     side = GeneratorSide(model, LearnConfig())
@@ -137,7 +143,7 @@ def test_energy_regulariser_keeps_the_energy_level_down(toy_data):
 @pytest.mark.parametrize("kl_weight", [1.0, 0.3])
 def test_elbo_at_the_chain_start_equals_the_explicit_elbo(toy_data, kl_weight):
     """Reusing the posterior chain's first gradient gives the ELBO's value and encoder gradient exactly."""
-    from shared.learning import GeneratorSide, LearnConfig
+    from lebm.core.learning import GeneratorSide, LearnConfig
 
     model, x = small_toy(posterior_init="amortised"), toy_data["x"][:16]
     side = GeneratorSide(model, LearnConfig())

@@ -2,8 +2,7 @@ import json
 
 import numpy as np
 import pytest
-
-from shared.cli import main
+from lebm.core.cli import main
 
 TINY = """[model]
 vocab_size = 200
@@ -147,8 +146,7 @@ def test_invalid_options(trained, capsys):
 
 def test_latent_preset_trains_with_a_bag_of_words_head(trained):
     import torch
-
-    from apps.text.model import TextModel
+    from lebm.text.model import TextModel
 
     tmp, _ = trained
     (tmp / "latent.toml").write_text(TINY.replace("[model.ebm.posterior_chain]\nsteps = 3", "[model.ebm.posterior_chain]\nsteps = 0"))
@@ -163,3 +161,13 @@ def test_latent_preset_trains_with_a_bag_of_words_head(trained):
     assert model.heads["bag"].config.size == model.config.vocab_size
     assert model.ebm.posterior_chain.steps == 0 and model.prior.config.kind == "ebm"
     assert torch.isfinite(model.prior(torch.randn(8, 4))).all()
+
+
+def test_encoding_says_when_it_cuts_a_long_text(trained, capsys):
+    _, runs = trained
+    long = " ".join(["the team won the match ."] * 5)  # 30 tokens; the model takes 12
+    assert main(["text", "reconstruct", "--model", str(runs["paper"] / "model"), "the team won .", long]) == 0
+    err = capsys.readouterr().err
+    assert "1 of 2 texts are longer than the model's 12 tokens" in err and "(texts 2)" in err
+    assert main(["text", "reconstruct", "--model", str(runs["paper"] / "model"), "the team won ."]) == 0
+    assert "longer than" not in capsys.readouterr().err

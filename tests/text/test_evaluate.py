@@ -2,13 +2,17 @@ import math
 
 import pytest
 import torch
-
-from apps.text.evaluate import evaluate, importance_nll
-from apps.text.model import TextConfig, TextModel
-from shared.diagnostics import active_units, log_normaliser, mutual_information, posterior_fit
-from shared.model import ChainConfig, LatentEBMConfig
-from shared.prior import PriorConfig
-from shared.sequence import DecoderConfig
+from lebm.core.diagnostics import (
+    active_units,
+    log_normaliser,
+    mutual_information,
+    posterior_fit,
+)
+from lebm.core.model import ChainConfig, LatentEBMConfig
+from lebm.core.prior import PriorConfig
+from lebm.core.sequence import DecoderConfig
+from lebm.text.evaluate import evaluate, importance_nll
+from lebm.text.model import TextConfig, TextModel
 
 
 def tiny_model(kind: str, latent: bool = True) -> TextModel:

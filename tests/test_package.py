@@ -1,0 +1,51 @@
+"""The distribution installs one top-level package, `lebm`, so it lives beside another project's `apps`."""
+
+import shutil
+import subprocess
+import sys
+import sysconfig
+import venv
+import zipfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_the_wheel_installs_beside_another_projects_apps_package(tmp_path):
+    source = tmp_path / "source"  # built from a copy: the build's own folders never land in the checkout
+    for name in ("apps", "shared"):
+        shutil.copytree(ROOT / name, source / name, ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, source / name)
+    build = subprocess.run([sys.executable, "-c", "from setuptools import build_meta as b; b.build_wheel('dist')"],
+                           cwd=source, capture_output=True, text=True)
+    assert build.returncode == 0, build.stderr[-3000:]
+    output = build.stdout + build.stderr
+    assert not [line for line in output.splitlines() if "license" in line.lower() and "deprecat" in line.lower()]
+    wheel = next((source / "dist").glob("lebm-*.whl"))
+    tops = {name.split("/")[0] for name in zipfile.ZipFile(wheel).namelist()}
+    assert {t for t in tops if not t.endswith(".dist-info")} == {"lebm"}
+    assert "lebm/molecule/presets/latent.toml" in zipfile.ZipFile(wheel).namelist()
+
+    env = tmp_path / "env"
+    venv.create(env, with_pip=False)
+    python = env / "bin" / "python"
+    site = Path(subprocess.check_output([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                                        text=True).strip())
+    (site / "apps").mkdir()
+    (site / "apps" / "__init__.py").write_text("WHO = 'another project'\n")
+    install = subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps",
+                              "--no-index", "--quiet", str(wheel)], capture_output=True, text=True)
+    assert install.returncode == 0, install.stderr[-3000:]
+    # torch, rdkit & co. come from this test's environment (added after the install, so pip never sees them)
+    (site / "deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    run = tmp_path / "elsewhere"  # not the checkout, whose folders would shadow the installed package
+    run.mkdir()
+    help_ = subprocess.run([env / "bin" / "lebm", "--help"], cwd=run, capture_output=True, text=True)
+    assert help_.returncode == 0, help_.stderr[-3000:]
+    assert all(group in help_.stdout for group in ("molecule", "semisup", "text", "toy"))
+    probe = subprocess.run([python, "-c", "import apps, lebm.core, lebm.molecule.cli; "
+                            "print(apps.WHO); print(lebm.core.__file__)"], cwd=run, capture_output=True, text=True)
+    assert probe.returncode == 0, probe.stderr[-3000:]
+    who, core = probe.stdout.splitlines()
+    assert who == "another project" and Path(core).is_relative_to(site)
