@@ -26,8 +26,12 @@ def test_bundled_model_generates_mostly_valid_smiles():
 
 def test_demo_writes_csv_grid_and_metrics(tmp_path, capsys):
     assert main(["molecule", "demo", "-n", "200", "--out", str(tmp_path)]) == 0
-    out = capsys.readouterr().out
+    captured = capsys.readouterr()
+    out = captured.out
     assert "Valid" in out and "FCD/Test" in out and "Novelty" in out
+    for name in ("generated.csv", "grid.png", "metrics.json"):  # every file written is named
+        assert str(tmp_path / name) in out, name
+    assert "generate" in captured.err and "\r" not in captured.err  # progress, as lines on a pipe
     frame = pd.read_csv(tmp_path / "generated.csv")
     assert len(frame) == 200 and (tmp_path / "grid.png").stat().st_size > 1000
     metrics = json.loads((tmp_path / "metrics.json").read_text())["metrics"]

@@ -72,7 +72,12 @@ def test_evaluate_prints_and_writes_figures(trained, capsys):
     out = json.loads((tmp / "ev.json").read_text())
     assert out["sentences"] == 48 and out["tokens"] == sum(len(t.split("\t")[1].split()) + 1 for t in LINES) * 8
     assert 1 < out["ppl"] < 200 and out["kl"] > 0 and 0 <= out["au"] <= 4
-    assert "| nll |" in capsys.readouterr().out.replace("| nll | ppl", "| nll |")
+    captured = capsys.readouterr()
+    assert "| nll |" in captured.out.replace("| nll | ppl", "| nll |") and str(tmp / "ev.json") in captured.out
+    assert "likelihood" in captured.err and "\r" not in captured.err  # progress as lines on a pipe
+    assert main(["text", "evaluate", "--model", str(runs["paper"] / "model"), "--data", str(tmp / "train.txt"),
+                 "--samples", "2", "--chains", "1", "--quiet"]) == 0
+    assert capsys.readouterr().err == ""
     assert main(["text", "evaluate", "--model", str(runs["lm"] / "model"), "--data", str(tmp / "train.txt")]) == 0
 
 
