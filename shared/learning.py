@@ -72,6 +72,10 @@ class LearnConfig:
     prior_init: Literal["reference", "persistent"] = option(
         "reference", "contrastive prior: start prior chains from the reference, or from a persistent replay buffer")
     prior_buffer: int = option(10000, "size of the persistent prior-chain buffer")
+    elbo_energy: float = option(1.0, "ELBO encoder: weight of the energy f_a(z) in the ELBO that trains the encoder "
+                                     "and the generator (1 = exact; 0 = they see only the reference N(0, s^2 I), "
+                                     "and f_a fits the aggregate posterior beside them: a noise-contrastive prior, "
+                                     "Aneja et al. 2021)")
     prior_reinit: float = option(0.05, "share of persistent prior chains restarted from the reference each step")
 
     def __post_init__(self) -> None:
@@ -89,6 +93,8 @@ class LearnConfig:
             raise ConfigError(f"prior_chains must be >= 0, got {self.prior_chains}")
         if self.free_bits < 0 or self.pretrain_steps < 0:
             raise ConfigError(f"free_bits and pretrain_steps must be >= 0, got {self.free_bits}, {self.pretrain_steps}")
+        if not 0 <= self.elbo_energy <= 1:
+            raise ConfigError(f"elbo_energy must be in [0, 1], got {self.elbo_energy}")
         if self.prior_buffer < 1 or not 0 <= self.prior_reinit <= 1:
             raise ConfigError(f"prior_buffer must be >= 1 and prior_reinit in [0, 1], got {self.prior_buffer}, "
                               f"{self.prior_reinit}")
@@ -168,8 +174,8 @@ class GeneratorSide(nn.Module):
         prior = self._prior[0]
         with frozen(prior), frozen(self.generator, self.heads, when=not train_generator):
             log_joint, stats = self._data_log_likelihood(x, ys, z)
-            if kl_weight:
-                log_joint = log_joint + kl_weight * prior(z)
+            if kl_weight * self.config.elbo_energy:
+                log_joint = log_joint + kl_weight * self.config.elbo_energy * prior(z)
             if labels is not None:
                 log_joint = log_joint + self.config.label_weight * prior.class_log_likelihood(labels, z)
             bonus = self._class_bonus(z)

@@ -53,6 +53,26 @@ def test_the_joint_step_trains_generator_encoder_and_prior_in_one_pass(toy_data)
     assert "langevin_grad_post" not in stats and stats["kl_ref"] > 0
 
 
+def test_elbo_energy_zero_leaves_the_encoder_to_the_reference(toy_data):
+    x = toy_data["x"][:32]
+    mean, logvar = torch.zeros(32, 2, requires_grad=True), torch.zeros(32, 2)
+    losses = {}
+    for weight in (1.0, 0.0):
+        for shift in (0.0, 5.0):  # an energy that rises along z_0
+            model = vae_toy()
+            energy = model.prior.forward
+            model.prior.forward = lambda z, energy=energy, shift=shift: energy(z) + shift * z[:, 0]
+            side = GeneratorSide(model, LearnConfig(elbo_energy=weight))
+            torch.manual_seed(0)
+            loss, _, _ = side._negative_elbo(x, {}, mean, logvar)
+            losses[weight, shift] = (loss.item(), torch.autograd.grad(loss, mean)[0][:, 0].mean().item())
+    # the exact ELBO pulls q towards high energy: d(-mean_b 5 z_0)/d mean_0 = -5/32 per row
+    assert losses[1.0, 5.0][1] == pytest.approx(losses[1.0, 0.0][1] - 5 / 32, abs=1e-5)
+    assert losses[0.0, 5.0] == pytest.approx(losses[0.0, 0.0])  # weight 0: the energy plays no part
+    with pytest.raises(ConfigError, match="elbo_energy must be in"):
+        LearnConfig(elbo_energy=2.0)
+
+
 def test_pretraining_is_an_autoencoder_then_the_generator_is_reset(toy_data):
     cfg = LearnConfig(pretrain_steps=3, kl_warmup_steps=4)
     assert [cfg.kl_weight(s) for s in range(6)] == [0.0, 0.0, 0.0, 0.25, 0.5, 0.75]
