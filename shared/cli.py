@@ -15,15 +15,7 @@ from typing import Any
 
 import torch
 
-from .config import (
-    add_arguments,
-    config_toml,
-    deep_merge,
-    from_dict,
-    load_toml,
-    resolve,
-    to_dict,
-)
+from .config import add_arguments, config_toml, deep_merge, from_dict, load_toml, resolve, to_dict
 from .errors import LebmError
 from .io import RUN_ENTRIES, claim_dir, save_json
 from .trainer import TrainConfig, Trainer

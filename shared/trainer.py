@@ -31,14 +31,7 @@ import torch
 
 from .config import option, to_dict
 from .diagnostics import latent_diagnostics
-from .distributed import (
-    Dist,
-    gather_objects,
-    rng_state,
-    seed_everything,
-    set_rng_state,
-    setup,
-)
+from .distributed import Dist, gather_objects, rng_state, seed_everything, set_rng_state, setup
 from .errors import ConfigError, DataError, ModelLoadError
 from .io import load_state, load_tensors, resolve_dir, save_state, write_dir_atomic
 from .learning import LearnConfig, Learner

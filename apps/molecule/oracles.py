@@ -27,14 +27,7 @@ from lebm.core.config import option
 from lebm.core.errors import ConfigError
 from lebm.core.io import write_atomic
 from rdkit import Chem, DataStructs, RDLogger
-from rdkit.Chem import (
-    QED,
-    AllChem,
-    Crippen,
-    Descriptors,
-    rdFingerprintGenerator,
-    rdMolDescriptors,
-)
+from rdkit.Chem import QED, AllChem, Crippen, Descriptors, rdFingerprintGenerator, rdMolDescriptors
 from rdkit.Contrib.SA_Score import sascorer
 
 # ZINC250k statistics of logP, -SA and -(ring penalty) used by the JT-VAE normalisation

@@ -12,14 +12,7 @@ from typing import Any
 import numpy as np
 import torch
 from lebm.core.cli import add_common, print_preset
-from lebm.core.config import (
-    config_toml,
-    deep_merge,
-    from_dict,
-    load_toml,
-    resolve,
-    to_dict,
-)
+from lebm.core.config import config_toml, deep_merge, from_dict, load_toml, resolve, to_dict
 from lebm.core.distributed import pick_device
 from lebm.core.errors import ConfigError, DataError
 from lebm.core.io import RUN_ENTRIES, claim_dir, save_json, write_atomic

@@ -3,13 +3,7 @@ import sys
 
 import pytest
 from lebm.core.errors import ConfigError
-from lebm.molecule.oracles import (
-    DockingSpec,
-    Oracle,
-    plogp_jtvae,
-    plogp_limo,
-    plogp_moldqn,
-)
+from lebm.molecule.oracles import DockingSpec, Oracle, plogp_jtvae, plogp_limo, plogp_moldqn
 from rdkit import Chem
 
 ASPIRIN = "CC(=O)Oc1ccccc1C(=O)O"

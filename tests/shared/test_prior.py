@@ -2,15 +2,7 @@ import math
 
 import pytest
 import torch
-from lebm.core import (
-    ConfigError,
-    DataError,
-    EnergyPrior,
-    GaussianHead,
-    HeadConfig,
-    PriorConfig,
-    from_dict,
-)
+from lebm.core import ConfigError, DataError, EnergyPrior, GaussianHead, HeadConfig, PriorConfig, from_dict
 from lebm.core.toy import ToyModel, toy_config
 from torch import nn
 

@@ -1,14 +1,7 @@
 import pytest
 import torch
 from lebm.core.errors import ConfigError, DataError
-from lebm.text.data import (
-    bbc_news,
-    decode,
-    encode,
-    load_tokenizer,
-    read_text_file,
-    train_tokenizer,
-)
+from lebm.text.data import bbc_news, decode, encode, load_tokenizer, read_text_file, train_tokenizer
 
 TEXTS = ["The cat sat on the mat.", "A dog barked at the cat!", "Cats and dogs, together?", "the end"]
 
