@@ -36,6 +36,47 @@ def lebm(*args: str) -> str:
     return done.stdout
 
 
+def step_costs(args: argparse.Namespace) -> None:
+    """Median seconds per learning step of the latent preset and the LSTM LM at the bench's sizes, the two taking
+    turns on the same batches in one process (load on the machine hits both alike); JSON beside --json."""
+    from lebm.core.config import deep_merge, from_dict, to_dict
+    from lebm.core.learning import Learner
+    from lebm.core.trainer import TrainConfig
+    from lebm.text.cli import model_and_data, preset
+    from lebm.text.data import load_corpus, train_tokenizer
+    from lebm.text.model import TextConfig
+
+    torch.set_num_threads(1)
+    corpus = load_corpus("bbc", "train")
+    sizes = {"vocab_size": args.vocab, "decoder": {"embed": args.embed, "hidden": args.hidden}}
+    learners, times, batch = {}, {}, None
+    for name in ("latent", "lm"):
+        table = preset(name)
+        cfg = from_dict(TextConfig, deep_merge(deep_merge(to_dict(TextConfig()), table["model"]), sizes))
+        train = from_dict(TrainConfig, table.get("train", {}))
+        batch = batch or train.batch_size
+        torch.manual_seed(0)
+        model, data = model_and_data(cfg, train_tokenizer(corpus.texts, cfg.tokenizer, cfg.vocab_size), corpus)
+        learners[name], times[name] = (Learner(model, train, len(data["x"])), data), []
+    for i in range(args.cost_steps + 1):  # round 0 warms up
+        idx = torch.arange(i * batch, (i + 1) * batch)
+        for name, (learner, data) in learners.items():
+            start = time.perf_counter()
+            learner.step({k: v[idx] for k, v in data.items()} | {"index": idx}, step=i)
+            if i:
+                times[name].append(time.perf_counter() - start)
+    cost = {name: sorted(t)[len(t) // 2] for name, t in times.items()}
+    result = {"command": "python bench/text.py " + " ".join(sys.argv[1:]), "batch_size": batch,
+              "step_seconds": cost, "ratio": cost["latent"] / cost["lm"]}
+    print(f"| preset | s / step (batch {batch}) |\n|---|---|")
+    for name, seconds in cost.items():
+        print(f"| {name} | {seconds:.4f} |")
+    print(f"latent / lm per example: {result['ratio']:.2f}x")
+    path = args.json.with_name(args.json.stem + "_cost.json")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=1))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--minutes", type=float, default=8.0, help="training wall-clock budget per model")
@@ -48,7 +89,12 @@ def main() -> None:
     parser.add_argument("--kl-warmup", type=int, default=300, help="VAE: KL annealing steps (fit to the budget)")
     parser.add_argument("--out", type=Path, default=Path("runs/bench_text"))
     parser.add_argument("--json", type=Path, default=Path(__file__).parent / "results" / "text.json")
+    parser.add_argument("--cost", action="store_true", help="only time training steps: latent preset vs LSTM LM "
+                                                               "(steps taking turns in one process); no training runs")
+    parser.add_argument("--cost-steps", type=int, default=20)
     args = parser.parse_args()
+    if args.cost:
+        return step_costs(args)
     args.out.mkdir(parents=True, exist_ok=True)
     sizes = args.out / "sizes.toml"
     sizes.write_text(f"[model]\nvocab_size = {args.vocab}\n[model.decoder]\nembed = {args.embed}\n"

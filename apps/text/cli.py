@@ -52,6 +52,19 @@ def corpus_ids(model: TextModel, corpus: Corpus, overlong: str | None = None) ->
     return enc.ids, enc.kept
 
 
+def model_and_data(cfg: TextConfig, tokenizer, corpus: Corpus) -> tuple[TextModel, dict[str, torch.Tensor]]:
+    """A fresh model and its training tensors: token ids, and the bags of words when the model has a bag head."""
+    if cfg.ebm.bag.size:  # the bag of a sentence is its set of words: one bit per vocabulary entry
+        cfg.ebm.bag.size = len(tokenizer)
+    model = TextModel(cfg, tokenizer)
+    ids, _ = corpus_ids(model, corpus)
+    data = {"x": ids}
+    if cfg.ebm.bag.size:
+        data["bag"] = torch.zeros(len(ids), cfg.ebm.bag.size, dtype=torch.uint8).scatter_(1, ids.long(), 1)
+        data["bag"][:, :3] = 0  # <pad>, <bos>, <eos>
+    return model, data
+
+
 def progress_probe(valid: torch.Tensor):
     """Eval callback: NLL, REC, KL, MI and AU on a fixed held-out batch (cheap settings)."""
     def probe(model: TextModel) -> dict[str, float]:
@@ -74,14 +87,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     else:
         tokenizer = train_tokenizer(corpus.texts, cfg.tokenizer, cfg.vocab_size)
     torch.manual_seed(train_cfg.seed)
-    if cfg.ebm.bag.size:  # the bag of a sentence is its set of words: one bit per vocabulary entry
-        cfg.ebm.bag.size = len(tokenizer)
-    model = TextModel(cfg, tokenizer)
-    ids, _ = corpus_ids(model, corpus)
-    data = {"x": ids}
-    if cfg.ebm.bag.size:
-        data["bag"] = torch.zeros(len(ids), cfg.ebm.bag.size, dtype=torch.uint8).scatter_(1, ids.long(), 1)
-        data["bag"][:, :3] = 0  # <pad>, <bos>, <eos>
+    model, data = model_and_data(cfg, tokenizer, corpus)
+    ids = data["x"]
     valid_source = args.valid or ("bbc" if args.data == "bbc" else None)
     valid = corpus_ids(model, load_corpus(valid_source, "valid"))[0][: args.probe] if valid_source else ids[-args.probe:]
     args.out.mkdir(parents=True, exist_ok=True)
