@@ -18,8 +18,9 @@ from lebm.core.distributed import pick_device
 from lebm.core.errors import ConfigError, DataError
 from lebm.core.io import RUN_ENTRIES, claim_dir, save_json, write_atomic
 from lebm.core.trainer import TrainConfig, Trainer
+from rdkit import Chem
 
-from .data import canonical, clean, moses_smiles, read_smiles_file
+from .data import Standardise, canonical, clean, moses_smiles, read_smiles_file, standardise
 from .model import MoleculeConfig, MoleculeModel
 from .tokens import Vocabulary, to_representation
 
@@ -39,7 +40,9 @@ def load_training_smiles(args: argparse.Namespace, representation: str, max_len:
                        canonicalise=False)
     else:
         raw = read_smiles_file(args.data, args.smiles_column)
-        report = clean(raw[: args.max_molecules] if args.max_molecules else raw, representation, max_len=max_len)
+        standard = Standardise(stereo=args.drop_stereo, isotopes=args.drop_isotopes) if args.standardise else None
+        report = clean(raw[: args.max_molecules] if args.max_molecules else raw, representation, max_len=max_len,
+                       standard=standard)
     print(f"data: {report.summary()}", file=sys.stderr)
     if args.rejects:
         report.write_rejects(args.rejects)
@@ -255,7 +258,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     cmd_generate(argparse.Namespace(**base))
     return cmd_evaluate(argparse.Namespace(generated=out / "generated.csv", column=None, reference="moses-test-fcd",
                                            train="moses", smiles_column=None, k=[1000], json=out / "metrics.json",
-                                           quiet=args.quiet))
+                                           quiet=args.quiet, standardise=False))
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -268,6 +271,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     )
 
     generated = read_smiles_file(args.generated, args.column)  # file order; empty cells count as invalid
+    if args.standardise:  # off by default: a generator's raw output is what it is judged on
+        mols = [Chem.MolFromSmiles(s) if s else None for s in generated]
+        generated = [Chem.MolToSmiles(standardise(m, Standardise())[0]) if m else s for m, s in zip(mols, generated)]
     if args.reference == "moses-test":
         reference = moses_reference("test", quiet=args.quiet)
     elif args.reference == "moses-test-fcd":
@@ -306,6 +312,11 @@ def add_group(sub: argparse._SubParsersAction) -> None:
     train.add_argument("--smiles-column", help="CSV column holding SMILES (default: a column named smiles, any case)")
     train.add_argument("--representation", choices=["smiles", "selfies"], help="token representation")
     train.add_argument("--max-molecules", type=int, help="use only the first N molecules")
+    train.add_argument("--standardise", action=argparse.BooleanOptionalAction, default=True,
+                       help="user files: keep each molecule's largest fragment (no salts or solvents) and neutralise "
+                            "charges with RDKit's rdMolStandardize, changes counted (MOSES is standard already)")
+    train.add_argument("--drop-stereo", action="store_true", help="standardisation also drops stereochemistry")
+    train.add_argument("--drop-isotopes", action="store_true", help="standardisation also drops isotope labels")
     train.add_argument("--rejects", type=Path, help="write skipped rows with their reason to this CSV")
     train.add_argument("--probe", type=int, default=200, help="molecules sampled at each evaluation")
     train.add_argument("--probe-recon", type=int, default=200,
@@ -388,4 +399,6 @@ def add_group(sub: argparse._SubParsersAction) -> None:
     ev.add_argument("-k", type=int, nargs="+", default=[1000, 10000], help="k of Unique@k")
     ev.add_argument("--json", type=Path, help="also write the metrics as JSON")
     ev.add_argument("--quiet", action="store_true", help="no progress bars")
+    ev.add_argument("--standardise", action="store_true",
+                    help="standardise the generated molecules first (largest fragment, neutral); off by default")
     ev.set_defaults(func=cmd_evaluate)

@@ -3,7 +3,9 @@
 User files: .csv (a SMILES column, `--smiles-column`), or .smi / .txt (first field per line), each
 optionally gzipped. Every molecule is parsed and canonicalised with RDKit; rows that are empty,
 fail to parse, repeat an earlier molecule, or hold tokens the model cannot represent are skipped
-and counted by reason (and can be written to a rejects file).
+and counted by reason (and can be written to a rejects file). Training molecules from user files are
+standardised first (RDKit rdMolStandardize: the largest fragment is kept, so salts and solvents go;
+charges are neutralised; optionally stereo and isotope labels are dropped), each change counted.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import pandas as pd
 from lebm.core.errors import DataError
 from lebm.core.io import package_path, write_atomic
 from rdkit import Chem, RDLogger
+from rdkit.Chem.MolStandardize import rdMolStandardize
 
 from .tokens import Representation, Vocabulary, to_representation, tokenize
 
@@ -39,6 +42,39 @@ def canonical(smiles: str) -> str | None:
     """RDKit canonical SMILES, or None when it does not parse."""
     mol = Chem.MolFromSmiles(smiles) if smiles else None
     return Chem.MolToSmiles(mol) if mol is not None else None
+
+
+@dataclass
+class Standardise:
+    """What standardisation does to a molecule before it is canonicalised (all through rdMolStandardize)."""
+
+    fragments: bool = True  # keep the largest fragment: strips counter-ions, salts and solvents
+    neutralise: bool = True  # neutralise charged atoms where a neutral form exists
+    stereo: bool = False  # drop stereochemistry (tetrahedral and double-bond)
+    isotopes: bool = False  # drop isotope labels
+
+
+def standardise(mol: Chem.Mol, how: Standardise) -> tuple[Chem.Mol, list[str]]:
+    """The standardised molecule and the changes made, by name (empty when it was already standard)."""
+    changes = []
+    if how.fragments and len(Chem.GetMolFrags(mol)) > 1:
+        mol = rdMolStandardize.LargestFragmentChooser(preferOrganic=True).choose(mol)
+        changes.append("largest fragment kept")
+    if how.neutralise and any(atom.GetFormalCharge() for atom in mol.GetAtoms()):
+        neutral = rdMolStandardize.Uncharger().uncharge(mol)
+        if Chem.MolToSmiles(neutral) != Chem.MolToSmiles(mol):
+            changes.append("neutralised")
+        mol = neutral
+    if how.stereo and Chem.MolToSmiles(mol) != Chem.MolToSmiles(mol, isomericSmiles=False):
+        mol = Chem.Mol(mol)
+        Chem.RemoveStereochemistry(mol)
+        changes.append("stereo dropped")
+    if how.isotopes and any(atom.GetIsotope() for atom in mol.GetAtoms()):
+        mol = Chem.Mol(mol)
+        for atom in mol.GetAtoms():
+            atom.SetIsotope(0)
+        changes.append("isotopes dropped")
+    return mol, changes
 
 
 def smiles_column(columns: list[str], wanted: str | None, path: Path) -> str:
@@ -87,6 +123,7 @@ class CleanReport:
 
     kept: list[str] = field(default_factory=list)
     rejects: list[tuple[int, str, str]] = field(default_factory=list)  # (row, input, reason)
+    changed: Counter = field(default_factory=Counter)  # standardisation changes of kept or skipped rows
 
     @property
     def counts(self) -> Counter:
@@ -94,7 +131,9 @@ class CleanReport:
 
     def summary(self) -> str:
         parts = [f"{n} {reason}" for reason, n in sorted(self.counts.items())]
-        return f"{len(self.kept)} molecules kept" + (f"; skipped: {', '.join(parts)}" if parts else "")
+        changes = [f"{n} {change}" for change, n in sorted(self.changed.items())]
+        return f"{len(self.kept)} molecules kept" + (f"; skipped: {', '.join(parts)}" if parts else "") + \
+            (f"; standardised: {', '.join(changes)}" if changes else "")
 
     def write_rejects(self, path: str | Path) -> None:
         frame = pd.DataFrame(self.rejects, columns=["row", "input", "reason"])
@@ -102,14 +141,22 @@ class CleanReport:
 
 
 def clean(smiles: list[str], representation: Representation = "smiles", vocab: Vocabulary | None = None,
-          max_len: int | None = None, canonicalise: bool = True) -> CleanReport:
-    """Canonicalise, de-duplicate and filter; every skipped row is recorded with its reason."""
+          max_len: int | None = None, canonicalise: bool = True, standard: Standardise | None = None) -> CleanReport:
+    """Standardise (if asked), canonicalise, de-duplicate and filter; every skipped row is recorded with its
+    reason, every standardisation change counted."""
     report, seen = CleanReport(), set()
     for row, raw in enumerate(smiles):
         if not raw:
             report.rejects.append((row, raw, "empty"))
             continue
-        smi = canonical(raw) if canonicalise else raw
+        if standard is not None:
+            mol = Chem.MolFromSmiles(raw)
+            if mol is not None:
+                mol, changes = standardise(mol, standard)
+                report.changed.update(changes)
+            smi = Chem.MolToSmiles(mol) if mol is not None else None
+        else:
+            smi = canonical(raw) if canonicalise else raw
         if smi is None:
             report.rejects.append((row, raw, "unparseable"))
             continue

@@ -3,7 +3,8 @@ from pathlib import Path
 import pytest
 import torch
 from lebm.core.errors import DataError, ModelLoadError
-from lebm.molecule.data import canonical, clean, moses_smiles, read_smiles_file
+from lebm.molecule.data import Standardise, canonical, clean, moses_smiles, read_smiles_file, standardise
+from rdkit import Chem
 from lebm.molecule.tokens import Vocabulary, to_representation, to_smiles, tokenize
 
 DATA = Path(__file__).parent / "data"
@@ -100,3 +101,28 @@ def test_the_smiles_column_is_found_in_any_letter_case(tmp_path):
     report = clean(expected, max_len=100)
     report.write_rejects(tmp_path / "rejects.csv")  # the suite's own rejects file reads back
     assert len(read_smiles_file(tmp_path / "rejects.csv")) == 5
+
+
+@pytest.mark.parametrize("raw, expected, changes, how", [
+    ("CC(=O)[O-].[Na+]", "CC(=O)O", ["largest fragment kept", "neutralised"], {}),  # sodium acetate
+    ("c1ccccc1C(=O)O.O.O", "O=C(O)c1ccccc1", ["largest fragment kept"], {}),  # a hydrate
+    ("C[NH3+].[Cl-]", "CN", ["largest fragment kept", "neutralised"], {}),  # methylamine hydrochloride
+    ("C[N+](C)(C)C", "C[N+](C)(C)C", [], {}),  # a quaternary ammonium has no neutral form
+    ("C[C@H](N)C(=O)O", "C[C@H](N)C(=O)O", [], {}),  # stereo kept by default
+    ("C[C@H](N)C(=O)O", "CC(N)C(=O)O", ["stereo dropped"], {"stereo": True}),
+    ("[13CH3]O", "CO", ["isotopes dropped"], {"isotopes": True}),
+    ("CCO", "CCO", [], {"stereo": True, "isotopes": True}),
+])
+def test_standardisation_of_salts_charges_stereo_and_isotopes(raw, expected, changes, how):
+    mol, made = standardise(Chem.MolFromSmiles(raw), Standardise(**how))
+    assert Chem.MolToSmiles(mol) == canonical(expected) and made == changes
+
+
+def test_training_data_is_standardised_by_default_and_changes_are_counted(tmp_path):
+    raw = ["CC(=O)[O-].[Na+]", "CC(=O)O", "C[NH3+].[Cl-]", "c1ccccc1", "not a molecule"]
+    report = clean(raw, max_len=100, standard=Standardise())
+    assert report.kept == ["CC(=O)O", "CN", "c1ccccc1"]  # the acetate salt became acetic acid: a duplicate
+    assert report.counts == {"duplicate": 1, "unparseable": 1}
+    assert report.changed == {"largest fragment kept": 2, "neutralised": 2}
+    assert "standardised: 2 largest fragment kept, 2 neutralised" in report.summary()
+    assert clean(raw, max_len=100).kept[0] == canonical("CC(=O)[O-].[Na+]")  # off: as given
