@@ -28,10 +28,11 @@ import time
 from pathlib import Path
 
 import pandas as pd
+from rdkit import Chem
+
 from lebm.core.config import deep_merge, from_dict, to_dict
 from lebm.molecule.cli import preset
 from lebm.molecule.design import DesignConfig, DesignRun
-from rdkit import Chem
 
 PUBLISHED = {"qed": "JT-VAE 0.925, GCPN 0.948, MolDQN 0.948, MARS 0.948, GraphDF 0.948, LIMO 0.947, SGDS 0.948 (x3)",
              "plogp": "LIMO 10.5, GraphDF 13.7, MARS 45.0 (mixed conventions), SGDS about 26 (LIMO convention)"}
@@ -62,6 +63,7 @@ def pareto_front(frame: pd.DataFrame) -> pd.DataFrame:
 
 def constrained(args: argparse.Namespace) -> dict:
     import torch
+
     from lebm.molecule.data import moses_smiles
     from lebm.molecule.metrics import cache_dir
     from lebm.molecule.model import MoleculeModel

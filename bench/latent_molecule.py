@@ -27,6 +27,8 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from molecule_moses import step_costs  # noqa: E402
+
 from lebm.core.diagnostics import latent_diagnostics  # noqa: E402
 from lebm.molecule.cli import moses_held_out  # noqa: E402
 from lebm.molecule.data import moses_smiles  # noqa: E402
@@ -34,7 +36,6 @@ from lebm.molecule.latent import encode_ids, reconstruct  # noqa: E402
 from lebm.molecule.metrics import moses_metrics, shipped_fcd_reference  # noqa: E402
 from lebm.molecule.model import MoleculeModel  # noqa: E402
 from lebm.molecule.tokens import to_representation  # noqa: E402
-from molecule_moses import step_costs  # noqa: E402
 
 COLUMNS = ["Valid", "Unique@10k", "Novelty", "FCD/Test", "IntDiv", "recon_tanimoto", "recon_exact", "recon_valid",
            "au", "kl", "mi", "f_spread", "mmd_prior", "mmd_ref"]

@@ -22,10 +22,11 @@ from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from semisup import LABELS, label_draw, views  # noqa: E402
+
 from lebm.semisup import SymbolVectorClassifier  # noqa: E402
 from lebm.semisup.datasets import LOADERS  # noqa: E402
 from lebm.semisup.estimator import parse_params  # noqa: E402
-from semisup import LABELS, label_draw, views  # noqa: E402
 
 
 def lr_accuracy(train_x, train_y, test_x, test_y) -> float:

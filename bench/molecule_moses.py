@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 import torch
+
 from lebm.core import TrainConfig
 from lebm.core.config import deep_merge, from_dict, to_dict
 from lebm.core.learning import Learner

@@ -30,15 +30,16 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 import torch
-from lebm.semisup import SymbolVectorClassifier
-from lebm.semisup.datasets import LOADERS
-from lebm.semisup.estimator import parse_params
 from sklearn.feature_extraction.text import TfidfTransformer
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import pairwise_distances
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 from sklearn.semi_supervised import LabelSpreading, SelfTrainingClassifier
+
+from lebm.semisup import SymbolVectorClassifier
+from lebm.semisup.datasets import LOADERS
+from lebm.semisup.estimator import parse_params
 
 LABELS = {"digits": [10, 50, 100], "penbased": [10, 50, 100, 1000], "magic": [20, 100, 1000],
           "mnist5k": [10, 100, 1000], "rotten_tomatoes": [20, 100, 1000]}

@@ -23,6 +23,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import torch
+
 from lebm.core import TrainConfig, Trainer
 from lebm.core.toy import ToyModel, evaluate, make_data, mmd, toy_config
 

@@ -12,13 +12,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
+from rdkit import Chem
+
 from lebm.core.cli import add_common, print_preset
 from lebm.core.config import config_toml, deep_merge, from_dict, load_toml, resolve, to_dict
 from lebm.core.distributed import pick_device
 from lebm.core.errors import ConfigError, DataError
 from lebm.core.io import RUN_ENTRIES, claim_dir, save_json, write_atomic
 from lebm.core.trainer import TrainConfig, Trainer
-from rdkit import Chem
 
 from .data import Standardise, canonical, clean, moses_smiles, read_smiles_file, standardise
 from .model import MoleculeConfig, MoleculeModel

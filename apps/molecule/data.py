@@ -15,10 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
-from lebm.core.errors import DataError
-from lebm.core.io import package_path, write_atomic
 from rdkit import Chem, RDLogger
 from rdkit.Chem.MolStandardize import rdMolStandardize
+
+from lebm.core.errors import DataError
+from lebm.core.io import package_path, write_atomic
 
 from .tokens import Representation, Vocabulary, to_representation, tokenize
 

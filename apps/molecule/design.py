@@ -19,6 +19,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 import torch
+
 from lebm.core.config import check_choices, option, to_dict
 from lebm.core.distributed import pick_device, rng_state, set_rng_state
 from lebm.core.errors import ConfigError

@@ -12,11 +12,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from rdkit import Chem, DataStructs
+from rdkit.Chem import rdFingerprintGenerator
+
 from lebm.core.diagnostics import posterior_fit
 from lebm.core.errors import DataError
 from lebm.core.io import write_atomic
-from rdkit import Chem, DataStructs
-from rdkit.Chem import rdFingerprintGenerator
 
 from .data import canonical
 from .model import MoleculeModel

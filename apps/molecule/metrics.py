@@ -22,12 +22,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from lebm.core.errors import DataError
-from lebm.core.io import write_dir_atomic
-from lebm.core.progress import progress
 from rdkit import Chem
 from rdkit.Chem import AllChem, rdFingerprintGenerator
 from rdkit.Chem.Scaffolds import MurckoScaffold
+
+from lebm.core.errors import DataError
+from lebm.core.io import write_dir_atomic
+from lebm.core.progress import progress
 
 from .data import moses_file, moses_smiles
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+
 from lebm.core.config import check_choices, option
 from lebm.core.errors import ConfigError, ModelLoadError
 from lebm.core.heads import GaussianHead, HeadConfig

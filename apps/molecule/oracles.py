@@ -23,12 +23,13 @@ from functools import lru_cache, partial
 from pathlib import Path
 
 import numpy as np
-from lebm.core.config import option
-from lebm.core.errors import ConfigError
-from lebm.core.io import write_atomic
 from rdkit import Chem, DataStructs, RDLogger
 from rdkit.Chem import QED, AllChem, Crippen, Descriptors, rdFingerprintGenerator, rdMolDescriptors
 from rdkit.Contrib.SA_Score import sascorer
+
+from lebm.core.config import option
+from lebm.core.errors import ConfigError
+from lebm.core.io import write_atomic
 
 # ZINC250k statistics of logP, -SA and -(ring penalty) used by the JT-VAE normalisation
 ZINC_LOGP = (2.4570953396190123, 1.434324401111988)

@@ -14,6 +14,7 @@ from typing import Literal
 
 import selfies as sf
 import torch
+
 from lebm.core.errors import DataError, ModelLoadError
 
 Representation = Literal["smiles", "selfies"]

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
 from lebm.core.errors import ConfigError, DataError, LebmError, ModelLoadError
 from lebm.core.io import claim_dir, load_json, write_atomic
 

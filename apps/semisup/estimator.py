@@ -8,14 +8,15 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 import torch
+from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
+
 from lebm.core.errors import ConfigError, ModelLoadError
 from lebm.core.io import load_json, save_json, write_dir_atomic
 from lebm.core.model import ChainConfig, LatentEBMConfig
 from lebm.core.prior import PriorConfig
 from lebm.core.trainer import TrainConfig, Trainer
-from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
-from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
 from .model import SemisupConfig, SemisupModel
 

@@ -12,11 +12,12 @@ from typing import Literal
 
 import torch
 import torch.nn.functional as F
+from torch import nn
+
 from lebm.core.config import check_choices, option
 from lebm.core.errors import ConfigError, DataError
 from lebm.core.model import LatentEBM, LatentEBMConfig
 from lebm.core.prior import Activation, mlp
-from torch import nn
 
 Likelihood = Literal["gaussian", "bernoulli", "multinomial"]
 

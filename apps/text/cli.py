@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 import torch
+
 from lebm.core.cli import add_common, print_preset
 from lebm.core.config import config_toml, deep_merge, from_dict, load_toml, resolve, to_dict
 from lebm.core.distributed import pick_device

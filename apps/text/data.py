@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Literal
 
 import torch
+
 from lebm.core.errors import ConfigError, DataError
 from lebm.core.io import package_path
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 
 import torch
+
 from lebm.core.diagnostics import (
     active_units,
     gaussian_log_density,

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Literal
 
 import torch
+
 from lebm.core.config import check_choices, option
 from lebm.core.errors import ConfigError, ModelLoadError
 from lebm.core.model import LatentEBM, LatentEBMConfig

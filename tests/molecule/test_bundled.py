@@ -5,6 +5,7 @@ import math
 
 import pandas as pd
 import torch
+
 from lebm.core.cli import main
 from lebm.molecule.cli import BUNDLED
 from lebm.molecule.data import canonical

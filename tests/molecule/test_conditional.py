@@ -2,8 +2,9 @@
 
 import pandas as pd
 import pytest
-from lebm.core.cli import main
 from scipy import stats
+
+from lebm.core.cli import main
 
 from .conftest import train_tiny
 

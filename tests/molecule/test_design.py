@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+
 from lebm.core.cli import main
 from lebm.core.config import from_dict
 from lebm.core.errors import ConfigError
@@ -86,6 +87,7 @@ def test_novelty_against_a_training_file(qed_model, tmp_path):
 
 def test_a_model_that_decodes_nothing_valid_does_not_crash_a_run(qed_model, tmp_path):
     import torch
+
     from lebm.molecule.model import MoleculeModel
 
     model = MoleculeModel.from_pretrained(qed_model)

@@ -3,6 +3,7 @@
 import random
 
 import pytest
+
 from lebm.molecule.data import moses_smiles
 from lebm.molecule.metrics import ReferenceStats, moses_metrics
 

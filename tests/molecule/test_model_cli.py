@@ -4,6 +4,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import torch
+
 from lebm.core import TrainConfig, Trainer
 from lebm.core.cli import main
 from lebm.core.errors import ModelLoadError

@@ -2,9 +2,10 @@ import math
 import sys
 
 import pytest
+from rdkit import Chem
+
 from lebm.core.errors import ConfigError
 from lebm.molecule.oracles import DockingSpec, Oracle, plogp_jtvae, plogp_limo, plogp_moldqn
-from rdkit import Chem
 
 ASPIRIN = "CC(=O)Oc1ccccc1C(=O)O"
 

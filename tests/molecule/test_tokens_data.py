@@ -2,9 +2,10 @@ from pathlib import Path
 
 import pytest
 import torch
+from rdkit import Chem
+
 from lebm.core.errors import DataError, ModelLoadError
 from lebm.molecule.data import Standardise, canonical, clean, moses_smiles, read_smiles_file, standardise
-from rdkit import Chem
 from lebm.molecule.tokens import Vocabulary, to_representation, to_smiles, tokenize
 
 DATA = Path(__file__).parent / "data"

@@ -3,8 +3,9 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from lebm.core.cli import main
 from sklearn.datasets import make_moons
+
+from lebm.core.cli import main
 
 
 @pytest.fixture

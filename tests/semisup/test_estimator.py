@@ -2,12 +2,13 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
-from lebm.semisup import SymbolVectorClassifier
 from sklearn.base import clone
 from sklearn.datasets import make_circles, make_moons
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
+
+from lebm.semisup import SymbolVectorClassifier
 
 SMALL = dict(steps=500, latent_dim=4, hidden=(64, 64), prior_hidden=(64, 64), random_state=0)
 

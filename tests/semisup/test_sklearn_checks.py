@@ -7,8 +7,9 @@ Excluded, with the reason:
 
 import warnings
 
-from lebm.semisup import SymbolVectorClassifier
 from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from lebm.semisup import SymbolVectorClassifier
 
 FAST = dict(steps=5, latent_dim=2, hidden=(8,), prior_hidden=(8,), prior_steps=3, random_state=0)
 # check_classifiers_train asks for real accuracy on easy blobs: that check gets a trained instance

@@ -1,5 +1,6 @@
 import pytest
 import torch
+
 from lebm.core import TrainConfig
 from lebm.core.toy import ToyModel, make_data, toy_config
 

@@ -5,9 +5,10 @@ import sys
 from pathlib import Path
 
 import torch
+from safetensors.torch import save_file
+
 from lebm.core import TrainConfig, Trainer
 from lebm.core.toy import ToyModel, make_data, toy_config
-from safetensors.torch import save_file
 
 out = Path(sys.argv[1])
 rank = int(os.environ["RANK"])

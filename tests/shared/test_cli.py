@@ -1,6 +1,7 @@
 import json
 
 import pytest
+
 from lebm.core.cli import main
 
 

@@ -2,6 +2,7 @@ import tomllib
 from dataclasses import dataclass
 
 import pytest
+
 from lebm.core import ConfigError, from_dict
 from lebm.core.config import option, to_toml
 

@@ -4,6 +4,7 @@ from dataclasses import replace
 
 import pytest
 import torch
+
 from lebm.core import TrainConfig, Trainer
 from lebm.core.toy import ToyModel, make_data, toy_config
 
@@ -39,6 +40,7 @@ def test_ten_labels_per_class_give_the_modes_their_names():
 
 def test_labels_need_a_coupled_prior():
     import pytest
+
     from lebm.core import DataError
 
     x, mode = make_data(200, seed=0)

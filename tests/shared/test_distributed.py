@@ -2,8 +2,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from lebm.core.io import load_state
 from safetensors.torch import load_file
+
+from lebm.core.io import load_state
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -2,8 +2,9 @@ import math
 
 import pytest
 import torch
-from lebm.core import ConfigError, DataError, LangevinError, langevin
 from torch import nn
+
+from lebm.core import ConfigError, DataError, LangevinError, langevin
 
 
 def gaussian_target(m, c):

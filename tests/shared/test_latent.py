@@ -4,6 +4,7 @@ import math
 
 import pytest
 import torch
+
 from lebm.core import ConfigError, Trainer
 from lebm.core.diagnostics import latent_diagnostics, mmd
 from lebm.core.heads import BagConfig, BagHead

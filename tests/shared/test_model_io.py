@@ -3,6 +3,7 @@ import pickle
 
 import pytest
 import torch
+
 from lebm.core import ModelLoadError
 from lebm.core.io import load_state
 from lebm.core.toy import ToyModel

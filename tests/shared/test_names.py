@@ -9,13 +9,12 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_folder_names_are_the_installed_modules():
+    import apps.molecule.cli
+    import apps.semisup
     import lebm.core
     import lebm.core.errors
     import lebm.molecule.cli
     import lebm.semisup
-
-    import apps.molecule.cli
-    import apps.semisup
     import shared.errors
 
     assert shared is lebm.core and shared.errors is lebm.core.errors

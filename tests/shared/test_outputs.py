@@ -6,6 +6,7 @@ import os
 import stat
 
 import pytest
+
 from lebm.core.cli import main
 from lebm.core.io import write_atomic, write_dir_atomic
 from lebm.core.progress import progress

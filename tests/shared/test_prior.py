@@ -2,9 +2,10 @@ import math
 
 import pytest
 import torch
+from torch import nn
+
 from lebm.core import ConfigError, DataError, EnergyPrior, GaussianHead, HeadConfig, PriorConfig, from_dict
 from lebm.core.toy import ToyModel, toy_config
-from torch import nn
 
 
 def test_gaussian_prior_is_the_reference():

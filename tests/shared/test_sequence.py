@@ -1,4 +1,5 @@
 import torch
+
 from lebm.core.sequence import EOS, PAD, DecoderConfig, RNNDecoder
 
 

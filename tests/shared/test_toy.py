@@ -1,6 +1,7 @@
 """The toy with a known answer: a 4-mode latent seen through a fixed generator."""
 
 import torch
+
 from lebm.core import TrainConfig, Trainer
 from lebm.core.toy import ToyModel, evaluate, make_data, mmd, toy_config
 

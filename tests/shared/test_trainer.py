@@ -2,6 +2,7 @@ import json
 
 import pytest
 import torch
+
 from lebm.core import ConfigError, DataError, ModelLoadError, TrainConfig, Trainer, from_dict
 from lebm.core.toy import ToyModel
 

@@ -2,6 +2,7 @@ import json
 
 import numpy as np
 import pytest
+
 from lebm.core.cli import main
 
 TINY = """[model]
@@ -151,6 +152,7 @@ def test_invalid_options(trained, capsys):
 
 def test_latent_preset_trains_with_a_bag_of_words_head(trained):
     import torch
+
     from lebm.text.model import TextModel
 
     tmp, _ = trained

@@ -1,5 +1,6 @@
 import pytest
 import torch
+
 from lebm.core.errors import ConfigError, DataError
 from lebm.text.data import bbc_news, decode, encode, load_tokenizer, read_text_file, train_tokenizer
 

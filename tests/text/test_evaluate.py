@@ -2,6 +2,7 @@ import math
 
 import pytest
 import torch
+
 from lebm.core.diagnostics import active_units, log_normaliser, mutual_information, posterior_fit
 from lebm.core.model import ChainConfig, LatentEBMConfig
 from lebm.core.prior import PriorConfig
