@@ -22,6 +22,7 @@ def test_the_wheel_installs_beside_another_projects_apps_package(tmp_path):
     assert build.returncode == 0, build.stderr[-3000:]
     output = build.stdout + build.stderr
     assert not [line for line in output.splitlines() if "license" in line.lower() and "deprecat" in line.lower()]
+    assert not [line for line in output.splitlines() if "DeprecationWarning" in line or "BackendWarning" in line]
     wheel = next((source / "dist").glob("lebm-*.whl"))
     tops = {name.split("/")[0] for name in zipfile.ZipFile(wheel).namelist()}
     assert {t for t in tops if not t.endswith(".dist-info")} == {"lebm"}
