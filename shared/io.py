@@ -87,6 +87,8 @@ def claim_dir(path: str | Path, *, resume: bool = False, overwrite: bool = False
     path = Path(path)
     if resume and overwrite:
         raise ConfigError("--resume and --overwrite contradict each other: pass one of them")
+    if os.environ.get("RANK", "0") != "0":  # under torchrun rank 0 decides (and may already be writing)
+        return path
     if path.exists() and not path.is_dir():
         raise ConfigError(f"{path} is a file, not a directory; pass a directory to write into")
     held = sorted(p.name for p in path.iterdir()) if path.is_dir() else []
