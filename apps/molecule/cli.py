@@ -29,8 +29,12 @@ BUNDLED = Path(__file__).resolve().parents[2] / "models" / "moses-lebm"
 PRESETS = ("latent", "fast", "paper", "charrnn")
 
 
+def preset_path(name: str) -> Path:
+    return Path(str(files("lebm.molecule") / "presets" / f"{name}.toml"))
+
+
 def preset(name: str) -> dict[str, Any]:
-    return load_toml(Path(str(files("lebm.molecule") / "presets" / f"{name}.toml")))
+    return load_toml(preset_path(name))
 
 
 def load_training_smiles(args: argparse.Namespace, representation: str, max_len: int) -> list[str]:
@@ -243,8 +247,7 @@ def cmd_design(args: argparse.Namespace) -> int:
     cfg = resolve(DesignConfig, None, design, where="design.")
     if args.model:
         cfg.model = str(args.model)
-    if not cfg.model:
-        raise ConfigError(f"{args.config}: no model given (design.model or --model)")
+    cfg.model = cfg.model or str(BUNDLED)  # no model named: the bundled one
     DesignRun(cfg, args.out, quiet=args.quiet).run(resume=args.resume)
     print(f"wrote {args.out}/summary.csv, top.csv, top.png, properties.png")
     return 0
@@ -374,7 +377,7 @@ def add_group(sub: argparse._SubParsersAction) -> None:
     design = cmds.add_parser("design", help="design molecules toward property targets (SGDS loop)")
     design.add_argument("--config", type=Path, required=True, help="TOML with a [design] table (see README)")
     design.add_argument("--out", type=Path, required=True, help="run directory")
-    design.add_argument("--model", type=Path, help="model directory (overrides design.model)")
+    design.add_argument("--model", type=Path, help="model directory (overrides design.model; default: the bundled model)")
     design.add_argument("--resume", action="store_true", help="continue from the last completed iteration")
     design.add_argument("--overwrite", action="store_true",
                         help="replace the design run already in OUT (without it, a non-empty OUT is refused)")

@@ -60,7 +60,7 @@ class Constraint:
 
 @dataclass
 class DesignConfig:
-    model: str = option("", "model directory trained with a head for every objective")
+    model: str = option("", "model directory trained with a head for every objective (empty: the bundled model)")
     objectives: list[Objective] = option([Objective()], "what to improve")
     constraints: list[Constraint] = option([], "bounds a kept molecule must satisfy")
     ring_sizes: list[int] = option([], "allowed ring sizes (empty: any)")
