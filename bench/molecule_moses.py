@@ -15,11 +15,11 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import statistics
 import time
 from pathlib import Path
 
 import torch
+from timing import alternating_step_seconds
 
 from lebm.core import TrainConfig
 from lebm.core.config import deep_merge, from_dict, to_dict
@@ -60,7 +60,7 @@ def step_costs(specs: dict[str, tuple[str, str | None]], batch: int, rounds: int
     from lebm.molecule.latent import fingerprint_bags
 
     smiles = moses_smiles("train")[: batch * (rounds + 1)]
-    learners, times = {}, {}
+    learners = {}
     for name, (preset_name, decoder_from) in specs.items():
         table = preset(preset_name)["model"]
         if decoder_from:
@@ -73,15 +73,7 @@ def step_costs(specs: dict[str, tuple[str, str | None]], batch: int, rounds: int
         if cfg.ebm.bag.size:
             data["bag"] = fingerprint_bags(smiles, cfg.ebm.bag.size)
         learners[name] = (Learner(MoleculeModel(cfg, vocab), train, len(smiles)), data)
-        times[name] = []
-    for i in range(rounds + 1):  # round 0 warms up
-        idx = torch.arange(i * batch, (i + 1) * batch)
-        for name, (learner, data) in learners.items():
-            start = time.perf_counter()
-            learner.step({k: v[idx] for k, v in data.items()} | {"index": idx}, step=i)
-            if i:
-                times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(t) for name, t in times.items()}
+    return alternating_step_seconds(learners, batch, rounds)
 
 
 def main() -> None:

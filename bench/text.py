@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 import torch
+from timing import alternating_step_seconds
 
 MODELS = {"lm": ("lm", None), "vae": ("vae", None), "latent": ("latent", None), "paper": ("paper", "gaussian"), "paper-ebm": ("paper", "ebm"),
           "fast": ("fast", "gaussian"), "fast-ebm": ("fast", "ebm")}
@@ -49,7 +50,7 @@ def step_costs(args: argparse.Namespace) -> None:
     torch.set_num_threads(1)
     corpus = load_corpus("bbc", "train")
     sizes = {"vocab_size": args.vocab, "decoder": {"embed": args.embed, "hidden": args.hidden}}
-    learners, times, batch = {}, {}, None
+    learners, batch = {}, None
     for name in ("latent", "lm"):
         table = preset(name)
         cfg = from_dict(TextConfig, deep_merge(deep_merge(to_dict(TextConfig()), table["model"]), sizes))
@@ -57,15 +58,8 @@ def step_costs(args: argparse.Namespace) -> None:
         batch = batch or train.batch_size
         torch.manual_seed(0)
         model, data = model_and_data(cfg, train_tokenizer(corpus.texts, cfg.tokenizer, cfg.vocab_size), corpus)
-        learners[name], times[name] = (Learner(model, train, len(data["x"])), data), []
-    for i in range(args.cost_steps + 1):  # round 0 warms up
-        idx = torch.arange(i * batch, (i + 1) * batch)
-        for name, (learner, data) in learners.items():
-            start = time.perf_counter()
-            learner.step({k: v[idx] for k, v in data.items()} | {"index": idx}, step=i)
-            if i:
-                times[name].append(time.perf_counter() - start)
-    cost = {name: sorted(t)[len(t) // 2] for name, t in times.items()}
+        learners[name] = (Learner(model, train, len(data["x"])), data)
+    cost = alternating_step_seconds(learners, batch, args.cost_steps)
     result = {"command": "python bench/text.py " + " ".join(sys.argv[1:]), "batch_size": batch,
               "step_seconds": cost, "ratio": cost["latent"] / cost["lm"]}
     print(f"| preset | s / step (batch {batch}) |\n|---|---|")
