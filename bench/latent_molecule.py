@@ -5,6 +5,8 @@ For each model directory (e.g. the snapshot-30min / -60min / -120min models of s
     MOSES-test moments), IntDiv;
   - greedy reconstruction of the posterior mean of R MOSES test molecules (a fixed seeded draw): mean
     Morgan Tanimoto, exact canonical match, validity of the decodings;
+  - post_valid: validity of decoding (temperature 1) one draw of q(z | x) per test molecule, the
+    generator's ceiling whatever the prior;
   - latent diagnostics on those test molecules: KL, MI, active units, f spread, prior / reference MMD
     to the posterior samples (shared/diagnostics.py);
 and, with --cost, the training cost per step of the latent preset relative to the CharRNN (same decoder,
@@ -31,14 +33,14 @@ from molecule_moses import step_costs  # noqa: E402
 
 from lebm.core.diagnostics import latent_diagnostics  # noqa: E402
 from lebm.molecule.cli import moses_held_out  # noqa: E402
-from lebm.molecule.data import moses_smiles  # noqa: E402
+from lebm.molecule.data import canonical, moses_smiles  # noqa: E402
 from lebm.molecule.latent import encode_ids, reconstruct  # noqa: E402
 from lebm.molecule.metrics import moses_metrics, shipped_fcd_reference  # noqa: E402
 from lebm.molecule.model import MoleculeModel  # noqa: E402
 from lebm.molecule.tokens import to_representation  # noqa: E402
 
 COLUMNS = ["Valid", "Unique@10k", "Novelty", "FCD/Test", "IntDiv", "recon_tanimoto", "recon_exact", "recon_valid",
-           "au", "kl", "mi", "f_spread", "mmd_prior", "mmd_ref"]
+           "post_valid", "au", "kl", "mi", "f_spread", "mmd_prior", "mmd_ref"]
 
 
 def score(model: MoleculeModel, n: int, held_out: list[str], train: set[str]) -> dict[str, float]:
@@ -55,7 +57,12 @@ def score(model: MoleculeModel, n: int, held_out: list[str], train: set[str]) ->
             "recon_valid": float(np.mean([r["valid"] for r in rec])), "recon_n": len(rec)}
     torch.manual_seed(0)
     with torch.no_grad():
-        row |= latent_diagnostics(model, encode_ids(model, fits))
+        x = encode_ids(model, fits)
+        row |= latent_diagnostics(model, x)
+        if model.encoder is not None:  # the generator's own ceiling: a perfect prior samples q(z | x) of data
+            mean, logvar = model.encoder(x)
+            decoded = model.decode_smiles(mean + (0.5 * logvar).exp() * torch.randn_like(mean), 1.0)
+            row["post_valid"] = float(np.mean([canonical(s) is not None for s in decoded]))
     return row
 
 

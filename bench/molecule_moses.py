@@ -115,12 +115,13 @@ def main() -> None:
     print(f"generation: LEBM {speed['LEBM (bundled)']:.0f} mol/s, CharRNN {speed['CharRNN (ours)']:.0f} mol/s, "
           f"ratio {ratio:.2f} (target >= 0.5)", flush=True)
 
-    reference, train = moses_reference("test"), set(moses_smiles("train"))
+    reference, scaffolds, train = moses_reference("test"), moses_reference("test_scaffolds"), set(moses_smiles("train"))
     metrics = {}
     for name, model in models.items():
         torch.manual_seed(0)
         smiles = model.generate_smiles(args.n, **chains[name])
-        metrics[name] = moses_metrics(smiles, reference, train, ks=(1000, 10000), quiet=True)
+        metrics[name] = moses_metrics(smiles, reference, train, ks=(1000, 10000), quiet=True,
+                                      scaffold_reference=scaffolds)
         print(name, metrics[name], flush=True)
     result["metrics"] = metrics
 

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
@@ -107,6 +108,15 @@ def claim_dir(path: str | Path, *, resume: bool = False, overwrite: bool = False
 
 def save_json(path: str | Path, data: Any) -> Path:
     return write_atomic(path, lambda p: p.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n"))
+
+
+def save_npy(path: str | Path, array: np.ndarray) -> Path:
+    """np.save to exactly `path`, atomically (np.save itself appends .npy to a name without it)."""
+    def write(p: Path) -> None:
+        with p.open("wb") as fh:
+            np.save(fh, array)
+
+    return write_atomic(path, write)
 
 
 def load_json(path: str | Path) -> Any:

@@ -18,7 +18,7 @@ from lebm.core.cli import add_common, print_preset
 from lebm.core.config import config_toml, deep_merge, from_dict, load_toml, resolve, to_dict
 from lebm.core.distributed import pick_device
 from lebm.core.errors import ConfigError, DataError
-from lebm.core.io import RUN_ENTRIES, claim_dir, save_json, write_atomic
+from lebm.core.io import RUN_ENTRIES, claim_dir, save_json, save_npy, write_atomic
 from lebm.core.trainer import TrainConfig, Trainer
 
 from .data import Standardise, canonical, clean, moses_smiles, read_smiles_file, standardise
@@ -160,14 +160,14 @@ def read_encodable(args: argparse.Namespace, model: MoleculeModel) -> list[str]:
 
 def cmd_encode(args: argparse.Namespace) -> int:
     """SMILES file -> posterior means: CSV (smiles, z0..z{d-1}) or .npy [N, d] (row order of the kept molecules)."""
-    from .latent import posterior_means, save_npy
+    from .latent import posterior_means
 
     model = MoleculeModel.from_pretrained(args.model, device=pick_device(args.device)).eval()
     torch.manual_seed(args.seed)
     smiles = read_encodable(args, model)
     z = posterior_means(model, smiles, args.batch_size).cpu().numpy()
     if args.output.suffix == ".npy":
-        write_atomic(args.output, lambda p: save_npy(p, z))
+        save_npy(args.output, z)
     else:
         frame = pd.concat([pd.DataFrame({"smiles": smiles}), pd.DataFrame(z, columns=[f"z{i}" for i in range(z.shape[1])])],
                           axis=1)
@@ -278,8 +278,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if args.standardise:  # off by default: a generator's raw output is what it is judged on
         mols = [Chem.MolFromSmiles(s) if s else None for s in generated]
         generated = [Chem.MolToSmiles(standardise(m, Standardise())[0]) if m else s for m, s in zip(mols, generated)]
+    scaffold_reference = None
     if args.reference == "moses-test":
         reference = moses_reference("test", quiet=args.quiet)
+        scaffold_reference = moses_reference("test_scaffolds", quiet=args.quiet)
     elif args.reference == "moses-test-fcd":
         reference = shipped_fcd_reference()
     else:
@@ -289,7 +291,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         train = set(moses_smiles("train"))
     elif args.train != "none":
         train = set(read_smiles_file(args.train, args.smiles_column))
-    metrics = moses_metrics(generated, reference, train, tuple(args.k), quiet=args.quiet)
+    metrics = moses_metrics(generated, reference, train, tuple(args.k), quiet=args.quiet,
+                            scaffold_reference=scaffold_reference)
     warnings = small_sample_warnings(round(metrics["Valid"] * len(generated)), metrics, tuple(args.k))
     print(f"{'metric':<12}{'value':>10}")
     for name, value in metrics.items():
@@ -298,6 +301,85 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         save_json(args.json, {"generated": str(args.generated), "n": len(generated), "metrics": metrics,
                               "warnings": warnings})
         print(f"wrote {args.json}")
+    return 0
+
+
+OPTIMIZE_OUTPUTS = ("lead_*.csv", "lead_*.png", "summary.csv")
+
+
+def cmd_optimize(args: argparse.Namespace) -> int:
+    """Lead optimisation: per lead a CSV of candidates within the similarity bound and a PNG; a summary."""
+    from rdkit.Chem import Draw
+
+    from .optimize import LeadSettings, optimize_leads
+
+    settings = LeadSettings(args.objective, args.min_similarity, args.steps, args.chains, args.step_size,
+                            args.shift, args.temperature, args.minimize)
+    model = MoleculeModel.from_pretrained(args.model, device=pick_device(args.device)).eval()
+    settings.check(model)
+    claim_dir(args.out, overwrite=args.overwrite, owned=OPTIMIZE_OUTPUTS, resumable=False)
+    raw = list(args.start or [])
+    if args.start_file:
+        raw += read_smiles_file(args.start_file, args.smiles_column)
+    if not raw:
+        raise ConfigError("no lead molecules: pass --start SMILES and/or --start-file FILE")
+    for smiles in args.start or []:
+        if canonical(smiles) is None:
+            raise DataError(f"--start {smiles!r} is not a valid SMILES")
+    report = clean(raw, model.config.representation, model.vocab, model.config.max_len, standard=None)
+    if not report.kept:
+        raise DataError(f"no lead molecule the model can encode ({report.summary()})")
+    if report.rejects:
+        print(f"leads: {report.summary()}", file=sys.stderr)
+    leads = report.kept
+    torch.manual_seed(args.seed)
+    base, frames = optimize_leads(model, leads, settings, quiet=args.quiet)
+    args.out.mkdir(parents=True, exist_ok=True)
+    rows, name = [], settings.objective
+    for i, (lead, value, frame) in enumerate(zip(leads, base, frames)):
+        write_atomic(args.out / f"lead_{i:04d}.csv", lambda p, f=frame: f.to_csv(p, index=False))
+        best = frame.iloc[0] if len(frame) else None
+        rows.append({"lead": lead, name: value, "candidates": len(frame),
+                     "best_candidate": best.candidate if best is not None else "",
+                     "best_similarity": best.similarity if best is not None else float("nan"),
+                     f"best_{name}": best[name] if best is not None else float("nan"),
+                     "best_improvement": best.improvement if best is not None else float("nan"),
+                     "success": bool(best is not None and best.improvement > 0)})
+        if args.images:
+            mols = [Chem.MolFromSmiles(s) for s in [lead, *frame.candidate[: args.image_count]]]
+            legends = [f"lead {name} {value:.2f}"] + [
+                f"{name} {r[name]:.2f} ({r.improvement:+.2f}), sim {r.similarity:.2f}"
+                for _, r in frame.head(args.image_count).iterrows()]
+            image = Draw.MolsToGridImage(mols, molsPerRow=min(len(mols), 4), subImgSize=(300, 240), legends=legends)
+            write_atomic(args.out / f"lead_{i:04d}.png", lambda p, im=image: im.save(str(p), format="PNG"))
+    summary = pd.DataFrame(rows)
+    write_atomic(args.out / "summary.csv", lambda p: summary.to_csv(p, index=False))
+    gains = summary.best_improvement[summary.success]
+    print(f"{len(leads)} leads: success {summary.success.mean():.3f} (a candidate with similarity >= "
+          f"{settings.min_similarity} and a better {name}), mean improvement of the successes "
+          f"{gains.mean() if len(gains) else 0.0:.3f}; wrote {args.out}")
+    return 0
+
+
+def cmd_fit_heads(args: argparse.Namespace) -> int:
+    """A trained model + property heads regressed on its latent: a new model directory."""
+    from .optimize import fit_heads
+
+    claim_dir(args.out, overwrite=args.overwrite, owned=("config.json", "model.safetensors", "vocab.json",
+                                                         "diagnostics.json"), resumable=False)
+    model = MoleculeModel.from_pretrained(args.model).eval()
+    if args.data == "moses":
+        smiles = moses_smiles("train")
+        rows = np.random.default_rng(args.seed).choice(len(smiles), min(args.molecules, len(smiles)), replace=False)
+        smiles = [smiles[i] for i in rows]
+    else:
+        smiles = read_smiles_file(args.data, args.smiles_column)[: args.molecules]
+    torch.manual_seed(args.seed)
+    r2 = fit_heads(model, smiles, args.properties, args.steps, seed=args.seed, jobs=args.jobs, quiet=args.quiet)
+    for name, value in r2.items():
+        print(f"{name:<10} R^2 on held-out molecules {value:.3f}")
+    model.save_pretrained(args.out)
+    print(f"wrote {args.out} (heads: {', '.join(model.config.properties)})")
     return 0
 
 
@@ -374,6 +456,42 @@ def add_group(sub: argparse._SubParsersAction) -> None:
     sample.add_argument("--device", default="auto", help="auto, cpu, cuda")
     sample.set_defaults(func=cmd_sample)
 
+    opt = cmds.add_parser("optimize", help="lead optimisation: better molecules similar to a lead, oracle-scored")
+    opt.add_argument("--start", action="append", help="a lead SMILES (repeatable)")
+    opt.add_argument("--start-file", type=Path, help="SMILES file of leads (.csv/.smi/.txt)")
+    opt.add_argument("--smiles-column", help="CSV column of --start-file (default: a column named smiles, any case)")
+    opt.add_argument("--objective", default="plogp", help="oracle property to improve (the model needs its head)")
+    opt.add_argument("--minimize", action="store_true", help="lower is better (e.g. sa)")
+    opt.add_argument("--min-similarity", type=float, default=0.4, help="Tanimoto similarity bound to the lead")
+    opt.add_argument("--steps", type=int, default=20, help="Langevin steps per chain (every step is decoded)")
+    opt.add_argument("--chains", type=int, default=16, help="chains per lead")
+    opt.add_argument("--step-size", type=float, default=0.1, help="Langevin step size")
+    opt.add_argument("--shift", type=float, default=2.0, help="head target: the lead's value + shift")
+    opt.add_argument("--temperature", type=float, default=0.0, help="decoding temperature (0 = greedy)")
+    opt.add_argument("--model", type=Path, default=BUNDLED, help="model directory (default: the bundled model)")
+    opt.add_argument("--out", type=Path, required=True, help="output directory")
+    opt.add_argument("--overwrite", action="store_true", help="replace an earlier optimize run in OUT")
+    opt.add_argument("--images", action=argparse.BooleanOptionalAction, default=True, help="a PNG per lead")
+    opt.add_argument("--image-count", type=int, default=7, help="best candidates drawn beside the lead")
+    opt.add_argument("--seed", type=int, default=0, help="seed of the chains")
+    opt.add_argument("--device", default="auto", help="auto, cpu, cuda")
+    opt.add_argument("--quiet", action="store_true", help="no progress bar")
+    opt.set_defaults(func=cmd_optimize)
+
+    heads = cmds.add_parser("fit-heads", help="add property heads to a trained model (regression on its latent)")
+    heads.add_argument("--model", type=Path, default=BUNDLED, help="model directory (default: the bundled model)")
+    heads.add_argument("--properties", nargs="+", required=True, help="oracle properties (qed, sa, logp, mw, ...)")
+    heads.add_argument("--out", type=Path, required=True, help="directory of the new model")
+    heads.add_argument("--overwrite", action="store_true", help="replace a model already in OUT")
+    heads.add_argument("--data", default="moses", help="'moses' (MOSES train) or a SMILES file")
+    heads.add_argument("--smiles-column", help="CSV column holding SMILES")
+    heads.add_argument("--molecules", type=int, default=20000, help="molecules used (10% held out for R^2)")
+    heads.add_argument("--steps", type=int, default=2000, help="training steps (batch 256)")
+    heads.add_argument("--jobs", type=int, default=1, help="worker processes for the oracles")
+    heads.add_argument("--seed", type=int, default=0, help="seed of the sample and the training")
+    heads.add_argument("--quiet", action="store_true", help="no progress bar")
+    heads.set_defaults(func=cmd_fit_heads)
+
     design = cmds.add_parser("design", help="design molecules toward property targets (SGDS loop)")
     design.add_argument("--config", type=Path, required=True, help="TOML with a [design] table (see README)")
     design.add_argument("--out", type=Path, required=True, help="run directory")
@@ -396,8 +514,9 @@ def add_group(sub: argparse._SubParsersAction) -> None:
     ev.add_argument("generated", type=Path, help="CSV of generated SMILES (e.g. from generate)")
     ev.add_argument("--column", help="column of the generated SMILES (default: one named smiles, any case)")
     ev.add_argument("--reference", default="moses-test",
-                    help="'moses-test' (statistics computed once, then cached), 'moses-test-fcd' (shipped FCD "
-                         "moments only: no SNN/Frag/Scaf, no precompute), or a SMILES file")
+                    help="'moses-test' (the full MOSES table: /Test and /TestSF columns and the property "
+                         "distances, from shipped statistics; fingerprints derived once, about a minute a split), "
+                         "'moses-test-fcd' (FCD/Test and the fingerprint-free columns only), or a SMILES file")
     ev.add_argument("--train", default="moses", help="'moses', a SMILES file, or 'none' (no Novelty)")
     ev.add_argument("--smiles-column", help="SMILES column of reference/train CSV files")
     ev.add_argument("-k", type=int, nargs="+", default=[1000, 10000], help="k of Unique@k")

@@ -17,7 +17,7 @@ from rdkit.Chem import rdFingerprintGenerator
 
 from lebm.core.diagnostics import posterior_fit
 from lebm.core.errors import DataError
-from lebm.core.io import write_atomic
+from lebm.core.io import save_npy
 
 from .data import canonical
 from .model import MoleculeModel
@@ -34,7 +34,7 @@ def fingerprint_bags(smiles: list[str], bits: int, cache: Path | None = None) ->
         key = hashlib.sha1("\n".join(smiles).encode()).hexdigest()[:16]
         path = cache / f"fingerprints-{bits}-{key}.npy"
         if path.is_file():
-            return torch.from_numpy(np.unpackbits(np.load(path), axis=1, count=bits))
+            return torch.from_numpy(np.unpackbits(np.load(path, allow_pickle=False), axis=1, count=bits))
     generator = rdFingerprintGenerator.GetMorganGenerator(radius=2, fpSize=bits)
     out = np.zeros((len(smiles), bits), dtype=np.uint8)
     for row, smi in enumerate(smiles):
@@ -42,14 +42,8 @@ def fingerprint_bags(smiles: list[str], bits: int, cache: Path | None = None) ->
         if mol is not None:
             out[row] = generator.GetFingerprintAsNumPy(mol)
     if path is not None:
-        write_atomic(path, lambda p: save_npy(p, np.packbits(out, axis=1)))
+        save_npy(path, np.packbits(out, axis=1))
     return torch.from_numpy(out)
-
-
-def save_npy(path: Path, array: np.ndarray) -> None:
-    """np.save to exactly `path` (np.save itself appends .npy to a name without it)."""
-    with path.open("wb") as fh:
-        np.save(fh, array)
 
 
 def encode_ids(model: MoleculeModel, smiles: list[str]) -> torch.Tensor:

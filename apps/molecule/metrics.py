@@ -9,11 +9,19 @@
   Frag, Scaf  cosine similarity of BRICS-fragment / Bemis-Murcko-scaffold (>= 2 rings) counts
   FCD         Frechet ChemNet Distance (fcd_torch) between generated and reference activations
   Filters     share passing the MCF and PAINS filters, with allowed atoms only and no charges
-Generated molecules are canonicalised and invalid ones dropped before every metric but Valid.
+  logP, SA, QED, weight   1-d Wasserstein distance of each property's distribution to the test set's
+The SNN / Frag / Scaf / FCD columns are computed against the test set (/Test) and, when given, against
+the scaffold test set (/TestSF). Generated molecules are canonicalised and invalid ones dropped before
+every metric but Valid.
+
+The MOSES reference statistics ship with the app in formats that load without pickle (NumPy arrays,
+gzipped JSON; data/moses/<split>/, written by bench/make_moses_reference.py); the fingerprints for SNN
+are derived from the split's SMILES at first use (about a minute) and cached under $LEBM_CACHE.
 """
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 from collections import Counter
@@ -25,12 +33,14 @@ import torch
 from rdkit import Chem
 from rdkit.Chem import AllChem, rdFingerprintGenerator
 from rdkit.Chem.Scaffolds import MurckoScaffold
+from scipy.stats import wasserstein_distance
 
 from lebm.core.errors import DataError
-from lebm.core.io import write_dir_atomic
+from lebm.core.io import save_npy, write_dir_atomic
 from lebm.core.progress import progress
 
 from .data import moses_file, moses_smiles
+from .oracles import PROPERTIES
 
 ALLOWED_ATOMS = {"C", "N", "S", "O", "F", "Cl", "Br", "H"}
 _MORGAN = rdFingerprintGenerator.GetMorganGenerator(radius=2, fpSize=1024)
@@ -130,14 +140,16 @@ def _fcd():
 class ReferenceStats:
     """What the metrics need of a reference set: fingerprints, fragment/scaffold counts, FCD moments."""
 
-    def __init__(self, fps: np.ndarray, frag: Counter, scaf: Counter, mu: np.ndarray, sigma: np.ndarray):
+    def __init__(self, fps: np.ndarray, frag: Counter, scaf: Counter, mu: np.ndarray, sigma: np.ndarray,
+                 props: dict[str, np.ndarray] | None = None):
         self.fps, self.frag, self.scaf, self.mu, self.sigma = fps, frag, scaf, mu, sigma
+        self.props = props or {}  # PROPERTY_NAMES -> the value of each reference molecule
 
     @classmethod
     def compute(cls, smiles: list[str], quiet: bool = False, chunk: int = 5000) -> "ReferenceStats":
         """Streams the set in chunks: memory stays flat (the MOSES test set is 176k molecules)."""
         fcd = _fcd()
-        parts, frag, scaf = [], Counter(), Counter()
+        parts, frag, scaf, props = [], Counter(), Counter(), {name: [] for name in PROPERTY_NAMES}
         n, total, outer = 0, np.zeros(512), np.zeros((512, 512))
         for start in progress(range(0, len(smiles), chunk), desc="reference statistics", quiet=quiet):
             mols = [m for m in map(to_mol, smiles[start:start + chunk]) if m is not None]
@@ -146,52 +158,81 @@ class ReferenceStats:
             parts.append(np.packbits(fingerprints(mols), axis=1))
             frag.update(fragments(mols))
             scaf.update(scaffolds(mols))
+            for name, values in property_values(mols).items():
+                props[name].append(values)
             act = fcd.get_predictions([Chem.MolToSmiles(m) for m in mols]).astype(np.float64)
             n, total, outer = n + len(act), total + act.sum(0), outer + act.T @ act
         if n < 2:
             raise DataError("the reference set needs at least two valid molecules")
         mu = total / n
         sigma = (outer - n * np.outer(mu, mu)) / (n - 1)  # = np.cov of all activations
-        return cls(np.unpackbits(np.concatenate(parts), axis=1), frag, scaf, mu, sigma)
+        return cls(np.unpackbits(np.concatenate(parts), axis=1), frag, scaf, mu, sigma,
+                   {name: np.concatenate(values) for name, values in props.items()})
 
     def save(self, directory: Path) -> None:
+        """fps.npy, fcd.npz, counts.json.gz, props.npz: no pickles (see load)."""
         def fill(tmp: Path) -> None:
-            np.save(tmp / "fps.npy", np.packbits(self.fps, axis=1))
+            save_npy(tmp / "fps.npy", np.packbits(self.fps, axis=1))
             np.savez(tmp / "fcd.npz", mu=self.mu, sigma=self.sigma)
-            (tmp / "counts.json").write_text(json.dumps({"frag": self.frag, "scaf": self.scaf}))
+            with gzip.open(tmp / "counts.json.gz", "wt", encoding="utf-8") as fh:
+                json.dump({"frag": self.frag, "scaf": self.scaf}, fh)
+            if self.props:
+                np.savez(tmp / "props.npz", **self.props)
 
         write_dir_atomic(directory, fill)
 
     @classmethod
-    def load(cls, directory: Path) -> "ReferenceStats":
-        fps = np.unpackbits(np.load(directory / "fps.npy", allow_pickle=False), axis=1)
+    def load(cls, directory: Path, fps: np.ndarray | None = None) -> "ReferenceStats":
+        """Statistics saved by `save` (or shipped; then `fps` comes from the caller)."""
+        if fps is None:
+            fps = np.unpackbits(np.load(directory / "fps.npy", allow_pickle=False), axis=1)
         fcd = np.load(directory / "fcd.npz", allow_pickle=False)
-        counts = json.loads((directory / "counts.json").read_text())
-        return cls(fps, Counter(counts["frag"]), Counter(counts["scaf"]), fcd["mu"], fcd["sigma"])
+        with gzip.open(directory / "counts.json.gz", "rt", encoding="utf-8") as fh:
+            counts = json.load(fh)
+        props = {}
+        if (directory / "props.npz").exists():
+            with np.load(directory / "props.npz", allow_pickle=False) as arrays:
+                props = {name: arrays[name] for name in arrays.files}
+        return cls(fps, Counter(counts["frag"]), Counter(counts["scaf"]), fcd["mu"], fcd["sigma"], props)
 
 
 def cache_dir() -> Path:
     return Path(os.environ.get("LEBM_CACHE", Path.home() / ".cache" / "lebm"))
 
 
+SHIPPED_REFERENCE = Path(__file__).parent / "data" / "moses"
+PROPERTY_NAMES = {"logP": "logp", "SA": "sa", "QED": "qed", "weight": "mw"}  # MOSES column -> oracle
+
+
+def property_values(mols: list[Chem.Mol]) -> dict[str, np.ndarray]:
+    return {name: np.array([PROPERTIES[oracle](m) for m in mols], dtype=np.float64)
+            for name, oracle in PROPERTY_NAMES.items()}
+
+
+def moses_fingerprints(split: str, quiet: bool = False) -> np.ndarray:
+    """Morgan fingerprints of a MOSES split, derived once (about a minute) and cached as .npy."""
+    path = cache_dir() / f"moses-{split}-fps-v1.npy"
+    if path.exists():
+        return np.unpackbits(np.load(path, allow_pickle=False), axis=1)
+    smiles, parts = moses_smiles(split), []
+    for start in progress(range(0, len(smiles), 10000), desc=f"{split} fingerprints", quiet=quiet):
+        parts.append(fingerprints([to_mol(s) for s in smiles[start:start + 10000]]))
+    fps = np.concatenate(parts)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_npy(path, np.packbits(fps, axis=1))
+    return fps
+
+
 def moses_reference(split: str = "test", quiet: bool = False) -> ReferenceStats:
-    """Statistics of a MOSES split, computed once (minutes) and cached under $LEBM_CACHE."""
-    directory = cache_dir() / f"moses-{split}-stats-v1"
-    if (directory / "counts.json").exists():
-        return ReferenceStats.load(directory)
-    stats = ReferenceStats.compute(moses_smiles(split), quiet=quiet)
-    stats.save(directory)
-    return stats
-
-
-SHIPPED_FCD = Path(__file__).parent / "data" / "moses_test_fcd.npz"
+    """The full statistics of a MOSES split (test or test_scaffolds): shipped, plus derived fingerprints."""
+    return ReferenceStats.load(SHIPPED_REFERENCE / split, moses_fingerprints(split, quiet))
 
 
 def shipped_fcd_reference() -> ReferenceStats:
-    """FCD moments of the MOSES test set shipped with the app (made by `moses_reference`), no
-    fingerprints or counts: enough for the headline metrics without the minutes-long precompute."""
-    fcd = np.load(SHIPPED_FCD, allow_pickle=False)
-    return ReferenceStats(np.zeros((0, 1024), np.uint8), Counter(), Counter(), fcd["mu"], fcd["sigma"])
+    """The MOSES test set's FCD moments alone: the headline metrics (no SNN / Frag / Scaf / properties)
+    without deriving fingerprints."""
+    with np.load(SHIPPED_REFERENCE / "test" / "fcd.npz", allow_pickle=False) as fcd:
+        return ReferenceStats(np.zeros((0, 1024), np.uint8), Counter(), Counter(), fcd["mu"], fcd["sigma"])
 
 
 # FCD compares Gaussian moments of 512-d ChemNet features: on small samples it is biased upward
@@ -214,9 +255,11 @@ def small_sample_warnings(n_valid: int, metrics: dict[str, float], ks: tuple[int
 
 
 def moses_metrics(generated: list[str], reference: ReferenceStats, train: set[str] | None,
-                  ks: tuple[int, ...] = (1000, 10000), quiet: bool = False) -> dict[str, float]:
+                  ks: tuple[int, ...] = (1000, 10000), quiet: bool = False,
+                  scaffold_reference: ReferenceStats | None = None) -> dict[str, float]:
     """The MOSES table for a list of generated SMILES (in generation order). With a reference that
-    holds only FCD moments, SNN / Frag / Scaf are left out."""
+    holds only FCD moments, SNN / Frag / Scaf are left out; the /TestSF columns need
+    `scaffold_reference`, the property distances a reference with property values."""
     if not generated:
         raise DataError("no generated molecules to evaluate")
     mols_all = [to_mol(s) for s in progress(generated, desc="metrics: parse", quiet=quiet)]
@@ -232,21 +275,27 @@ def moses_metrics(generated: list[str], reference: ReferenceStats, train: set[st
         out["Novelty"] = len(distinct - train) / len(distinct)
     mols = [to_mol(s) for s in valid]
     fps = fingerprints(mols)
-    steps = progress(total=6, desc="metrics", quiet=quiet)
+    references = {"Test": reference} | ({"TestSF": scaffold_reference} if scaffold_reference else {})
+    steps = progress(total=4 * len(references) + 3, desc="metrics", quiet=quiet)
     fcd = _fcd()
     gen_fcd = fcd.precalc(valid)
-    out["FCD/Test"] = float(fcd.metric({"mu": reference.mu, "sigma": reference.sigma}, gen_fcd))
-    steps.update()
-    if len(reference.fps):
-        out["SNN/Test"] = tanimoto_agg(reference.fps, fps, "max")
-        out["Frag/Test"] = cosine(reference.frag, fragments(mols))
-        out["Scaf/Test"] = cosine(reference.scaf, scaffolds(mols))
-    steps.update(3)
+    gen_frag, gen_scaf = (fragments(mols), scaffolds(mols)) if any(len(r.fps) for r in references.values()) \
+        else (Counter(), Counter())
+    for suffix, ref in references.items():
+        out[f"FCD/{suffix}"] = float(fcd.metric({"mu": ref.mu, "sigma": ref.sigma}, gen_fcd))
+        if len(ref.fps):
+            out[f"SNN/{suffix}"] = tanimoto_agg(ref.fps, fps, "max")
+            out[f"Frag/{suffix}"] = cosine(ref.frag, gen_frag)
+            out[f"Scaf/{suffix}"] = cosine(ref.scaf, gen_scaf)
+        steps.update(4)
     out["IntDiv"] = 1 - tanimoto_agg(fps, fps, "mean", p=1)
     out["IntDiv2"] = 1 - tanimoto_agg(fps, fps, "mean", p=2)
     steps.update()
     out["Filters"] = float(np.mean([passes_filters(m) for m in mols]))
     steps.update()
+    if reference.props:
+        for name, values in property_values(mols).items():
+            out[name] = float(wasserstein_distance(reference.props[name], values))
+    steps.update()
     steps.close()
     return out
-

@@ -29,7 +29,7 @@ from rdkit.Contrib.SA_Score import sascorer
 
 from lebm.core.config import option
 from lebm.core.errors import ConfigError
-from lebm.core.io import write_atomic
+from lebm.core.io import save_npy
 
 # ZINC250k statistics of logP, -SA and -(ring penalty) used by the JT-VAE normalisation
 ZINC_LOGP = (2.4570953396190123, 1.434324401111988)
@@ -204,5 +204,5 @@ def property_table(smiles: list[str], names: list[str], jobs: int = 1, cache: Pa
             continue
         out[name] = np.asarray(Oracle(name)(smiles, jobs=jobs), dtype=np.float64)
         if path is not None:
-            write_atomic(path, lambda p, v=out[name]: np.save(open(p, "wb"), v))
+            save_npy(path, out[name])
     return out
