@@ -108,17 +108,54 @@ class RNNDecoder(nn.Module):
         nll = F.cross_entropy(self.logits(out).transpose(1, 2), x[:, 1:], ignore_index=PAD, reduction="none")
         return -nll.sum(1)
 
+    def _gru_step(self, z: torch.Tensor):
+        """One GRU decoding step as plain tensor ops, the same numbers as nn.GRU: the first layer's input
+        projection W_ih [embed(x); z] + b_ih is a row of a [vocab, 3H] table (embedding through the token
+        part of W_ih) plus the latent's share, both computed once per batch instead of at every step.
+        Returns the step and the latent shares [B, 3H] (zeros [B, 1] without a latent)."""
+        weights = [(getattr(self.rnn, f"weight_ih_l{k}"), getattr(self.rnn, f"bias_ih_l{k}"),
+                    getattr(self.rnn, f"weight_hh_l{k}"), getattr(self.rnn, f"bias_hh_l{k}"))
+                   for k in range(self.cfg.layers)]
+        w_ih0, b_ih0 = weights[0][:2]
+        table = self.embed.weight @ w_ih0[:, : self.cfg.embed].T + b_ih0
+        latent = z @ w_ih0[:, self.cfg.embed:].T if self.latent_dim else z.new_zeros(len(z), 1)
+
+        def step(tokens: torch.Tensor, state: torch.Tensor | None, latent: torch.Tensor) -> torch.Tensor:
+            if state is None:
+                state = z.new_zeros(self.cfg.layers, len(tokens), self.cfg.hidden)
+            layers, x = [], None
+            for k, (w_ih, b_ih, w_hh, b_hh) in enumerate(weights):
+                gi = table[tokens] + latent if k == 0 else torch.addmm(b_ih, x, w_ih.T)
+                gh = torch.addmm(b_hh, state[k], w_hh.T)
+                i_r, i_z, i_n = gi.chunk(3, 1)
+                h_r, h_z, h_n = gh.chunk(3, 1)
+                reset, update = torch.sigmoid(i_r + h_r), torch.sigmoid(i_z + h_z)
+                new = torch.tanh(i_n + reset * h_n)
+                x = new + update * (state[k] - new)  # = (1 - update) * new + update * h
+                layers.append(x)
+            return torch.stack(layers)
+
+        return step, latent
+
     @torch.no_grad()
     def sample(self, z: torch.Tensor, max_len: int = 100, temperature: float = 1.0, top_p: float = 1.0) -> torch.Tensor:
         """Token ids [B, <= max_len + 2] from <bos>; temperature 0 decodes greedily; top_p < 1 samples from
         the smallest set of tokens holding that much probability (nucleus sampling)."""
         n = len(z)
+        fast = self.cfg.cell == "gru" and not self.training
+        step, rowwise = self._gru_step(z) if fast else (None, z)  # rowwise: per-row inputs, kept for live rows
         state = self.initial_state(z)
-        token = torch.full((n, 1), BOS, dtype=torch.long, device=z.device)
-        rows, done = [token], torch.zeros(n, dtype=torch.bool, device=z.device)
-        for _ in range(max_len + 1):
-            out, state = self.rnn(self.step_inputs(token, z), state)
-            logits = self.next_logits(out)
+        out = torch.full((n, max_len + 2), PAD, dtype=torch.long, device=z.device)
+        out[:, 0] = BOS
+        live = torch.arange(n, device=z.device)  # rows still decoding: finished ones leave the batch
+        token = out[:, :1]
+        for t in range(1, max_len + 2):
+            if step is None:
+                h, state = self.rnn(self.step_inputs(token, rowwise), state)
+                logits = self.next_logits(h)
+            else:
+                state = step(token[:, 0], state, rowwise)
+                logits = self.next_logits(state[-1][:, None])
             if temperature > 0:
                 probs = torch.softmax(logits / temperature, dim=1)
                 if top_p < 1:
@@ -128,12 +165,14 @@ class RNNDecoder(nn.Module):
                 token = torch.multinomial(probs, 1)
             else:
                 token = logits.argmax(1, keepdim=True)
-            token = token.masked_fill(done[:, None], PAD)
-            rows.append(token)
-            done |= token[:, 0] == EOS
-            if done.all():
-                break
-        return torch.cat(rows, dim=1)
+            out[live, t] = token[:, 0]
+            going = token[:, 0] != EOS
+            if not going.all():
+                live, token, rowwise = live[going], token[going], rowwise[going]
+                state = tuple(s[:, going] for s in state) if isinstance(state, tuple) else state[:, going]
+                if not len(live):
+                    break
+        return out[:, : t + 1]
 
     @torch.no_grad()
     def beam_search(self, z: torch.Tensor, max_len: int = 100, beam: int = 5) -> torch.Tensor:
