@@ -81,8 +81,8 @@ def constrained(args: argparse.Namespace) -> dict:
                             step_size=args.step_size, shift=args.shift, temperature=args.temperature)
     torch.manual_seed(0)
     _, frames = optimize_leads(model, starts, settings, quiet=False)
-    out = {"split": args.split, "starts": len(starts), "steps": args.steps, "chains": args.repeats, "step_size": args.step_size,
-           "shift": args.shift, "temperature": args.temperature,
+    out = {"split": args.split, "starts": len(starts), "steps": args.steps, "chains": args.repeats,
+           "step_size": args.step_size, "shift": args.shift, "temperature": args.temperature,
            "decoded_per_start": args.steps * args.repeats}
     for delta in (0.4, 0.6):
         gains = [f.improvement[f.similarity >= delta].max() for f in frames if (f.similarity >= delta).any()]
