@@ -73,8 +73,8 @@ def constrained(args: argparse.Namespace) -> dict:
 
     model = MoleculeModel.from_pretrained(args.model).eval()
     pool = moses_smiles(args.split)
-    if args.split == "train":  # tuning side: a fixed 200,000-molecule draw of MOSES train
-        pool = [pool[i] for i in torch.randperm(len(pool), generator=torch.Generator().manual_seed(1))[:200000]]
+    if args.split == "train":  # tuning side: a fixed 50,000-molecule draw of MOSES train
+        pool = [pool[i] for i in torch.randperm(len(pool), generator=torch.Generator().manual_seed(1))[:50000]]
     scores = property_table(pool, ["plogp"], jobs=2, cache=cache_dir())["plogp"]  # selection: not counted
     starts = [s for _, s in sorted(zip(scores.tolist(), pool))[: args.starts]]
     settings = LeadSettings("plogp", min_similarity=0.4, steps=args.steps, chains=args.repeats,

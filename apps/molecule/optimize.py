@@ -8,9 +8,11 @@ molecule is scored by the real oracle; a candidate is kept when it is valid, dif
 has Tanimoto similarity (Morgan radius 2, 2,048 bits, as in the JT-VAE / GCPN benchmark) at least
 `min_similarity` to the lead. Improvement = oracle value - the lead's (the other way round to minimise).
 
-fit_heads: a Gaussian head per property regressed on posterior samples z ~ q(z | x) of molecules (MOSES
-train by default) with their oracle values: a trained model becomes usable by `sample --condition`,
-`design` and `optimize` in minutes, without retraining its generator.
+fit_heads: a Gaussian head per property regressed on the encoder means of molecules (MOSES train by
+default) with their oracle values: a trained model becomes usable by `sample --condition`, `design` and
+`optimize` in minutes, without retraining its generator. (On the noise-contrastive 120-minute model,
+20,000 molecules, held-out R^2: 0.67 / 0.77 / 0.52 / 0.79 for qed / logp / mw / plogp on the means
+after 2,000 steps, against 0.61 / 0.64 / 0.28 / 0.69 on posterior samples; 8,000 steps overfit.)
 """
 
 from __future__ import annotations
@@ -92,8 +94,9 @@ def optimize_leads(model: MoleculeModel, leads: list[str], settings: LeadSetting
 
 def fit_heads(model: MoleculeModel, smiles: list[str], names: list[str], steps: int = 2000, batch_size: int = 256,
               seed: int = 0, jobs: int = 1, quiet: bool = True) -> dict[str, float]:
-    """Add (or refit) a head per property on posterior samples of `smiles` (those the model can encode;
+    """Add (or refit) a head per property on the encoder means of `smiles` (those the model can encode;
     90% for training, 10% held out); returns each head's R^2 on the held-out molecules."""
+    from .metrics import cache_dir
     from .oracles import property_table
 
     unknown = [n for n in names if n not in PROPERTIES]
@@ -102,7 +105,7 @@ def fit_heads(model: MoleculeModel, smiles: list[str], names: list[str], steps: 
     if model.encoder is None:
         raise ConfigError("fit-heads needs a model with an encoder (posterior_init = 'amortised')")
     smiles = clean(smiles, model.config.representation, model.vocab, model.config.max_len).kept
-    values = property_table(smiles, names, jobs=jobs)
+    values = property_table(smiles, names, jobs=jobs, cache=cache_dir())
     keep = np.all([np.isfinite(values[n]) for n in names], axis=0)
     smiles = [s for s, k in zip(smiles, keep) if k]
     y = torch.tensor(np.stack([values[n][keep] for n in names], 1), dtype=torch.float32)
@@ -115,15 +118,14 @@ def fit_heads(model: MoleculeModel, smiles: list[str], names: list[str], steps: 
     y = (y - mean) / std
     with torch.no_grad():
         stats = [model.encoder(encode_ids(model, smiles[i:i + 500])) for i in range(0, len(smiles), 500)]
-    mu, logvar = torch.cat([s[0] for s in stats]).cpu(), torch.cat([s[1] for s in stats]).cpu()
+    mu = torch.cat([s[0] for s in stats]).cpu()
     d = model.prior.latent_dim
     heads = {n: GaussianHead(d, model.config.head) for n in names}
     params = [p for h in heads.values() for p in h.parameters()]
     optimiser = torch.optim.Adam(params, lr=1e-3)
     for _ in progress(range(steps), desc="fit heads", unit="step", quiet=quiet):
         idx = train[torch.randint(len(train), (batch_size,), generator=generator)]
-        z = mu[idx] + (0.5 * logvar[idx]).exp() * torch.randn(len(idx), d, generator=generator)
-        loss = sum(-h.log_likelihood(y[idx, k], z).mean() for k, h in enumerate(heads.values()))
+        loss = sum(-h.log_likelihood(y[idx, k], mu[idx]).mean() for k, h in enumerate(heads.values()))
         optimiser.zero_grad()
         loss.backward()
         optimiser.step()

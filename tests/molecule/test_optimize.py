@@ -19,8 +19,7 @@ LEADS = ["CC(=O)Nc1ccc(O)cc1", "Cc1ccccc1NC(=O)CN1CCCC1", "O=C(O)c1ccccc1O"]
 def headed_model(tmp_path_factory):
     """A tiny latent-preset model trained on the test data, then given a plogp and a qed head."""
     tmp = tmp_path_factory.mktemp("optimize")
-    (tmp / "tiny.toml").write_text(TINY_MODEL.replace("[model.decoder]\n", "[model.decoder]\ninput_dropout = 0.0\n")
-                                   + "[train]\nkl_warmup_steps = 100\n")
+    (tmp / "tiny.toml").write_text(TINY_MODEL + "[train]\nkl_warmup_steps = 100\n")
     assert main(["molecule", "train", "--data", str(DATA / "tiny.csv"), "--config", str(tmp / "tiny.toml"),
                  "--out", str(tmp / "run"), "--steps", "400", "--batch-size", "32", "--lr-generator", "3e-3", "--quiet",
                  "--probe", "5", "--probe-recon", "0"]) == 0
