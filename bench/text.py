@@ -24,7 +24,9 @@ import torch
 from timing import alternating_step_seconds
 
 MODELS = {"lm": ("lm", None), "vae": ("vae", None), "latent": ("latent", None), "paper": ("paper", "gaussian"), "paper-ebm": ("paper", "ebm"),
-          "fast": ("fast", "gaussian"), "fast-ebm": ("fast", "ebm")}
+          "fast": ("fast", "gaussian"), "fast-ebm": ("fast", "ebm"), "latent-ncp": ("latent", None)}
+# arms: settings on top of the preset (decoder options, then [train] options)
+ARMS = {"latent-ncp": ("input_dropout = 0.0\n", "elbo_energy = 0.0\n")}
 PAIR = ("The company said profits rose sharply in the last quarter.",
         "The team won the match with a late goal.")
 
@@ -90,16 +92,21 @@ def main() -> None:
     if args.cost:
         return step_costs(args)
     args.out.mkdir(parents=True, exist_ok=True)
-    sizes = args.out / "sizes.toml"
-    sizes.write_text(f"[model]\nvocab_size = {args.vocab}\n[model.decoder]\nembed = {args.embed}\n"
-                     f"hidden = {args.hidden}\n[train]\neval_every = 0\ncheckpoint_every = 500\nsteps = 1000000\n")
+    def sizes(name: str) -> Path:
+        decoder, train = ARMS.get(name, ("", ""))
+        path = args.out / ("sizes.toml" if name not in ARMS else f"sizes-{name}.toml")
+        path.write_text(f"[model]\nvocab_size = {args.vocab}\n[model.decoder]\nembed = {args.embed}\n"
+                        f"hidden = {args.hidden}\n{decoder}[train]\neval_every = 0\ncheckpoint_every = 500\n"
+                        f"steps = 1000000\n{train}")
+        return path
+
     result = {"command": "python bench/text.py " + " ".join(sys.argv[1:]),
               "machine": f"{platform.machine()}, Python {platform.python_version()}, torch {torch.__version__}, 1 thread",
               "minutes": args.minutes, "rows": []}
     for name in args.models:
         preset, prior = MODELS[name]
         run = args.out / name
-        train = ["text", "train", "--preset", preset, "--config", str(sizes), "--out", str(run), "--threads", "1",
+        train = ["text", "train", "--preset", preset, "--config", str(sizes(name)), "--out", str(run), "--threads", "1",
                  "--max-minutes", str(args.minutes), "--quiet", "--device", "cpu", "--resume"] + (["--prior", prior] if prior else []) \
             + (["--kl-warmup-steps", str(args.kl_warmup)] if name == "vae" else [])
         start = time.perf_counter()
