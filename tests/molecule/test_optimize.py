@@ -99,3 +99,14 @@ def test_optimize_and_fit_heads_refuse_a_model_without_the_head_or_encoder(tmp_p
     assert "plogp" not in bundled["config"]["properties"]
     assert main(["molecule", "optimize", "--start", "CCO", "--out", str(tmp_path / "o")]) == 2
     assert "fit-heads" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", ["encode", "reconstruct"])
+@pytest.mark.parametrize("content", ["", "not_a_smiles\nC1CC((\n"])
+def test_encode_and_reconstruct_refuse_files_without_an_encodable_molecule(headed_model, tmp_path, command, content,
+                                                                           capsys):
+    (tmp_path / "in.smi").write_text(content)
+    assert main(["molecule", command, str(tmp_path / "in.smi"), "--model", str(headed_model),
+                 "-o", str(tmp_path / "out.csv")]) == 2
+    err = capsys.readouterr().err
+    assert "error: " in err and "no molecule the model can encode" in err and not (tmp_path / "out.csv").exists()
