@@ -4,6 +4,8 @@ machine hits them alike; reported per model, with the median per-round ratio to 
 
     python bench/throughput.py --charrnn runs/mol-charrnn/model --models bundled=models/moses-lebm ... [-n 2000]
         [--rounds 5] [--json bench/results/throughput.json]
+
+NAME=MODEL_DIR@K samples with a K-step prior chain instead of the model's own.
 """
 
 from __future__ import annotations
@@ -21,10 +23,10 @@ import torch
 from lebm.molecule.model import MoleculeModel
 
 
-def seconds(model: MoleculeModel, n: int) -> float:
+def seconds(model: MoleculeModel, n: int, chain: dict) -> float:
     torch.manual_seed(0)
     start = time.perf_counter()
-    model.generate_smiles(n)
+    model.generate_smiles(n, **chain)
     return time.perf_counter() - start
 
 
@@ -37,15 +39,17 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=Path(__file__).parent / "results" / "throughput.json")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    models = {"charrnn": MoleculeModel.from_pretrained(args.charrnn).eval()}
-    models |= {item.partition("=")[0]: MoleculeModel.from_pretrained(item.partition("=")[2]).eval()
-               for item in args.models}
-    for model in models.values():
-        model.generate_smiles(100)  # warm-up
+    models = {"charrnn": (MoleculeModel.from_pretrained(args.charrnn).eval(), {})}
+    for item in args.models:
+        name, _, spec = item.partition("=")
+        directory, _, steps = spec.partition("@")
+        models[name] = (MoleculeModel.from_pretrained(directory).eval(), {"steps": int(steps)} if steps else {})
+    for model, chain in models.values():
+        model.generate_smiles(100, **chain)  # warm-up
     times: dict[str, list[float]] = {name: [] for name in models}
     for _ in range(args.rounds):
-        for name, model in models.items():
-            times[name].append(seconds(model, args.n))
+        for name, (model, chain) in models.items():
+            times[name].append(seconds(model, args.n, chain))
     rows = {}
     print("| model | mol/s (median) | ratio to CharRNN (median of rounds) |\n|---|---|---|")
     for name in models:
