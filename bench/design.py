@@ -104,10 +104,10 @@ def main() -> None:
     parser.add_argument("--override", type=json.loads, default={}, help="JSON of design options to override")
     parser.add_argument("--starts", type=int, default=800, help="constrained: number of start molecules")
     parser.add_argument("--steps", type=int, default=20, help="constrained: Langevin steps per chain")
-    parser.add_argument("--repeats", type=int, default=16, help="constrained: chains per start molecule")
+    parser.add_argument("--repeats", type=int, default=32, help="constrained: chains per start molecule")
     parser.add_argument("--shift", type=float, default=2.0, help="constrained: target plogP above the start")
-    parser.add_argument("--step-size", type=float, default=0.1, help="constrained: Langevin step size")
-    parser.add_argument("--temperature", type=float, default=0.0, help="constrained: decoding temperature")
+    parser.add_argument("--step-size", type=float, default=0.05, help="constrained: Langevin step size")
+    parser.add_argument("--temperature", type=float, default=0.7, help="constrained: decoding temperature")
     parser.add_argument("--split", choices=["test", "train"], default="test",
                         help="constrained: lowest-plogP molecules of MOSES test (the benchmark) or of a MOSES train "
                              "draw (for choosing settings without touching the test side)")

@@ -39,10 +39,10 @@ class LeadSettings:
     objective: str = "plogp"
     min_similarity: float = 0.4
     steps: int = 20
-    chains: int = 16
-    step_size: float = 0.1
+    chains: int = 32
+    step_size: float = 0.05
     shift: float = 2.0
-    temperature: float = 0.0
+    temperature: float = 0.7
     minimize: bool = False
 
     def check(self, model: MoleculeModel) -> None:
