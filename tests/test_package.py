@@ -26,7 +26,10 @@ def test_the_wheel_installs_beside_another_projects_apps_package(tmp_path):
     wheel = next((source / "dist").glob("lebm-*.whl"))
     tops = {name.split("/")[0] for name in zipfile.ZipFile(wheel).namelist()}
     assert {t for t in tops if not t.endswith(".dist-info")} == {"lebm"}
-    assert "lebm/molecule/presets/latent.toml" in zipfile.ZipFile(wheel).namelist()
+    names = zipfile.ZipFile(wheel).namelist()
+    assert "lebm/molecule/presets/latent.toml" in names
+    assert {f"lebm/molecule/data/moses/{split}/{f}" for split in ("test", "test_scaffolds")
+            for f in ("fcd.npz", "counts.json.gz")} | {"lebm/molecule/data/moses/test/props.npz"} <= set(names)
 
     env = tmp_path / "env"
     venv.create(env, with_pip=False)
