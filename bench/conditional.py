@@ -52,7 +52,7 @@ def main() -> None:
             real = np.array(Oracle(name)(smiles), dtype=float)
             valid = np.isfinite(real)
             mean = float(real[valid].mean()) if valid.any() else float("nan")
-            head = float(model.predict_properties(z)[name].mean())
+            head = float(model.predict_properties(z)[name].detach().mean())
             row = {"property": name, "percentile": pct, "target": target, "real_mean": mean,
                    "error": mean - target, "within": abs(mean - target) <= TOLERANCE.get(name, float("inf")),
                    "valid": float(valid.mean()), "head_mean": head}
