@@ -75,11 +75,11 @@ def optimize_leads(model: MoleculeModel, leads: list[str], settings: LeadSetting
         decoded = []
         for start in range(0, len(z), batch_size):
             decoded += model.decode_smiles(z[start:start + batch_size], settings.temperature)
-        fresh = {}  # (lead, canonical) -> first row that found it this step
+        fresh = {}  # (lead, canonical SMILES) new this step, in order (a dict as an ordered set)
         for row, smiles in enumerate(decoded):
             lead, can = row % len(leads), canonical(smiles)
             if can is not None and can != leads[lead] and can not in seen[lead]:
-                fresh.setdefault((lead, can), row)
+                fresh[lead, can] = None
         sims = {key: similarity[key[0]]([key[1]])[0] for key in fresh}
         kept = [key for key, sim in sims.items() if sim >= settings.min_similarity]
         for key, value in zip(kept, oracle([can for _, can in kept])):
