@@ -1,5 +1,5 @@
 """Semi-supervised classification by symbol-vector coupling on the latent-EBM core."""
 
-from .estimator import SymbolVectorClassifier
+from .estimator import SymbolVectorClassifier, labeled_accuracy
 
-__all__ = ["SymbolVectorClassifier"]
+__all__ = ["SymbolVectorClassifier", "labeled_accuracy"]

@@ -60,6 +60,21 @@ def parse_params(items: list[str]) -> dict:
     return params
 
 
+PROBABILITY_FLOOR = 1e-9  # predict_proba never says exactly 0 or 1
+
+
+def labeled_accuracy(estimator, X, y, sample_weight=None) -> float:
+    """Accuracy of `estimator.predict(X)` on the rows whose label is not -1: a scorer for semi-supervised
+    y (`GridSearchCV(..., scoring=labeled_accuracy)`, also on a Pipeline ending in any classifier)."""
+    y = column_or_1d(y)
+    labeled = np.ones(len(y), bool) if y.dtype.kind in "OUS" else y != -1
+    if not labeled.any():
+        raise ValueError("labeled_accuracy needs at least one labeled row (every label is -1)")
+    X = X[labeled] if not hasattr(X, "iloc") else X.iloc[np.flatnonzero(labeled)]
+    weight = None if sample_weight is None else np.asarray(sample_weight)[labeled]
+    return float(np.average(estimator.predict(X) == y[labeled], weights=weight))
+
+
 class SymbolVectorClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
     """Semi-supervised classification by symbol-vector coupling (Pang et al. 2020).
 
@@ -221,8 +236,16 @@ class SymbolVectorClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         return torch.from_numpy(self._features(X, fitting=False).astype(np.float64))
 
     def predict_proba(self, X) -> np.ndarray:
+        """Class probabilities, each strictly inside (0, 1) (floored at PROBABILITY_FLOOR, rows renormalised)."""
         x = self._tensor(X)
-        return self.model_.class_probabilities(x, self.refine_steps).numpy().astype(np.float64)
+        p = self.model_.class_probabilities(x, self.refine_steps).numpy().astype(np.float64)
+        p = np.maximum(p, PROBABILITY_FLOOR)
+        return p / p.sum(1, keepdims=True)
+
+    def score(self, X, y, sample_weight=None) -> float:
+        """Accuracy on the labeled rows of y (rows marked -1 are ignored): what GridSearchCV and
+        cross_val_score use by default, so a search is not judged on rows nobody labeled."""
+        return labeled_accuracy(self, X, y, sample_weight)
 
     def predict(self, X) -> np.ndarray:
         best = self.predict_proba(X).argmax(1)  # checks fitting first

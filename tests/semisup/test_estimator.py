@@ -187,3 +187,34 @@ def test_digits_with_100_labels_reaches_the_stated_floor():
     model = SymbolVectorClassifier(random_state=0).fit(X_train, y_semi)
     assert model.likelihood_ == "bernoulli"
     assert model.score(X_test, y_test) >= 0.85
+
+
+def test_scores_ignore_unlabeled_rows_and_grid_search_uses_them():
+    """score() and the labeled_accuracy scorer count labeled rows only; GridSearchCV on a Pipeline
+    with either picks by labeled accuracy; probabilities stay strictly inside (0, 1)."""
+    from sklearn.metrics import accuracy_score
+    from sklearn.model_selection import GridSearchCV
+    from sklearn.preprocessing import StandardScaler
+
+    from lebm.semisup import labeled_accuracy
+
+    X, y = make_moons(300, noise=0.1, random_state=0)
+    partial = y.copy()
+    partial[np.random.RandomState(1).rand(len(y)) < 0.8] = -1
+    clf = SymbolVectorClassifier(**(SMALL | {"steps": 150})).fit(X, partial)
+    labeled = partial != -1
+    expected = accuracy_score(y[labeled], clf.predict(X[labeled]))
+    assert clf.score(X, partial) == pytest.approx(expected) == pytest.approx(labeled_accuracy(clf, X, partial))
+    assert clf.score(X, partial) != pytest.approx(accuracy_score(partial, clf.predict(X)))  # -1 rows would count
+    proba = clf.predict_proba(X * 50)  # far outside the data: the raw probabilities saturate
+    assert (proba > 0).all() and (proba < 1).all() and np.allclose(proba.sum(1), 1)
+    with pytest.raises(ValueError, match="at least one labeled row"):
+        labeled_accuracy(clf, X, np.full(len(y), -1))
+
+    pipe = make_pipeline(StandardScaler(), SymbolVectorClassifier(**(SMALL | {"steps": 60})))
+    for scoring in (None, labeled_accuracy):
+        search = GridSearchCV(pipe, {"symbolvectorclassifier__latent_dim": [2, 4]}, cv=2, scoring=scoring)
+        search.fit(X, partial)
+        assert 0.5 <= search.best_score_ <= 1 and search.best_params_["symbolvectorclassifier__latent_dim"] in (2, 4)
+        fold_scores = search.cv_results_["split0_test_score"]
+        assert np.isfinite(fold_scores).all()
