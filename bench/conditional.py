@@ -41,8 +41,9 @@ def main() -> None:
     sample = [train[i] for i in np.random.default_rng(0).choice(len(train), 20000, replace=False)]
     data = property_table(sample, args.properties, cache=cache_dir())
     rows = []
-    print(f"| property | percentile | target | real mean | real - target | within {'/'.join(map(str, TOLERANCE.values()))} "
-          "| valid | head mean |\n|---|---|---|---|---|---|---|---|")
+    tolerance = "/".join(map(str, TOLERANCE.values()))
+    print(f"| property | percentile | target | real mean | real - target | within {tolerance} | valid | head mean |"
+          "\n|---|---|---|---|---|---|---|---|")
     for name in args.properties:
         for pct in PERCENTILES:
             target = float(np.nanpercentile(data[name], pct))

@@ -23,7 +23,8 @@ from pathlib import Path
 import torch
 from timing import alternating_step_seconds
 
-MODELS = {"lm": ("lm", None), "vae": ("vae", None), "latent": ("latent", None), "paper": ("paper", "gaussian"), "paper-ebm": ("paper", "ebm"),
+MODELS = {"lm": ("lm", None), "vae": ("vae", None), "latent": ("latent", None), "paper": ("paper", "gaussian"),
+          "paper-ebm": ("paper", "ebm"),
           "fast": ("fast", "gaussian"), "fast-ebm": ("fast", "ebm"), "latent-ncp": ("latent", None)}
 # arms: settings on top of the preset (decoder options, then [train] options)
 ARMS = {"latent-ncp": ("input_dropout = 0.0\n", "elbo_energy = 0.0\n")}

@@ -58,7 +58,8 @@ def main() -> None:
                       "seconds": times[name]}
         print(f"| {name} | {rows[name]['mol_per_s']:.0f} | {rows[name]['ratio']:.2f} |")
     result = {"command": "python bench/throughput.py " + " ".join(sys.argv[1:]),
-              "machine": f"{platform.machine()}, Python {platform.python_version()}, torch {torch.__version__}, 1 thread",
+              "machine": f"{platform.machine()}, Python {platform.python_version()}, torch {torch.__version__}, "
+                         "1 thread",
               "date": time.strftime("%Y-%m-%d %H:%M"), "rows": rows}
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(result, indent=1))
