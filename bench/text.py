@@ -26,7 +26,8 @@ from timing import alternating_step_seconds
 MODELS = {"lm": ("lm", None), "vae": ("vae", None), "latent": ("latent", None), "paper": ("paper", "gaussian"),
           "paper-ebm": ("paper", "ebm"),
           "fast": ("fast", "gaussian"), "fast-ebm": ("fast", "ebm"), "latent-ncp": ("latent", None)}
-# arms: settings on top of the preset (decoder options, then [train] options)
+# arms: settings on top of the preset (decoder options, then [train] options); latent-ncp measured what the
+# latent preset now is (it had input dropout 0.3 and the exact ELBO before)
 ARMS = {"latent-ncp": ("input_dropout = 0.0\n", "elbo_energy = 0.0\n")}
 PAIR = ("The company said profits rose sharply in the last quarter.",
         "The team won the match with a late goal.")
