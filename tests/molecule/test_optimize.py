@@ -53,7 +53,8 @@ def test_optimize_writes_only_candidates_within_the_similarity_bound(headed_mode
     for row, frame in zip(summary.itertuples(), frames):
         assert list(frame.columns) == ["candidate", "similarity", "plogp", "improvement", "step"]
         assert (tmp_path / "all" / f"lead_{row.Index:04d}.png").stat().st_size > 0
-        assert frame.similarity.tolist() == pytest.approx(Oracle("similarity", reference=row.lead)(frame.candidate.tolist()))
+        similarity = Oracle("similarity", reference=row.lead)
+        assert frame.similarity.tolist() == pytest.approx(similarity(frame.candidate.tolist()))
         assert frame.plogp.tolist() == pytest.approx(Oracle("plogp")(frame.candidate.tolist()))
         assert frame.improvement.tolist() == pytest.approx((frame.plogp - row.plogp).tolist())
         assert frame.improvement.is_monotonic_decreasing and row.lead not in set(frame.candidate)
