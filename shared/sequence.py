@@ -120,12 +120,12 @@ class RNNDecoder(nn.Module):
         table = self.embed.weight @ w_ih0[:, : self.cfg.embed].T + b_ih0
         latent = z @ w_ih0[:, self.cfg.embed:].T if self.latent_dim else z.new_zeros(len(z), 1)
 
-        def step(tokens: torch.Tensor, state: torch.Tensor | None, latent: torch.Tensor) -> torch.Tensor:
+        def step(tokens: torch.Tensor, state: torch.Tensor | None, shares: torch.Tensor) -> torch.Tensor:
             if state is None:
                 state = z.new_zeros(self.cfg.layers, len(tokens), self.cfg.hidden)
             layers, x = [], None
             for k, (w_ih, b_ih, w_hh, b_hh) in enumerate(weights):
-                gi = table[tokens] + latent if k == 0 else torch.addmm(b_ih, x, w_ih.T)
+                gi = table[tokens] + shares if k == 0 else torch.addmm(b_ih, x, w_ih.T)
                 gh = torch.addmm(b_hh, state[k], w_hh.T)
                 i_r, i_z, i_n = gi.chunk(3, 1)
                 h_r, h_z, h_n = gh.chunk(3, 1)
@@ -143,7 +143,7 @@ class RNNDecoder(nn.Module):
         the smallest set of tokens holding that much probability (nucleus sampling)."""
         n = len(z)
         fast = self.cfg.cell == "gru" and not self.training
-        step, rowwise = self._gru_step(z) if fast else (None, z)  # rowwise: per-row inputs, kept for live rows
+        step, rowwise = self._gru_step(z) if fast else (None, z)  # per-row inputs (latent shares, or z) of live rows
         state = self.initial_state(z)
         out = torch.full((n, max_len + 2), PAD, dtype=torch.long, device=z.device)
         out[:, 0] = BOS

@@ -338,13 +338,10 @@ def cmd_optimize(args: argparse.Namespace) -> int:
     rows, name = [], settings.objective
     for i, (lead, value, frame) in enumerate(zip(leads, base, frames)):
         write_atomic(args.out / f"lead_{i:04d}.csv", lambda p, f=frame: f.to_csv(p, index=False))
-        best = frame.iloc[0] if len(frame) else None
-        rows.append({"lead": lead, name: value, "candidates": len(frame),
-                     "best_candidate": best.candidate if best is not None else "",
-                     "best_similarity": best.similarity if best is not None else float("nan"),
-                     f"best_{name}": best[name] if best is not None else float("nan"),
-                     "best_improvement": best.improvement if best is not None else float("nan"),
-                     "success": bool(best is not None and best.improvement > 0)})
+        best = frame.iloc[0] if len(frame) else pd.Series(index=frame.columns, dtype=object)  # none: all NaN
+        rows.append({"lead": lead, name: value, "candidates": len(frame), "best_candidate": best.candidate,
+                     "best_similarity": best.similarity, f"best_{name}": best[name],
+                     "best_improvement": best.improvement, "success": bool(best.improvement > 0)})
         if args.images:
             mols = [Chem.MolFromSmiles(s) for s in [lead, *frame.candidate[: args.image_count]]]
             legends = [f"lead {name} {value:.2f}"] + [

@@ -30,8 +30,9 @@ from lebm.core.progress import progress
 
 from .data import canonical, clean
 from .latent import encode_ids, posterior_means
+from .metrics import cache_dir
 from .model import MoleculeModel
-from .oracles import PROPERTIES, Oracle
+from .oracles import PROPERTIES, Oracle, property_table
 
 
 @dataclass
@@ -96,9 +97,6 @@ def fit_heads(model: MoleculeModel, smiles: list[str], names: list[str], steps: 
               seed: int = 0, jobs: int = 1, quiet: bool = True) -> dict[str, float]:
     """Add (or refit) a head per property on the encoder means of `smiles` (those the model can encode;
     90% for training, 10% held out); returns each head's R^2 on the held-out molecules."""
-    from .metrics import cache_dir
-    from .oracles import property_table
-
     unknown = [n for n in names if n not in PROPERTIES]
     if unknown:
         raise ConfigError(f"unknown property {unknown[0]!r} (known: {', '.join(sorted(PROPERTIES))})")
