@@ -25,10 +25,14 @@ from timing import alternating_step_seconds
 
 MODELS = {"lm": ("lm", None), "vae": ("vae", None), "latent": ("latent", None), "paper": ("paper", "gaussian"),
           "paper-ebm": ("paper", "ebm"),
-          "fast": ("fast", "gaussian"), "fast-ebm": ("fast", "ebm"), "latent-ncp": ("latent", None)}
-# arms: settings on top of the preset (decoder options, then [train] options); latent-ncp measured what the
-# latent preset now is (it had input dropout 0.3 and the exact ELBO before)
-ARMS = {"latent-ncp": ("input_dropout = 0.0\n", "elbo_energy = 0.0\n")}
+          "fast": ("fast", "gaussian"), "fast-ebm": ("fast", "ebm"), "latent-ncp": ("latent", None),
+          "latent-fb1": ("latent", None), "latent-fb1-bag4": ("latent", None)}
+# arms: settings on top of the preset (decoder options, [train] options, further tables); latent-ncp measured
+# what the latent preset now is (it had input dropout 0.3 and the exact ELBO before); the fb1 arms ask the
+# latent for more (a KL floor of 1 nat per dimension, a shorter KL warm-up; bag head weight 4)
+ARMS = {"latent-ncp": ("input_dropout = 0.0\n", "elbo_energy = 0.0\n", ""),
+        "latent-fb1": ("", "free_bits = 1.0\nkl_warmup_steps = 2000\n", ""),
+        "latent-fb1-bag4": ("", "free_bits = 1.0\nkl_warmup_steps = 2000\n", "[model.ebm.bag]\nweight = 4.0\n")}
 PAIR = ("The company said profits rose sharply in the last quarter.",
         "The team won the match with a late goal.")
 
@@ -95,11 +99,11 @@ def main() -> None:
         return step_costs(args)
     args.out.mkdir(parents=True, exist_ok=True)
     def sizes(name: str) -> Path:
-        decoder, train = ARMS.get(name, ("", ""))
+        decoder, train, tables = ARMS.get(name, ("", "", ""))
         path = args.out / ("sizes.toml" if name not in ARMS else f"sizes-{name}.toml")
         path.write_text(f"[model]\nvocab_size = {args.vocab}\n[model.decoder]\nembed = {args.embed}\n"
                         f"hidden = {args.hidden}\n{decoder}[train]\neval_every = 0\ncheckpoint_every = 500\n"
-                        f"steps = 1000000\n{train}")
+                        f"steps = 1000000\n{train}{tables}")
         return path
 
     result = {"command": "python bench/text.py " + " ".join(sys.argv[1:]),

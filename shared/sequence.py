@@ -4,8 +4,9 @@ Token ids follow one convention: 0 = <pad>, 1 = <bos>, 2 = <eos>; a sequence is 
 padded with 0.
 
 Decoder p(x | z): GRU or LSTM; z sets the initial state (a linear map) and is concatenated to every
-input embedding. With `use_latent = false` the same decoder ignores z (a plain language model).
-Decoding: greedy, sampling with a temperature and top-p, or beam search.
+input embedding. Or a GPT-2 (transformers' classes, randomly initialised): z enters as one prefix
+embedding before <bos>, or is added to every input embedding. With `use_latent = false` either decoder
+ignores z (a plain language model). Decoding: greedy, sampling with a temperature and top-p, or beam search.
 Encoder q(z | x): bidirectional GRU over the tokens, or a convolutional encoder (two 1-D convolutions
 and a max over positions: several times cheaper than the GRU on a CPU) -> mean, log-variance.
 """
@@ -27,10 +28,13 @@ PAD, BOS, EOS = 0, 1, 2
 
 @dataclass
 class DecoderConfig:
-    cell: Literal["gru", "lstm"] = option("gru", "recurrent cell of the decoder")
-    embed: int = option(64, "token embedding size")
-    hidden: int = option(512, "recurrent state size")
-    layers: int = option(1, "number of recurrent layers")
+    cell: Literal["gru", "lstm", "gpt2"] = option("gru", "recurrent cell of the decoder, or a GPT-2 transformer")
+    embed: int = option(64, "token embedding size (gpt2: the width is `hidden`)")
+    hidden: int = option(512, "recurrent state size (gpt2: model width)")
+    layers: int = option(1, "number of recurrent (gpt2: transformer) layers")
+    heads: int = option(4, "gpt2: attention heads (hidden must be a multiple)")
+    latent_input: Literal["prefix", "add"] = option("prefix", "gpt2: z as one prefix embedding before <bos>, or "
+                                                               "added to every input embedding")
     dropout: float = option(0.0, "dropout on embeddings, on the outputs and between layers")
     input_dropout: float = option(0.0, "training only: share of previous-token inputs replaced by <pad> (word "
                                        "dropout, Bowman et al.), so the decoder must lean on z")
@@ -43,6 +47,8 @@ class DecoderConfig:
             raise ConfigError("decoder sizes must be >= 1 and dropout in [0, 1)")
         if not 0 <= self.input_dropout < 1:
             raise ConfigError(f"input_dropout must be in [0, 1), got {self.input_dropout}")
+        if self.cell == "gpt2" and (self.heads < 1 or self.hidden % self.heads):
+            raise ConfigError(f"gpt2: hidden ({self.hidden}) must be a multiple of heads ({self.heads})")
 
 
 @dataclass
@@ -56,6 +62,63 @@ class EncoderConfig:
         check_choices(self)
         if min(self.embed, self.hidden, self.kernel) < 1:
             raise ConfigError("encoder sizes must be >= 1")
+
+
+def make_decoder(vocab_size: int, latent_dim: int, cfg: DecoderConfig, max_len: int) -> nn.Module:
+    """The decoder `cfg.cell` names, for sequences of up to max_len tokens between <bos> and <eos>."""
+    if cfg.cell == "gpt2":
+        return TransformerDecoder(vocab_size, latent_dim, cfg, max_len)
+    return RNNDecoder(vocab_size, latent_dim, cfg)
+
+
+def summed_log_likelihood(out: torch.Tensor, target: torch.Tensor, logits) -> torch.Tensor:
+    """sum_t log p(target_t) per row from decoder outputs [B, T, H]; the vocabulary projection `logits`
+    runs only where a token is predicted (not on padding)."""
+    keep = target != PAD
+    nll = F.cross_entropy(logits(out[keep]), target[keep], reduction="none")
+    return -out.new_zeros(len(target)).index_add(0, keep.nonzero()[:, 0], nll)
+
+
+def pick_tokens(logits: torch.Tensor, temperature: float, top_p: float) -> torch.Tensor:
+    """Next tokens [B, 1]: greedy at temperature 0, else sampled; top_p < 1 samples from the smallest set of
+    tokens holding that much probability (nucleus sampling)."""
+    if temperature <= 0:
+        return logits.argmax(1, keepdim=True)
+    probs = torch.softmax(logits / temperature, dim=1)
+    if top_p < 1:
+        sorted_p, order = probs.sort(dim=1, descending=True)
+        drop = sorted_p.cumsum(1) - sorted_p >= top_p  # keep tokens until top_p is reached
+        probs = probs.scatter(1, order, sorted_p.masked_fill(drop, 0.0))
+    return torch.multinomial(probs, 1)
+
+
+def beam_decode(z: torch.Tensor, max_len: int, beam: int, start, advance) -> torch.Tensor:
+    """The highest-scoring sequence per latent among `beam` hypotheses (sum of log-probabilities).
+    start(zb) -> decoder state; advance(seqs [n k, t], state, zb) -> (next-token logits, new state); the state
+    (None, a tensor or a tuple of tensors [layers, n k, H]) follows its hypotheses."""
+    n, k = len(z), beam
+    zb = z.repeat_interleave(k, 0)
+    state = start(zb)
+    seqs = torch.full((n * k, 1), BOS, dtype=torch.long, device=z.device)
+    score = torch.full((n, k), -float("inf"), device=z.device)
+    score[:, 0] = 0.0  # one live hypothesis per latent at the start
+    done = torch.zeros(n * k, dtype=torch.bool, device=z.device)
+    for _ in range(max_len + 1):
+        logits, state = advance(seqs, state, zb)
+        logp = torch.log_softmax(logits, dim=1)
+        logp = torch.where(done[:, None], torch.full_like(logp, -float("inf")), logp)
+        logp[:, PAD] = torch.where(done, 0.0, -float("inf"))  # finished hypotheses extend only with <pad>, free
+        vocab = logp.shape[1]
+        score, flat = (score.view(-1, 1) + logp).view(n, k * vocab).topk(k, dim=1)
+        parent = (flat // vocab + torch.arange(n, device=z.device)[:, None] * k).view(-1)
+        token = (flat % vocab).view(-1, 1)
+        seqs = torch.cat([seqs[parent], token], dim=1)
+        state = state if state is None else tuple(s[:, parent] for s in state) if isinstance(state, tuple) \
+            else state[:, parent]
+        done = done[parent] | (token[:, 0] == EOS) | (token[:, 0] == PAD)
+        if done.all():
+            break
+    return seqs[score.argmax(1) + torch.arange(n, device=z.device) * k]
 
 
 class RNNDecoder(nn.Module):
@@ -105,8 +168,7 @@ class RNNDecoder(nn.Module):
         x = x.long()
         x = x[:, : int((x != PAD).sum(1).max())]
         out, _ = self.rnn(self.step_inputs(x[:, :-1], z), self.initial_state(z))
-        nll = F.cross_entropy(self.logits(out).transpose(1, 2), x[:, 1:], ignore_index=PAD, reduction="none")
-        return -nll.sum(1)
+        return summed_log_likelihood(out, x[:, 1:], self.logits)
 
     def _gru_step(self, z: torch.Tensor):
         """One GRU decoding step as plain tensor ops, the same numbers as nn.GRU: the first layer's input
@@ -156,15 +218,7 @@ class RNNDecoder(nn.Module):
             else:
                 state = step(token[:, 0], state, rowwise)
                 logits = self.next_logits(state[-1][:, None])
-            if temperature > 0:
-                probs = torch.softmax(logits / temperature, dim=1)
-                if top_p < 1:
-                    sorted_p, order = probs.sort(dim=1, descending=True)
-                    drop = sorted_p.cumsum(1) - sorted_p >= top_p  # keep tokens until top_p is reached
-                    probs = probs.scatter(1, order, sorted_p.masked_fill(drop, 0.0))
-                token = torch.multinomial(probs, 1)
-            else:
-                token = logits.argmax(1, keepdim=True)
+            token = pick_tokens(logits, temperature, top_p)
             out[live, t] = token[:, 0]
             going = token[:, 0] != EOS
             if not going.all():
@@ -177,31 +231,73 @@ class RNNDecoder(nn.Module):
     @torch.no_grad()
     def beam_search(self, z: torch.Tensor, max_len: int = 100, beam: int = 5) -> torch.Tensor:
         """The highest-scoring sequence per latent among `beam` hypotheses (sum of log-probabilities)."""
-        n, k = len(z), beam
-        zb = z.repeat_interleave(k, 0)
-        state = self.initial_state(zb)
-        seqs = torch.full((n * k, 1), BOS, dtype=torch.long, device=z.device)
-        score = torch.full((n, k), -float("inf"), device=z.device)
-        score[:, 0] = 0.0  # one live hypothesis per latent at the start
-        done = torch.zeros(n * k, dtype=torch.bool, device=z.device)
-        for _ in range(max_len + 1):
-            out, new_state = self.rnn(self.step_inputs(seqs[:, -1:], zb), state)
-            logp = torch.log_softmax(self.next_logits(out), dim=1)
-            # finished hypotheses extend only with <pad> at no cost
-            logp = torch.where(done[:, None], torch.full_like(logp, -float("inf")), logp)
-            logp[:, PAD] = torch.where(done, 0.0, -float("inf"))
-            vocab = logp.shape[1]
-            total = (score.view(-1, 1) + logp).view(n, k * vocab)
-            score, flat = total.topk(k, dim=1)
-            parent = (flat // vocab + torch.arange(n, device=z.device)[:, None] * k).view(-1)
-            token = (flat % vocab).view(-1, 1)
-            seqs = torch.cat([seqs[parent], token], dim=1)
-            state = tuple(s[:, parent] for s in new_state) if isinstance(new_state, tuple) else new_state[:, parent]
-            done = done[parent] | (token[:, 0] == EOS) | (token[:, 0] == PAD)
+        def advance(seqs, state, zb):
+            out, state = self.rnn(self.step_inputs(seqs[:, -1:], zb), state)
+            return self.next_logits(out), state
+
+        return beam_decode(z, max_len, beam, self.initial_state, advance)
+
+
+class TransformerDecoder(nn.Module):
+    """p(x | z) as a GPT-2 (transformers' GPT2LMHeadModel, random initialisation, untied output layer): z
+    enters through a linear map as one prefix embedding before <bos>, or added to every input embedding.
+    Decoding re-reads the whole prefix at each step (sentences are short; no cache to keep in step)."""
+
+    def __init__(self, vocab_size: int, latent_dim: int, cfg: DecoderConfig, max_len: int):
+        super().__init__()
+        from transformers import GPT2Config, GPT2LMHeadModel  # imported here: slow, and only this decoder needs it
+
+        self.cfg, self.latent_dim = cfg, latent_dim if cfg.use_latent else 0
+        self.prefix = int(bool(self.latent_dim) and cfg.latent_input == "prefix")
+        config = GPT2Config(vocab_size=vocab_size, n_positions=max_len + 2 + self.prefix, n_embd=cfg.hidden,
+                            n_layer=cfg.layers, n_head=cfg.heads, resid_pdrop=cfg.dropout, embd_pdrop=cfg.dropout,
+                            attn_pdrop=cfg.dropout, bos_token_id=BOS, eos_token_id=EOS, pad_token_id=PAD,
+                            tie_word_embeddings=False)
+        self.gpt = GPT2LMHeadModel(config)
+        self.latent_in = nn.Linear(self.latent_dim, cfg.hidden) if self.latent_dim else None
+
+    def hidden_states(self, tokens: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """Last-layer states [B, T, H] at the positions of `tokens` (right padding needs no mask: attention
+        is causal, so no real position sees the padding after it)."""
+        if self.training and self.cfg.input_dropout:  # <bos> stays; dropped tokens read as <pad>
+            drop = torch.rand(tokens.shape, device=tokens.device) < self.cfg.input_dropout
+            tokens = tokens.masked_fill(drop & (tokens != BOS), PAD)
+        e = self.gpt.transformer.wte(tokens)
+        if self.latent_dim:
+            shift = self.latent_in(z)[:, None]
+            e = torch.cat([shift, e], 1) if self.prefix else e + shift
+        return self.gpt.transformer(inputs_embeds=e).last_hidden_state[:, self.prefix:]
+
+    def log_likelihood(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """sum_t log p(x_t | x_<t, z) over the tokens after <bos>, <eos> included, per row."""
+        x = x.long()
+        x = x[:, : int((x != PAD).sum(1).max())]
+        return summed_log_likelihood(self.hidden_states(x[:, :-1], z), x[:, 1:], self.gpt.lm_head)
+
+    def next_logp(self, seqs: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """Next-token logits after each row of seqs; <pad> and <bos> are never produced."""
+        logits = self.gpt.lm_head(self.hidden_states(seqs, z)[:, -1])
+        logits[:, [PAD, BOS]] = -float("inf")
+        return logits
+
+    @torch.no_grad()
+    def sample(self, z: torch.Tensor, max_len: int = 100, temperature: float = 1.0, top_p: float = 1.0) -> torch.Tensor:
+        """Token ids [B, <= max_len + 2] from <bos> (as RNNDecoder.sample)."""
+        out = torch.full((len(z), max_len + 2), PAD, dtype=torch.long, device=z.device)
+        out[:, 0] = BOS
+        done = torch.zeros(len(z), dtype=torch.bool, device=z.device)
+        for t in range(1, max_len + 2):
+            token = pick_tokens(self.next_logp(out[:, :t], z), temperature, top_p)[:, 0]
+            out[:, t] = token.masked_fill(done, PAD)
+            done |= token == EOS
             if done.all():
                 break
-        best = score.argmax(1) + torch.arange(n, device=z.device) * k
-        return seqs[best]
+        return out[:, : t + 1]
+
+    @torch.no_grad()
+    def beam_search(self, z: torch.Tensor, max_len: int = 100, beam: int = 5) -> torch.Tensor:
+        """The highest-scoring sequence per latent among `beam` hypotheses (sum of log-probabilities)."""
+        return beam_decode(z, max_len, beam, lambda zb: None, lambda seqs, state, zb: (self.next_logp(seqs, zb), None))
 
 
 class TokenEncoder(nn.Module):

@@ -16,7 +16,7 @@ from lebm.core.errors import ConfigError, ModelLoadError
 from lebm.core.heads import GaussianHead, HeadConfig
 from lebm.core.model import LatentEBM, LatentEBMConfig
 from lebm.core.progress import progress
-from lebm.core.sequence import DecoderConfig, EncoderConfig, RNNDecoder, TokenEncoder
+from lebm.core.sequence import DecoderConfig, EncoderConfig, TokenEncoder, make_decoder
 
 from .tokens import Representation, Vocabulary, to_smiles
 
@@ -46,7 +46,7 @@ class MoleculeModel(LatentEBM):
         if config.vocab_size < 4:
             raise ConfigError("a molecule model needs its vocabulary (vocab_size is not set)")
         d = config.ebm.prior.latent_dim
-        decoder = RNNDecoder(config.vocab_size, d, config.decoder)
+        decoder = make_decoder(config.vocab_size, d, config.decoder, config.max_len)
         encoder = TokenEncoder(config.vocab_size, d, config.encoder) if config.ebm.posterior_init == "amortised" else None
         heads = {name: GaussianHead(d, config.head) for name in config.properties}
         super().__init__(config, config.ebm, decoder, heads=heads, encoder=encoder)

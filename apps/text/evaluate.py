@@ -11,7 +11,8 @@ NLL (importance sampling, a stochastic lower bound on log p(x) in expectation, s
     importance sampling with 100,000 draws from half the reference, half the mixture of the evaluated
     sentences' widened posterior fits (shared/diagnostics.py: plain reference draws underestimated log Z
     of an NCE-trained prior by 3-5 nats, which made the NLL optimistic).
-PPL = exp(sum NLL / sum predicted tokens), <eos> counted, <bos> not.
+PPL = exp(sum NLL / sum predicted tokens), <eos> counted, <bos> not; both reported with their standard
+error over the sentences (nll_se, ppl_se: how far another draw of test sentences would move them).
 REC = -E_{chains} log p(x | z); KL = E_q[log q(z | x) - log p(z)] (Monte Carlo);
 MI = E_x E_q(z|x)[log q(z | x) - log q(z)], q(z) the mixture of the evaluated sentences' q(z | x);
 AU = number of latent dimensions whose posterior-mean variance across sentences exceeds 0.01.
@@ -36,6 +37,8 @@ from lebm.core.model import LatentEBM
 from lebm.core.progress import progress
 
 MIX, SCALE = 0.1, 1.5
+PROPOSAL = f"{1 - MIX:g} N(m, ({SCALE:g} sd)^2) + {MIX:g} N(0, ref_std^2) around each posterior fit"
+ROWS = 2000  # sentence x sample rows per decoder pass
 
 
 @torch.no_grad()
@@ -57,7 +60,9 @@ def importance_nll(model: LatentEBM, x: torch.Tensor, mean: torch.Tensor, logvar
     z = torch.where(pick, eps * model.prior.config.ref_std, mean + (0.5 * wide).exp() * eps)
     log_r = torch.logaddexp(math.log(1 - MIX) + gaussian_log_density(z, mean, wide),
                             math.log(MIX) + gaussian_log_density(z, torch.zeros_like(mean), torch.full_like(mean, s2)))
-    log_w = log_likelihood(model, x, z) + prior_log_density(model, z, log_z) - log_r
+    chunk = max(1, ROWS // len(x))  # samples decoded at once: memory stays flat in the sample count
+    log_px = torch.cat([log_likelihood(model, x, z[i:i + chunk]) for i in range(0, samples, chunk)])
+    log_w = log_px + prior_log_density(model, z, log_z) - log_r
     return -(torch.logsumexp(log_w.double(), 0) - math.log(samples)).float()
 
 
@@ -67,7 +72,8 @@ def evaluate(model: LatentEBM, ids: torch.Tensor, samples: int = 100, chains: in
     """The table of section "evaluate" for token id rows [N, T] (see the module docstring)."""
     model.eval()
     device = model.device()
-    tokens = int(((ids != 0).sum(1) - 1).sum())  # predicted tokens: everything after <bos>, <eos> included
+    lengths = (ids != 0).sum(1) - 1  # predicted tokens: everything after <bos>, <eos> included
+    ids, lengths = ids[lengths.argsort()], lengths.sort().values  # batches of like lengths: little padding
     nll, rec, kl, fits = [], [], [], []
     batches = [ids[start:start + batch_size].to(device).long() for start in range(0, len(ids), batch_size)]
     if model.latent:  # posterior fits first: log Z is estimated around them
@@ -83,14 +89,24 @@ def evaluate(model: LatentEBM, ids: torch.Tensor, samples: int = 100, chains: in
         q = mean + (0.5 * logvar).exp() * torch.randn(32, *mean.shape, device=device)
         kl.append((gaussian_log_density(q, mean, logvar) - prior_log_density(model, q, log_z)).mean(0))
         nll.append(importance_nll(model, x, mean, logvar, samples, log_z))
-    nll_all = torch.cat(nll)
-    out = {"sentences": len(ids), "tokens": tokens, "nll": float(nll_all.mean()),
-           "ppl": math.exp(float(nll_all.double().sum()) / tokens)}
+    nll_all = torch.cat(nll).double().cpu()
+    out = {"sentences": len(ids), "tokens": int(lengths.sum())} | spread(nll_all, lengths.double())
     if model.latent:
         out |= {"rec": float(torch.cat(rec).mean()), "kl": float(torch.cat(kl).mean()),
                 "mi": mutual_information(means.cpu(), logvars.cpu()), "au": active_units(means.cpu()),
-                "is_samples": samples, "chains": chains, "log_z": log_z}
+                "is_samples": samples, "chains": chains, "log_z": log_z, "proposal": PROPOSAL}
     return out
+
+
+def spread(nll: torch.Tensor, tokens: torch.Tensor) -> dict[str, float]:
+    """Mean NLL per sentence and PPL = exp(sum NLL / sum tokens), each with its standard error over the
+    sentences (PPL's by the delta method on the ratio estimator of the per-token NLL)."""
+    n, per_token = len(nll), float(nll.sum() / tokens.sum())
+    nll_se = float(nll.std() / math.sqrt(n)) if n > 1 else float("nan")
+    ratio_se = float(((nll - per_token * tokens).pow(2).sum() / (n * (n - 1))).sqrt() * n / tokens.sum()) \
+        if n > 1 else float("nan")
+    ppl = math.exp(per_token)
+    return {"nll": float(nll.mean()), "nll_se": nll_se, "ppl": ppl, "ppl_se": ppl * ratio_se}
 
 
 @torch.no_grad()

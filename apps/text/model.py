@@ -18,7 +18,7 @@ import torch
 from lebm.core.config import check_choices, option
 from lebm.core.errors import ConfigError, ModelLoadError
 from lebm.core.model import LatentEBM, LatentEBMConfig
-from lebm.core.sequence import DecoderConfig, EncoderConfig, RNNDecoder, TokenEncoder
+from lebm.core.sequence import DecoderConfig, EncoderConfig, TokenEncoder, make_decoder
 
 from .data import decode, load_tokenizer
 
@@ -46,7 +46,7 @@ class TextModel(LatentEBM):
         if tokenizer is not None:
             config.vocab_size = len(tokenizer)
         d = config.ebm.prior.latent_dim
-        decoder = RNNDecoder(config.vocab_size, d, config.decoder)
+        decoder = make_decoder(config.vocab_size, d, config.decoder, config.max_len)
         encoder = TokenEncoder(config.vocab_size, d, config.encoder) if config.ebm.posterior_init == "amortised" else None
         super().__init__(config, config.ebm, decoder, encoder=encoder)
         self.tokenizer = tokenizer

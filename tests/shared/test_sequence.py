@@ -1,13 +1,15 @@
+import pytest
 import torch
 
-from lebm.core.sequence import EOS, PAD, DecoderConfig, RNNDecoder
+from lebm.core.sequence import BOS, EOS, PAD, DecoderConfig, RNNDecoder, TransformerDecoder, make_decoder
 
 
-def decoder(tie: bool = False) -> RNNDecoder:
+def decoder(tie: bool = False, cell: str = "lstm", latent_input: str = "prefix"):
     torch.manual_seed(0)
-    dec = RNNDecoder(12, 3, DecoderConfig(cell="lstm", embed=8, hidden=16, tie=tie)).eval()
+    dec = make_decoder(12, 3, DecoderConfig(cell=cell, embed=8, hidden=16, tie=tie, latent_input=latent_input),
+                       max_len=12).eval()
     with torch.no_grad():
-        dec.out.weight.mul_(3)
+        (dec.gpt.lm_head if cell == "gpt2" else dec.out).weight.mul_(3)
     return dec
 
 
@@ -15,8 +17,9 @@ def score(dec: RNNDecoder, ids: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
     return dec.log_likelihood(ids, z)
 
 
-def test_beam_of_one_and_tiny_top_p_are_greedy():
-    dec, z = decoder(), torch.randn(6, 3)
+@pytest.mark.parametrize("cell", ["lstm", "gpt2"])
+def test_beam_of_one_and_tiny_top_p_are_greedy(cell):
+    dec, z = decoder(cell=cell), torch.randn(6, 3)
     greedy = dec.sample(z, max_len=10, temperature=0)
     beam = dec.beam_search(z, max_len=10, beam=1)
     assert torch.equal(greedy, beam[:, : greedy.shape[1]])
@@ -25,14 +28,33 @@ def test_beam_of_one_and_tiny_top_p_are_greedy():
     assert torch.equal(greedy, nucleus)
 
 
-def test_wider_beam_never_scores_worse_and_sequences_end():
-    dec, z = decoder(tie=True), torch.randn(8, 3)
+@pytest.mark.parametrize("cell", ["lstm", "gpt2"])
+def test_wider_beam_never_scores_worse_and_sequences_end(cell):
+    dec, z = decoder(tie=cell == "lstm", cell=cell), torch.randn(8, 3)
     narrow, wide = dec.beam_search(z, 10, beam=1), dec.beam_search(z, 10, beam=6)
     finished = (wide == EOS).any(1)
     assert (score(dec, wide, z)[finished] >= score(dec, narrow, z)[finished] - 1e-4).all()
     for row in wide[finished]:
         end = int((row == EOS).nonzero()[0])
         assert (row[end + 1:] == PAD).all()
+
+
+@pytest.mark.parametrize("latent_input", ["prefix", "add"])
+def test_gpt2_decoder_reads_z_and_ignores_padding(latent_input):
+    """The GPT-2 decoder: a row's log-likelihood does not depend on the padding after it nor on other rows;
+    it depends on z (as a prefix or added to every position); a decoder without a latent ignores z."""
+    dec = decoder(cell="gpt2", latent_input=latent_input)
+    assert isinstance(dec, TransformerDecoder) and dec.prefix == (latent_input == "prefix")
+    z = torch.randn(2, 3)
+    x = torch.tensor([[BOS, 5, 6, 7, EOS, PAD, PAD], [BOS, 4, EOS, PAD, PAD, PAD, PAD]])
+    both = dec.log_likelihood(x, z)
+    alone = dec.log_likelihood(x[1:, :3], z[1:])
+    assert torch.allclose(both[1:], alone, atol=1e-5)
+    assert not torch.allclose(dec.log_likelihood(x, z + 1.0), both, atol=1e-3)
+    lm = make_decoder(12, 3, DecoderConfig(cell="gpt2", hidden=16, use_latent=False), max_len=12).eval()
+    assert torch.allclose(lm.log_likelihood(x, z), lm.log_likelihood(x, z + 1.0))
+    with pytest.raises(ValueError, match="multiple of heads"):
+        DecoderConfig(cell="gpt2", hidden=18, heads=4)
 
 
 def test_tied_output_shares_the_embedding():
