@@ -124,7 +124,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    started = time.monotonic()  # --max-minutes bounds the whole command from here
     args = build_parser().parse_args(argv)
+    args.started = started
     try:
         return int(args.func(args) or 0)
     except LebmError as e:

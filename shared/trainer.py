@@ -53,9 +53,9 @@ class TrainConfig(LearnConfig):
     eval_every: int = option(0, "run the evaluation every this many steps (0 = at the end only)")
     checkpoint_every: int = option(0, "write a checkpoint every this many steps (0 = at the end only)")
     quiet: bool = option(False, "no progress bar")
-    max_minutes: float = option(0.0, "stop the training loop (with a checkpoint) once training has run this many "
-                                     "wall-clock minutes, earlier resumed processes included; it bounds training "
-                                     "only: the final evaluation and save come after it (0 = no limit)")
+    max_minutes: float = option(0.0, "wall-clock budget of the whole command, earlier resumed processes' training "
+                                     "included: the loop stops early enough for the final evaluation and save to fit "
+                                     "(their cost is timed at the start), leaving a checkpoint to --resume (0 = no limit)")
     keep_best: str = option("", "also keep out_dir/best/: the model at the evaluation with the highest value of "
                                 "this figure, e.g. valid, or with a leading '-' the lowest, e.g. -ppl ('' = off)")
     posterior_noise_final: float | None = option(None, "during training, move the posterior chain's noise factor "
@@ -76,8 +76,12 @@ class TrainConfig(LearnConfig):
 
 class Trainer:
     def __init__(self, model: LatentEBM, data: Mapping[str, torch.Tensor], config: TrainConfig,
-                 out_dir: str | Path | None = None, eval_fn: EvalFn | None = None, resume: bool = False):
+                 out_dir: str | Path | None = None, eval_fn: EvalFn | None = None, resume: bool = False,
+                 started: float | None = None):
+        """started: time.monotonic() when the command began (max_minutes counts from it; default: now)."""
         self.model, self.config, self.eval_fn, self.resume = model, config, eval_fn, resume
+        self.command_started = time.monotonic() if started is None else started
+        self.costs = {"evaluate": 0.0, "save": 0.0}  # seconds of the last evaluation and checkpoint save
         self.out_dir = Path(out_dir) if out_dir is not None else None
         self.data = dict(data)
         self._check_data()
@@ -122,6 +126,7 @@ class Trainer:
         rngs = gather_objects(dist, rng_state())  # every rank takes part; rank 0 writes
         if not dist.main or self.checkpoint_dir is None:
             return
+        began = time.monotonic()
         state = {"step": self.step, "world": dist.world, "rng": rngs, "learner": learner.state_dict(),
                  "train_config": to_dict(self.config), "best": self.best, "seconds": self.seconds()}
 
@@ -130,6 +135,7 @@ class Trainer:
             save_state(tmp / "trainer_state.pt", state)
 
         write_dir_atomic(self.checkpoint_dir, fill)
+        self.costs["save"] = time.monotonic() - began
 
     def load_checkpoint(self, learner: Learner, dist: Dist) -> bool:
         """Restore weights, optimisers, chain state, RNG and step; False if there is none yet."""
@@ -176,7 +182,7 @@ class Trainer:
         """Run the eval callback and the latent diagnostics without disturbing the training RNG streams."""
         if not dist.main or (self.eval_fn is None and not self.diagnosing):
             return {}
-        saved = rng_state()
+        began, saved = time.monotonic(), rng_state()
         self.model.eval()
         try:
             metrics = {k: float(v) for k, v in self.eval_fn(self.model).items()} if self.eval_fn else {}
@@ -184,6 +190,7 @@ class Trainer:
         finally:
             self.model.train()
             set_rng_state(saved)
+        self.costs["evaluate"] = time.monotonic() - began
         self.log(dist, {"step": self.step, "eval": metrics})
         key, sign = self.config.keep_best.lstrip("-"), -1.0 if self.config.keep_best.startswith("-") else 1.0
         if key and self.out_dir is not None:
@@ -217,6 +224,10 @@ class Trainer:
                   "see free_bits, pretrain_steps, decoder input_dropout and the bag head", file=sys.stderr)
         return figures
 
+    def reserve(self) -> float:
+        """Seconds kept at the end of a budgeted run for the final evaluation, checkpoint and model save."""
+        return 1.2 * self.costs["evaluate"] + 2.5 * self.costs["save"]
+
     def fit(self) -> dict[str, Any]:
         """Train to `config.steps`; returns the last step's figures and the last evaluation."""
         cfg = self.config
@@ -239,10 +250,13 @@ class Trainer:
         stats: dict[str, float] = {}
         metrics: dict[str, float] = {}
         noise0 = self.model.ebm.posterior_chain.noise
-        deadline = time.monotonic() + 60 * cfg.max_minutes - self.seconds_before if cfg.max_minutes else math.inf
+        deadline = self.command_started + 60 * cfg.max_minutes - self.seconds_before if cfg.max_minutes else math.inf
+        if cfg.max_minutes:  # time an evaluation (the starting figures) and a save, so that the final ones fit
+            metrics = self.evaluate(dist)
+            self.save_checkpoint(learner, dist)
         snapshots = sorted(m for m in cfg.snapshot_minutes if not (self.out_dir / f"snapshot-{m:g}min").exists()) \
             if self.out_dir is not None and dist.main else []
-        while self.step < cfg.steps and not _all_past(dist, deadline):
+        while self.step < cfg.steps and not _all_past(dist, deadline - self.reserve()):
             index = self.batch_indices(self.step, dist)
             batch = {k: v[index] for k, v in self.data.items()} | {"index": index.to(dist.device)}
             noise = None if cfg.posterior_noise_final is None else \
@@ -264,7 +278,10 @@ class Trainer:
                 self.model.save_pretrained(self.out_dir / f"snapshot-{minutes:g}min")
                 self.log(dist, {"step": self.step, "snapshot": f"snapshot-{minutes:g}min"})
         bar.close()
-        metrics = self.evaluate(dist) or metrics
+        if time.monotonic() + self.costs["evaluate"] <= deadline:
+            metrics = self.evaluate(dist) or metrics
+        elif dist.main:
+            print(f"note: no final evaluation: the --max-minutes budget ({cfg.max_minutes:g}) is spent", file=sys.stderr)
         self.save_checkpoint(learner, dist)
         if dist.main and self.out_dir is not None:
             self.model.save_pretrained(self.out_dir / "model")

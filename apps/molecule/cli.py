@@ -116,7 +116,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     write_atomic(args.out / "config.toml", lambda p: p.write_text(config_toml(cfg, train_cfg)))
     print(f"wrote {args.out / 'config.toml'} (every setting of this run)", file=sys.stderr)
-    result = Trainer(model, data, train_cfg, out_dir=args.out, resume=args.resume,
+    result = Trainer(model, data, train_cfg, out_dir=args.out, resume=args.resume, started=getattr(args, "started", None),
                      eval_fn=validity_probe(args.probe, args.probe_recon)).fit()
     print(json.dumps({"step": result["step"], **result["eval"]}))
     return 0

@@ -7,7 +7,7 @@ from lebm.core.diagnostics import active_units, log_normaliser, mutual_informati
 from lebm.core.model import ChainConfig, LatentEBMConfig
 from lebm.core.prior import PriorConfig
 from lebm.core.sequence import DecoderConfig
-from lebm.text.evaluate import evaluate, importance_nll
+from lebm.text.evaluate import evaluate, importance_nll, spread
 from lebm.text.model import TextConfig, TextModel
 
 
@@ -85,3 +85,30 @@ def test_active_units_counts_dimensions_with_varying_means():
     means = torch.cat([torch.randn(500, 3), 0.05 * torch.randn(500, 2)], dim=1)  # var 1 vs 0.0025
     assert active_units(means) == 3
     assert active_units(means, threshold=0.001) == 5
+
+
+def test_more_importance_samples_never_worsen_the_bound_on_average():
+    """E[-log mean_s w_s] cannot rise with the number of samples S (Burda et al. 2016), and it stays above
+    the exact NLL: averaged over sentences and repeats, S = 1, 8, 64 give non-increasing NLLs, all >= exact."""
+    model = tiny_model("ebm")
+    torch.manual_seed(0)
+    x = torch.cat([torch.ones(60, 1, dtype=torch.long), torch.randint(3, 6, (60, 2)), torch.full((60, 1), 2)], 1)
+    mean, logvar, _ = posterior_fit(model, x, chains=16)
+    log_z = log_normaliser(model, 200_000)
+    exact = float(-exact_log_px(model, x).mean().detach())
+    torch.manual_seed(1)
+    averages = [float(torch.stack([importance_nll(model, x, mean, logvar, s, log_z) for _ in range(30)]).mean())
+                for s in (1, 8, 64)]
+    assert averages[0] > averages[1] > averages[2] >= exact - 0.01, (averages, exact)
+    assert averages[0] - averages[2] > 0.02  # the sample count matters in this check
+
+
+def test_evaluate_reports_standard_errors_and_its_proposal():
+    model = tiny_model("gaussian")
+    x = torch.tensor([[1, 4, 5, 2, 0], [1, 3, 2, 0, 0], [1, 5, 5, 5, 2], [1, 3, 3, 2, 0]])
+    out = evaluate(model, x, samples=10, chains=4, batch_size=2)
+    assert out["nll_se"] > 0 and out["ppl_se"] > 0 and "N(m" in out["proposal"] and out["is_samples"] == 10
+    # known values: NLL 1, 2, 3 over one token each -> SE 1 / sqrt(3), PPL e^2 with SE e^2 / sqrt(3)
+    known = spread(torch.tensor([1.0, 2.0, 3.0], dtype=torch.float64), torch.ones(3, dtype=torch.float64))
+    assert known["nll"] == 2.0 and abs(known["nll_se"] - 3 ** -0.5) < 1e-9
+    assert abs(known["ppl"] - math.exp(2)) < 1e-9 and abs(known["ppl_se"] - math.exp(2) / 3 ** 0.5) < 1e-9
