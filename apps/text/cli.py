@@ -24,6 +24,7 @@ from .evaluate import evaluate, latent_features
 from .model import TextConfig, TextModel
 
 PRESETS = ("paper", "latent", "fast", "vae", "lm")
+BUNDLED = Path(__file__).resolve().parents[2] / "models" / "bbc-text"
 
 
 def preset(name: str) -> dict[str, Any]:
@@ -248,6 +249,27 @@ def cmd_probe(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Five prior samples, three reconstructions of BBC test sentences and a six-point interpolation."""
+    model = load_model(args)
+    require_latent(model, "the demo")
+    print(f"model: {args.model}\n\nfive sentences from the prior (nucleus sampling, top-p 0.9):")
+    for text in model.decode_latents(model.sample_prior(5).z.detach(), "sample", top_p=0.9):
+        print(f"  {text}")
+    test = load_corpus("bbc", "test").texts
+    short = [t for t in test if 8 <= len(t.split()) <= 20]
+    picked = [short[i] for i in np.random.RandomState(args.seed).permutation(len(short))[:3]]
+    z = posterior_means(model, picked, args.chains).to(model.device())
+    print("\nthree BBC test sentences and their greedy reconstructions:")
+    for text, rec in zip(picked, model.decode_latents(z, "greedy")):
+        print(f"  {text}\n    -> {rec}")
+    w = torch.linspace(0, 1, 6, device=z.device)[:, None]
+    print("\nsix points on the line between the first two sentences' latents (greedy):")
+    for t, text in zip(w[:, 0].tolist(), model.decode_latents((1 - w) * z[0] + w * z[1], "greedy")):
+        print(f"  {t:.1f}  {text}")
+    return 0
+
+
 def cmd_config(args: argparse.Namespace) -> int:
     return print_preset(args.preset, TextConfig, preset(args.preset))
 
@@ -324,6 +346,12 @@ def add_group(sub: argparse._SubParsersAction) -> None:
     probe.add_argument("--test-size", type=int, default=2000, help="test rows encoded")
     probe.add_argument("--json", type=Path, help="also write the accuracies as JSON")
     probe.set_defaults(func=cmd_probe)
+
+    demo = common("demo", "samples, reconstructions and an interpolation from the bundled BBC model")
+    demo.set_defaults(func=cmd_demo, model=BUNDLED)
+    for action in demo._actions:  # --model is optional here: the bundled model by default
+        if action.dest == "model":
+            action.required, action.help = False, "model directory (default: the bundled BBC model)"
 
     config = cmds.add_parser("config", help="print a preset's settings")
     config.add_argument("--preset", choices=PRESETS, default="paper", help="which preset")

@@ -231,3 +231,18 @@ def test_max_minutes_bounds_the_whole_command_and_leaves_a_checkpoint(trained):
     assert main(args + ["--resume", "--steps", str(stopped + 3)]) == 0
     log = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
     assert [r["step"] for r in log if "nll_x" in r][-1] == stopped + 3
+
+
+def test_demo_runs_from_the_bundled_model(capsys):
+    """`lebm text demo` with no arguments: the bundled BBC model's five samples, three reconstructions of BBC
+    test sentences and a six-point interpolation whose ends differ."""
+    from lebm.text.cli import BUNDLED
+
+    assert (BUNDLED / "model.safetensors").is_file()
+    assert main(["text", "demo", "--device", "cpu"]) == 0
+    out = capsys.readouterr().out
+    samples = out.split("from the prior")[1].split("three BBC")[0].strip().splitlines()[1:]
+    assert len(samples) == 5 and all(line.strip() for line in samples)
+    assert out.count("    -> ") == 3
+    path = [line.split(None, 1)[1] for line in out.split("six points")[1].strip().splitlines()[1:]]
+    assert len(path) == 6 and path[0] != path[-1]
