@@ -42,7 +42,8 @@ from lebm.semisup.datasets import LOADERS
 from lebm.semisup.estimator import parse_params
 
 LABELS = {"digits": [10, 50, 100], "penbased": [10, 50, 100, 1000], "magic": [20, 100, 1000],
-          "mnist5k": [10, 100, 1000], "rotten_tomatoes": [20, 100, 1000]}
+          "mnist5k": [10, 100, 1000], "rotten_tomatoes": [20, 100, 1000],
+          "satimage": [30, 120], "segment": [35, 140], "spambase": [20, 100]}
 METHODS = ["LR (labeled only)", "LabelSpreading knn", "LabelSpreading rbf", "SelfTraining(LR)", "SymbolVector (ours)"]
 
 
@@ -97,6 +98,7 @@ def run_cell(name, n_labels, seeds, data, ours):
     gamma = rbf_gamma(b_train, kind)
     acc = {m: [] for m in METHODS}
     secs = {m: [] for m in METHODS}
+    briers = {m: [] for m in METHODS}
     for s in range(seeds):
         labeled = label_draw(y_train, n_labels, s)
         y_semi = np.full(len(y_train), -1)
@@ -111,8 +113,15 @@ def run_cell(name, n_labels, seeds, data, ours):
                 model.fit(X_fit, y_semi)
             secs[m].append(time.perf_counter() - start)
             acc[m].append(float((model.predict(X_eval) == y_test).mean()))
+            briers[m].append(brier(model.predict_proba(X_eval), y_test, model.classes_))
     return {"dataset": name, "labels": n_labels, "kind": kind, "seeds": seeds, "rbf_gamma": gamma,
-            "accuracy": acc, "fit_seconds": secs}
+            "accuracy": acc, "fit_seconds": secs, "brier": briers}
+
+
+def brier(proba, y, classes):
+    """Multi-class Brier score: mean over rows of sum_k (p_k - [y = k])^2 (0 best, 2 worst)."""
+    proba = np.nan_to_num(np.asarray(proba, dtype=np.float64))  # LabelSpreading can give 0/0 rows
+    return float(((proba - (y[:, None] == classes[None])) ** 2).sum(1).mean())
 
 
 def measure(method, n, ours, queue):
@@ -149,13 +158,18 @@ def scaling(sizes, ours):
 
 
 def table(cells):
-    lines = ["| data | labels | " + " | ".join(METHODS) + " | ours - best baseline |",
-             "|---|---|" + "---|" * (len(METHODS) + 1)]
+    """Accuracy (mean ± std, %) per method; ours minus the best baseline and minus LR on the labeled rows;
+    Brier scores of LR and ours; our mean fit seconds (cells of older runs lack Brier scores: '-')."""
+    ours, lr = "SymbolVector (ours)", "LR (labeled only)"
+    lines = ["| data | labels | " + " | ".join(METHODS) + " | ours - best baseline | ours - LR | Brier LR / ours "
+             "| our fit s |", "|---|---|" + "---|" * (len(METHODS) + 4)]
     for c in cells:
         means = {m: 100 * np.mean(v) for m, v in c["accuracy"].items()}
         best = max(v for m, v in means.items() if not m.endswith("(ours)"))
         row = " | ".join(f"{means[m]:.1f} ± {100 * np.std(c['accuracy'][m]):.1f}" for m in METHODS)
-        lines.append(f"| {c['dataset']} | {c['labels']} | {row} | {means['SymbolVector (ours)'] - best:+.1f} |")
+        score = f"{np.mean(c['brier'][lr]):.3f} / {np.mean(c['brier'][ours]):.3f}" if "brier" in c else "-"
+        lines.append(f"| {c['dataset']} | {c['labels']} | {row} | {means[ours] - best:+.1f} | {means[ours] - means[lr]:+.1f} "
+                     f"| {score} | {np.mean(c['fit_seconds'][ours]):.0f} |")
     return "\n".join(lines)
 
 

@@ -16,7 +16,8 @@ For a batch x (and property values y):
                   with noise levels r_k falling geometrically from 1 (k = 0: the reference) to 0.05 (k = K - 1),
                   and r_K = 0 (z+ itself); stage output f_k is the logit of z_k against z_(k-1), f_a = sum_k f_k.
                   (A single logistic regression saturates when the posteriors are far from the reference.)
-Two Adam optimisers with separate learning rates and gradient-norm clipping. Under torchrun the
+Two Adam optimisers with separate learning rates and gradient-norm clipping (a third, unclipped, for a
+coupled prior's class terms when lr_class > 0: f then learns the labels at its own rate). Under torchrun the
 two updates go through DistributedDataParallel; chains use the plain modules.
 
 Against posterior collapse (all options): free bits, KL annealing, and the encoder warm-up of Li et
@@ -56,6 +57,9 @@ class LearnConfig:
     prior_energy_reg: float = option(0.0, "weight of mean f(z)^2 on prior samples and posterior samples: keeps "
                                           "the energy's level from drifting (0 = off)")
     label_weight: float = option(1.0, "weight w of log p(label | z) for labeled rows (coupled prior; 1 = exact ML)")
+    lr_class: float = option(0.0, "coupled prior: the class terms (log p(label | z) on the batch's labeled rows, "
+                                  "and the class-use term) get their own unclipped Adam at this rate, after the "
+                                  "prior's own update (0 = they join the prior's loss, weighted by label_weight)")
     encoder_objective: Literal["chain", "elbo"] = option(
         "elbo", "amortised start: fit q(z|x) to the posterior by the ELBO, or to the chain outputs")
     class_mi_weight: float = option(0.0, "coupled prior: weight of the class-use information H(mean p(y|z)) - "
@@ -80,8 +84,8 @@ class LearnConfig:
 
     def __post_init__(self) -> None:
         check_choices(self)
-        if not (self.lr_generator > 0 and self.lr_prior > 0):
-            raise ConfigError("learning rates must be > 0")
+        if not (self.lr_generator > 0 and self.lr_prior > 0 and self.lr_class >= 0):
+            raise ConfigError("learning rates must be > 0 (lr_class >= 0)")
         if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
             raise ConfigError(f"betas must be two numbers in [0, 1), got {self.betas}")
         for name in ("clip_generator", "clip_prior"):
@@ -214,6 +218,8 @@ class Learner:
         self.opt_generator = torch.optim.Adam(self.side.parameters(), lr=config.lr_generator, betas=betas)
         prior_params = list(model.prior.parameters())
         self.opt_prior = torch.optim.Adam(prior_params, lr=config.lr_prior, betas=betas) if prior_params else None
+        self.opt_class = torch.optim.Adam(prior_params, lr=config.lr_class, betas=betas) \
+            if config.lr_class and model.prior.config.kind == "coupled" else None
         self.buffer = model.prior.sample_reference(config.prior_buffer, model.device()) \
             if config.prior_init == "persistent" and prior_params and config.prior_objective == "contrastive" else None
 
@@ -221,8 +227,9 @@ class Learner:
         """Wrap the two updated parts in DistributedDataParallel (call after loading any checkpoint)."""
         if not self.dist.active:
             return
-        if self.config.class_mi_weight:
-            raise ConfigError("class_mi_weight is not supported under torchrun (its prior gradient would not be synced)")
+        if self.config.class_mi_weight or self.opt_class is not None:
+            raise ConfigError("class_mi_weight and lr_class are not supported under torchrun (their prior gradients "
+                              "would not be synced)")
         ids = [self.dist.device] if self.dist.device.type == "cuda" else None
         self.side = DistributedDataParallel(self.side, device_ids=ids)
         if self.opt_prior is not None:
@@ -280,7 +287,9 @@ class Learner:
         self.opt_generator.step()
         out.update({k: v.item() for k, v in stats.items()})
         if self.opt_prior is not None:
-            out.update(self.prior_step(z_post, labels))
+            out.update(self.prior_step(z_post, None if self.opt_class else labels))
+        if self.opt_class is not None:
+            out.update(self.class_step(z_post, labels))
         self.init.update(index, z_post)
         return out
 
@@ -307,13 +316,29 @@ class Learner:
             loss = f_neg.mean() - f_pos.mean()
             out.update(langevin_grad_prior=neg.grad_norm, resets_prior=float(neg.resets))
         loss_prior = loss + cfg.prior_energy_reg * f.pow(2).mean()
-        if cfg.class_mi_weight:
+        if cfg.class_mi_weight and self.opt_class is None:
             loss_prior = loss_prior - cfg.class_mi_weight * class_information(model.prior.logits(z_post))
         loss_prior.backward()
         out.update(f_prior=f_neg.mean().item(), f_post=f_pos.mean().item(), f_spread=f_pos.std().item(),
                    loss_prior=loss.item(), grad_prior=_clip(self.prior.parameters(), cfg.clip_prior))
         self.opt_prior.step()
         return out
+
+    def class_step(self, z_post: torch.Tensor, labels: torch.Tensor | None) -> dict[str, float]:
+        """The class terms' own update of f (lr_class): mean -log p(y | z+) over the batch's labeled rows,
+        minus class_mi_weight times the class-use information on the whole batch."""
+        labels = torch.full((len(z_post),), -1, device=z_post.device) if labels is None else labels
+        self.opt_class.zero_grad(set_to_none=True)
+        logits = self.model.prior.logits(z_post)
+        labeled = labels >= 0
+        loss = -self.model.prior._picked_log_softmax(logits, labels).sum() / labeled.sum().clamp(min=1)
+        if self.config.class_mi_weight:
+            loss = loss - self.config.class_mi_weight * class_information(logits)
+        if not loss.requires_grad:
+            return {}
+        loss.backward()
+        self.opt_class.step()
+        return {"loss_class": loss.item()}
 
     def _staged_nce(self, z_post: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """Multi-stage NCE loss (module docstring); returns (f at reference draws, f at z+, all f, loss)."""
@@ -332,6 +357,8 @@ class Learner:
         state = {"opt_generator": self.opt_generator.state_dict(), "posterior_init": self.init.state_dict()}
         if self.opt_prior is not None:
             state["opt_prior"] = self.opt_prior.state_dict()
+        if self.opt_class is not None:
+            state["opt_class"] = self.opt_class.state_dict()
         if self.buffer is not None:
             state["prior_buffer"] = self.buffer.cpu()
         return state
@@ -340,6 +367,10 @@ class Learner:
         self.opt_generator.load_state_dict(state["opt_generator"])
         if self.opt_prior is not None:
             self.opt_prior.load_state_dict(state["opt_prior"])
+        if self.opt_class is not None:
+            if "opt_class" not in state:
+                raise DataError("the checkpoint has no state for the class terms' optimiser (lr_class)")
+            self.opt_class.load_state_dict(state["opt_class"])
         self.init.load_state_dict(state["posterior_init"])
         if self.buffer is not None:
             buffer = state.get("prior_buffer")

@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Literal
 
@@ -91,5 +92,18 @@ class SemisupModel(LatentEBM):
         return z
 
     @torch.no_grad()
-    def class_probabilities(self, x: torch.Tensor, refine_steps: int = 0) -> torch.Tensor:
-        return torch.softmax(self.prior.logits(self.latent_means(x, refine_steps)), dim=1)
+    def class_probabilities(self, x: torch.Tensor, refine_steps: int = 0, draws: int = 64) -> torch.Tensor:
+        """p(y | x) = E_q(z|x) softmax(f(z)), averaged over `draws` latents m + s * eps (the same fixed eps for
+        every row, so a row's probabilities do not depend on the batch or on a random state); with
+        refine_steps, softmax(f) at the refined posterior mean."""
+        if refine_steps:
+            return torch.softmax(self.prior.logits(self.latent_means(x, refine_steps)), dim=1)
+        return self.averaged_log_probabilities(*self.encoder(x), draws).exp()
+
+    def averaged_log_probabilities(self, mean: torch.Tensor, logvar: torch.Tensor, draws: int = 64) -> torch.Tensor:
+        """log of the mean over the fixed draws z = mean + exp(logvar / 2) eps of softmax(f(z)), computed in log
+        space (differentiable in f, also where f is saturated)."""
+        eps = torch.randn(draws, mean.shape[1], generator=torch.Generator().manual_seed(0), dtype=mean.dtype)
+        z = mean[None] + (0.5 * logvar).exp()[None] * eps[:, None].to(mean.device)  # [draws, rows, d]
+        logp = torch.log_softmax(self.prior.logits(z.reshape(-1, mean.shape[1])), dim=1).view(draws, len(mean), -1)
+        return torch.logsumexp(logp, 0) - math.log(draws)
