@@ -215,10 +215,11 @@ class Learner:
         self.joint = self.side.joint
         self.prior: nn.Module = model.prior
         betas = tuple(config.betas)
-        self.opt_generator = torch.optim.Adam(self.side.parameters(), lr=config.lr_generator, betas=betas)
+        adam = {"betas": betas, "foreach": True}  # one fused update per optimiser (CPU too): less overhead per step
+        self.opt_generator = torch.optim.Adam(self.side.parameters(), lr=config.lr_generator, **adam)
         prior_params = list(model.prior.parameters())
-        self.opt_prior = torch.optim.Adam(prior_params, lr=config.lr_prior, betas=betas) if prior_params else None
-        self.opt_class = torch.optim.Adam(prior_params, lr=config.lr_class, betas=betas) \
+        self.opt_prior = torch.optim.Adam(prior_params, lr=config.lr_prior, **adam) if prior_params else None
+        self.opt_class = torch.optim.Adam(prior_params, lr=config.lr_class, **adam) \
             if config.lr_class and model.prior.config.kind == "coupled" else None
         self.buffer = model.prior.sample_reference(config.prior_buffer, model.device()) \
             if config.prior_init == "persistent" and prior_params and config.prior_objective == "contrastive" else None

@@ -25,7 +25,10 @@ from .data import Standardise, canonical, clean, moses_smiles, read_smiles_file,
 from .model import MoleculeConfig, MoleculeModel
 from .tokens import Vocabulary, to_representation
 
-BUNDLED = Path(__file__).resolve().parents[2] / "models" / "moses-lebm"
+BUNDLED = Path(__file__).resolve().parents[2] / "models" / "moses-lebm"  # generation: the most valid samples
+# design, conditional sampling, lead optimisation, encode / reconstruct: the model whose latent carries the
+# molecule and has property heads (qed, sa, logp, mw, tpsa, plogp); see its README.md and BENCHMARKS.md
+DESIGN_READY = Path(__file__).resolve().parents[2] / "models" / "moses-lebm-latent"
 PRESETS = ("latent", "fast", "paper", "charrnn")
 
 
@@ -247,7 +250,7 @@ def cmd_design(args: argparse.Namespace) -> int:
     cfg = resolve(DesignConfig, None, design, where="design.")
     if args.model:
         cfg.model = str(args.model)
-    cfg.model = cfg.model or str(BUNDLED)  # no model named: the bundled one
+    cfg.model = cfg.model or str(DESIGN_READY)  # no model named: the bundled design-ready one
     DesignRun(cfg, args.out, quiet=args.quiet).run(resume=args.resume)
     print(f"wrote {args.out}/summary.csv, top.csv, top.png, properties.png")
     return 0
@@ -427,7 +430,8 @@ def add_group(sub: argparse._SubParsersAction) -> None:
                              ("reconstruct", cmd_reconstruct, "decode each molecule's posterior mean; Tanimoto, exact")):
         cmd = cmds.add_parser(name, help=what)
         cmd.add_argument("input", type=Path, help="SMILES file (.csv/.smi/.txt, optionally .gz)")
-        cmd.add_argument("--model", type=Path, default=BUNDLED, help="model directory (default: the bundled model)")
+        cmd.add_argument("--model", type=Path, default=DESIGN_READY,
+                         help="model directory (default: the bundled design-ready model, models/moses-lebm-latent)")
         cmd.add_argument("--smiles-column", help="CSV column holding SMILES (default: a column named smiles, any case)")
         cmd.add_argument("-o", "--output", type=Path, default=Path(f"{name}d.csv"), help="output file")
         cmd.add_argument("--batch-size", type=int, default=256, help="molecules at once")
@@ -442,7 +446,8 @@ def add_group(sub: argparse._SubParsersAction) -> None:
     config.set_defaults(func=cmd_config)
 
     sample = cmds.add_parser("sample", help="conditional sampling z ~ p(z | y*) through the property heads")
-    sample.add_argument("--model", type=Path, required=True, help="model directory trained with --properties")
+    sample.add_argument("--model", type=Path, default=DESIGN_READY,
+                        help="model directory with property heads (default: the bundled design-ready model)")
     sample.add_argument("--condition", action="append", required=True, help="NAME=VALUE target (repeatable)")
     sample.add_argument("-n", type=int, default=100, help="number of molecules")
     sample.add_argument("--seed", type=int, default=0, help="sampling seed")
@@ -465,7 +470,8 @@ def add_group(sub: argparse._SubParsersAction) -> None:
     opt.add_argument("--step-size", type=float, default=0.05, help="Langevin step size")
     opt.add_argument("--shift", type=float, default=2.0, help="head target: the lead's value + shift")
     opt.add_argument("--temperature", type=float, default=0.7, help="decoding temperature (0 = greedy)")
-    opt.add_argument("--model", type=Path, default=BUNDLED, help="model directory (default: the bundled model)")
+    opt.add_argument("--model", type=Path, default=DESIGN_READY,
+                     help="model directory (default: the bundled design-ready model, models/moses-lebm-latent)")
     opt.add_argument("--out", type=Path, required=True, help="output directory")
     opt.add_argument("--overwrite", action="store_true", help="replace an earlier optimize run in OUT")
     opt.add_argument("--images", action=argparse.BooleanOptionalAction, default=True, help="a PNG per lead")
@@ -476,7 +482,8 @@ def add_group(sub: argparse._SubParsersAction) -> None:
     opt.set_defaults(func=cmd_optimize)
 
     heads = cmds.add_parser("fit-heads", help="add property heads to a trained model (regression on its latent)")
-    heads.add_argument("--model", type=Path, default=BUNDLED, help="model directory (default: the bundled model)")
+    heads.add_argument("--model", type=Path, default=DESIGN_READY,
+                       help="model directory (default: the bundled design-ready model, models/moses-lebm-latent)")
     heads.add_argument("--properties", nargs="+", required=True, help="oracle properties (qed, sa, logp, mw, ...)")
     heads.add_argument("--out", type=Path, required=True, help="directory of the new model")
     heads.add_argument("--overwrite", action="store_true", help="replace a model already in OUT")

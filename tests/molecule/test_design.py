@@ -1,5 +1,6 @@
 """The SGDS design loop on a tiny model trained here with a QED head."""
 
+import json
 import os
 from pathlib import Path
 
@@ -133,11 +134,15 @@ def test_paths_in_a_design_config_are_relative_to_the_config_file(qed_model, tmp
     assert (tmp_path / "shell" / "run" / "top.csv").is_file()
 
 
-def test_a_design_preset_without_a_model_uses_the_bundled_one(tmp_path, capsys):
-    from lebm.molecule.cli import BUNDLED, preset_path
+def test_a_design_preset_without_a_model_uses_the_bundled_design_ready_one():
+    """Presets name no model: they use models/moses-lebm-latent, which has a head for every preset's objective."""
+    import tomllib
 
-    assert main(["molecule", "design", "--config", str(preset_path("design_qed")), "--out", str(tmp_path / "run")]) == 2
-    err = capsys.readouterr().err
-    # the bundled model has no property heads yet (issue 15 retrains it with them): one line saying so
-    assert str(BUNDLED) in err and "no head for objective 'qed'" in err and len(err.strip().splitlines()) == 1
-    assert not (tmp_path / "run").exists()
+    from lebm.molecule.cli import DESIGN_READY, preset_path
+
+    heads = set(json.loads((DESIGN_READY / "config.json").read_text())["config"]["properties"])
+    for name in ("design_qed", "design_plogp", "design_multi", "design_docking_esr1"):
+        design = tomllib.loads(preset_path(name).read_text()).get("design", {})
+        assert "model" not in design, name
+        wanted = {o["property"] for o in design.get("objectives", []) if "property" in o}
+        assert wanted <= heads | {"docking"}, (name, wanted - heads)

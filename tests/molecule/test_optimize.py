@@ -98,7 +98,8 @@ def test_optimize_errors_are_one_line(headed_model, tmp_path, extra, message, ca
 def test_optimize_and_fit_heads_refuse_a_model_without_the_head_or_encoder(tmp_path, capsys):
     bundled = json.loads((DATA.parents[2] / "models" / "moses-lebm" / "config.json").read_text())
     assert "plogp" not in bundled["config"]["properties"]
-    assert main(["molecule", "optimize", "--start", "CCO", "--out", str(tmp_path / "o")]) == 2
+    assert main(["molecule", "optimize", "--start", "CCO", "--model", str(DATA.parents[2] / "models" / "moses-lebm"),
+                 "--out", str(tmp_path / "o")]) == 2
     assert "fit-heads" in capsys.readouterr().err
 
 
@@ -111,3 +112,14 @@ def test_encode_and_reconstruct_refuse_files_without_an_encodable_molecule(heade
                  "-o", str(tmp_path / "out.csv")]) == 2
     err = capsys.readouterr().err
     assert "error: " in err and "no molecule the model can encode" in err and not (tmp_path / "out.csv").exists()
+
+
+def test_out_of_the_box_the_design_ready_model_samples_and_optimizes(tmp_path, capsys):
+    """No --model: conditional sampling and lead optimisation run on the bundled design-ready model."""
+    assert main(["molecule", "sample", "--condition", "qed=0.8", "-n", "20", "--steps", "5", "-o",
+                 str(tmp_path / "s.csv"), "--device", "cpu"]) == 0
+    sampled = pd.read_csv(tmp_path / "s.csv")
+    assert len(sampled) == 20 and "qed" in " ".join(sampled.columns)
+    assert main(["molecule", "optimize", "--start", "CCOc1ccccc1C(=O)N", "--steps", "2", "--chains", "4",
+                 "--no-images", "--out", str(tmp_path / "o"), "--quiet", "--device", "cpu"]) == 0
+    assert (tmp_path / "o" / "summary.csv").is_file()
