@@ -81,7 +81,7 @@ class Trainer:
         """started: time.monotonic() when the command began (max_minutes counts from it; default: now)."""
         self.model, self.config, self.eval_fn, self.resume = model, config, eval_fn, resume
         self.command_started = time.monotonic() if started is None else started
-        self.costs = {"evaluate": 0.0, "save": 0.0}  # seconds of the last evaluation and checkpoint save
+        self.costs = {"evaluate": 0.0, "save": 0.0, "step": 0.0}  # seconds of the last of each
         self.out_dir = Path(out_dir) if out_dir is not None else None
         self.data = dict(data)
         self._check_data()
@@ -225,8 +225,9 @@ class Trainer:
         return figures
 
     def reserve(self) -> float:
-        """Seconds kept at the end of a budgeted run for the final evaluation, checkpoint and model save."""
-        return 1.2 * self.costs["evaluate"] + 2.5 * self.costs["save"]
+        """Seconds kept at the end of a budgeted run for one more step, the final evaluation, checkpoint and
+        model save."""
+        return self.costs["step"] + 1.2 * self.costs["evaluate"] + 2.5 * self.costs["save"]
 
     def fit(self) -> dict[str, Any]:
         """Train to `config.steps`; returns the last step's figures and the last evaluation."""
@@ -261,7 +262,9 @@ class Trainer:
             batch = {k: v[index] for k, v in self.data.items()} | {"index": index.to(dist.device)}
             noise = None if cfg.posterior_noise_final is None else \
                 noise0 + (cfg.posterior_noise_final - noise0) * self.step / cfg.steps
+            began = time.monotonic()
             stats = learner.step(batch, self.step, noise)
+            self.costs["step"] = time.monotonic() - began
             self.step += 1
             bar.update(1)
             bar.set_postfix({k: f"{stats[k]:.3g}" for k in SHOWN if k in stats}, refresh=False)
