@@ -234,7 +234,7 @@ class Trainer:
         cfg = self.config
         if cfg.keep_best and self.eval_fn is None:
             raise ConfigError(f"keep_best = {cfg.keep_best!r} needs an evaluation, and this run has none")
-        self.started = time.monotonic()
+        self.started = self.command_started  # run seconds count the whole command (setup included)
         dist = setup(cfg.device)
         self.model.to(dist.device)
         self.data = {k: v.to(dist.device) for k, v in self.data.items()}
