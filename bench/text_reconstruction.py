@@ -1,0 +1,67 @@
+"""How much of a sentence a text model's latent carries: greedy reconstructions of BBC test sentences.
+
+For each model: the first N test sentences that fit the model's max_len, their posterior means (the
+model's own inference, `lebm text reconstruct`), greedy decoding; the overlap of a sentence is the
+share of its distinct words (tokens of the model's vocabulary other than <unk> and punctuation) that
+appear in its reconstruction. Prints the distribution (mean, quartiles, share of sentences with
+overlap >= 0.5) and writes JSON.
+
+    python bench/text_reconstruction.py MODEL_DIR [MODEL_DIR ...] [--sentences 500] [--json FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import string
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from lebm.text.cli import posterior_means
+from lebm.text.data import decode, encode, load_corpus
+from lebm.text.model import TextModel
+
+
+def overlaps(model: TextModel, texts: list[str], chains: int = 4) -> tuple[np.ndarray, list[tuple[str, str]]]:
+    enc = encode(model.tokenizer, texts, model.config.max_len, "skip")
+    inputs = decode(model.tokenizer, enc.ids)
+    z = posterior_means(model, [texts[i] for i in enc.kept], chains)
+    outputs = model.decode_latents(z, "greedy")
+    shares = []
+    for source, rec in zip(inputs, outputs):
+        words = {w for w in source.split() if w != "<unk>" and not all(c in string.punctuation for c in w)}
+        shares.append(len(words & set(rec.split())) / max(len(words), 1))
+    return np.array(shares), list(zip(inputs, outputs))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("models", nargs="+", type=Path)
+    parser.add_argument("--sentences", type=int, default=500, help="first N BBC test sentences (before skipping)")
+    parser.add_argument("--json", type=Path, default=Path(__file__).parent / "results" / "text_reconstruction.json")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    texts = load_corpus("bbc", "test").texts[: args.sentences]
+    rows = []
+    print("| model | sentences | mean overlap | quartiles | share >= 0.5 |\n|---|---|---|---|---|")
+    for directory in args.models:
+        torch.manual_seed(0)
+        model = TextModel.from_pretrained(directory).eval()
+        shares, pairs = overlaps(model, texts)
+        q = np.percentile(shares, [25, 50, 75])
+        row = {"model": str(directory), "sentences": len(shares), "mean": float(shares.mean()),
+               "quartiles": q.tolist(), "share_at_least_half": float((shares >= 0.5).mean()),
+               "examples": [f"{a}  ->  {b}" for a, b in pairs[:5]]}
+        rows.append(row)
+        print(f"| {directory} | {len(shares)} | {row['mean']:.3f} | {q[0]:.2f} / {q[1]:.2f} / {q[2]:.2f} | "
+              f"{row['share_at_least_half']:.3f} |", flush=True)
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps({"command": "python bench/text_reconstruction.py " + " ".join(sys.argv[1:]),
+                                     "rows": rows}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
