@@ -79,6 +79,14 @@ def summed_log_likelihood(out: torch.Tensor, target: torch.Tensor, logits) -> to
     return -out.new_zeros(len(target)).index_add(0, keep.nonzero()[:, 0], nll)
 
 
+def drop_inputs(tokens: torch.Tensor, rate: float) -> torch.Tensor:
+    """Word dropout (Bowman et al.): a share `rate` of the input tokens read as <pad>; <bos> stays."""
+    if not rate:
+        return tokens
+    drop = torch.rand(tokens.shape, device=tokens.device) < rate
+    return tokens.masked_fill(drop & (tokens != BOS), PAD)
+
+
 def pick_tokens(logits: torch.Tensor, temperature: float, top_p: float) -> torch.Tensor:
     """Next tokens [B, 1]: greedy at temperature 0, else sampled; top_p < 1 samples from the smallest set of
     tokens holding that much probability (nucleus sampling)."""
@@ -145,9 +153,7 @@ class RNNDecoder(nn.Module):
         return (h[0].contiguous(), h[1].contiguous()) if self.cfg.cell == "lstm" else h[0].contiguous()
 
     def step_inputs(self, tokens: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-        if self.training and self.cfg.input_dropout:  # <bos> stays; dropped tokens read as <pad> (zero embedding)
-            drop = torch.rand(tokens.shape, device=tokens.device) < self.cfg.input_dropout
-            tokens = tokens.masked_fill(drop & (tokens != BOS), PAD)
+        tokens = drop_inputs(tokens, self.cfg.input_dropout if self.training else 0.0)  # <pad>: zero embedding
         e = self.drop(self.embed(tokens))
         if self.latent_dim:
             e = torch.cat([e, z[:, None, :].expand(-1, tokens.shape[1], -1)], dim=2)
@@ -259,9 +265,7 @@ class TransformerDecoder(nn.Module):
     def hidden_states(self, tokens: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         """Last-layer states [B, T, H] at the positions of `tokens` (right padding needs no mask: attention
         is causal, so no real position sees the padding after it)."""
-        if self.training and self.cfg.input_dropout:  # <bos> stays; dropped tokens read as <pad>
-            drop = torch.rand(tokens.shape, device=tokens.device) < self.cfg.input_dropout
-            tokens = tokens.masked_fill(drop & (tokens != BOS), PAD)
+        tokens = drop_inputs(tokens, self.cfg.input_dropout if self.training else 0.0)
         e = self.gpt.transformer.wte(tokens)
         if self.latent_dim:
             shift = self.latent_in(z)[:, None]

@@ -80,7 +80,7 @@ class Trainer:
                  started: float | None = None):
         """started: time.monotonic() when the command began (max_minutes counts from it; default: now)."""
         self.model, self.config, self.eval_fn, self.resume = model, config, eval_fn, resume
-        self.command_started = time.monotonic() if started is None else started
+        self.command_started = time.monotonic() if started is None else started  # run seconds count from here
         self.costs = {"evaluate": 0.0, "save": 0.0, "step": 0.0}  # seconds of the last of each
         self.out_dir = Path(out_dir) if out_dir is not None else None
         self.data = dict(data)
@@ -176,7 +176,7 @@ class Trainer:
 
     def seconds(self) -> float:
         """Wall-clock seconds this run has trained, earlier (resumed) processes included."""
-        return self.seconds_before + time.monotonic() - self.started
+        return self.seconds_before + time.monotonic() - self.command_started
 
     def evaluate(self, dist: Dist) -> dict[str, float]:
         """Run the eval callback and the latent diagnostics without disturbing the training RNG streams."""
@@ -234,7 +234,6 @@ class Trainer:
         cfg = self.config
         if cfg.keep_best and self.eval_fn is None:
             raise ConfigError(f"keep_best = {cfg.keep_best!r} needs an evaluation, and this run has none")
-        self.started = self.command_started  # run seconds count the whole command (setup included)
         dist = setup(cfg.device)
         self.model.to(dist.device)
         self.data = {k: v.to(dist.device) for k, v in self.data.items()}
