@@ -329,14 +329,14 @@ class Learner:
         """The class terms' own update of f (lr_class): mean -log p(y | z+) over the batch's labeled rows,
         minus class_mi_weight times the class-use information on the whole batch."""
         labels = torch.full((len(z_post),), -1, device=z_post.device) if labels is None else labels
+        labeled = labels >= 0
+        if not labeled.any() and not self.config.class_mi_weight:
+            return {}  # nothing to learn from this batch: no step (Adam's momentum would still move f)
         self.opt_class.zero_grad(set_to_none=True)
         logits = self.model.prior.logits(z_post)
-        labeled = labels >= 0
         loss = -self.model.prior._picked_log_softmax(logits, labels).sum() / labeled.sum().clamp(min=1)
         if self.config.class_mi_weight:
             loss = loss - self.config.class_mi_weight * class_information(logits)
-        if not loss.requires_grad:
-            return {}
         loss.backward()
         self.opt_class.step()
         return {"loss_class": loss.item()}

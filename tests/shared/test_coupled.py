@@ -60,3 +60,18 @@ def test_class_information_is_log_k_when_confident_and_balanced_and_zero_when_un
     one_class = torch.zeros(20, 4)
     one_class[:, 0] = 50  # confident but all in one class
     assert float(class_information(one_class)) == pytest.approx(0.0, abs=1e-4)
+
+
+def test_the_class_step_skips_a_batch_without_labels_unless_the_class_use_term_is_on():
+    from lebm.core.learning import LearnConfig, Learner
+
+    cfg = toy_config("ebm")
+    cfg = replace(cfg, ebm=replace(cfg.ebm, prior=replace(cfg.ebm.prior, kind="coupled", num_classes=4)))
+    model = ToyModel(cfg)
+    z, unlabeled, labeled = torch.randn(64, 2), torch.full((64,), -1), torch.arange(64) % 4
+    for mi, label, moves in ((0.0, unlabeled, False), (0.0, labeled, True), (0.3, unlabeled, True)):
+        learner = Learner(model, LearnConfig(lr_class=1e-2, class_mi_weight=mi), n_data=64)
+        before = [p.detach().clone() for p in model.prior.parameters()]
+        out = learner.class_step(z, label)
+        changed = any(not torch.equal(a, b) for a, b in zip(before, model.prior.parameters()))
+        assert changed == moves and ("loss_class" in out) == moves
