@@ -22,6 +22,7 @@ import argparse
 import json
 import platform
 import random
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -78,6 +79,7 @@ def run_sgds(task: str, scorer: BudgetedScorer, seed: int, out: Path, scaffold_c
                        scorers=[ScorerConfig(name=name, pmo=task)], population=settings["population"],
                        top_k=settings["top_k"], iterations=10**6, train_smiles="none", seed=seed, device="cpu",
                        scaffold_cap=scaffold_cap, langevin_steps=settings["langevin_steps"])
+    shutil.rmtree(out, ignore_errors=True)  # a fresh run directory: nothing of an earlier run in its plots
     design = BudgetedDesign(cfg, out, quiet=True)
     design.budget = scorer
     design.oracles[name].scorer = scorer
@@ -141,6 +143,13 @@ def table(results: list[dict]) -> str:
     lines.append("| **sum (20 tasks)** | " + " | ".join(f"**{sums[m]:.3f}**" + ("" if complete[m] else " (incomplete)")
                                                     for m in methods)
                  + " | " + " | ".join(f"{v:.3f}" for v in published) + " |")
+    lines += ["", "| method | runs | mean top-1 | mean top-10 | mean diversity of the top 100 | mean CPU s per run "
+                  "| mean wall s per run |", "|---|---|---|---|---|---|---|"]
+    for m in methods:
+        rs = [r for r in results if r["method"] == m]
+        lines.append(f"| {m} | {len(rs)} | " + " | ".join(f"{np.mean([r[k] for r in rs]):.3f}" for k in
+                                                         ("top1", "top10", "diversity_top100"))
+                     + f" | {np.mean([r['cpu_seconds'] for r in rs]):.0f} | {np.mean([r['wall_seconds'] for r in rs]):.0f} |")
     return "\n".join(lines)
 
 
