@@ -11,7 +11,7 @@ Preprocessing, per dataset kind (stated because it decides the graph methods' fa
   counts (reviews)   baselines on L2-normalised tf-idf, ours on the raw counts (multinomial p(x|z)).
 rbf gamma other than digits: 1 / median squared distance between 1,000 training rows.
 
-    python bench/semisup.py [--datasets digits penbased ...] [--seeds 5] [--scaling]
+    python bench/semisup.py [--datasets digits penbased ...] [--seeds 5] [--scaling] [--validation]
     python bench/semisup.py --table bench/results/a.json bench/results/b.json   (one table of finished runs)
 Writes bench/results/semisup.json after every cell, and prints Markdown tables.
 """
@@ -89,7 +89,9 @@ def label_draw(y_train, n_labels, seed):
                            for k in np.unique(y_train)])
 
 
-def run_cell(name, n_labels, seeds, data, ours):
+def run_cell(name, n_labels, seeds, data, ours, validation=False):
+    """One benchmark cell. validation: the training part's unlabeled rows are scored instead of the held-out
+    25% (the test split stays unread): the side on which to choose settings."""
     X, y, kind = data
     idx_train, idx_test = train_test_split(np.arange(len(y)), test_size=0.25, stratify=y, random_state=0)
     X_train, X_test = X[idx_train], X[idx_test]
@@ -103,18 +105,22 @@ def run_cell(name, n_labels, seeds, data, ours):
         labeled = label_draw(y_train, n_labels, s)
         y_semi = np.full(len(y_train), -1)
         y_semi[labeled] = y_train[labeled]
+        scored = np.setdiff1d(np.arange(len(y_train)), labeled) if validation else None
+        y_eval = y_train[scored] if validation else y_test
         for m in METHODS:
             model = make(m, gamma, s, ours)
             X_fit, X_eval = (o_train, o_test) if m.endswith("(ours)") else (b_train, b_test)
+            X_eval = X_fit[scored] if validation else X_eval
             start = time.perf_counter()
             if m == "LR (labeled only)":
                 model.fit(X_fit[labeled], y_train[labeled])
             else:
                 model.fit(X_fit, y_semi)
             secs[m].append(time.perf_counter() - start)
-            acc[m].append(float((model.predict(X_eval) == y_test).mean()))
-            briers[m].append(brier(model.predict_proba(X_eval), y_test, model.classes_))
+            acc[m].append(float((model.predict(X_eval) == y_eval).mean()))
+            briers[m].append(brier(model.predict_proba(X_eval), y_eval, model.classes_))
     return {"dataset": name, "labels": n_labels, "kind": kind, "seeds": seeds, "rbf_gamma": gamma,
+            "scored": "validation (unlabeled training rows)" if validation else "test",
             "accuracy": acc, "fit_seconds": secs, "brier": briers}
 
 
@@ -178,6 +184,8 @@ def main() -> None:
     parser.add_argument("--datasets", nargs="+", default=list(LABELS), choices=list(LABELS))
     parser.add_argument("--labels", type=int, nargs="+", help="only these label counts (default: all of each dataset's)")
     parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--validation", action="store_true",
+                        help="score the training part's unlabeled rows, never the test split (for choosing settings)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--scaling", action="store_true", help="first time fits on 1k / 5k / 19k rows of magic")
     parser.add_argument("--json", type=Path, default=Path(__file__).parent / "results" / "semisup.json")
@@ -215,7 +223,7 @@ def main() -> None:
         if sp.issparse(data[0]):
             data = (data[0].tocsr(), data[1], data[2])
         for n_labels in [n for n in LABELS[name] if args.labels is None or n in args.labels]:
-            result["cells"].append(run_cell(name, n_labels, args.seeds, data, ours))
+            result["cells"].append(run_cell(name, n_labels, args.seeds, data, ours, args.validation))
             save()
             print(table(result["cells"][-1:]).splitlines()[-1], flush=True)
     print(table(result["cells"]))
