@@ -4,7 +4,8 @@ Methods, in one harness (the same oracle accounting, budget and seeds):
   mol-ga     the mol_ga package's default GA (its README settings: 1,000 random ZINC molecules to start,
              100 offspring per generation, population 10,000) until the budget is spent
   sgds       our design loop (lebm.molecule.design) from the bundled design-ready model: prior samples to
-             start, a head for the task learned from the oracle's scores, Langevin shifts, top-k, fine-tuning
+             start, a head for the task learned from the oracle's scores, Langevin shifts, top-k, fine-tuning;
+             stopped early once the 100 best scores are unchanged for 5 iterations (PMO's convergence rule)
   sgds-div   the same with the diversity filter (scaffold_cap = 5)
 Oracle accounting (lebm.molecule.scoring.BudgetedScorer): a call is a distinct valid molecule scored for the
 first time; repeats and unparseable SMILES are free and score 0 (PMO's rule). Scores: GuacaMol 0.5.5's
@@ -55,12 +56,18 @@ PUBLISHED_NAMES = ("REINVENT (published)", "Graph GA (published)", "Mol GA (publ
 
 
 class BudgetedDesign(DesignRun):
-    """The design loop, stopped when the benchmark's budget (not the loop's own count) is spent."""
+    """The design loop, stopped when the benchmark's budget (not the loop's own count) is spent, or when it has
+    converged: the 100 best scores unchanged for PATIENCE iterations in a row (PMO's convergence rule; the
+    AUC then holds the last top-10 to the budget, so stopping never scores more than going on could)."""
 
     budget: BudgetedScorer
+    PATIENCE = 5
 
     def over_budget(self) -> bool:
-        return self.budget.exhausted
+        best = sorted(self.budget.memory.values(), reverse=True)[:100]
+        self.unchanged = getattr(self, "unchanged", 0) + 1 if best == getattr(self, "best", None) else 0
+        self.best = best
+        return self.budget.exhausted or (len(best) == 100 and self.unchanged >= self.PATIENCE)
 
 
 def run_mol_ga(scorer: BudgetedScorer, seed: int) -> None:
