@@ -317,13 +317,16 @@ class DesignRun:
         from lebm.core.heads import GaussianHead
 
         cfg = self.model.config
+        shifts = {o.property: o.shift for o in self.cfg.objectives}
         for name in self.learned:
             values = frame[name].to_numpy(dtype=np.float64)
             known = np.isfinite(values)
             if name not in cfg.properties:
+                # the head's unit is at least one target shift: a shift never asks for more than one unit at a
+                # time (scores that start nearly constant would otherwise turn it into a leap off the latent)
                 spread = float(values[known].std()) if known.sum() > 1 else 0.0
                 cfg.property_stats[name] = [float(values[known].mean()) if known.any() else 0.0,
-                                            spread if spread > 1e-6 else 1.0]
+                                            max(spread, shifts[name]) if spread > 1e-6 else max(1.0, shifts[name])]
                 cfg.properties.append(name)
                 self.model.heads[name] = GaussianHead(self.model.prior.latent_dim, cfg.head).to(self.device)
             if not known.any():

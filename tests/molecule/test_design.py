@@ -246,3 +246,18 @@ def test_the_readme_plugin_example_runs(tmp_path, monkeypatch):
     valid = scored[scored.valid]
     assert valid.activity.notna().all() and (valid.activity >= 5).all()
     assert valid.activity_transformed.tolist() == pytest.approx(((valid.activity - 5) / 4).clip(0, 1).tolist())
+
+
+def test_a_learned_heads_unit_is_at_least_one_shift(qed_model, tmp_path):
+    """Scores that start nearly constant (an isomer task's first population scores ~1e-4) must not make a
+    shift of 0.05 a leap of hundreds of head units off the latent."""
+    import numpy as np
+    import torch
+
+    run = DesignRun(pmo_design(qed_model, iterations=1), tmp_path, quiet=True)
+    z = torch.randn(6, run.model.prior.latent_dim)
+    run.fit_heads(z, pd.DataFrame({"celecoxib": [1e-4, 2e-4, 0.0, 3e-4, np.nan, 1e-4]}), steps=2)
+    assert run.model.config.property_stats["celecoxib"][1] == pytest.approx(0.05)
+    run = DesignRun(pmo_design(qed_model, iterations=1), tmp_path, quiet=True)
+    run.fit_heads(z, pd.DataFrame({"celecoxib": [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]}), steps=2)
+    assert run.model.config.property_stats["celecoxib"][1] == pytest.approx(np.std([0, 0.2, 0.4, 0.6, 0.8, 1.0]))
