@@ -62,10 +62,12 @@ class BudgetedDesign(DesignRun):
 
     budget: BudgetedScorer
     PATIENCE = 5
+    best: list[float] = []  # the 100 best scores at the last check, and for how many checks they stayed so
+    unchanged = 0
 
     def over_budget(self) -> bool:
         best = sorted(self.budget.memory.values(), reverse=True)[:100]
-        self.unchanged = getattr(self, "unchanged", 0) + 1 if best == getattr(self, "best", None) else 0
+        self.unchanged = self.unchanged + 1 if best == self.best else 0
         self.best = best
         return self.budget.exhausted or (len(best) == 100 and self.unchanged >= self.PATIENCE)
 
@@ -95,6 +97,8 @@ def run_sgds(task: str, scorer: BudgetedScorer, seed: int, out: Path, scaffold_c
 
 
 def diversity(smiles: list[str]) -> float:
+    """PMO's top-100 diversity: 1 - mean Tanimoto over distinct pairs (Morgan r2, 2,048 bits); not MOSES's
+    IntDiv (lebm.molecule.metrics), which counts self-pairs and uses 1,024 bits."""
     from rdkit import Chem, DataStructs
     from rdkit.Chem import rdFingerprintGenerator
 

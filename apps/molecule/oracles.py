@@ -154,6 +154,20 @@ def _reference_fingerprint(smiles: str):
     return _MORGAN.GetFingerprint(Chem.MolFromSmiles(smiles))
 
 
+def _check_builtin(name: str, reference: str | None, docking: DockingSpec | None) -> None:
+    """One ConfigError if the built-in oracle `name` cannot run as configured."""
+    if name == "docking":
+        missing = docking_error()
+        if missing:
+            raise ConfigError(missing)
+        if docking is None:
+            raise ConfigError("the docking oracle needs a [design.docking] table (receptor, center, size)")
+    elif name != "similarity" and name not in PROPERTIES:
+        raise ConfigError(f"unknown property {name!r} (known: {', '.join(sorted([*PROPERTIES, 'similarity']))})")
+    if name == "similarity" and (not reference or Chem.MolFromSmiles(reference) is None):
+        raise ConfigError(f"similarity needs a valid reference SMILES, got {reference!r}")
+
+
 class Oracle:
     """One property as a counted function of SMILES: `oracle(smiles_list) -> list of floats`."""
 
@@ -161,16 +175,8 @@ class Oracle:
                  scorer: Callable[[list[str]], list[float]] | None = None):
         """`scorer`: a batch function (lebm.molecule.scoring) that scores under this name instead of a built-in."""
         self.scorer = scorer
-        if scorer is None and name == "docking":
-            missing = docking_error()
-            if missing:
-                raise ConfigError(missing)
-            if docking is None:
-                raise ConfigError("the docking oracle needs a [design.docking] table (receptor, center, size)")
-        elif scorer is None and name != "similarity" and name not in PROPERTIES:
-            raise ConfigError(f"unknown property {name!r} (known: {', '.join(sorted([*PROPERTIES, 'similarity']))})")
-        if scorer is None and name == "similarity" and (not reference or Chem.MolFromSmiles(reference) is None):
-            raise ConfigError(f"similarity needs a valid reference SMILES, got {reference!r}")
+        if scorer is None:
+            _check_builtin(name, reference, docking)
         self.name, self.reference, self.docking = name, reference, docking
         self.calls = self.failures = 0
 

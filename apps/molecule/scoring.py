@@ -96,7 +96,8 @@ def _floats(values, n: int) -> list[float]:
 
 
 def run_callable(fn: Callable, smiles: list[str], timeout: float) -> list[float]:
-    """fn(smiles) in a worker thread: an exception, a wrong-length answer or the timeout -> NaN (and a warning)."""
+    """fn(smiles) in a worker thread: an exception, a wrong-length answer or the timeout -> NaN (and a warning).
+    A callable past its timeout cannot be stopped from here: its thread is left to finish in the background."""
     result: dict = {}
 
     def call() -> None:
