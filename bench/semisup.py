@@ -12,6 +12,8 @@ Preprocessing, per dataset kind (stated because it decides the graph methods' fa
 rbf gamma other than digits: 1 / median squared distance between 1,000 training rows.
 
     python bench/semisup.py [--datasets digits penbased ...] [--seeds 5] [--scaling] [--validation]
+                            [--params NAME=VALUE ...] [--cv label_weight=1,auto]  (settings chosen by 3-fold
+                                                       cross-validation on the labeled rows, GridSearchCV)
     python bench/semisup.py --table bench/results/a.json bench/results/b.json   (one table of finished runs)
 Writes bench/results/semisup.json after every cell, and prints Markdown tables.
 """
@@ -33,13 +35,13 @@ import torch
 from sklearn.feature_extraction.text import TfidfTransformer
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import pairwise_distances
-from sklearn.model_selection import train_test_split
+from sklearn.model_selection import GridSearchCV, StratifiedKFold, train_test_split
 from sklearn.preprocessing import StandardScaler
 from sklearn.semi_supervised import LabelSpreading, SelfTrainingClassifier
 
 from lebm.semisup import SymbolVectorClassifier
 from lebm.semisup.datasets import LOADERS
-from lebm.semisup.estimator import parse_params
+from lebm.semisup.estimator import labeled_accuracy, parse_params
 
 LABELS = {"digits": [10, 50, 100], "penbased": [10, 50, 100, 1000], "magic": [20, 100, 1000],
           "mnist5k": [10, 100, 1000], "rotten_tomatoes": [20, 100, 1000],
@@ -69,8 +71,9 @@ def rbf_gamma(X, kind):
     return float(1 / np.median(d[np.triu_indices(len(d), 1)]))
 
 
-def make(method, gamma, seed, ours):
-    """A fresh estimator; `ours` holds SymbolVectorClassifier settings other than its defaults (--params)."""
+def make(method, gamma, seed, ours, grid=None):
+    """A fresh estimator; `ours` holds SymbolVectorClassifier settings other than its defaults (--params);
+    `grid` {name: values} wraps ours in a 3-fold GridSearchCV on the labeled rows (--cv)."""
     if method == "LR (labeled only)":
         return LogisticRegression(max_iter=2000)
     if method == "LabelSpreading knn":
@@ -79,6 +82,9 @@ def make(method, gamma, seed, ours):
         return LabelSpreading(kernel="rbf", gamma=gamma, max_iter=100)
     if method == "SelfTraining(LR)":
         return SelfTrainingClassifier(LogisticRegression(max_iter=2000))
+    if grid:
+        folds = StratifiedKFold(3, shuffle=True, random_state=seed)  # stratified on y: -1 rows spread too
+        return GridSearchCV(SymbolVectorClassifier(random_state=seed, **ours), grid, scoring=labeled_accuracy, cv=folds)
     return SymbolVectorClassifier(random_state=seed, **ours)
 
 
@@ -89,7 +95,7 @@ def label_draw(y_train, n_labels, seed):
                            for k in np.unique(y_train)])
 
 
-def run_cell(name, n_labels, seeds, data, ours, validation=False):
+def run_cell(name, n_labels, seeds, data, ours, validation=False, grid=None):
     """One benchmark cell. validation: the training part's unlabeled rows are scored instead of the held-out
     25% (the test split stays unread): the side on which to choose settings."""
     X, y, kind = data
@@ -101,6 +107,7 @@ def run_cell(name, n_labels, seeds, data, ours, validation=False):
     acc = {m: [] for m in METHODS}
     secs = {m: [] for m in METHODS}
     briers = {m: [] for m in METHODS}
+    chosen = []  # --cv: the setting chosen on each draw
     for s in range(seeds):
         labeled = label_draw(y_train, n_labels, s)
         y_semi = np.full(len(y_train), -1)
@@ -108,7 +115,7 @@ def run_cell(name, n_labels, seeds, data, ours, validation=False):
         scored = np.setdiff1d(np.arange(len(y_train)), labeled) if validation else None
         y_eval = y_train[scored] if validation else y_test
         for m in METHODS:
-            model = make(m, gamma, s, ours)
+            model = make(m, gamma, s, ours, grid)
             X_fit, X_eval = (o_train, o_test) if m.endswith("(ours)") else (b_train, b_test)
             X_eval = X_fit[scored] if validation else X_eval
             start = time.perf_counter()
@@ -119,9 +126,11 @@ def run_cell(name, n_labels, seeds, data, ours, validation=False):
             secs[m].append(time.perf_counter() - start)
             acc[m].append(float((model.predict(X_eval) == y_eval).mean()))
             briers[m].append(brier(model.predict_proba(X_eval), y_eval, model.classes_))
+            if grid and m.endswith("(ours)"):
+                chosen.append(model.best_params_)
     return {"dataset": name, "labels": n_labels, "kind": kind, "seeds": seeds, "rbf_gamma": gamma,
             "scored": "validation (unlabeled training rows)" if validation else "test",
-            "accuracy": acc, "fit_seconds": secs, "brier": briers}
+            "accuracy": acc, "fit_seconds": secs, "brier": briers, "cv_chosen": chosen}
 
 
 def brier(proba, y, classes):
@@ -191,6 +200,9 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=Path(__file__).parent / "results" / "semisup.json")
     parser.add_argument("--params", nargs="+", default=[], metavar="NAME=VALUE",
                         help="SymbolVectorClassifier settings instead of its defaults, e.g. prior_learning_rate=3e-4")
+    parser.add_argument("--cv", nargs="+", default=[], metavar="NAME=V1,V2",
+                        help="choose these settings of ours by 3-fold cross-validation on the labeled rows "
+                             "(GridSearchCV, scoring=labeled_accuracy), e.g. label_weight=1,auto")
     parser.add_argument("--table", type=Path, nargs="+", metavar="JSON",
                         help="only print the table of these result files (a later file's cell replaces an earlier one's)")
     args = parser.parse_args()
@@ -204,9 +216,14 @@ def main() -> None:
         ours = parse_params(args.params)
     except ValueError as e:
         parser.error(f"--params: {e}")
+    try:
+        grid = {name: [parse_params([f"{name}={v}"])[name] for v in values.split(",")]
+                for name, _, values in (item.partition("=") for item in args.cv)}
+    except ValueError as e:
+        parser.error(f"--cv: {e}")
     result = {"command": " ".join(["python", "bench/semisup.py", *sys.argv[1:]]),
               "machine": f"{platform.machine()} {mp.cpu_count()} cores, Python {platform.python_version()}, "
-                         f"torch {torch.__version__}", "our_params": ours, "cells": [], "scaling": []}
+                         f"torch {torch.__version__}", "our_params": ours, "cv_grid": grid, "cells": [], "scaling": []}
 
     def save():
         args.json.parent.mkdir(parents=True, exist_ok=True)
@@ -223,7 +240,7 @@ def main() -> None:
         if sp.issparse(data[0]):
             data = (data[0].tocsr(), data[1], data[2])
         for n_labels in [n for n in LABELS[name] if args.labels is None or n in args.labels]:
-            result["cells"].append(run_cell(name, n_labels, args.seeds, data, ours, args.validation))
+            result["cells"].append(run_cell(name, n_labels, args.seeds, data, ours, args.validation, grid))
             save()
             print(table(result["cells"][-1:]).splitlines()[-1], flush=True)
     print(table(result["cells"]))
