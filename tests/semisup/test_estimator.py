@@ -73,8 +73,9 @@ def test_likelihood_is_chosen_from_the_data():
     # the energy-level guard is on for counts, where the prior's energy drifted without it
     assert SymbolVectorClassifier(**fast).fit(counts, y).prior_energy_reg_ == 0.1
     assert SymbolVectorClassifier(**fast).fit(rng.randn(60, 5), y).prior_energy_reg_ == 0.0
-    # the encoder's label weight: 1 for counts, n / (2 n_labeled) clipped to [50, 500] otherwise
+    # the encoder's label weight: 1 for counts with few labels, n / (2 n_labeled) clipped to [50, 500] otherwise
     assert SymbolVectorClassifier(**fast).fit(counts, y).label_weight_ == 1.0
+    assert SymbolVectorClassifier(**fast).fit(counts, np.array([0, 1] * 30)).label_weight_ == 50.0
     assert SymbolVectorClassifier(**fast).fit(rng.randn(60, 5), y).label_weight_ == 50.0
     with pytest.raises(ValueError, match="prior_energy_reg must be 'auto' or a number >= 0"):
         SymbolVectorClassifier(**(fast | {"prior_energy_reg": -1})).fit(counts, y)
