@@ -326,7 +326,7 @@ class DesignRun:
                 # time (scores that start nearly constant would otherwise turn it into a leap off the latent)
                 spread = float(values[known].std()) if known.sum() > 1 else 0.0
                 cfg.property_stats[name] = [float(values[known].mean()) if known.any() else 0.0,
-                                            max(spread, shifts[name]) if spread > 1e-6 else max(1.0, shifts[name])]
+                                            max(spread if spread > 1e-6 else 1.0, shifts[name])]
                 cfg.properties.append(name)
                 self.model.heads[name] = GaussianHead(self.model.prior.latent_dim, cfg.head).to(self.device)
             if not known.any():

@@ -185,12 +185,7 @@ class SymbolVectorClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
             raise ValueError(f"X has {len(X)} rows but y has {len(index)}")
         labeled = np.flatnonzero(index >= 0)
         repeats = max(1, (len(index) - len(labeled)) // len(labeled)) if self.balance else 1
-        if self.label_weight != "auto":
-            weight = float(self.label_weight)
-        elif self.likelihood_ == "multinomial" and len(labeled) < 0.1 * len(index):
-            weight = 1.0
-        else:
-            weight = 5.0 if repeats > 1 else float(np.clip(len(index) / (2 * len(labeled)), 50, 500))
+        weight = self._label_weight(len(index), len(labeled), repeats)
         self.prior_energy_reg_ = self._energy_reg()
         rows = np.concatenate([np.arange(len(index)), np.repeat(labeled, repeats - 1)])
         seed = 0 if self.random_state is None else int(np.random.RandomState(self.random_state).randint(2**31))
@@ -263,6 +258,14 @@ class SymbolVectorClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         for name, (ok, expected) in rules.items():
             if not ok:
                 raise ConfigError(f"{name} must be {expected}, got {getattr(self, name)!r}")
+
+    def _label_weight(self, rows: int, labeled: int, repeats: int) -> float:
+        """The encoder's weight of log p(y | z): the setting, or "auto" as the class docstring states it."""
+        if self.label_weight != "auto":
+            return float(self.label_weight)
+        if self.likelihood_ == "multinomial" and labeled < 0.1 * rows:
+            return 1.0
+        return 5.0 if repeats > 1 else float(np.clip(rows / (2 * labeled), 50, 500))
 
     def _energy_reg(self) -> float:
         if self.prior_energy_reg != "auto":
