@@ -14,6 +14,7 @@ rbf gamma other than digits: 1 / median squared distance between 1,000 training 
     python bench/semisup.py [--datasets digits penbased ...] [--seeds 5] [--scaling] [--validation]
                             [--params NAME=VALUE ...] [--cv label_weight=1,auto]  (settings chosen by 3-fold
                                                        cross-validation on the labeled rows, GridSearchCV)
+    python bench/semisup.py --fit-time        (our fit's CPU seconds on digits and magic, fresh processes)
     python bench/semisup.py --table bench/results/a.json bench/results/b.json   (one table of finished runs)
 Writes bench/results/semisup.json after every cell, and prints Markdown tables.
 """
@@ -95,13 +96,17 @@ def label_draw(y_train, n_labels, seed):
                            for k in np.unique(y_train)])
 
 
+def split(X, y):
+    """(X_train, X_test, y_train, y_test): the protocol's stratified 75 / 25 split."""
+    idx_train, idx_test = train_test_split(np.arange(len(y)), test_size=0.25, stratify=y, random_state=0)
+    return X[idx_train], X[idx_test], y[idx_train], y[idx_test]
+
+
 def run_cell(name, n_labels, seeds, data, ours, validation=False, grid=None):
     """One benchmark cell. validation: the training part's unlabeled rows are scored instead of the held-out
     25% (the test split stays unread): the side on which to choose settings."""
     X, y, kind = data
-    idx_train, idx_test = train_test_split(np.arange(len(y)), test_size=0.25, stratify=y, random_state=0)
-    X_train, X_test = X[idx_train], X[idx_test]
-    y_train, y_test = y[idx_train], y[idx_test]
+    X_train, X_test, y_train, y_test = split(X, y)
     (b_train, b_test), (o_train, o_test) = views(X_train, X_test, kind)
     gamma = rbf_gamma(b_train, kind)
     acc = {m: [] for m in METHODS}
@@ -157,18 +162,54 @@ def measure(method, n, ours, queue):
                "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024})
 
 
+def timed_fit(name, n_labels, ours, queue):
+    """Fit ours on a benchmark cell's training part, draw 0, in this fresh process, one thread: CPU seconds of
+    the process (time.process_time, so other jobs on the cores count little), wall seconds, peak RSS."""
+    torch.set_num_threads(1)
+    X, y, kind = LOADERS[name]()
+    X_train, _, y_train, _ = split(X, y)
+    X_fit = views(X_train, X_train[:1], kind)[1][0]
+    y_semi = np.full(len(y_train), -1)
+    labeled = label_draw(y_train, n_labels, 0)
+    y_semi[labeled] = y_train[labeled]
+    model = make("SymbolVector (ours)", None, 0, ours)
+    cpu, wall = time.process_time(), time.perf_counter()
+    model.fit(X_fit, y_semi)
+    queue.put({"dataset": name, "labels": n_labels, "rows": len(y_train), "cpu_seconds": time.process_time() - cpu,
+               "wall_seconds": time.perf_counter() - wall,
+               "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024})
+
+
+def in_fresh_process(target, *args):
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    proc = ctx.Process(target=target, args=(*args, queue))
+    proc.start()
+    result = queue.get()
+    proc.join()
+    return result
+
+
 def scaling(sizes, ours):
     out = []
-    ctx = mp.get_context("spawn")
     for n in sizes:
         for method in ("LabelSpreading rbf", "LabelSpreading knn", "SymbolVector (ours)"):
-            queue = ctx.Queue()
-            proc = ctx.Process(target=measure, args=(method, n, ours, queue))
-            proc.start()
-            result = queue.get()
-            proc.join()
+            result = in_fresh_process(measure, method, n, ours)
             print(f"| {n} | {method} | {result['fit_seconds']:.1f} | {result['peak_rss_mb']:.0f} |", flush=True)
             out.append(result)
+    return out
+
+
+FIT_TIME_CELLS = [("digits", 10), ("digits", 50), ("digits", 100), ("magic", 100)]  # issue 16: digits <= 30 s, magic <= 2 min
+
+
+def fit_times(ours):
+    out = []
+    for name, n_labels in FIT_TIME_CELLS:
+        r = in_fresh_process(timed_fit, name, n_labels, ours)
+        print(f"| {name} | {n_labels} | {r['rows']} | {r['cpu_seconds']:.1f} | {r['wall_seconds']:.1f} | "
+              f"{r['peak_rss_mb']:.0f} |", flush=True)
+        out.append(r)
     return out
 
 
@@ -197,6 +238,8 @@ def main() -> None:
                         help="score the training part's unlabeled rows, never the test split (for choosing settings)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--scaling", action="store_true", help="first time fits on 1k / 5k / 19k rows of magic")
+    parser.add_argument("--fit-time", action="store_true",
+                        help="only time our fits (fresh process, one thread, draw 0) on digits and magic")
     parser.add_argument("--json", type=Path, default=Path(__file__).parent / "results" / "semisup.json")
     parser.add_argument("--params", nargs="+", default=[], metavar="NAME=VALUE",
                         help="SymbolVectorClassifier settings instead of its defaults, e.g. prior_learning_rate=3e-4")
@@ -231,6 +274,11 @@ def main() -> None:
         tmp.write_text(json.dumps(result, indent=1))
         tmp.replace(args.json)
 
+    if args.fit_time:
+        print("| data | labels | training rows | fit CPU s | fit wall s | peak RSS MB |\n|---|---|---|---|---|---|")
+        result["fit_time"] = fit_times(ours)
+        save()
+        return
     if args.scaling:
         print("| rows | method | fit seconds | peak RSS MB |\n|---|---|---|---|")
         result["scaling"] = scaling([1000, 5000, 19020], ours)

@@ -21,6 +21,7 @@ from lebm.core.model import LatentEBM, LatentEBMConfig
 from lebm.core.prior import Activation, mlp
 
 Likelihood = Literal["gaussian", "bernoulli", "multinomial"]
+ROWS_PER_PASS = 512  # class_probabilities: rows per forward pass (x 64 draws)
 
 
 @dataclass
@@ -95,10 +96,13 @@ class SemisupModel(LatentEBM):
     def class_probabilities(self, x: torch.Tensor, refine_steps: int = 0, draws: int = 64) -> torch.Tensor:
         """p(y | x) = E_q(z|x) softmax(f(z)), averaged over `draws` latents m + s * eps (the same fixed eps for
         every row, so a row's probabilities do not depend on the batch or on a random state); with
-        refine_steps, softmax(f) at the refined posterior mean."""
-        if refine_steps:
-            return torch.softmax(self.prior.logits(self.latent_means(x, refine_steps)), dim=1)
-        return self.averaged_log_probabilities(*self.encoder(x), draws).exp()
+        refine_steps, softmax(f) at the refined posterior mean. Rows go through in chunks (memory flat in rows)."""
+        def chunk(rows: torch.Tensor) -> torch.Tensor:
+            if refine_steps:
+                return torch.softmax(self.prior.logits(self.latent_means(rows, refine_steps)), dim=1)
+            return self.averaged_log_probabilities(*self.encoder(rows), draws).exp()
+
+        return torch.cat([chunk(x[i:i + ROWS_PER_PASS]) for i in range(0, len(x), ROWS_PER_PASS)])
 
     def averaged_log_probabilities(self, mean: torch.Tensor, logvar: torch.Tensor, draws: int = 64) -> torch.Tensor:
         """log of the mean over the fixed draws z = mean + exp(logvar / 2) eps of softmax(f(z)), computed in log

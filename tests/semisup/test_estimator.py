@@ -244,3 +244,15 @@ def test_never_one_class_for_every_row():
     assert set(clf.predict(X[labeled])) == {0, 1} and len(np.unique(clf.predict(X))) == 2
     proba = clf.predict_proba(X)
     assert (proba > 0).all() and (proba < 1).all()
+
+
+def test_probabilities_do_not_depend_on_the_rows_passed_with_them():
+    """predict_proba goes through the rows in chunks (memory flat in the number of rows): a table longer than
+    one chunk gives each row the probabilities it gets alone."""
+    from lebm.semisup.model import ROWS_PER_PASS
+
+    X, y = make_moons(ROWS_PER_PASS + 100, noise=0.1, random_state=0)
+    clf = SymbolVectorClassifier(**(SMALL | {"steps": 30})).fit(X, two_labels_per_class(y))
+    whole = clf.predict_proba(X)
+    rows = [0, ROWS_PER_PASS - 1, ROWS_PER_PASS, len(X) - 1]
+    assert np.allclose(whole[rows], np.concatenate([clf.predict_proba(X[[i]]) for i in rows]), atol=1e-12)
