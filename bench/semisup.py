@@ -11,10 +11,11 @@ Preprocessing, per dataset kind (stated because it decides the graph methods' fa
   counts (reviews)   baselines on L2-normalised tf-idf, ours on the raw counts (multinomial p(x|z)).
 rbf gamma other than digits: 1 / median squared distance between 1,000 training rows.
 
-    python bench/semisup.py [--datasets digits penbased ...] [--seeds 5] [--scaling] [--validation]
+    python bench/semisup.py [--datasets digits penbased ...] [--seeds 5] [--validation]
                             [--params NAME=VALUE ...] [--cv label_weight=1,auto]  (settings chosen by 3-fold
                                                        cross-validation on the labeled rows, GridSearchCV)
     python bench/semisup.py --fit-time        (our fit's CPU seconds on digits and magic, fresh processes)
+    python bench/semisup.py --scaling         (fit time and peak memory on 1k / 5k / 19k rows of magic)
     python bench/semisup.py --table bench/results/a.json bench/results/b.json   (one table of finished runs)
 Writes bench/results/semisup.json after every cell, and prints Markdown tables.
 """
@@ -237,7 +238,7 @@ def main() -> None:
     parser.add_argument("--validation", action="store_true",
                         help="score the training part's unlabeled rows, never the test split (for choosing settings)")
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--scaling", action="store_true", help="first time fits on 1k / 5k / 19k rows of magic")
+    parser.add_argument("--scaling", action="store_true", help="only time fits on 1k / 5k / 19k rows of magic")
     parser.add_argument("--fit-time", action="store_true",
                         help="only time our fits (fresh process, one thread, draw 0) on digits and magic")
     parser.add_argument("--json", type=Path, default=Path(__file__).parent / "results" / "semisup.json")
@@ -283,6 +284,7 @@ def main() -> None:
         print("| rows | method | fit seconds | peak RSS MB |\n|---|---|---|---|")
         result["scaling"] = scaling([1000, 5000, 19020], ours)
         save()
+        return
     for name in args.datasets:
         data = LOADERS[name]()
         if sp.issparse(data[0]):
