@@ -114,6 +114,7 @@ def run_cell(name, n_labels, seeds, data, ours, validation=False, grid=None):
     secs = {m: [] for m in METHODS}
     briers = {m: [] for m in METHODS}
     chosen = []  # --cv: the setting chosen on each draw
+    tempered = {str(t): [] for t in TEMPERATURES}  # our Brier with p^(1/T) renormalised: what a temperature could do
     for s in range(seeds):
         labeled = label_draw(y_train, n_labels, s)
         y_semi = np.full(len(y_train), -1)
@@ -131,12 +132,26 @@ def run_cell(name, n_labels, seeds, data, ours, validation=False, grid=None):
                 model.fit(X_fit, y_semi)
             secs[m].append(time.perf_counter() - start)
             acc[m].append(float((model.predict(X_eval) == y_eval).mean()))
-            briers[m].append(brier(model.predict_proba(X_eval), y_eval, model.classes_))
+            proba = model.predict_proba(X_eval)
+            briers[m].append(brier(proba, y_eval, model.classes_))
+            if m.endswith("(ours)"):
+                for t in TEMPERATURES:
+                    tempered[str(t)].append(brier(temper(proba, t), y_eval, model.classes_))
             if grid and m.endswith("(ours)"):
                 chosen.append(model.best_params_)
     return {"dataset": name, "labels": n_labels, "kind": kind, "seeds": seeds, "rbf_gamma": gamma,
             "scored": "validation (unlabeled training rows)" if validation else "test",
-            "accuracy": acc, "fit_seconds": secs, "brier": briers, "cv_chosen": chosen}
+            "accuracy": acc, "fit_seconds": secs, "brier": briers, "cv_chosen": chosen,
+            "our_brier_at_temperature": tempered}
+
+
+TEMPERATURES = (1, 1.5, 2, 3, 5, 10, 100)
+
+
+def temper(proba, t):
+    """p^(1/t), rows renormalised: temperature t on the log-probabilities (t > 1 softens)."""
+    q = np.asarray(proba, dtype=np.float64) ** (1 / t)
+    return q / q.sum(1, keepdims=True)
 
 
 def brier(proba, y, classes):
