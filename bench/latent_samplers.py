@@ -10,10 +10,11 @@ import time
 
 import torch
 
-torch.set_num_threads(1)
 from lebm.molecule.data import moses_smiles
 from lebm.molecule.metrics import moses_metrics, shipped_fcd_reference
 from lebm.molecule.model import MoleculeModel
+
+torch.set_num_threads(1)
 
 model = MoleculeModel.from_pretrained(sys.argv[1]).eval()
 n = int(sys.argv[2]) if len(sys.argv) > 2 else 10000

@@ -40,7 +40,9 @@ def test_chains_from_the_reference_visit_both_modes_in_proportion():
         return torch.logsumexp(comp, dim=1)
 
     out = langevin(torch.randn(3000, 2), target, steps=3000, step_size=0.2)
-    phi = lambda t: 0.5 * (1 + math.erf(t / math.sqrt(2)))
+    def phi(t):
+        return 0.5 * (1 + math.erf(t / math.sqrt(2)))
+
     expected = 0.3 * phi(-1.5 / sd) + 0.7 * phi(1.5 / sd)  # P(z_1 > 0) under the mixture
     assert abs((out.z[:, 0] > 0).float().mean().item() - expected) < 0.03
     # starting all chains in the light mode still ends near the right proportion: chains mix
@@ -65,7 +67,9 @@ def test_step_schedule_is_used_per_step():
 
 
 def test_gradient_clipping_bounds_each_move():
-    target = lambda z: -1e6 * z.pow(2).sum(1)
+    def target(z):
+        return -1e6 * z.pow(2).sum(1)
+
     out = langevin(torch.ones(3, 2), target, steps=1, step_size=0.1, noise=0.0, clip_grad=2.0)
     assert ((out.z - 1).norm(dim=1) <= 0.5 * 0.1**2 * 2.0 + 1e-6).all()
 
