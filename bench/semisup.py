@@ -160,6 +160,15 @@ def brier(proba, y, classes):
     return float(((proba - (y[:, None] == classes[None])) ** 2).sum(1).mean())
 
 
+def timed(model, X, y, **facts):
+    """Fit model on (X, y) in this process: facts + wall seconds of the fit (fit_seconds), CPU seconds of the
+    process during it (time.process_time, so other jobs on the cores count little) and the process's peak RSS."""
+    cpu, wall = time.process_time(), time.perf_counter()
+    model.fit(X, y)
+    return facts | {"fit_seconds": time.perf_counter() - wall, "cpu_seconds": time.process_time() - cpu,
+                    "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
 def measure(method, n, ours, queue):
     """Fit one method on n rows of magic (standardised, 100 labels) in this fresh process; report time and peak RSS."""
     torch.set_num_threads(1)
@@ -170,17 +179,11 @@ def measure(method, n, ours, queue):
     y_semi = np.full(n, -1)
     labeled = np.concatenate([rs.choice(np.flatnonzero(y == k), 50, replace=False) for k in (0, 1)])
     y_semi[labeled] = y[labeled]
-    model = make(method, rbf_gamma(X, "standardise"), 0, ours)
-    start = time.perf_counter()
-    model.fit(X, y_semi)
-    seconds = time.perf_counter() - start
-    queue.put({"method": method, "rows": n, "fit_seconds": seconds,
-               "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024})
+    queue.put(timed(make(method, rbf_gamma(X, "standardise"), 0, ours), X, y_semi, method=method, rows=n))
 
 
 def timed_fit(name, n_labels, ours, queue):
-    """Fit ours on a benchmark cell's training part, draw 0, in this fresh process, one thread: CPU seconds of
-    the process (time.process_time, so other jobs on the cores count little), wall seconds, peak RSS."""
+    """Fit ours on a benchmark cell's training part, draw 0, in this fresh process, one thread."""
     torch.set_num_threads(1)
     X, y, kind = LOADERS[name]()
     X_train, _, y_train, _ = split(X, y)
@@ -188,12 +191,8 @@ def timed_fit(name, n_labels, ours, queue):
     y_semi = np.full(len(y_train), -1)
     labeled = label_draw(y_train, n_labels, 0)
     y_semi[labeled] = y_train[labeled]
-    model = make("SymbolVector (ours)", None, 0, ours)
-    cpu, wall = time.process_time(), time.perf_counter()
-    model.fit(X_fit, y_semi)
-    queue.put({"dataset": name, "labels": n_labels, "rows": len(y_train), "cpu_seconds": time.process_time() - cpu,
-               "wall_seconds": time.perf_counter() - wall,
-               "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024})
+    queue.put(timed(make("SymbolVector (ours)", None, 0, ours), X_fit, y_semi, dataset=name, labels=n_labels,
+                    rows=len(y_train)))
 
 
 def in_fresh_process(target, *args):
@@ -223,7 +222,7 @@ def fit_times(ours):
     out = []
     for name, n_labels in FIT_TIME_CELLS:
         r = in_fresh_process(timed_fit, name, n_labels, ours)
-        print(f"| {name} | {n_labels} | {r['rows']} | {r['cpu_seconds']:.1f} | {r['wall_seconds']:.1f} | "
+        print(f"| {name} | {n_labels} | {r['rows']} | {r['cpu_seconds']:.1f} | {r['fit_seconds']:.1f} | "
               f"{r['peak_rss_mb']:.0f} |", flush=True)
         out.append(r)
     return out
