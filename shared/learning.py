@@ -81,6 +81,9 @@ class LearnConfig:
                                      "and f_a fits the aggregate posterior beside them: a noise-contrastive prior, "
                                      "Aneja et al. 2021)")
     prior_reinit: float = option(0.05, "share of persistent prior chains restarted from the reference each step")
+    latent_dropout: float = option(0.0, "share of rows whose generator term reads a reference draw z ~ N(0, s^2 I) "
+                                        "instead of their posterior sample (latent dropout): the generator stays a "
+                                        "good sampler where prior samples miss the aggregate posterior (0 = off)")
 
     def __post_init__(self) -> None:
         check_choices(self)
@@ -99,6 +102,8 @@ class LearnConfig:
             raise ConfigError(f"free_bits and pretrain_steps must be >= 0, got {self.free_bits}, {self.pretrain_steps}")
         if not 0 <= self.elbo_energy <= 1:
             raise ConfigError(f"elbo_energy must be in [0, 1], got {self.elbo_energy}")
+        if not 0 <= self.latent_dropout < 1:
+            raise ConfigError(f"latent_dropout must be in [0, 1), got {self.latent_dropout}")
         if self.prior_buffer < 1 or not 0 <= self.prior_reinit <= 1:
             raise ConfigError(f"prior_buffer must be >= 1 and prior_reinit in [0, 1], got {self.prior_buffer}, "
                               f"{self.prior_reinit}")
@@ -153,8 +158,13 @@ class GeneratorSide(nn.Module):
 
     def _data_log_likelihood(self, x: Any, ys: dict[str, torch.Tensor], z: torch.Tensor
                              ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """log p_b(x | z) + sum_k log p_k(y_k | z) per row, and each term's batch mean (negated) as stats."""
-        total = self.generator.log_likelihood(x, z)
+        """log p_b(x | z) + sum_k log p_k(y_k | z) per row, and each term's batch mean (negated) as stats; in
+        training, with latent dropout, a share of the rows' generator terms read a reference draw instead of z."""
+        z_x = z
+        if self.training and self.config.latent_dropout:
+            drop = torch.rand(len(z), 1, device=z.device) < self.config.latent_dropout
+            z_x = torch.where(drop, self._prior[0].sample_reference(len(z), z.device), z)
+        total = self.generator.log_likelihood(x, z_x)
         stats = {"nll_x": -total.mean().detach()}
         for name, head in self.heads.items():
             term = head.log_likelihood(ys[name], z)

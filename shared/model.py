@@ -202,6 +202,18 @@ class LatentEBM(nn.Module):
         model.load_extra(directory)
         return model.to(device)
 
+    def warm_start(self, directory: str | Path) -> None:
+        """Start the generator from a trained model's (decoder warm-start): e.g. a language model's decoder
+        (use_latent = false), which this generator then extends with z's inputs at zero weight."""
+        source = type(self).from_pretrained(directory, device=self.device())
+        self.check_warm_start(source, directory)
+        if not hasattr(self.generator, "warm_start"):
+            raise ConfigError(f"a {type(self.generator).__name__} generator cannot be warm-started")
+        self.generator.warm_start(source.generator)
+
+    def check_warm_start(self, source: "LatentEBM", directory: str | Path) -> None:
+        """Subclasses refuse a source that does not fit (another vocabulary, another data representation)."""
+
     def load_weights(self, tensors: Mapping[str, torch.Tensor], where: Any) -> None:
         """Strict load: every name present with the right shape, or one line saying which is not."""
         own = self.state_dict()

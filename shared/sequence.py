@@ -146,6 +146,29 @@ class RNNDecoder(nn.Module):
         if cfg.tie:
             self.out.weight = self.embed.weight
 
+    @torch.no_grad()
+    def warm_start(self, source: nn.Module) -> None:
+        """Copy a trained decoder of the same cell, sizes and vocabulary. Where this one also reads z and the
+        source does not (a language model), z's columns of the first layer's input weights and the map z ->
+        initial state start at zero: the decoder computes exactly what the source does until training moves them."""
+        own, theirs = self.state_dict(), source.state_dict()
+        if not isinstance(source, RNNDecoder) or (source.cfg.cell, source.cfg.embed, source.cfg.hidden,
+                                                   source.cfg.layers) != (self.cfg.cell, self.cfg.embed,
+                                                                          self.cfg.hidden, self.cfg.layers):
+            raise ConfigError("warm start: the source decoder differs in cell or sizes (cell, embed, hidden, layers "
+                              "must match)")
+        if theirs["embed.weight"].shape != own["embed.weight"].shape:
+            raise ConfigError(f"warm start: the source has {len(theirs['embed.weight'])} tokens, this model "
+                              f"{len(own['embed.weight'])}")
+        for name, value in own.items():
+            if name not in theirs:  # z -> initial state: zero, as a language model starts from a zero state
+                value.zero_()
+            elif theirs[name].shape == value.shape:
+                value.copy_(theirs[name])
+            else:  # the first layer's input weights: [token embedding; z] columns
+                value.zero_()
+                value[:, : theirs[name].shape[1]] = theirs[name]
+
     def initial_state(self, z: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor] | None:
         if self.init is None:
             return None

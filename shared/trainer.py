@@ -62,6 +62,9 @@ class TrainConfig(LearnConfig):
                                                        "linearly from its configured value to this one")
     snapshot_minutes: list[float] = option([], "also save the model as out_dir/snapshot-<M>min/ once training has "
                                                 "run M minutes (wall-clock, earlier resumed processes included; for equal-time comparisons)")
+    warm_start: str = option("", "a model directory whose generator starts this run (e.g. a language model's "
+                                 "decoder, use_latent = false: z's weights start at zero, so training begins from "
+                                 "its fluency); ignored when resuming ('' = off)")
     diagnose: int = option(256, "latent diagnostics at every evaluation on this many fixed training rows (0 = off)")
 
     def __post_init__(self) -> None:
@@ -244,6 +247,8 @@ class Trainer:
             print(f"resuming from step {self.step} ({self.seconds_before / 60:.1f} training minutes) of {self.out_dir}"
                   if resumed else f"--resume: no checkpoint in {self.out_dir}; starting at step 0", file=sys.stderr)
         if not resumed:
+            if cfg.warm_start:
+                self.model.warm_start(cfg.warm_start)  # in place: the optimisers hold the same parameters
             seed_everything(cfg.seed + dist.rank)
         learner.distribute()
         bar = progress(total=cfg.steps, initial=self.step, quiet=cfg.quiet or not dist.main, desc="train")

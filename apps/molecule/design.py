@@ -35,7 +35,7 @@ from lebm.core.io import load_json, save_json, write_atomic, write_dir_atomic
 from lebm.core.progress import progress
 from lebm.core.trainer import TrainConfig, Trainer
 
-from .data import canonical, moses_smiles, read_smiles_file
+from .data import DATASETS, Standardise, canonical, clean, dataset_smiles, read_smiles_file
 from .latent import fingerprint_bags
 from .model import MoleculeModel
 from .oracles import PROPERTIES, DockingSpec, Oracle
@@ -100,7 +100,7 @@ class DesignConfig:
     jobs: int = option(1, "oracle worker processes")
     seed: int = option(0, "seed")
     device: str = option("auto", "auto (CUDA when present), cpu, cuda")
-    train_smiles: str = option("moses", "training set for novelty: 'moses', a SMILES file, or 'none'")
+    train_smiles: str = option("zinc250k", "training set for novelty: 'zinc250k', 'moses', a SMILES file, or 'none'")
     docking: DockingSpec | None = option(None, "receptor and box for a 'docking' objective or constraint")
     scorers: list[ScorerConfig] = option([], "user scores (callable, command or PMO task) that objectives and "
                                               "constraints can name")
@@ -156,6 +156,14 @@ class DesignRun:
         self.cfg, self.out, self.quiet = config, Path(out_dir), quiet
         self.device = pick_device(config.device)
         self.model = MoleculeModel.from_pretrained(config.model, device=self.device)
+        if config.start_smiles:  # standardised like every input (largest fragment, neutral), and encodable
+            report = clean([config.start_smiles], self.model.config.representation, self.model.vocab,
+                           self.model.config.max_len, standard=Standardise())
+            if not report.kept:
+                raise ConfigError(f"start_smiles {config.start_smiles!r}: {report.rejects[0][2]}")
+            if report.changed and not quiet:
+                print(f"start_smiles standardised ({', '.join(report.changed)}): {report.kept[0]}", file=sys.stderr)
+            config.start_smiles = report.kept[0]
         scorers = {sc.name: sc for sc in config.scorers}
         # objectives without a head: scorers always learn one; built-in properties only with learn_heads
         self.learned = [o.property for o in config.objectives if o.property not in self.model.config.properties]
@@ -170,8 +178,8 @@ class DesignRun:
         self.scaffolds: dict[str, str] = {}
         self.state = DesignState()
         self.train: set[str] | None = None
-        if config.train_smiles == "moses":
-            self.train = set(moses_smiles("train"))
+        if config.train_smiles in DATASETS:
+            self.train = set(dataset_smiles(config.train_smiles, "train"))
         elif config.train_smiles != "none":
             self.train = {c for c in map(canonical, read_smiles_file(config.train_smiles)) if c}
         self.population = pd.DataFrame()

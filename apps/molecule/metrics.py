@@ -15,7 +15,7 @@ the scaffold test set (/TestSF). Generated molecules are canonicalised and inval
 every metric but Valid.
 
 The MOSES reference statistics ship with the app in formats that load without pickle (NumPy arrays,
-gzipped JSON; data/moses/<split>/, written by bench/make_moses_reference.py); the fingerprints for SNN
+gzipped JSON; data/moses/<split>/, written by bench/make_reference.py); the fingerprints for SNN
 are derived from the split's SMILES at first use (about a minute) and cached under $LEBM_CACHE.
 """
 
@@ -39,7 +39,7 @@ from lebm.core.errors import DataError
 from lebm.core.io import save_npy, write_dir_atomic
 from lebm.core.progress import progress
 
-from .data import moses_file, moses_smiles
+from .data import dataset_smiles, moses_file
 from .oracles import PROPERTIES
 
 ALLOWED_ATOMS = {"C", "N", "S", "O", "F", "Cl", "Br", "H"}
@@ -200,7 +200,8 @@ def cache_dir() -> Path:
     return Path(os.environ.get("LEBM_CACHE", Path.home() / ".cache" / "lebm"))
 
 
-SHIPPED_REFERENCE = Path(__file__).parent / "data" / "moses"
+SHIPPED = Path(__file__).parent / "data"  # <set>/<split>/: fcd.npz, counts.json.gz, props.npz
+SHIPPED_REFERENCE = SHIPPED / "moses"
 PROPERTY_NAMES = {"logP": "logp", "SA": "sa", "QED": "qed", "weight": "mw"}  # MOSES column -> oracle
 
 
@@ -209,13 +210,14 @@ def property_values(mols: list[Chem.Mol]) -> dict[str, np.ndarray]:
             for name, oracle in PROPERTY_NAMES.items()}
 
 
-def moses_fingerprints(split: str, quiet: bool = False) -> np.ndarray:
-    """Morgan fingerprints of a MOSES split, derived once (about a minute) and cached as .npy."""
-    path = cache_dir() / f"moses-{split}-fps-v1.npy"
+def split_fingerprints(data: str, split: str, quiet: bool = False) -> np.ndarray:
+    """Morgan fingerprints of a named set's split (zinc250k or moses), derived once (about a minute for a MOSES
+    split, seconds for ZINC250k test) and cached as .npy."""
+    path = cache_dir() / f"{data}-{split}-fps-v1.npy"
     if path.exists():
         return np.unpackbits(np.load(path, allow_pickle=False), axis=1)
-    smiles, parts = moses_smiles(split), []
-    for start in progress(range(0, len(smiles), 10000), desc=f"{split} fingerprints", quiet=quiet):
+    smiles, parts = dataset_smiles(data, split), []
+    for start in progress(range(0, len(smiles), 10000), desc=f"{data} {split} fingerprints", quiet=quiet):
         parts.append(fingerprints([to_mol(s) for s in smiles[start:start + 10000]]))
     fps = np.concatenate(parts)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -223,9 +225,10 @@ def moses_fingerprints(split: str, quiet: bool = False) -> np.ndarray:
     return fps
 
 
-def moses_reference(split: str = "test", quiet: bool = False) -> ReferenceStats:
-    """The full statistics of a MOSES split (test or test_scaffolds): shipped, plus derived fingerprints."""
-    return ReferenceStats.load(SHIPPED_REFERENCE / split, moses_fingerprints(split, quiet))
+def dataset_reference(data: str = "zinc250k", split: str = "test", quiet: bool = False) -> ReferenceStats:
+    """The full statistics of a named set's split (ZINC250k test; MOSES test or test_scaffolds): shipped, plus
+    derived fingerprints."""
+    return ReferenceStats.load(SHIPPED / data / split, split_fingerprints(data, split, quiet))
 
 
 def shipped_fcd_reference() -> ReferenceStats:

@@ -78,6 +78,12 @@ class MoleculeModel(LatentEBM):
                                  f"{self.config.vocab_size} {self.config.representation})")
         self.vocab = vocab
 
+    def check_warm_start(self, source: "MoleculeModel", directory) -> None:
+        if source.vocab.tokens != self.vocab.tokens or source.config.representation != self.config.representation:
+            raise ConfigError(f"warm start: {directory} was trained on other tokens ({len(source.vocab)} "
+                              f"{source.config.representation} tokens; this run has {len(self.vocab)} "
+                              f"{self.config.representation} tokens)")
+
     @torch.no_grad()
     def decode_smiles(self, z: torch.Tensor, temperature: float = 1.0) -> list[str]:
         """SMILES decoded from latents (not checked or repaired)."""

@@ -5,7 +5,19 @@ import torch
 from rdkit import Chem
 
 from lebm.core.errors import DataError, ModelLoadError
-from lebm.molecule.data import Standardise, canonical, clean, moses_smiles, read_smiles_file, standardise
+from lebm.molecule.data import (
+    ZINC_SPLITS,
+    Standardise,
+    canonical,
+    clean,
+    moses_smiles,
+    read_smiles_file,
+    standardise,
+    zinc250k_assignment,
+    zinc250k_file,
+    zinc250k_smiles,
+    zinc250k_table,
+)
 from lebm.molecule.tokens import Vocabulary, to_representation, to_smiles, tokenize
 
 DATA = Path(__file__).parent / "data"
@@ -69,7 +81,7 @@ def test_clean_counts_every_reject(tmp_path):
     lines = (tmp_path / "rejects.csv").read_text().splitlines()
     assert lines[0] == "row,input,reason" and len(lines) == 6
     vocab = Vocabulary.build(moses_smiles("train")[:300])
-    assert clean(["[Pt]", "CCO"], vocab=vocab).counts == {"unknown token": 1}
+    assert clean(["[Pt]", "CCO"], vocab=vocab).counts == {"unknown token [Pt]": 1}
     assert torch.equal(vocab.encode(["CCO"], 5), vocab.encode(clean(["OCC"]).kept, 5))
 
 
@@ -127,3 +139,31 @@ def test_training_data_is_standardised_by_default_and_changes_are_counted(tmp_pa
     assert report.changed == {"largest fragment kept": 2, "neutralised": 2}
     assert "standardised: 2 largest fragment kept, 2 neutralised" in report.summary()
     assert clean(raw, max_len=100).kept[0] == canonical("CC(=O)[O-].[Na+]")  # off: as given
+
+
+def test_zinc250k_split_is_fixed_by_the_seed_and_disjoint():
+    first = zinc250k_assignment(1000)
+    assert (first == zinc250k_assignment(1000)).all()
+    assert [(first == k).sum() for k in (0, 1, 2)] == [850, 50, 100]
+    rows = [line for line in zinc250k_file().read_text().splitlines()[:600]] + ["CC(=O)[O-].[Na+]", "CC(=O)O", "xx"]
+    table = zinc250k_table(rows, jobs=1)
+    assert table.equals(zinc250k_table(rows, jobs=2))  # the same with worker processes
+    assert table.smiles.is_unique and set(table.split) <= set(ZINC_SPLITS) and "xx" not in set(table.smiles)
+    assert (table.smiles == "CC(=O)O").sum() == 1  # the salt standardises to the acid: kept once
+    assert any("@" in s for s in table.smiles) and any("+" in s for s in table.smiles)  # stereo, charges kept
+
+
+def test_the_full_zinc250k_split_is_the_recorded_one():
+    test, valid, train = (zinc250k_smiles(split) for split in ("test", "valid", "train"))
+    assert (len(train), len(valid), len(test)) == (212019, 12473, 24945)
+    assert test[0] == "Cc1c(NC(=O)CSc2nc3sc4c(c3c(=O)[nH]2)CCCC4)c(=O)n(-c2ccccc2)n1C"
+    assert valid[0] == "Cc1ccc(CNC(=O)c2ccccc2NC(=O)[C@@H]2CC(=O)N(c3ccc(C)cc3)C2)cc1"
+    assert not (set(test) & set(train)) and not (set(valid) & set(train)) and not (set(test) & set(valid))
+
+
+def test_a_token_the_model_lacks_is_named_and_counted():
+    vocab = Vocabulary.build(["CC(N)C(=O)O", "c1ccccc1"])  # no stereo, no charges
+    report = clean(["C[C@H](N)C(=O)O", "C[C@@H](N)C(=O)O", "C[N+](C)(C)C", "CC(N)C(=O)O"], vocab=vocab,
+                   standard=Standardise())
+    assert report.counts == {"unknown token [C@H]": 1, "unknown token [C@@H]": 1, "unknown token [N+]": 1}
+    assert "unknown token [C@H]" in report.summary() and len(report.kept) == 1

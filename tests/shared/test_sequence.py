@@ -1,6 +1,7 @@
 import pytest
 import torch
 
+from lebm.core.errors import ConfigError
 from lebm.core.sequence import BOS, EOS, PAD, DecoderConfig, RNNDecoder, TransformerDecoder, make_decoder
 
 
@@ -81,3 +82,27 @@ def test_fast_gru_decoding_matches_the_gru_module():
             for row in fast[(fast == EOS).any(1)]:
                 end = int((row == EOS).nonzero()[0])
                 assert (row[end + 1:] == PAD).all() and (row[1:end] != PAD).all()
+
+
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
+def test_warm_start_from_a_language_model_computes_what_it_computes(cell):
+    torch.manual_seed(0)
+    lm = RNNDecoder(12, 8, DecoderConfig(cell=cell, embed=6, hidden=10, use_latent=False))
+    latent = RNNDecoder(12, 8, DecoderConfig(cell=cell, embed=6, hidden=10))
+    x = torch.tensor([[BOS, 4, 5, 6, EOS, PAD], [BOS, 7, 3, EOS, PAD, PAD]])
+    z = torch.randn(2, 8)
+    assert not torch.allclose(latent.log_likelihood(x, z), lm.log_likelihood(x, z))
+    latent.warm_start(lm)
+    assert torch.allclose(latent.log_likelihood(x, z), lm.log_likelihood(x, z), atol=1e-6)
+    assert torch.allclose(latent.log_likelihood(x, 5 * z), lm.log_likelihood(x, z), atol=1e-6)  # z reads as nothing yet
+    # and it learns to read z: the zeroed weights get gradient
+    latent.log_likelihood(x, z).sum().backward()
+    assert latent.rnn.weight_ih_l0.grad[:, 6:].abs().sum() > 0
+
+
+def test_warm_start_refuses_another_shape():
+    lm = RNNDecoder(12, 8, DecoderConfig(embed=6, hidden=10, use_latent=False))
+    with pytest.raises(ConfigError, match="cell or sizes"):
+        RNNDecoder(12, 8, DecoderConfig(embed=6, hidden=12)).warm_start(lm)
+    with pytest.raises(ConfigError, match="tokens"):
+        RNNDecoder(13, 8, DecoderConfig(embed=6, hidden=10)).warm_start(lm)
