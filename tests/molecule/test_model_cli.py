@@ -108,6 +108,12 @@ def test_encode_and_reconstruct_commands(tmp_path, capsys):
     frame = pd.read_csv(tmp_path / "z.csv")
     assert list(frame.columns) == ["smiles"] + [f"z{i}" for i in range(8)] and len(frame) == 20
     assert "1 unparseable" in capsys.readouterr().err
+    # a salt is standardised (and says so); a stereo centre the model has no token for is named
+    (tmp_path / "drugs.smi").write_text(f"{smiles[0]}.Cl\nC[C@H](N)C(=O)O\n{smiles[0]}\n")
+    assert main(["molecule", "encode", str(tmp_path / "drugs.smi"), "--model", model, "-o", str(tmp_path / "d.csv")]) == 0
+    err = capsys.readouterr().err
+    assert "1 unknown token [C@H]" in err and "1 largest fragment kept" in err, err
+    assert pd.read_csv(tmp_path / "d.csv").smiles.tolist() == [canonical(smiles[0])] * 2  # row per kept input
     assert main(["molecule", "encode", str(tmp_path / "in.smi"), "--model", model, "-o", str(tmp_path / "z.npy")]) == 0
     import numpy as np
     assert np.allclose(np.load(tmp_path / "z.npy"), frame.iloc[:, 1:].to_numpy(), atol=1e-5)
