@@ -21,7 +21,16 @@ from lebm.core.errors import ConfigError, DataError
 from lebm.core.io import RUN_ENTRIES, claim_dir, save_json, save_npy, write_atomic
 from lebm.core.trainer import TrainConfig, Trainer
 
-from .data import DATASETS, Standardise, canonical, clean, dataset_smiles, read_smiles_file, standardise
+from .data import (
+    DATASETS,
+    Standardise,
+    canonical,
+    clean,
+    dataset_smiles,
+    input_standard,
+    read_smiles_file,
+    standardise,
+)
 from .model import MoleculeConfig, MoleculeModel
 from .tokens import Vocabulary, to_representation
 
@@ -154,10 +163,10 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def read_encodable(args: argparse.Namespace, model: MoleculeModel) -> list[str]:
-    """The input file's molecules the model can encode: standardised (largest fragment, neutralised) and canonical;
-    the changes and the skipped rows counted by reason."""
+    """The input file's molecules the model can encode (any length): standardised (largest fragment, neutralised)
+    and canonical, one per input row that parses; the changes and the skipped rows counted by reason."""
     report = clean(read_smiles_file(args.input, args.smiles_column), model.config.representation, model.vocab,
-                   model.config.max_len, standard=Standardise(), unique=False)
+                   standard=input_standard(model.vocab), unique=False)
     print(f"input: {report.summary()}", file=sys.stderr)
     if not report.kept:
         raise DataError(f"{args.input}: no molecule the model can encode")
@@ -250,6 +259,9 @@ def cmd_design(args: argparse.Namespace) -> int:
     receptor = design.get("docking", {}).get("receptor")
     if isinstance(receptor, str) and not receptor.startswith("dockstring:"):
         design["docking"]["receptor"] = str(here / Path(receptor).expanduser())
+    for key in ("iterations", "population", "top_k"):  # flags over the TOML
+        if getattr(args, key) is not None:
+            design[key] = getattr(args, key)
     cfg = resolve(DesignConfig, None, design, where="design.")
     if args.model:
         cfg.model = str(args.model)
@@ -334,7 +346,8 @@ def cmd_optimize(args: argparse.Namespace) -> int:
     for smiles in args.start or []:
         if canonical(smiles) is None:
             raise DataError(f"--start {smiles!r} is not a valid SMILES")
-    report = clean(raw, model.config.representation, model.vocab, model.config.max_len, standard=Standardise())
+    report = clean(raw, model.config.representation, model.vocab, model.config.max_len,
+                   standard=input_standard(model.vocab))
     if not report.kept:
         raise DataError(f"no lead molecule the model can encode ({report.summary()})")
     if report.rejects or report.changed:
@@ -378,7 +391,8 @@ def cmd_fit_heads(args: argparse.Namespace) -> int:
         rows = np.random.default_rng(args.seed).choice(len(smiles), min(args.molecules, len(smiles)), replace=False)
         smiles = [smiles[i] for i in rows]
     else:
-        report = clean(read_smiles_file(args.data, args.smiles_column)[: args.molecules], standard=Standardise())
+        report = clean(read_smiles_file(args.data, args.smiles_column)[: args.molecules],
+                       standard=input_standard(model.vocab))
         print(f"data: {report.summary()}", file=sys.stderr)
         smiles = report.kept
     torch.manual_seed(args.seed)
@@ -510,7 +524,13 @@ def add_group(sub: argparse._SubParsersAction) -> None:
     design.add_argument("--config", type=Path, required=True, help="TOML with a [design] table (see README)")
     design.add_argument("--out", type=Path, required=True, help="run directory")
     design.add_argument("--model", type=Path, help="model directory (overrides design.model; default: the bundled model)")
-    design.add_argument("--resume", action="store_true", help="continue from the last completed iteration")
+    design.add_argument("--iterations", type=int, help="shift iterations (over design.iterations; raise it with "
+                                                        "--resume to extend a finished run)")
+    design.add_argument("--population", type=int, help="molecules proposed per iteration (over design.population)")
+    design.add_argument("--top-k", type=int, help="molecules kept per iteration (over design.top_k)")
+    design.add_argument("--resume", action="store_true",
+                        help="continue where the run stopped: after its last completed iteration, or inside an "
+                             "interrupted one without scoring its molecules again")
     design.add_argument("--overwrite", action="store_true",
                         help="replace the design run already in OUT (without it, a non-empty OUT is refused)")
     design.add_argument("--quiet", action="store_true", help="no progress bar or summary")

@@ -18,6 +18,7 @@ charges are neutralised; optionally stereo and isotope labels are dropped), each
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -128,6 +129,12 @@ class Standardise:
     neutralise: bool = True  # neutralise charged atoms where a neutral form exists
     stereo: bool = False  # drop stereochemistry (tetrahedral and double-bond)
     isotopes: bool = False  # drop isotope labels
+
+
+def input_standard(vocab: Vocabulary) -> Standardise:
+    """How molecules are standardised before a trained model reads them: largest fragment, neutralised, stereo
+    kept; isotope labels dropped when the model has no isotope token (a ZINC250k or MOSES model has none)."""
+    return Standardise(isotopes=not any(re.match(r"\[\d", t) for t in vocab.tokens))
 
 
 def standardise(mol: Chem.Mol, how: Standardise) -> tuple[Chem.Mol, list[str]]:

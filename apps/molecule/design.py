@@ -18,6 +18,7 @@ members among the kept ones after every uncrowded molecule (molecules without ri
 from __future__ import annotations
 
 import math
+import shutil
 import sys
 import time
 from dataclasses import dataclass, field
@@ -35,7 +36,7 @@ from lebm.core.io import load_json, save_json, write_atomic, write_dir_atomic
 from lebm.core.progress import progress
 from lebm.core.trainer import TrainConfig, Trainer
 
-from .data import DATASETS, Standardise, canonical, clean, dataset_smiles, read_smiles_file
+from .data import DATASETS, canonical, clean, dataset_smiles, input_standard, read_smiles_file
 from .latent import fingerprint_bags
 from .model import MoleculeModel
 from .oracles import PROPERTIES, DockingSpec, Oracle
@@ -148,7 +149,8 @@ class DesignState:
 
 
 # what a design run writes into its directory (`--overwrite` removes these, and only these)
-OUTPUTS = ("population_*.csv", "scored_*.csv", "summary.csv", "state", "state.old", "top.csv", "top.png", "properties.png")
+OUTPUTS = ("population_*.csv", "scored_*.csv", "summary.csv", "state", "state.old", "pending", "top.csv", "top.png",
+           "properties.png")
 
 
 class DesignRun:
@@ -158,7 +160,7 @@ class DesignRun:
         self.model = MoleculeModel.from_pretrained(config.model, device=self.device)
         if config.start_smiles:  # standardised like every input (largest fragment, neutral), and encodable
             report = clean([config.start_smiles], self.model.config.representation, self.model.vocab,
-                           self.model.config.max_len, standard=Standardise())
+                           self.model.config.max_len, standard=input_standard(self.model.vocab))
             if not report.kept:
                 raise ConfigError(f"start_smiles {config.start_smiles!r}: {report.rejects[0][2]}")
             if report.changed and not quiet:
@@ -184,15 +186,25 @@ class DesignRun:
             self.train = {c for c in map(canonical, read_smiles_file(config.train_smiles)) if c}
         self.population = pd.DataFrame()
         self.z = torch.zeros(0, self.model.prior.latent_dim, device=self.device)
+        self.known: dict[str, dict] = {}  # canonical SMILES -> its oracle values and the call that scored it
 
     # --- scoring ------------------------------------------------------------------------------
-    def score(self, smiles: list[str], iteration: int) -> pd.DataFrame:
-        frame = pd.DataFrame({"smiles": smiles, "canonical_smiles": [canonical(s) or "" for s in smiles]})
-        frame["valid"] = frame.canonical_smiles != ""
-        for name, oracle in self.oracles.items():
-            frame[name] = np.asarray(oracle(smiles, jobs=self.cfg.jobs), dtype=np.float64)
-        frame["oracle_calls"] = self.state.oracle_calls + np.arange(1, len(smiles) + 1)  # the call that scored it
-        self.state.oracle_calls += len(smiles)
+    def score(self, smiles: list[str], iteration: int, bar=None, done: pd.DataFrame | None = None,
+              on_chunk=None) -> pd.DataFrame:
+        """Oracle values, feasibility and fitness of proposals. A molecule is paid once: its first scoring in the
+        run is an oracle call (numbered in `oracle_calls`), a repeat reuses the values, an invalid SMILES is not
+        scored. Scored in chunks (a progress bar's unit); `done` holds rows already scored (a resumed iteration);
+        `on_chunk(rows so far)` is called after each chunk."""
+        parts = [] if done is None else [done]
+        chunk = max(64, 8 * self.cfg.jobs)
+        for a in range(0 if done is None else len(done), len(smiles), chunk):
+            parts.append(self._score_chunk(smiles[a:a + chunk]))
+            if bar is not None:
+                bar.update(len(parts[-1]))
+                self._postfix(bar)
+            if on_chunk is not None:
+                on_chunk(pd.concat(parts, ignore_index=True))
+        frame = pd.concat(parts, ignore_index=True) if parts else self._score_chunk([])
         frame["feasible"] = frame.valid & self._feasible(frame)
         for o in self.cfg.objectives:
             frame[f"{o.property}_transformed"] = o.transformed(frame[o.property])
@@ -201,6 +213,28 @@ class DesignRun:
         frame["fitness"] = sum(signed).fillna(-math.inf)
         frame["iteration"] = iteration
         return frame
+
+    def _score_chunk(self, smiles: list[str]) -> pd.DataFrame:
+        frame = pd.DataFrame({"smiles": smiles, "canonical_smiles": [canonical(s) or "" for s in smiles]})
+        frame["valid"] = frame.canonical_smiles != ""
+        new = [c for c in dict.fromkeys(frame.canonical_smiles[frame.valid]) if c not in self.known]
+        values = {name: np.asarray(oracle(new, jobs=self.cfg.jobs), dtype=np.float64) if new else np.zeros(0)
+                  for name, oracle in self.oracles.items()}
+        for i, c in enumerate(new):
+            self.state.oracle_calls += 1
+            self.known[c] = {name: values[name][i] for name in self.oracles} | {"oracle_calls": self.state.oracle_calls}
+        for name in self.oracles:
+            frame[name] = [self.known[c][name] if c else math.nan for c in frame.canonical_smiles]
+        frame["oracle_calls"] = pd.array([self.known[c]["oracle_calls"] if c else None for c in frame.canonical_smiles],
+                                         dtype="Int64")  # empty for an invalid SMILES: never scored
+        return frame
+
+    def _postfix(self, bar) -> None:
+        main = self.cfg.objectives[0]
+        best = [v[main.property] for v in self.known.values() if np.isfinite(v[main.property])]
+        bar.set_postfix({"oracle calls": self.state.oracle_calls,
+                         f"best {main.property}": f"{(max if main.direction == 'max' else min)(best):.3f}"
+                         if best else "-"}, refresh=False)
 
     def _feasible(self, frame: pd.DataFrame) -> pd.Series:
         ok = pd.Series(True, index=frame.index)
@@ -263,40 +297,89 @@ class DesignRun:
         self.z[torch.tensor(usable, device=self.device)] = self.model.infer_posterior(data["x"]).z  # new model's view
 
     def run(self, resume: bool = False) -> pd.DataFrame:
+        """Iteration 0 scores the starting population; iterations 1.. shift, score, select, fine-tune. After each:
+        every output brought up to date. An interrupted iteration resumes with the molecules it had scored."""
         torch.manual_seed(self.cfg.seed)
-        if resume and (self.out / "state" / "state.json").exists():
+        if resume and ((self.out / "state" / "state.json").exists() or (self.out / "pending").exists()):
             self.load()
-            print(f"resuming from iteration {self.state.iteration} of {self.out}", file=sys.stderr)
-        elif self.state.iteration == 0:
+            print(f"resuming {self.out} after iteration {len(self.state.history) - 1}", file=sys.stderr)
+        bar = progress(total=self.cfg.iterations + 1, initial=len(self.state.history), desc="design", unit="iteration",
+                       quiet=self.quiet)
+        while len(self.state.history) <= self.cfg.iterations and not (self.state.history and self.over_budget()):
+            self.iterate(len(self.state.history))
+            bar.update(1)
+        bar.close()
+        if not self.quiet:
+            print(pd.DataFrame(self.state.history).to_string(index=False))
+        return self.population
+
+    def iterate(self, it: int) -> None:
+        """One iteration (0: the starting population), from its pending proposals when it was interrupted."""
+        start = time.perf_counter()
+        bar = progress(total=self.cfg.population, desc=f"iteration {it}: decoding", unit="mol", quiet=self.quiet)
+        pending = self.load_pending(it)
+        if pending is None:
             self.model.eval()
-            z = self.initial_latents()
-            first = self.score(self.model.decode_smiles(z), 0)
-            self.fit_heads(z, first)
-            self.population, self.z = self.select(first, z)
-            self.record(first)
-        bar = progress(total=self.cfg.iterations, initial=self.state.iteration, desc="design", quiet=self.quiet)
-        while self.state.iteration < self.cfg.iterations and not self.over_budget():
-            it = self.state.iteration + 1
-            start = time.perf_counter()
-            if len(self.z):  # cycle through the kept members
+            if it == 0:
+                z_new = self.initial_latents()
+            elif len(self.z):  # cycle through the kept members
                 pick = torch.arange(self.cfg.population) % len(self.z)
                 z_new = self.shift(self.z[pick], self.population.iloc[pick.numpy()].reset_index(drop=True))
             else:  # nothing valid kept yet: shift fresh prior samples (heads supply the current values)
                 z0 = self.model.sample_prior(self.cfg.population).z
                 z_new = self.shift(z0, pd.DataFrame({o.property: [math.nan] * len(z0) for o in self.cfg.objectives}))
-            proposals = self.score(self.model.decode_smiles(z_new), it)
+            smiles: list[str] = []
+            for a in range(0, len(z_new), 256):
+                smiles += self.model.decode_smiles(z_new[a:a + 256])
+                bar.update(len(smiles) - bar.n)
+            self.save_pending(it, z_new, smiles)
+            done = None
+        else:
+            z_new, smiles, done = pending
+        bar.reset(total=len(smiles))
+        bar.set_description(f"iteration {it}: scoring")
+        if done is not None:
+            bar.update(len(done))
+        pending_rows = self.out / "pending" / "scored.csv"
+        proposals = self.score(smiles, it, bar, done,
+                               on_chunk=lambda rows: write_atomic(pending_rows, lambda p: rows.to_csv(p, index=False)))
+        bar.close()
+        if it == 0:
+            self.fit_heads(z_new, proposals)
+            self.population, self.z = self.select(proposals, z_new)
+        else:
             merged = pd.concat([self.population, proposals], ignore_index=True)
             self.population, self.z = self.select(merged, torch.cat([self.z, z_new]))
             self.finetune(self.population)
             self.fit_heads(self.z, self.population)  # on the fine-tuned model's latents
-            self.state.iteration = it
-            self.record(proposals, seconds=time.perf_counter() - start)
-            bar.update(1)
-            bar.set_postfix({o.property: f"{self.population[o.property].max():.3f}" for o in self.cfg.objectives
-                             if len(self.population)})
-        bar.close()
-        self.write_final()
-        return self.population
+        self.state.iteration = it
+        self.record(proposals, seconds=time.perf_counter() - start)
+
+    def save_pending(self, it: int, z: torch.Tensor, smiles: list[str]) -> None:
+        """The iteration's proposals and the RNG state after them: a resumed run scores only what is left and
+        continues as the uninterrupted run would."""
+        def fill(tmp: Path) -> None:
+            np.save(tmp / "latents.npy", z.detach().cpu().numpy())
+            save_json(tmp / "proposals.json", {"iteration": it, "smiles": smiles})
+            torch.save(rng_state(), tmp / "rng.pt")
+
+        write_dir_atomic(self.out / "pending", fill)
+
+    def load_pending(self, it: int) -> tuple[torch.Tensor, list[str], pd.DataFrame | None] | None:
+        folder = self.out / "pending"
+        if not (folder / "proposals.json").exists():
+            return None
+        saved = load_json(folder / "proposals.json")
+        if saved["iteration"] != it:
+            return None
+        z = torch.from_numpy(np.load(folder / "latents.npy", allow_pickle=False)).to(self.device)
+        set_rng_state(torch.load(folder / "rng.pt", weights_only=True))
+        done = _read_scored(folder / "scored.csv") if (folder / "scored.csv").exists() else None
+        if done is not None:
+            self.state.oracle_calls = int(np.nanmax([self.state.oracle_calls, done.oracle_calls.max()]))
+            print(f"iteration {it}: {len(done)} of {len(saved['smiles'])} proposals were scored before the "
+                  "interruption; scoring the rest", file=sys.stderr)
+        return z, saved["smiles"], done
 
     def select(self, frame: pd.DataFrame, latents: torch.Tensor) -> tuple[pd.DataFrame, torch.Tensor]:
         """The top-k distinct valid molecules, feasible ones first, by fitness (with the diversity filter:
@@ -369,8 +452,10 @@ class DesignRun:
         self.out.mkdir(parents=True, exist_ok=True)
         write_atomic(self.out / f"scored_{it:03d}.csv", lambda p: proposals.to_csv(p, index=False))
         write_atomic(self.out / f"population_{it:03d}.csv", lambda p: self.population.to_csv(p, index=False))
+        self.write_top()
         write_atomic(self.out / "summary.csv", lambda p: pd.DataFrame(self.state.history).to_csv(p, index=False))
         self.save()
+        shutil.rmtree(self.out / "pending", ignore_errors=True)  # the iteration is in the state now
 
     def save(self) -> None:
         def fill(tmp: Path) -> None:
@@ -385,22 +470,30 @@ class DesignRun:
         write_dir_atomic(self.out / "state", fill)
 
     def load(self) -> None:
+        """The state after the last completed iteration (none: the run was interrupted in iteration 0), and every
+        molecule scored so far (a molecule is paid once)."""
+        for path in sorted(self.out.glob("scored_*.csv")):
+            for row in _read_scored(path).itertuples(index=False):
+                if row.canonical_smiles and row.canonical_smiles not in self.known:
+                    self.known[row.canonical_smiles] = {n: getattr(row, n) for n in [*self.oracles, "oracle_calls"]}
         state_dir = self.out / "state"
+        if not (state_dir / "state.json").exists():
+            return
         saved = load_json(state_dir / "state.json")
-        if saved["config"] != to_dict(self.cfg):
+        unchanged = ("iterations", "oracle_budget")  # a finished run may be extended
+        if {k: v for k, v in saved["config"].items() if k not in unchanged} != \
+                {k: v for k, v in to_dict(self.cfg).items() if k not in unchanged}:
             raise ConfigError(f"{self.out} was started with a different design config; use a new --out")
         self.model = MoleculeModel.from_pretrained(state_dir / "model", device=self.device).eval()
-        self.population = pd.read_csv(state_dir / "population.csv", keep_default_na=False,
-                                      na_values=[""]).fillna({"smiles": "", "canonical_smiles": ""})
+        self.population = _read_scored(state_dir / "population.csv")
         self.z = torch.from_numpy(np.load(state_dir / "latents.npy", allow_pickle=False)).to(self.device)
         self.state = DesignState(saved["iteration"], saved["oracle_calls"], saved["history"])
         set_rng_state(torch.load(state_dir / "rng.pt", weights_only=True))
 
-    def write_final(self) -> None:
-        top = self.population[self.population.feasible].head(100)
+    def write_top(self) -> None:
+        """top.csv (the 100 best feasible molecules so far), top.png (24 of them), properties.png."""
+        top = self.population[self.population.feasible].head(100) if len(self.population) else self.population
         write_atomic(self.out / "top.csv", lambda p: top.to_csv(p, index=False))
-        if not self.quiet:
-            print(pd.DataFrame(self.state.history).to_string(index=False))
         self.plot()
         from rdkit import Chem
         from rdkit.Chem import Draw
@@ -417,16 +510,23 @@ class DesignRun:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
 
-        frames = [pd.read_csv(p) for p in sorted(self.out.glob("population_*.csv"))]
+        paths = sorted(self.out.glob("population_*.csv"))
+        frames = [pd.read_csv(p) for p in paths]
+        iterations = [int(p.stem.split("_")[1]) for p in paths]  # numbered as in summary.csv, from 0
         names = list(self.oracles)
         fig, axes = plt.subplots(1, len(names), figsize=(4.5 * len(names), 3.5), squeeze=False)
         for ax, name in zip(axes[0], names):
-            ax.boxplot([f[name].dropna().to_numpy() for f in frames], showfliers=False)
+            ax.boxplot([f[name].dropna().to_numpy() for f in frames], positions=iterations, showfliers=False)
             ax.set_xlabel("iteration")
             ax.set_title(name)
         fig.tight_layout()
         write_atomic(self.out / "properties.png", lambda p: fig.savefig(p, format="png", dpi=100))
         plt.close(fig)
+
+
+def _read_scored(path: Path) -> pd.DataFrame:
+    """A scored-molecules CSV as written (empty SMILES stay empty strings, not NaN)."""
+    return pd.read_csv(path, keep_default_na=False, na_values=[""]).fillna({"smiles": "", "canonical_smiles": ""})
 
 
 def _rings_allowed(smiles: str, allowed: set[int]) -> bool:

@@ -21,7 +21,7 @@ from lebm.core.io import save_npy
 
 from .data import canonical
 from .model import MoleculeModel
-from .tokens import to_representation
+from .tokens import to_representation, tokenize
 
 _SIMILARITY_FP = rdFingerprintGenerator.GetMorganGenerator(radius=2, fpSize=1024)
 
@@ -47,8 +47,11 @@ def fingerprint_bags(smiles: list[str], bits: int, cache: Path | None = None) ->
 
 
 def encode_ids(model: MoleculeModel, smiles: list[str]) -> torch.Tensor:
+    """Token ids of canonical SMILES; molecules longer than the model's max_len are read whole (the encoder and
+    decoder take any length; max_len bounds what the model writes)."""
     texts = [to_representation(s, model.config.representation) for s in smiles]
-    return model.vocab.encode(texts, model.config.max_len).to(model.device())
+    longest = max((len(tokenize(t, model.config.representation)) for t in texts), default=0)
+    return model.vocab.encode(texts, max(model.config.max_len, longest)).to(model.device())
 
 
 @torch.no_grad()

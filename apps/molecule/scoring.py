@@ -105,10 +105,14 @@ def run_callable(fn: Callable, smiles: list[str], timeout: float) -> list[float]
             result["values"] = fn(list(smiles))
         except Exception as e:  # a user's scorer failing is a counted failure, not the end of the run
             result["error"] = f"{type(e).__name__}: {e}"
+        except KeyboardInterrupt:  # Ctrl-C reached the scorer: the run stops there (and resumes with --resume)
+            result["interrupted"] = True
 
     worker = threading.Thread(target=call, daemon=True)
     worker.start()
     worker.join(timeout)
+    if result.get("interrupted"):
+        raise KeyboardInterrupt
     if worker.is_alive() or "error" in result:
         print(f"scorer failed on {len(smiles)} molecules: {result.get('error', f'timed out after {timeout:g} s')}",
               file=sys.stderr)

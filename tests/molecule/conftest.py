@@ -11,7 +11,7 @@ def train_tiny(tmp: Path, prop: str, steps: int, molecules: int, prior_steps: in
         f"[model.ebm.prior]\nlatent_dim = 8\nhidden = [32]\n[model.ebm.prior_chain]\nsteps = {prior_steps}\n"
         f"[model.ebm.posterior_chain]\nsteps = {posterior_steps}\n[model.decoder]\nhidden = 96\nembed = 32\n"
         "[model.head]\nhidden = [32]\n")
-    assert main(["molecule", "train", "--preset", "fast", "--max-molecules", str(molecules), "--config", str(tmp / "cfg.toml"), "--out",
+    assert main(["molecule", "train", "--data", "moses", "--preset", "fast", "--max-molecules", str(molecules), "--config", str(tmp / "cfg.toml"), "--out",
                  str(tmp / "run"), "--steps", str(steps), "--batch-size", "64", "--lr-generator", "3e-3", "--quiet",
                  "--probe", "10", "--properties", prop, "--threads", "1"]) == 0
     return tmp / "run" / "model"

@@ -40,7 +40,15 @@ def test_two_iterations_write_every_output_and_resume_matches(qed_model, tmp_pat
                  "properties.png", "state/state.json", "state/model/model.safetensors"):
         assert (whole / name).exists(), name
     summary = pd.read_csv(whole / "summary.csv")
-    assert list(summary.iteration) == [0, 1, 2] and summary.oracle_calls.tolist() == [60, 120, 180]
+    assert list(summary.iteration) == [0, 1, 2]
+    # a molecule is paid once: the calls are the distinct valid molecules scored so far
+    seen: set[str] = set()
+    for it, calls in zip(summary.iteration, summary.oracle_calls):
+        scored = pd.read_csv(whole / f"scored_{it:03d}.csv", keep_default_na=False)
+        seen |= set(scored.canonical_smiles[scored.valid])
+        assert calls == len(seen)
+        firsts = scored[scored.valid].drop_duplicates("canonical_smiles")
+        assert firsts.oracle_calls.astype(int).between(1, calls).all()
     assert {"qed_mean", "qed_top1", "qed_top3", "validity", "uniqueness"} <= set(summary.columns)
     assert (summary.qed_top1.diff().dropna() >= 0).all()  # the kept population never loses its best
     top = pd.read_csv(whole / "top.csv")
@@ -164,7 +172,10 @@ def test_a_scorer_objective_learns_its_head_and_every_scored_molecule_is_written
     for i, frame in enumerate(scored):
         assert len(frame) == 40 and (frame.iteration == i).all()
         assert {"smiles", "celecoxib", "celecoxib_transformed", "fitness", "oracle_calls"} <= set(frame.columns)
-        assert frame.oracle_calls.tolist() == list(range(40 * i + 1, 40 * i + 41))
+        assert frame.oracle_calls[~frame.valid].isna().all()  # an invalid SMILES is never scored
+    calls = pd.concat(scored).query("valid").groupby("canonical_smiles").oracle_calls
+    assert (calls.nunique() == 1).all()  # a repeat carries the call that first scored it
+    assert sorted(calls.first().astype(int)) == list(range(1, calls.ngroups + 1))  # numbered 1.. without a gap
     valid = scored[1][scored[1].valid]
     assert valid.celecoxib.between(0, 1).all() and (valid.celecoxib == valid.celecoxib_transformed).all()
     # the learned head follows the oracle: predictions on the kept molecules correlate with their scores
@@ -261,3 +272,77 @@ def test_a_learned_heads_unit_is_at_least_one_shift(qed_model, tmp_path):
     run = DesignRun(pmo_design(qed_model, iterations=1), tmp_path, quiet=True)
     run.fit_heads(z, pd.DataFrame({"celecoxib": [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]}), steps=2)
     assert run.model.config.property_stats["celecoxib"][1] == pytest.approx(np.std([0, 0.2, 0.4, 0.6, 0.8, 1.0]))
+
+
+def interrupting_scorer(tmp_path: Path, stop_at_call: int) -> str:
+    """A callable scorer (heavy atom count) that logs every molecule it scores and, on its first use, stops the
+    run as Ctrl-C would at its `stop_at_call`-th call; returns its module:function name."""
+    (tmp_path / "counting_scorer.py").write_text(
+        "from pathlib import Path\nfrom rdkit import Chem\n"
+        f"LOG = Path({str(tmp_path / 'scored.log')!r})\nSTOP = Path({str(tmp_path / 'stop')!r})\n"
+        "def score(smiles):\n"
+        "    if STOP.exists():\n"
+        "        calls = int(STOP.read_text() or 0) + 1\n"
+        "        STOP.write_text(str(calls))\n"
+        f"        if calls == {stop_at_call}:\n"
+        "            STOP.unlink()\n"
+        "            raise KeyboardInterrupt\n"
+        "    with LOG.open('a') as fh:\n"
+        "        fh.write(''.join(s + '\\n' for s in smiles))\n"
+        "    return [float(Chem.MolFromSmiles(s).GetNumHeavyAtoms()) for s in smiles]\n")
+    (tmp_path / "stop").write_text("")
+    return "counting_scorer:score"
+
+
+def test_an_interrupted_iteration_resumes_without_paying_a_molecule_twice(qed_model, tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(tmp_path))
+    name = interrupting_scorer(tmp_path, stop_at_call=6)
+    toml = tmp_path / "count.toml"
+    toml.write_text(f"[design]\nmodel = '{qed_model}'\npopulation = 200\ntop_k = 50\niterations = 2\n"
+                    "train_smiles = 'none'\nfinetune_batch = 32\nseed = 2\n"
+                    f"[[design.scorers]]\nname = 'atoms'\ncallable = '{name}'\n"
+                    "[[design.objectives]]\nproperty = 'atoms'\nshift = 1.0\n")
+    out = tmp_path / "run"
+    assert main(["molecule", "design", "--config", str(toml), "--out", str(out), "--quiet"]) == 130  # Ctrl-C
+    assert (out / "pending" / "scored.csv").exists()  # the interrupted iteration kept what it had scored
+    assert main(["molecule", "design", "--config", str(toml), "--out", str(out), "--quiet", "--resume"]) == 0
+    paid = (tmp_path / "scored.log").read_text().splitlines()
+    assert len(paid) == len(set(paid))  # no molecule went to the oracle twice, across the interruption
+    summary = pd.read_csv(out / "summary.csv")
+    assert summary.iteration.tolist() == [0, 1, 2] and summary.oracle_calls.iloc[-1] == len(paid)
+    assert not (out / "pending").exists()
+    # the same run uninterrupted pays the same molecules
+    (tmp_path / "scored.log").unlink()
+    assert main(["molecule", "design", "--config", str(toml), "--out", str(tmp_path / "whole"), "--quiet"]) == 0
+    assert sorted((tmp_path / "scored.log").read_text().splitlines()) == sorted(paid)
+    pd.testing.assert_frame_equal(pd.read_csv(out / "population_002.csv"),
+                                  pd.read_csv(tmp_path / "whole" / "population_002.csv"), check_dtype=False)
+
+
+def test_outputs_after_every_iteration_and_progress_lines_in_a_log(qed_model, tmp_path):
+    import subprocess
+    import sys
+    import time
+
+    toml = design_toml(tmp_path, qed_model, 3)
+    log = (tmp_path / "design.log").open("w")
+    proc = subprocess.Popen([sys.executable, "-m", "lebm", "molecule", "design", "--config", str(toml), "--out",
+                             str(tmp_path / "run"), "--iterations", "2", "--population", "50", "--top-k", "20"],
+                            stderr=log, stdout=subprocess.DEVNULL)
+    try:
+        started = time.monotonic()
+        while not (tmp_path / "run" / "summary.csv").exists() and proc.poll() is None:
+            time.sleep(0.2)
+        # after iteration 0, before the run ends: every output is there already
+        for name in ("summary.csv", "top.csv", "properties.png", "population_000.csv"):
+            assert (tmp_path / "run" / name).exists(), name
+        assert proc.wait(timeout=600) == 0
+    finally:
+        proc.kill()
+    lines = (tmp_path / "design.log").read_text().splitlines()
+    assert any(line.startswith("iteration 1: decoding") for line in lines)
+    assert any(line.startswith("iteration 1: scoring") and "oracle calls" in line for line in lines)
+    summary = pd.read_csv(tmp_path / "run" / "summary.csv")
+    assert summary.iteration.tolist() == [0, 1, 2]  # --iterations 2 over the TOML's 3
+    assert len(pd.read_csv(tmp_path / "run" / "scored_001.csv")) == 50  # --population 50
+    assert time.monotonic() - started < 600
