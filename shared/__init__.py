@@ -2,13 +2,11 @@
 
     from lebm.core import EnergyPrior, PriorConfig, langevin, LatentEBM, Trainer, TrainConfig
 
-Installed as `lebm.core`; in the source tree the folder's own name `shared` is the same module (legacy.py).
+Installed as `lebm.core`, its only import name (the folder is named shared/ by the project's layout).
 """
 
-if __name__ != "lebm.core":  # imported by its folder name in the source tree
-    from lebm.core.legacy import alias
-
-    alias(__name__, "lebm.core")
+if __name__ != "lebm.core":  # the folder's own name would make a second copy of every module
+    raise ImportError(f"import lebm.core, not {__name__}: the folder shared/ is installed as lebm.core")
 
 from .config import from_dict, load_toml, to_dict
 from .distributed import pick_device, seed_everything

@@ -1,6 +1,6 @@
 """The `lebm` command line. The core adds the `toy` group; each app adds its own group through the
 `lebm.commands` entry-point group (a function that takes the subparsers object), so the core
-never imports an app. Under torchrun: `torchrun --nproc_per_node N -m shared <group> train ...`.
+never imports an app. Under torchrun: `torchrun --nproc_per_node N -m lebm <group> train ...`.
 """
 
 from __future__ import annotations

@@ -330,7 +330,8 @@ class Learner:
         if cfg.class_mi_weight and self.opt_class is None:
             loss_prior = loss_prior - cfg.class_mi_weight * class_information(model.prior.logits(z_post))
         loss_prior.backward()
-        out.update(f_prior=f_neg.mean().item(), f_post=f_pos.mean().item(), f_spread=f_pos.std().item(),
+        spread = f_pos.std().item() if len(f_pos) > 1 else 0.0  # one example: no spread (and no torch warning)
+        out.update(f_prior=f_neg.mean().item(), f_post=f_pos.mean().item(), f_spread=spread,
                    loss_prior=loss.item(), grad_prior=_clip(self.prior.parameters(), cfg.clip_prior))
         self.opt_prior.step()
         return out

@@ -126,10 +126,22 @@ class LatentEBM(nn.Module):
         z0 = self.prior.sample_reference(n, self.device())
         return self.ebm.prior_chain.run(z0, self.prior.log_density, **chain)
 
-    def sample_conditional(self, n: int, targets: Mapping[str, float | torch.Tensor], **chain: Any) -> LangevinResult:
-        """z ~ p(z | y*) for target property values y* (one value, or one per chain)."""
-        z0 = self.prior.sample_reference(n, self.device())
-        ys = {k: torch.as_tensor(v, dtype=torch.float32, device=z0.device).expand(n).clone() for k, v in targets.items()}
+    def sample_conditional(self, n: int, targets: Mapping[str, float | torch.Tensor], oversample: int = 1,
+                           **chain: Any) -> LangevinResult:
+        """z ~ p(z | y*) ∝ p_a(z) prod_k p_k(y_k* | z) for target values y* (one value, or one per chain). With
+        oversample K > 1 the chains start from K n prior samples resampled without replacement in proportion to
+        prod_k p_k(y_k* | z) (importance resampling: the starts lie where the prior puts its mass, so a short chain
+        stays on the latent manifold the generator knows); K = 1: from reference draws."""
+        device = self.device()
+        ys = {k: torch.as_tensor(v, dtype=torch.float32, device=device).expand(n).clone() for k, v in targets.items()}
+        if oversample > 1:  # each chain draws its start from its own K prior samples (sampling-importance-resampling)
+            pool = self.sample_prior(oversample * n).z.view(oversample, n, -1)
+            with torch.no_grad():
+                log_w = torch.stack([log_density_sum(*self._head_terms(ys))(pool[k]) for k in range(oversample)], 1)
+            pick = torch.multinomial(torch.softmax(log_w.double(), 1), 1)[:, 0]
+            z0 = pool[pick, torch.arange(n, device=device)]
+        else:
+            z0 = self.prior.sample_reference(n, device)
         return self.ebm.prior_chain.run(z0, self.conditional_log_density(ys), **chain)
 
     def initial_posterior(self, x: Any, n: int) -> torch.Tensor:

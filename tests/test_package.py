@@ -23,13 +23,15 @@ def test_the_wheel_installs_beside_another_projects_apps_package(tmp_path):
     output = build.stdout + build.stderr
     assert not [line for line in output.splitlines() if "license" in line.lower() and "deprecat" in line.lower()]
     assert not [line for line in output.splitlines() if "DeprecationWarning" in line or "BackendWarning" in line]
+    assert "would be ignored" not in output  # every data folder is a listed package: no setuptools warning
     wheel = next((source / "dist").glob("lebm-*.whl"))
     tops = {name.split("/")[0] for name in zipfile.ZipFile(wheel).namelist()}
     assert {t for t in tops if not t.endswith(".dist-info")} == {"lebm"}
     names = zipfile.ZipFile(wheel).namelist()
     assert "lebm/molecule/presets/latent.toml" in names
-    assert {f"lebm/molecule/data/moses/{split}/{f}" for split in ("test", "test_scaffolds")
-            for f in ("fcd.npz", "counts.json.gz")} | {"lebm/molecule/data/moses/test/props.npz"} <= set(names)
+    assert {f"lebm/molecule/data/{split}/{f}" for split in ("moses/test", "moses/test_scaffolds", "zinc250k/test")
+            for f in ("fcd.npz", "counts.json.gz")} | {"lebm/molecule/data/moses/test/props.npz",
+                                                       "lebm/molecule/data/zinc250k/test/props.npz"} <= set(names)
 
     env = tmp_path / "env"
     venv.create(env, with_pip=False)

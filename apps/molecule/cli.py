@@ -34,10 +34,8 @@ from .data import (
 from .model import MoleculeConfig, MoleculeModel
 from .tokens import Vocabulary, to_representation
 
-BUNDLED = Path(__file__).resolve().parents[2] / "models" / "moses-lebm"  # generation: the most valid samples
-# design, conditional sampling, lead optimisation, encode / reconstruct: the model whose latent carries the
-# molecule and has property heads (qed, sa, logp, mw, tpsa, plogp); see its README.md and BENCHMARKS.md
-DESIGN_READY = Path(__file__).resolve().parents[2] / "models" / "moses-lebm-latent"
+# the bundled model, the default of every command: trained on ZINC250k, heads qed, sa, logp, mw, tpsa, plogp
+BUNDLED = Path(__file__).resolve().parents[2] / "models" / "zinc-lebm"
 PRESETS = ("latent", "fast", "paper", "charrnn")
 
 
@@ -220,27 +218,41 @@ def parse_conditions(items: list[str]) -> dict[str, float]:
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
-    """Conditional sampling z ~ p(z | y*), decoded and scored by the real oracles."""
-    from .oracles import Oracle
+    """Conditional sampling z ~ p(z | y*), decoded and scored by the real oracles; the summary leads with the real
+    values, the heads' own mean last, and warns where the two disagree by more than the tolerance."""
+    from .oracles import TOLERANCE, Oracle
 
     targets = parse_conditions(args.condition)
     model = MoleculeModel.from_pretrained(args.model, device=pick_device(args.device)).eval()
     for name in targets:
         model.normalise(name, torch.zeros(1))  # raises for a property without a head
+    if args.oversample < 1:
+        raise ConfigError(f"--oversample must be >= 1, got {args.oversample}")
     torch.manual_seed(args.seed)
-    chain = {"steps": args.steps} if args.steps else {}
-    smiles, z = model.sample_smiles_conditional(args.n, targets, args.batch_size, args.temperature, **chain)
+    chain = {"steps": args.steps} if args.steps is not None else {}
+    smiles, z = model.sample_smiles_conditional(args.n, targets, args.batch_size, args.temperature, args.oversample,
+                                                **chain)
     frame = pd.DataFrame({"smiles": smiles})
     frame["valid"] = [canonical(s) is not None for s in smiles]
     predicted = model.predict_properties(z)
-    print(f"{'property':<12}{'target':>10}{'mean':>10}{'median':>10}{'std':>10}{'head mean':>11}  (valid: "
-          f"{frame.valid.mean():.3f})")
+    print(f"{len(frame)} molecules, valid {frame.valid.mean():.3f}, unique among valid "
+          f"{frame[frame.valid].smiles.map(canonical).nunique() / max(frame.valid.sum(), 1):.3f}")
+    print(f"{'property':<10}{'target':>9}{'real mean':>11}{'median':>9}{'std':>9}{'within':>9}{'tolerance':>11}"
+          f"{'head mean':>11}")
+    warnings = []
     for name, target in targets.items():
         frame[name] = Oracle(name)(smiles)
         frame[f"predicted_{name}"] = predicted[name].detach().cpu().numpy()
-        real = frame[name].dropna()
-        print(f"{name:<12}{target:>10.3f}{real.mean():>10.3f}{real.median():>10.3f}{real.std():>10.3f}"
-              f"{frame[f'predicted_{name}'].mean():>11.3f}")
+        real, head = frame[name].dropna(), frame[f"predicted_{name}"].mean()
+        tol = TOLERANCE.get(name, 0.1 * max(abs(target), 1.0))
+        within = float((real - target).abs().le(tol).sum() / max(len(frame), 1))
+        print(f"{name:<10}{target:>9.3f}{real.mean():>11.3f}{real.median():>9.3f}{real.std():>9.3f}{within:>9.1%}"
+              f"{tol:>11g}{head:>11.3f}")
+        if not abs(real.mean() - head) <= tol:
+            warnings.append(f"warning: {name}: the real mean {real.mean():.3f} and the head's {head:.3f} differ by "
+                            f"more than {tol:g}; the head is wrong here, trust the real values")
+    for line in warnings:
+        print(line)
     write_atomic(args.output, lambda p: frame.to_csv(p, index=False))
     print(f"wrote {args.output}")
     return 0
@@ -265,7 +277,7 @@ def cmd_design(args: argparse.Namespace) -> int:
     cfg = resolve(DesignConfig, None, design, where="design.")
     if args.model:
         cfg.model = str(args.model)
-    cfg.model = cfg.model or str(DESIGN_READY)  # no model named: the bundled design-ready one
+    cfg.model = cfg.model or str(BUNDLED)  # no model named: the bundled one
     DesignRun(cfg, args.out, quiet=args.quiet).run(resume=args.resume)
     print(f"wrote {args.out}/summary.csv, top.csv, top.png, properties.png")
     return 0
@@ -436,7 +448,8 @@ def add_group(sub: argparse._SubParsersAction) -> None:
     train.set_defaults(func=cmd_train)
 
     gen = cmds.add_parser("generate", help="sample molecules from a trained model")
-    gen.add_argument("--model", type=Path, default=BUNDLED, help="model directory (default: the bundled model)")
+    gen.add_argument("--model", type=Path, default=BUNDLED, help="model directory (default: the bundled model, "
+                                                                 "models/zinc-lebm)")
     gen.add_argument("-n", type=int, default=1000, help="number of molecules")
     gen.add_argument("--seed", type=int, default=0, help="sampling seed")
     gen.add_argument("-o", "--output", type=Path, default=Path("generated.csv"), help="output CSV")
@@ -453,8 +466,8 @@ def add_group(sub: argparse._SubParsersAction) -> None:
                              ("reconstruct", cmd_reconstruct, "decode each molecule's posterior mean; Tanimoto, exact")):
         cmd = cmds.add_parser(name, help=what)
         cmd.add_argument("input", type=Path, help="SMILES file (.csv/.smi/.txt, optionally .gz)")
-        cmd.add_argument("--model", type=Path, default=DESIGN_READY,
-                         help="model directory (default: the bundled design-ready model, models/moses-lebm-latent)")
+        cmd.add_argument("--model", type=Path, default=BUNDLED, help="model directory (default: the bundled model, "
+                                                                       "models/zinc-lebm)")
         cmd.add_argument("--smiles-column", help="CSV column holding SMILES (default: a column named smiles, any case)")
         cmd.add_argument("-o", "--output", type=Path, default=Path(f"{name}d.csv"), help="output file")
         cmd.add_argument("--batch-size", type=int, default=256, help="molecules at once")
@@ -469,12 +482,16 @@ def add_group(sub: argparse._SubParsersAction) -> None:
     config.set_defaults(func=cmd_config)
 
     sample = cmds.add_parser("sample", help="conditional sampling z ~ p(z | y*) through the property heads")
-    sample.add_argument("--model", type=Path, default=DESIGN_READY,
-                        help="model directory with property heads (default: the bundled design-ready model)")
+    sample.add_argument("--model", type=Path, default=BUNDLED,
+                        help="model directory with property heads (default: the bundled model, models/zinc-lebm)")
     sample.add_argument("--condition", action="append", required=True, help="NAME=VALUE target (repeatable)")
     sample.add_argument("-n", type=int, default=100, help="number of molecules")
     sample.add_argument("--seed", type=int, default=0, help="sampling seed")
-    sample.add_argument("--steps", type=int, help="Langevin steps (default: the model's prior chain)")
+    sample.add_argument("--steps", type=int, help="Langevin steps of the conditional chain (default: the model's "
+                                                  "prior chain)")
+    sample.add_argument("--oversample", type=int, default=1,
+                        help="K: each chain starts from the best-fitting of K prior samples, drawn in proportion to "
+                             "p(y* | z) (1 = from noise)")
     sample.add_argument("-o", "--output", type=Path, default=Path("sampled.csv"), help="output CSV")
     sample.add_argument("--batch-size", type=int, default=500, help="molecules sampled at once")
     sample.add_argument("--temperature", type=float, default=1.0, help="decoding temperature")
@@ -493,8 +510,8 @@ def add_group(sub: argparse._SubParsersAction) -> None:
     opt.add_argument("--step-size", type=float, default=0.05, help="Langevin step size")
     opt.add_argument("--shift", type=float, default=2.0, help="head target: the lead's value + shift")
     opt.add_argument("--temperature", type=float, default=0.7, help="decoding temperature (0 = greedy)")
-    opt.add_argument("--model", type=Path, default=DESIGN_READY,
-                     help="model directory (default: the bundled design-ready model, models/moses-lebm-latent)")
+    opt.add_argument("--model", type=Path, default=BUNDLED,
+                     help="model directory (default: the bundled model, models/zinc-lebm)")
     opt.add_argument("--out", type=Path, required=True, help="output directory")
     opt.add_argument("--overwrite", action="store_true", help="replace an earlier optimize run in OUT")
     opt.add_argument("--images", action=argparse.BooleanOptionalAction, default=True, help="a PNG per lead")
@@ -505,8 +522,8 @@ def add_group(sub: argparse._SubParsersAction) -> None:
     opt.set_defaults(func=cmd_optimize)
 
     heads = cmds.add_parser("fit-heads", help="add property heads to a trained model (regression on its latent)")
-    heads.add_argument("--model", type=Path, default=DESIGN_READY,
-                       help="model directory (default: the bundled design-ready model, models/moses-lebm-latent)")
+    heads.add_argument("--model", type=Path, default=BUNDLED,
+                       help="model directory (default: the bundled model, models/zinc-lebm)")
     heads.add_argument("--properties", nargs="+", required=True, help="oracle properties (qed, sa, logp, mw, ...)")
     heads.add_argument("--out", type=Path, required=True, help="directory of the new model")
     heads.add_argument("--overwrite", action="store_true", help="replace a model already in OUT")
@@ -523,7 +540,8 @@ def add_group(sub: argparse._SubParsersAction) -> None:
     design = cmds.add_parser("design", help="design molecules toward property targets (SGDS loop)")
     design.add_argument("--config", type=Path, required=True, help="TOML with a [design] table (see README)")
     design.add_argument("--out", type=Path, required=True, help="run directory")
-    design.add_argument("--model", type=Path, help="model directory (overrides design.model; default: the bundled model)")
+    design.add_argument("--model", type=Path, help="model directory (overrides design.model; default: the bundled "
+                                                   "model, models/zinc-lebm)")
     design.add_argument("--iterations", type=int, help="shift iterations (over design.iterations; raise it with "
                                                         "--resume to extend a finished run)")
     design.add_argument("--population", type=int, help="molecules proposed per iteration (over design.population)")
@@ -538,7 +556,8 @@ def add_group(sub: argparse._SubParsersAction) -> None:
 
     demo = cmds.add_parser("demo", help="generate 1,000 molecules from the bundled model, write CSV + PNG, "
                                          "print headline metrics")
-    demo.add_argument("--model", type=Path, default=BUNDLED, help="model directory")
+    demo.add_argument("--model", type=Path, default=BUNDLED, help="model directory (default: the bundled model, "
+                                                                  "models/zinc-lebm)")
     demo.add_argument("-n", type=int, default=1000, help="number of molecules")
     demo.add_argument("--out", type=Path, default=Path("demo"), help="output directory")
     demo.add_argument("--quiet", action="store_true", help="no progress bars")

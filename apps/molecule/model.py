@@ -99,12 +99,12 @@ class MoleculeModel(LatentEBM):
         return out
 
     def sample_smiles_conditional(self, n: int, targets: dict[str, float], batch_size: int = 500,
-                                  temperature: float = 1.0, **chain) -> tuple[list[str], torch.Tensor]:
-        """n SMILES from z ~ p(z | y*) (Langevin through the core), and the latents."""
+                                  temperature: float = 1.0, oversample: int = 1, **chain) -> tuple[list[str], torch.Tensor]:
+        """n SMILES from z ~ p(z | y*) (the core's conditional sampler), and the latents."""
         normalised = {k: float(self.normalise(k, torch.tensor(v))) for k, v in targets.items()}
         smiles, latents = [], []
         for start in range(0, n, batch_size):
-            z = self.sample_conditional(min(batch_size, n - start), normalised, **chain).z
+            z = self.sample_conditional(min(batch_size, n - start), normalised, oversample, **chain).z
             smiles += self.decode_smiles(z, temperature)
             latents.append(z)
         return smiles, torch.cat(latents)

@@ -204,6 +204,10 @@ def docking_error() -> str:
     return ""
 
 
+# how close a molecule's real value must be to a target to count as on target (conditional sampling's summary)
+TOLERANCE = {"qed": 0.05, "logp": 0.5, "mw": 25.0, "sa": 0.5, "tpsa": 10.0, "plogp": 0.5}
+
+
 def property_table(smiles: list[str], names: list[str], jobs: int = 1, cache: Path | None = None) -> dict[str, np.ndarray]:
     """Oracle values of every molecule for each named property, cached per data set and property."""
     key = hashlib.sha1("\n".join(smiles).encode()).hexdigest()[:16]

@@ -143,14 +143,15 @@ def test_paths_in_a_design_config_are_relative_to_the_config_file(qed_model, tmp
     assert (tmp_path / "shell" / "run" / "top.csv").is_file()
 
 
-def test_a_design_preset_without_a_model_uses_the_bundled_design_ready_one():
-    """Presets name no model: they use models/moses-lebm-latent, which has a head for every preset's objective."""
+def test_a_design_preset_without_a_model_uses_the_bundled_one():
+    """Presets name no model: they use models/zinc-lebm, which has a head for every preset's objective."""
     import tomllib
 
-    from lebm.molecule.cli import DESIGN_READY, preset_path
+    from lebm.molecule.cli import BUNDLED, preset_path
 
-    heads = set(json.loads((DESIGN_READY / "config.json").read_text())["config"]["properties"])
-    for name in ("design_qed", "design_plogp", "design_multi", "design_docking_esr1"):
+    heads = set(json.loads((BUNDLED / "config.json").read_text())["config"]["properties"])
+    for name in [f"{base}{scale}" for base in ("design_qed", "design_plogp", "design_multi", "design_docking_esr1")
+                 for scale in ("", "_gpu")]:
         design = tomllib.loads(preset_path(name).read_text()).get("design", {})
         assert "model" not in design, name
         wanted = {o["property"] for o in design.get("objectives", []) if "property" in o}
@@ -237,7 +238,7 @@ def test_a_builtin_objective_without_a_head_learns_one_when_asked(qed_model, tmp
 
 def test_the_readme_plugin_example_runs(tmp_path, monkeypatch):
     """The README's worked example (a command scorer, a transform, a constraint, the diversity filter) on the
-    bundled design-ready model, shortened to one small iteration."""
+    bundled model, shortened to one small iteration."""
     import re
     import sys
     import textwrap

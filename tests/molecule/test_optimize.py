@@ -1,7 +1,6 @@
 """fit-heads and optimize: heads added to a trained model, lead optimisation within the similarity bound,
 and their error paths."""
 
-import json
 
 import pandas as pd
 import pytest
@@ -95,12 +94,17 @@ def test_optimize_errors_are_one_line(headed_model, tmp_path, extra, message, ca
     assert not (tmp_path / "o").exists() or not any((tmp_path / "o").iterdir())
 
 
-def test_optimize_and_fit_heads_refuse_a_model_without_the_head_or_encoder(tmp_path, capsys):
-    bundled = json.loads((DATA.parents[2] / "models" / "moses-lebm" / "config.json").read_text())
-    assert "plogp" not in bundled["config"]["properties"]
-    assert main(["molecule", "optimize", "--start", "CCO", "--model", str(DATA.parents[2] / "models" / "moses-lebm"),
+def test_optimize_and_fit_heads_refuse_a_model_without_the_head_or_encoder(headed_model, tmp_path, capsys):
+    assert main(["molecule", "optimize", "--start", "CCO", "--model", str(headed_model), "--objective", "tpsa",
                  "--out", str(tmp_path / "o")]) == 2
     assert "fit-heads" in capsys.readouterr().err
+    (tmp_path / "lm.toml").write_text("[model]\nmax_len = 60\n")  # a CharRNN: no encoder to regress heads on
+    assert main(["molecule", "train", "--preset", "charrnn", "--data", str(DATA / "tiny.csv"), "--config",
+                 str(tmp_path / "lm.toml"), "--out", str(tmp_path / "lm"), "--steps", "2", "--quiet",
+                 "--probe", "2"]) == 0
+    assert main(["molecule", "fit-heads", "--model", str(tmp_path / "lm" / "model"), "--data", str(DATA / "tiny.csv"),
+                 "--properties", "qed", "--out", str(tmp_path / "h")]) == 2
+    assert "needs a model with an encoder" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("command", ["encode", "reconstruct"])
@@ -114,8 +118,8 @@ def test_encode_and_reconstruct_refuse_files_without_an_encodable_molecule(heade
     assert "error: " in err and "no molecule the model can encode" in err and not (tmp_path / "out.csv").exists()
 
 
-def test_out_of_the_box_the_design_ready_model_samples_and_optimizes(tmp_path, capsys):
-    """No --model: conditional sampling and lead optimisation run on the bundled design-ready model."""
+def test_out_of_the_box_the_bundled_model_samples_and_optimizes(tmp_path, capsys):
+    """No --model: conditional sampling and lead optimisation run on the bundled model."""
     assert main(["molecule", "sample", "--condition", "qed=0.8", "-n", "20", "--steps", "5", "-o",
                  str(tmp_path / "s.csv"), "--device", "cpu"]) == 0
     sampled = pd.read_csv(tmp_path / "s.csv")
