@@ -39,9 +39,9 @@ test-all: setup
 bench: setup
 	$(PY) bench/toy_prior.py
 
-# needs a CharRNN trained with the same budget as the bundled model (see BENCHMARKS.md)
+# needs the CharRNN trained with the same budget as the bundled model (models/zinc-lebm/README.md)
 bench-molecule: setup
-	$(PY) bench/molecule_moses.py --lebm models/moses-lebm --charrnn runs/charrnn/model
+	$(PY) bench/molecule_zinc.py --charrnn runs/zinc/charrnn/snapshot-60min --models bundled=models/zinc-lebm
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache

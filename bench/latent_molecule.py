@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from molecule_moses import step_costs  # noqa: E402
 
 from lebm.core.diagnostics import latent_diagnostics  # noqa: E402
-from lebm.molecule.cli import moses_held_out  # noqa: E402
+from lebm.molecule.cli import held_out_molecules  # noqa: E402
 from lebm.molecule.data import canonical, moses_smiles  # noqa: E402
 from lebm.molecule.latent import encode_ids, reconstruct  # noqa: E402
 from lebm.molecule.metrics import moses_metrics, shipped_fcd_reference  # noqa: E402
@@ -81,7 +81,7 @@ def main() -> None:
               "rows": {}}
     if args.json.is_file():  # rows of earlier invocations are kept, newer ones replace them by name
         result["rows"] = json.loads(args.json.read_text()).get("rows", {})
-    held_out, train = moses_held_out(args.recon), set(moses_smiles("train")) if args.models else set()
+    held_out, train = held_out_molecules(args.recon, "moses"), set(moses_smiles("train")) if args.models else set()
     for item in args.models:
         name, _, directory = item.partition("=")
         result["rows"][name] = score(MoleculeModel.from_pretrained(directory).eval(), args.n, held_out, train) | \

@@ -1,10 +1,11 @@
 """Molecule benchmark: MOSES metrics of the bundled LEBM and a CharRNN baseline, speed ratios.
 
-    python bench/molecule_moses.py --lebm models/moses-lebm --charrnn runs/charrnn/model [-n 10000]
+    lebm molecule train --data moses --out runs/moses --max-minutes 120 --steps 100000000   # a MOSES model
+    python bench/molecule_moses.py --lebm runs/moses/model --charrnn runs/charrnn/model [-n 10000]
 
 1. Generation throughput (molecules/s, CPU): LEBM (prior chain + decoding) vs CharRNN (decoding).
 2. n molecules from each model; the MOSES metrics against the MOSES test set (statistics cached
-   under $LEBM_CACHE), beside the published MOSES baselines (REFERENCE.md section 3).
+   under $LEBM_CACHE), beside the published MOSES baselines (Polykovskiy et al. 2020).
 3. Training cost per molecule of each preset as a ratio to a CharRNN step with the same decoder
    (timed steps on a MOSES subset, same batch size, same threads).
 Prints Markdown tables and writes JSON (default bench/results/molecule_moses.json).
@@ -78,7 +79,7 @@ def step_costs(specs: dict[str, tuple[str, str | None]], batch: int, rounds: int
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--lebm", type=Path, default=Path("models/moses-lebm"))
+    parser.add_argument("--lebm", type=Path, required=True, help="a model trained on MOSES (--data moses)")
     parser.add_argument("--charrnn", type=Path, default=Path("runs/charrnn/model"),
                         help="CharRNN model directory; trained first when --charrnn-minutes is given")
     parser.add_argument("--charrnn-minutes", type=float,
@@ -97,7 +98,8 @@ def main() -> None:
         from lebm.core.cli import main as lebm
 
         run_dir = args.charrnn.parent
-        assert lebm(["molecule", "train", "--preset", "charrnn", "--out", str(run_dir), "--steps", "100000000",
+        assert lebm(["molecule", "train", "--preset", "charrnn", "--data", "moses", "--out", str(run_dir),
+                     "--steps", "100000000",
                      "--max-minutes", str(args.charrnn_minutes), "--checkpoint-every", "2000", "--quiet",
                      "--resume"]) == 0
     models = {"LEBM (bundled)": MoleculeModel.from_pretrained(args.lebm).eval(),

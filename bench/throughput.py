@@ -2,7 +2,7 @@
 (prior chain, decoding, SMILES strings), the models taking turns for several rounds so that load on the
 machine hits them alike; reported per model, with the median per-round ratio to the CharRNN.
 
-    python bench/throughput.py --charrnn runs/mol-charrnn/model --models bundled=models/moses-lebm ... [-n 2000]
+    python bench/throughput.py --charrnn runs/mol-charrnn/model --models bundled=models/zinc-lebm ... [-n 2000]
         [--rounds 5] [--json bench/results/throughput.json]
 
 NAME=MODEL_DIR@K samples with a K-step prior chain instead of the model's own.

@@ -131,6 +131,10 @@ class Standardise:
     isotopes: bool = False  # drop isotope labels
 
 
+_LARGEST = rdMolStandardize.CleanupParameters()
+_LARGEST.largestFragmentChooserCountHeavyAtomsOnly = True  # counting hydrogens, cisplatin's parent would be ammonia
+
+
 def input_standard(vocab: Vocabulary) -> Standardise:
     """How molecules are standardised before a trained model reads them: largest fragment, neutralised, stereo
     kept; isotope labels dropped when the model has no isotope token (a ZINC250k or MOSES model has none)."""
@@ -141,7 +145,7 @@ def standardise(mol: Chem.Mol, how: Standardise) -> tuple[Chem.Mol, list[str]]:
     """The standardised molecule and the changes made, by name (empty when it was already standard)."""
     changes = []
     if how.fragments and len(Chem.GetMolFrags(mol)) > 1:
-        mol = rdMolStandardize.LargestFragmentChooser(preferOrganic=True).choose(mol)
+        mol = rdMolStandardize.LargestFragmentChooser(_LARGEST).choose(mol)
         changes.append("largest fragment kept")
     if how.neutralise and any(atom.GetFormalCharge() for atom in mol.GetAtoms()):
         neutral = rdMolStandardize.Uncharger().uncharge(mol)
@@ -156,6 +160,7 @@ def standardise(mol: Chem.Mol, how: Standardise) -> tuple[Chem.Mol, list[str]]:
         mol = Chem.Mol(mol)
         for atom in mol.GetAtoms():
             atom.SetIsotope(0)
+        mol = Chem.RemoveHs(mol)  # a deuterium becomes a plain, implicit hydrogen
         changes.append("isotopes dropped")
     return mol, changes
 
@@ -255,7 +260,7 @@ def clean(smiles: list[str], representation: Representation = "smiles", vocab: V
             continue
         unknown = [t for t in tokens if t not in vocab.index] if vocab is not None else []
         if unknown:  # named, so a user sees what the model lacks (e.g. a stereo or charged atom)
-            report.rejects.append((row, raw, f"unknown token {unknown[0]}"))
+            report.rejects.append((row, raw, f"unknown token {' '.join(dict.fromkeys(unknown))}"))
             continue
         if max_len is not None and len(tokens) > max_len:
             report.rejects.append((row, raw, "too long"))

@@ -18,6 +18,7 @@ members among the kept ones after every uncrowded molecule (molecules without ri
 from __future__ import annotations
 
 import math
+import random
 import shutil
 import sys
 import time
@@ -37,7 +38,7 @@ from lebm.core.progress import progress
 from lebm.core.trainer import TrainConfig, Trainer
 
 from .data import DATASETS, canonical, clean, dataset_smiles, input_standard, read_smiles_file
-from .latent import fingerprint_bags
+from .latent import fingerprint_bags, posterior_means
 from .model import MoleculeModel
 from .oracles import PROPERTIES, DockingSpec, Oracle
 from .scoring import ScorerConfig, build_scorer
@@ -109,6 +110,13 @@ class DesignConfig:
                                       "run (scorers always do); off: such a run is refused")
     scaffold_cap: int = option(0, "diversity filter: at most this many kept molecules per Murcko scaffold before "
                                   "the rest rank last (0: off)")
+    graph_share: float = option(0.0, "share of each iteration's proposals made by graph mutation and crossover of "
+                                     "kept molecules (mol-ga's Graph GA operators) instead of latent moves (0: off)")
+    adapt_share: bool = option(True, "with graph_share: after each iteration the share moves to the graph "
+                                     "proposals' part of the newcomers kept, per proposal made (bounded to 0.1-0.9)")
+    explore: bool = option(True, "when over half of an iteration's valid latent proposals were scored before, the "
+                                 "next moves go further and decode hotter (step size x1.5 a time, up to x4; the "
+                                 "decoding temperature with its fourth root); back down once they are new again")
 
     def __post_init__(self) -> None:
         check_choices(self)
@@ -129,6 +137,8 @@ class DesignConfig:
             raise ConfigError("a similarity constraint needs start_smiles")
         if self.start_smiles and canonical(self.start_smiles) is None:
             raise ConfigError(f"start_smiles {self.start_smiles!r} does not parse")
+        if not 0 <= self.graph_share < 1:
+            raise ConfigError(f"graph_share must be in [0, 1), got {self.graph_share}")
         for name in ("population", "top_k", "iterations"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
@@ -146,6 +156,8 @@ class DesignState:
     iteration: int = 0
     oracle_calls: int = 0
     history: list[dict] = field(default_factory=list)
+    share: float = 0.0  # graph proposals' share of the next iteration
+    boost: float = 1.0  # exploration: step size factor of the next latent moves
 
 
 # what a design run writes into its directory (`--overwrite` removes these, and only these)
@@ -272,7 +284,24 @@ class DesignRun:
         else:
             steps = self.cfg.langevin_steps
         return self.model.ebm.prior_chain.run(z, self.model.conditional_log_density(targets), steps=steps,
-                                              step_size=self.cfg.step_size).z
+                                              step_size=self.cfg.step_size * self.state.boost).z
+
+    def graph_proposals(self, n: int, rng: random.Random) -> list[str]:
+        """n molecules by Graph GA crossover and mutation (mol-ga's operators) of kept members, parents drawn by
+        mol-ga's quantile sampling on fitness; those the model cannot encode are left out."""
+        from mol_ga.graph_ga.gen_candidates import graph_ga_blended_generation
+        from mol_ga.sample_population import uniform_quantile_sampling
+
+        if n == 0 or len(self.population) < 2:
+            return []
+        kept = self.population[np.isfinite(self.population.fitness)]
+        if kept.empty:
+            return []
+        parents = uniform_quantile_sampling(list(zip(kept.fitness, kept.canonical_smiles)), 2 * n, rng)
+        made = sorted(s for s in graph_ga_blended_generation(parents, 2 * n, rng) if s)
+        report = clean(made, self.model.config.representation, self.model.vocab, self.model.config.max_len)
+        rng.shuffle(report.kept)
+        return report.kept[:n]
 
     def finetune(self, kept: pd.DataFrame) -> None:
         if self.cfg.finetune_epochs == 0 or kept.empty:
@@ -317,25 +346,33 @@ class DesignRun:
         """One iteration (0: the starting population), from its pending proposals when it was interrupted."""
         start = time.perf_counter()
         bar = progress(total=self.cfg.population, desc=f"iteration {it}: decoding", unit="mol", quiet=self.quiet)
+        self.calls_before = self.state.oracle_calls  # a latent proposal scored before this iteration repeats
         pending = self.load_pending(it)
         if pending is None:
             self.model.eval()
+            graph = self.graph_proposals(round(self.state.share * self.cfg.population) if it else 0,
+                                         random.Random(self.cfg.seed * 1000 + it))
+            n = self.cfg.population - len(graph)
             if it == 0:
                 z_new = self.initial_latents()
             elif len(self.z):  # cycle through the kept members
-                pick = torch.arange(self.cfg.population) % len(self.z)
+                pick = torch.arange(n) % len(self.z)
                 z_new = self.shift(self.z[pick], self.population.iloc[pick.numpy()].reset_index(drop=True))
             else:  # nothing valid kept yet: shift fresh prior samples (heads supply the current values)
-                z0 = self.model.sample_prior(self.cfg.population).z
+                z0 = self.model.sample_prior(n).z
                 z_new = self.shift(z0, pd.DataFrame({o.property: [math.nan] * len(z0) for o in self.cfg.objectives}))
             smiles: list[str] = []
             for a in range(0, len(z_new), 256):
-                smiles += self.model.decode_smiles(z_new[a:a + 256])
+                smiles += self.model.decode_smiles(z_new[a:a + 256], temperature=self.state.boost ** 0.25)
                 bar.update(len(smiles) - bar.n)
-            self.save_pending(it, z_new, smiles)
+            sources = ["latent"] * len(smiles) + ["graph"] * len(graph)
+            if graph:  # graph proposals enter the population with their posterior means as latents
+                z_new = torch.cat([z_new, posterior_means(self.model, graph)])
+                smiles += graph
+            self.save_pending(it, z_new, smiles, sources)
             done = None
         else:
-            z_new, smiles, done = pending
+            z_new, smiles, sources, done = pending
         bar.reset(total=len(smiles))
         bar.set_description(f"iteration {it}: scoring")
         if done is not None:
@@ -343,6 +380,7 @@ class DesignRun:
         pending_rows = self.out / "pending" / "scored.csv"
         proposals = self.score(smiles, it, bar, done,
                                on_chunk=lambda rows: write_atomic(pending_rows, lambda p: rows.to_csv(p, index=False)))
+        proposals["source"] = sources
         bar.close()
         if it == 0:
             self.fit_heads(z_new, proposals)
@@ -352,20 +390,36 @@ class DesignRun:
             self.population, self.z = self.select(merged, torch.cat([self.z, z_new]))
             self.finetune(self.population)
             self.fit_heads(self.z, self.population)  # on the fine-tuned model's latents
+        self.adapt(proposals, it)
         self.state.iteration = it
         self.record(proposals, seconds=time.perf_counter() - start)
 
-    def save_pending(self, it: int, z: torch.Tensor, smiles: list[str]) -> None:
+    def adapt(self, proposals: pd.DataFrame, it: int) -> None:
+        """The next iteration's graph share (from which proposals were kept) and exploration boost (from how many
+        latent proposals repeated molecules scored before this iteration)."""
+        latent = proposals[proposals.source == "latent"]
+        if self.cfg.graph_share and it == 0:
+            self.state.share = self.cfg.graph_share
+        elif self.cfg.graph_share and self.cfg.adapt_share:
+            newcomers = self.population[self.population.iteration == it]
+            rates = [(newcomers.source == k).sum() / max((proposals.source == k).sum(), 1) for k in ("graph", "latent")]
+            if sum(rates) > 0:
+                self.state.share = float(np.clip(rates[0] / sum(rates), 0.1, 0.9))
+        if self.cfg.explore and it > 0 and latent.valid.any():
+            repeated = float((latent.oracle_calls[latent.valid] <= self.calls_before).mean())
+            self.state.boost = min(self.state.boost * 1.5, 4.0) if repeated > 0.5 else max(self.state.boost / 1.5, 1.0)
+
+    def save_pending(self, it: int, z: torch.Tensor, smiles: list[str], sources: list[str]) -> None:
         """The iteration's proposals and the RNG state after them: a resumed run scores only what is left and
         continues as the uninterrupted run would."""
         def fill(tmp: Path) -> None:
             np.save(tmp / "latents.npy", z.detach().cpu().numpy())
-            save_json(tmp / "proposals.json", {"iteration": it, "smiles": smiles})
+            save_json(tmp / "proposals.json", {"iteration": it, "smiles": smiles, "sources": sources})
             torch.save(rng_state(), tmp / "rng.pt")
 
         write_dir_atomic(self.out / "pending", fill)
 
-    def load_pending(self, it: int) -> tuple[torch.Tensor, list[str], pd.DataFrame | None] | None:
+    def load_pending(self, it: int) -> tuple[torch.Tensor, list[str], list[str], pd.DataFrame | None] | None:
         folder = self.out / "pending"
         if not (folder / "proposals.json").exists():
             return None
@@ -379,7 +433,7 @@ class DesignRun:
             self.state.oracle_calls = int(np.nanmax([self.state.oracle_calls, done.oracle_calls.max()]))
             print(f"iteration {it}: {len(done)} of {len(saved['smiles'])} proposals were scored before the "
                   "interruption; scoring the rest", file=sys.stderr)
-        return z, saved["smiles"], done
+        return z, saved["smiles"], saved["sources"], done
 
     def select(self, frame: pd.DataFrame, latents: torch.Tensor) -> tuple[pd.DataFrame, torch.Tensor]:
         """The top-k distinct valid molecules, feasible ones first, by fitness (with the diversity filter:
@@ -439,6 +493,8 @@ class DesignRun:
     def record(self, proposals: pd.DataFrame, seconds: float = 0.0) -> None:
         it = self.state.iteration
         row = {"iteration": it, "oracle_calls": self.state.oracle_calls, "seconds": round(seconds, 2),
+               "graph_proposals": int((proposals.source == "graph").sum()), "next_graph_share": self.state.share,
+               "next_step_factor": self.state.boost,
                "validity": float(proposals.valid.mean()),
                "uniqueness": float(proposals[proposals.valid].canonical_smiles.nunique() / max(proposals.valid.sum(), 1))}
         if self.train is not None:
@@ -464,7 +520,8 @@ class DesignRun:
             self.population.to_csv(tmp / "population.csv", index=False)
             np.save(tmp / "latents.npy", self.z.cpu().numpy())
             save_json(tmp / "state.json", {"iteration": self.state.iteration, "oracle_calls": self.state.oracle_calls,
-                                           "history": self.state.history, "config": to_dict(self.cfg)})
+                                           "history": self.state.history, "share": self.state.share,
+                                           "boost": self.state.boost, "config": to_dict(self.cfg)})
             torch.save(rng_state(), tmp / "rng.pt")
 
         write_dir_atomic(self.out / "state", fill)
@@ -487,7 +544,8 @@ class DesignRun:
         self.model = MoleculeModel.from_pretrained(state_dir / "model", device=self.device).eval()
         self.population = _read_scored(state_dir / "population.csv")
         self.z = torch.from_numpy(np.load(state_dir / "latents.npy", allow_pickle=False)).to(self.device)
-        self.state = DesignState(saved["iteration"], saved["oracle_calls"], saved["history"])
+        self.state = DesignState(saved["iteration"], saved["oracle_calls"], saved["history"], saved["share"],
+                                 saved["boost"])
         set_rng_state(torch.load(state_dir / "rng.pt", weights_only=True))
 
     def write_top(self) -> None:

@@ -78,6 +78,7 @@ def test_two_iterations_write_every_output_and_resume_matches(qed_model, tmp_pat
         ({"constraints": [{"property": "similarity", "min": 0.4}]}, "needs start_smiles"),
         ({"top_k": 2000}, "top_k (2000) cannot exceed population"),
         ({"start": "lukewarm"}, "'lukewarm' is not one of"),
+        ({"graph_share": 1.0}, "graph_share must be in [0, 1)"),
         ({"objectives": [{"property": "docking", "direction": "min"}]}, "needs a [design.docking] table"),
     ],
 )
@@ -347,3 +348,19 @@ def test_outputs_after_every_iteration_and_progress_lines_in_a_log(qed_model, tm
     assert summary.iteration.tolist() == [0, 1, 2]  # --iterations 2 over the TOML's 3
     assert len(pd.read_csv(tmp_path / "run" / "scored_001.csv")) == 50  # --population 50
     assert time.monotonic() - started < 600
+
+
+def test_hybrid_proposals_adapt_their_share_and_keep_the_accounting(qed_model, tmp_path):
+    toml = design_toml(tmp_path, qed_model, 3)
+    toml.write_text(toml.read_text().replace("seed = 3\n", "seed = 3\ngraph_share = 0.5\n"))
+    assert main(["molecule", "design", "--config", str(toml), "--out", str(tmp_path / "run"), "--quiet"]) == 0
+    summary = pd.read_csv(tmp_path / "run" / "summary.csv")
+    assert summary.graph_proposals.iloc[0] == 0 and (summary.graph_proposals.iloc[1:] > 0).all()
+    assert summary.next_graph_share.between(0.1, 0.9).all()
+    scored = pd.concat([pd.read_csv(tmp_path / "run" / f"scored_{i:03d}.csv", keep_default_na=False)
+                        for i in range(4)])
+    assert set(scored.source) == {"latent", "graph"} and scored[scored.source == "graph"].valid.all()
+    valid = scored[scored.valid]
+    calls = valid.groupby("canonical_smiles").oracle_calls.agg(["nunique", "first"])
+    assert (calls["nunique"] == 1).all()  # a repeat, latent or graph, costs nothing
+    assert summary.oracle_calls.iloc[-1] == len(calls) == calls["first"].astype(int).max()
