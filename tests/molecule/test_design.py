@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import torch
 
 from lebm.core.cli import main
 from lebm.core.config import from_dict
@@ -364,3 +365,22 @@ def test_hybrid_proposals_adapt_their_share_and_keep_the_accounting(qed_model, t
     calls = valid.groupby("canonical_smiles").oracle_calls.agg(["nunique", "first"])
     assert (calls["nunique"] == 1).all()  # a repeat, latent or graph, costs nothing
     assert summary.oracle_calls.iloc[-1] == len(calls) == calls["first"].astype(int).max()
+
+
+def test_repeating_proposals_make_the_next_moves_go_further(qed_model, tmp_path):
+    run = DesignRun(from_dict(DesignConfig, {"model": str(qed_model), "train_smiles": "none", "population": 4,
+                                             "top_k": 2}), tmp_path, quiet=True)
+    repeats = pd.DataFrame({"source": ["latent"] * 4, "valid": [True, True, True, False],
+                            "oracle_calls": pd.array([3, 5, 9, None], dtype="Int64")})
+    run.calls_before = 8  # two of the three valid proposals were scored in earlier iterations
+    run.adapt(repeats, 1)
+    assert run.state.boost == 1.5
+    run.adapt(repeats, 2)
+    run.adapt(repeats, 3)
+    run.adapt(repeats, 4)
+    assert run.state.boost == 4.0  # capped
+    run.calls_before = 2  # all new
+    run.adapt(repeats, 5)
+    assert run.state.boost == pytest.approx(4.0 / 1.5)
+    steps = run.shift(torch.zeros(3, run.model.prior.latent_dim), pd.DataFrame({"qed": [0.5] * 3}))
+    assert steps.abs().sum() > 0
