@@ -3,9 +3,12 @@
 # recipe on ZINC250k, copy the models into $OUT. MINUTES bounds the whole training (a third CharRNN).
 set -euo pipefail
 MINUTES=${MINUTES:-8}
-python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
-python3 -m pip install -q --no-index --no-deps --no-build-isolation --no-compile --target /tmp/site .
-export PYTHONPATH=/tmp/site LEBM_CACHE=$PWD/.data/cache PYTHONUNBUFFERED=1
+if [ -z "${SKIP_INSTALL:-}" ]; then  # SKIP_INSTALL=1: a rehearsal where the project is installed already
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
+  python3 -m pip install -q --no-index --no-deps --no-build-isolation --no-compile --target /tmp/site .
+  export PYTHONPATH=/tmp/site LEBM_CACHE=$PWD/.data/cache
+fi
+export PYTHONUNBUFFERED=1
 OUT=${OUT:-runs/gpu-out}
 mkdir -p "$OUT" runs/gpu
 lm=$(python3 -c "print(round($MINUTES / 3, 2))")
@@ -14,7 +17,7 @@ python3 -m lebm molecule train --preset charrnn --out runs/gpu/charrnn --steps 1
   --max-minutes "$lm" --probe-recon 0 --eval-every 2000 --checkpoint-every 2000 --quiet 2>&1 | tail -3
 sed "s#^warm_start = .*#warm_start = \"$PWD/runs/gpu/charrnn/model\"#" models/zinc-lebm/train_config.toml \
   > runs/gpu/latent.toml
-python3 -m lebm molecule train --config runs/gpu/latent.toml --out runs/gpu/latent --steps 100000000 \
+python3 -m lebm molecule train --preset latent --config runs/gpu/latent.toml --out runs/gpu/latent --steps 100000000 \
   --batch-size 1024 --max-minutes "$latent" --eval-every 2000 --checkpoint-every 2000 --quiet \
   --properties qed sa logp mw tpsa plogp 2>&1 | tail -3
 for run in charrnn latent; do
