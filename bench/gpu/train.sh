@@ -7,6 +7,9 @@ if [ -z "${SKIP_INSTALL:-}" ]; then  # SKIP_INSTALL=1: a rehearsal where the pro
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
   python3 -m pip install -q --no-index --no-deps --no-build-isolation --no-compile --target /tmp/site .
   export PYTHONPATH=/tmp/site LEBM_CACHE=$PWD/.data/cache
+  mkdir -p .data/cache
+  python3 -c "import gzip, lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.argv[1]), gzip.open(sys.argv[2], 'wb', 1))" \
+    .data/zinc250k-split-v1.csv.xz .data/cache/zinc250k-split-v1.csv.gz
 fi
 export PYTHONUNBUFFERED=1
 OUT=${OUT:-runs/gpu-out}
@@ -19,7 +22,7 @@ sed "s#^warm_start = .*#warm_start = \"$PWD/runs/gpu/charrnn/model\"#" models/zi
   > runs/gpu/latent.toml
 python3 -m lebm molecule train --preset latent --config runs/gpu/latent.toml --out runs/gpu/latent --steps 100000000 \
   --batch-size 1024 --max-minutes "$latent" --eval-every 2000 --checkpoint-every 2000 --quiet \
-  --properties qed sa logp mw tpsa plogp 2>&1 | tail -3
+  --properties qed sa logp mw tpsa plogp --jobs 16 2>&1 | tail -3
 for run in charrnn latent; do
   tar -czf "$OUT/$run.tar.gz" -C runs/gpu/$run model train_log.jsonl config.toml
 done
