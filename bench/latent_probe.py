@@ -1,5 +1,5 @@
 """Is the semisup latent worth classifying? Logistic regression on our latent means against logistic
-regression on the raw inputs, with the same labeled rows (REFERENCE.md section 5 protocol: split
+regression on the raw inputs, with the same labeled rows (the benchmark protocol of bench/semisup.py: split
 random_state 0, labels drawn with RandomState(s); features as bench/semisup.py prepares them for ours).
 
     python bench/latent_probe.py [--datasets digits penbased magic] [--labels 100] [--seeds 3]

@@ -1,6 +1,6 @@
 """Semi-supervised benchmark: SymbolVectorClassifier against scikit-learn's estimators.
 
-Protocol (REFERENCE.md section 5): train_test_split(test_size=0.25, stratify=y, random_state=0);
+Protocol: train_test_split(test_size=0.25, stratify=y, random_state=0);
 n labels = n/K per class drawn from the training part with numpy.random.RandomState(s), s = 0..S-1;
 the rest of the training part is unlabeled (y = -1); accuracy of predict on the held-out 25%.
 
@@ -215,7 +215,7 @@ def scaling(sizes, ours):
     return out
 
 
-FIT_TIME_CELLS = [("digits", 10), ("digits", 50), ("digits", 100), ("magic", 100)]  # issue 16: digits <= 30 s, magic <= 2 min
+FIT_TIME_CELLS = [("digits", 10), ("digits", 50), ("digits", 100), ("magic", 100)]  # targets: digits <= 30 s, magic <= 2 min
 
 
 def fit_times(ours):

@@ -8,19 +8,21 @@ Installed as `lebm.core`, its only import name (the folder is named shared/ by t
 if __name__ != "lebm.core":  # the folder's own name would make a second copy of every module
     raise ImportError(f"import lebm.core, not {__name__}: the folder shared/ is installed as lebm.core")
 
-from .config import from_dict, load_toml, to_dict
-from .distributed import pick_device, seed_everything
-from .errors import ConfigError, DataError, LangevinError, LebmError, ModelLoadError
-from .heads import GaussianHead, HeadConfig
-from .langevin import LangevinResult, langevin, log_density_sum
-from .learning import LearnConfig, Learner
-from .model import ChainConfig, LatentEBM, LatentEBMConfig
-from .prior import EnergyPrior, PriorConfig
-from .trainer import TrainConfig, Trainer
+# name -> the module that defines it, imported at first use (the command line builds its parser without torch)
+_EXPORTS = {
+    "from_dict": "config", "load_toml": "config", "to_dict": "config", "pick_device": "distributed",
+    "seed_everything": "distributed", "ConfigError": "errors", "DataError": "errors", "LangevinError": "errors",
+    "LebmError": "errors", "ModelLoadError": "errors", "GaussianHead": "heads", "HeadConfig": "heads",
+    "LangevinResult": "kernel", "langevin": "kernel", "log_density_sum": "kernel", "LearnConfig": "options",
+    "Learner": "learning", "ChainConfig": "model", "LatentEBM": "model", "LatentEBMConfig": "model",
+    "EnergyPrior": "prior", "PriorConfig": "prior", "TrainConfig": "options", "Trainer": "trainer",
+}
+__all__ = sorted(_EXPORTS)
 
-__all__ = [
-    "ChainConfig", "ConfigError", "DataError", "EnergyPrior", "GaussianHead", "HeadConfig", "LangevinError",
-    "LangevinResult", "LatentEBM", "LatentEBMConfig", "LearnConfig", "Learner", "LebmError", "ModelLoadError",
-    "PriorConfig", "TrainConfig", "Trainer", "from_dict", "langevin", "load_toml", "log_density_sum",
-    "pick_device", "seed_everything", "to_dict",
-]
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'lebm.core' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)

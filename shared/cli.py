@@ -6,6 +6,7 @@ never imports an app. Under torchrun: `torchrun --nproc_per_node N -m lebm <grou
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import sys
 import time
@@ -13,12 +14,17 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from .config import add_arguments, config_toml, deep_merge, from_dict, load_toml, resolve, to_dict
 from .errors import LebmError
-from .io import RUN_ENTRIES, claim_dir, save_json
-from .trainer import TrainConfig, Trainer
+from .options import TrainConfig
+
+# Building the parser imports no torch, RDKit or app code (`lebm --help` answers at once): each command's function
+# imports what it needs when it runs.
+
+
+def command(module: str, name: str):
+    """The function `name` of `module` as a parser's command, imported only when that command runs."""
+    return lambda args: getattr(importlib.import_module(module), name)(args)
 
 
 def add_common(parser: argparse.ArgumentParser) -> None:
@@ -53,7 +59,11 @@ def _toy_setup(args: argparse.Namespace) -> tuple[Any, TrainConfig]:
 
 
 def toy_train(args: argparse.Namespace) -> int:
+    import torch
+
+    from .io import RUN_ENTRIES, claim_dir
     from .toy import ToyModel, evaluate, make_data
+    from .trainer import Trainer
 
     claim_dir(args.out, resume=args.resume, overwrite=args.overwrite, owned=RUN_ENTRIES)
     model_cfg, train_cfg = _toy_setup(args)
@@ -71,7 +81,11 @@ def toy_train(args: argparse.Namespace) -> int:
 
 def toy_demo(args: argparse.Namespace) -> int:
     """Train the toy with the EBM prior and with the Gaussian prior; print the held-out figures."""
+    import torch
+
+    from .io import save_json
     from .toy import ToyModel, evaluate, make_data, mmd, toy_config
+    from .trainer import Trainer
 
     x, _ = make_data(4000, seed=0)
     x_test, mode_test = make_data(2000, seed=1)
@@ -136,7 +150,8 @@ def main(argv: list[str] | None = None) -> int:
         print("interrupted; resume with --resume from the last checkpoint", file=sys.stderr)
         return 130
     finally:
-        if torch.distributed.is_initialized():
+        torch = sys.modules.get("torch")  # imported by a command that ran, if any
+        if torch is not None and torch.distributed.is_initialized():
             torch.distributed.destroy_process_group()
 
 

@@ -23,7 +23,7 @@ from .config import check_choices, from_dict, option, to_dict
 from .errors import ConfigError, DataError, ModelLoadError
 from .heads import BagConfig, BagHead
 from .io import load_json, load_tensors, save_json, save_tensors, write_dir_atomic
-from .langevin import LangevinResult, LogDensity, langevin, log_density_sum
+from .kernel import LangevinResult, LogDensity, langevin, log_density_sum
 from .prior import EnergyPrior, PriorConfig
 
 FORMAT = "lebm-model"

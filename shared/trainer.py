@@ -23,58 +23,24 @@ import math
 import sys
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from .config import option, to_dict
+from .config import to_dict
 from .diagnostics import latent_diagnostics
 from .distributed import Dist, gather_objects, rng_state, seed_everything, set_rng_state, setup
 from .errors import ConfigError, DataError, ModelLoadError
 from .io import load_state, load_tensors, resolve_dir, save_state, write_dir_atomic
-from .learning import LearnConfig, Learner
+from .learning import Learner
 from .model import LatentEBM, check_finite
+from .options import TrainConfig
 from .progress import progress
 
 EvalFn = Callable[[LatentEBM], Mapping[str, float]]
 SHOWN = ("nll_x", "kl_ref", "loss_prior", "f_post", "f_prior", "f_spread", "grad_generator", "grad_prior")
 COLLAPSE_EVALS, COLLAPSE_MI = 3, 0.05  # this many evaluations in a row with MI below this (nats) or no active unit
-
-
-@dataclass
-class TrainConfig(LearnConfig):
-    steps: int = option(1000, "total number of learning steps")
-    batch_size: int = option(128, "examples per step and process")
-    seed: int = option(0, "seed for data order, chains and initialisation")
-    device: str = option("auto", "auto (CUDA when present), cpu, cuda or cuda:N")
-    log_every: int = option(10, "write a log line every this many steps")
-    eval_every: int = option(0, "run the evaluation every this many steps (0 = at the end only)")
-    checkpoint_every: int = option(0, "write a checkpoint every this many steps (0 = at the end only)")
-    quiet: bool = option(False, "no progress bar")
-    max_minutes: float = option(0.0, "wall-clock budget of the whole command, earlier resumed processes' training "
-                                     "included: the loop stops early enough for the final evaluation and save to fit "
-                                     "(their cost is timed at the start), leaving a checkpoint to --resume (0 = no limit)")
-    keep_best: str = option("", "also keep out_dir/best/: the model at the evaluation with the highest value of "
-                                "this figure, e.g. valid, or with a leading '-' the lowest, e.g. -ppl ('' = off)")
-    posterior_noise_final: float | None = option(None, "during training, move the posterior chain's noise factor "
-                                                       "linearly from its configured value to this one")
-    snapshot_minutes: list[float] = option([], "also save the model as out_dir/snapshot-<M>min/ once training has "
-                                                "run M minutes (wall-clock, earlier resumed processes included; for equal-time comparisons)")
-    warm_start: str = option("", "a model directory whose generator starts this run (e.g. a language model's "
-                                 "decoder, use_latent = false: z's weights start at zero, so training begins from "
-                                 "its fluency); ignored when resuming ('' = off)")
-    diagnose: int = option(256, "latent diagnostics at every evaluation on this many fixed training rows (0 = off)")
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        for name in ("steps", "batch_size"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("log_every", "eval_every", "checkpoint_every", "max_minutes", "diagnose"):
-            if getattr(self, name) < 0:
-                raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
 
 
 class Trainer:

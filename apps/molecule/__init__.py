@@ -1,1 +1,1 @@
-"""molecule app (see its issue); imports the core from `lebm.core`, never another app."""
+"""The molecule app: SMILES/SELFIES models, MOSES metrics, design; imports the core from `lebm.core`, never another app."""

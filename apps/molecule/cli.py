@@ -1,38 +1,17 @@
-"""`lebm molecule ...`: train, generate, evaluate, encode, reconstruct, sample (conditional), design (SGDS), demo."""
+"""`lebm molecule ...`: the command line of the molecule app (train, generate, evaluate, encode, reconstruct,
+sample, design, optimize, fit-heads, demo). Building the parser imports nothing heavy; a command's function
+(lebm.molecule.commands) is imported when it runs, so `lebm molecule --help` answers at once."""
 
 from __future__ import annotations
 
 import argparse
-import json
-import sys
+import importlib
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import pandas as pd
-import torch
-from rdkit import Chem
-
-from lebm.core.cli import add_common, print_preset
-from lebm.core.config import config_toml, deep_merge, from_dict, load_toml, resolve, to_dict
-from lebm.core.distributed import pick_device
-from lebm.core.errors import ConfigError, DataError
-from lebm.core.io import RUN_ENTRIES, claim_dir, save_json, save_npy, write_atomic
-from lebm.core.trainer import TrainConfig, Trainer
-
-from .data import (
-    DATASETS,
-    Standardise,
-    canonical,
-    clean,
-    dataset_smiles,
-    input_standard,
-    read_smiles_file,
-    standardise,
-)
-from .model import MoleculeConfig, MoleculeModel
-from .tokens import Vocabulary, to_representation
+from lebm.core.cli import add_common, command
+from lebm.core.config import load_toml
 
 # the bundled model, the default of every command: trained on ZINC250k, heads qed, sa, logp, mw, tpsa, plogp
 BUNDLED = Path(__file__).resolve().parents[2] / "models" / "zinc-lebm"
@@ -47,377 +26,12 @@ def preset(name: str) -> dict[str, Any]:
     return load_toml(preset_path(name))
 
 
-def load_training_smiles(args: argparse.Namespace, representation: str, max_len: int) -> list[str]:
-    """A named set's train split (ZINC250k or MOSES: standard, canonical, unique) or a user file cleaned with
-    RDKit."""
-    if args.data in DATASETS:
-        raw = dataset_smiles(args.data, "train")
-        report = clean(raw[: args.max_molecules] if args.max_molecules else raw, representation, max_len=max_len,
-                       canonicalise=False)
-    else:
-        raw = read_smiles_file(args.data, args.smiles_column)
-        standard = Standardise(stereo=args.drop_stereo, isotopes=args.drop_isotopes) if args.standardise else None
-        report = clean(raw[: args.max_molecules] if args.max_molecules else raw, representation, max_len=max_len,
-                       standard=standard)
-    print(f"data: {report.summary()}", file=sys.stderr)
-    if args.rejects:
-        report.write_rejects(args.rejects)
-        print(f"wrote the {len(report.rejects)} skipped rows to {args.rejects}", file=sys.stderr)
-    if not report.kept:
-        raise DataError(f"{args.data}: no usable molecules")
-    return report.kept
+def _command(name: str):
+    return command("lebm.molecule.commands", name)
 
 
-def validity_probe(n: int = 200, recon: int = 200, data: str = "zinc250k"):
-    """Eval callback: validity and uniqueness of n fresh samples; greedy reconstruction of `recon` held-out
-    molecules (a fixed seeded draw: ZINC250k valid, or MOSES test for MOSES and user files) when the model has a
-    latent."""
-    from .latent import reconstruction_figures
-
-    held_out = held_out_molecules(recon, "zinc250k" if data == "zinc250k" else "moses") if recon else []
-
-    def probe(model: MoleculeModel) -> dict[str, float]:
-        smiles = model.generate_smiles(n)
-        valid = [c for c in map(canonical, smiles) if c]
-        figures = {"valid": len(valid) / n, "unique": len(set(valid)) / max(len(valid), 1)}
-        fits = [s for s in held_out if not model.vocab.unknown(to_representation(s, model.config.representation))]
-        if model.latent and fits:
-            figures |= reconstruction_figures(model, fits)
-        return figures
-
-    return probe
-
-
-def held_out_molecules(n: int, data: str = "zinc250k", seed: int = 0) -> list[str]:
-    """n molecules of a named set's held-out split (ZINC250k valid, MOSES test) drawn with a fixed seed."""
-    pool = dataset_smiles(data, "valid" if data == "zinc250k" else "test")
-    return [pool[i] for i in np.random.default_rng(seed).choice(len(pool), size=min(n, len(pool)), replace=False)]
-
-
-def cmd_train(args: argparse.Namespace) -> int:
-    claim_dir(args.out, resume=args.resume, overwrite=args.overwrite, owned=RUN_ENTRIES)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    toml = deep_merge(preset(args.preset), load_toml(args.config) if args.config else {})
-    model_table = toml.get("model", {})
-    if args.representation:
-        model_table = deep_merge(model_table, {"representation": args.representation})
-    cfg = from_dict(MoleculeConfig, deep_merge(to_dict(MoleculeConfig()), model_table), where="model.")
-    train_cfg = resolve(TrainConfig, args, toml.get("train", {}), where="train.")
-    smiles = load_training_smiles(args, cfg.representation, cfg.max_len)
-    texts = [to_representation(s, cfg.representation) for s in smiles]
-    vocab = Vocabulary.build(texts, cfg.representation)
-    data = {"x": vocab.encode(texts, cfg.max_len).to(torch.int16)}
-    if cfg.ebm.bag.size:
-        from .latent import fingerprint_bags
-        from .metrics import cache_dir
-
-        data["bag"] = fingerprint_bags(smiles, cfg.ebm.bag.size, cache=cache_dir())
-    if args.properties:
-        from .metrics import cache_dir
-        from .oracles import property_table
-
-        table = property_table(smiles, args.properties, jobs=args.jobs, cache=cache_dir())
-        cfg.properties = list(args.properties)
-        cfg.property_stats = {k: [float(np.nanmean(v)), float(np.nanstd(v)) or 1.0] for k, v in table.items()}
-        for name, values in table.items():
-            mean, std = cfg.property_stats[name]
-            data[name] = torch.tensor((values - mean) / std, dtype=torch.float32)
-    torch.manual_seed(train_cfg.seed)
-    model = MoleculeModel(cfg, vocab)
-    args.out.mkdir(parents=True, exist_ok=True)
-    write_atomic(args.out / "config.toml", lambda p: p.write_text(config_toml(cfg, train_cfg)))
-    print(f"wrote {args.out / 'config.toml'} (every setting of this run)", file=sys.stderr)
-    result = Trainer(model, data, train_cfg, out_dir=args.out, resume=args.resume, started=getattr(args, "started", None),
-                     eval_fn=validity_probe(args.probe, args.probe_recon, args.data)).fit()
-    print(json.dumps({"step": result["step"], **result["eval"]}))
-    return 0
-
-
-def cmd_generate(args: argparse.Namespace) -> int:
-    from .props import properties
-
-    if args.n < 1:
-        raise DataError(f"-n must be >= 1, got {args.n}")
-    model = MoleculeModel.from_pretrained(args.model, device=pick_device(args.device))
-    model.eval()
-    torch.manual_seed(args.seed)
-    chain = {"steps": args.prior_steps} if args.prior_steps is not None else {}
-    smiles = model.generate_smiles(args.n, args.batch_size, args.temperature, quiet=args.quiet, **chain)
-    frame = pd.DataFrame([{"smiles": s, **properties(s)} for s in smiles])
-    write_atomic(args.output, lambda p: frame.to_csv(p, index=False))
-    valid = frame[frame.valid]
-    print(f"{len(frame)} generated, valid {len(valid) / len(frame):.3f}, unique among valid "
-          f"{valid.canonical_smiles.nunique() / max(len(valid), 1):.3f}; wrote {args.output}")
-    if args.image:
-        from rdkit import Chem
-        from rdkit.Chem import Draw
-
-        mols = [Chem.MolFromSmiles(s) for s in valid.canonical_smiles.drop_duplicates()[: args.image_count]]
-        image = Draw.MolsToGridImage(mols, molsPerRow=6, subImgSize=(250, 200))
-        write_atomic(args.image, lambda p: image.save(str(p), format="PNG"))
-        print(f"wrote {args.image} ({len(mols)} molecules)")
-    return 0
-
-
-def read_encodable(args: argparse.Namespace, model: MoleculeModel) -> list[str]:
-    """The input file's molecules the model can encode (any length): standardised (largest fragment, neutralised)
-    and canonical, one per input row that parses; the changes and the skipped rows counted by reason."""
-    report = clean(read_smiles_file(args.input, args.smiles_column), model.config.representation, model.vocab,
-                   standard=input_standard(model.vocab), unique=False)
-    print(f"input: {report.summary()}", file=sys.stderr)
-    if not report.kept:
-        raise DataError(f"{args.input}: no molecule the model can encode")
-    return report.kept
-
-
-def cmd_encode(args: argparse.Namespace) -> int:
-    """SMILES file -> posterior means: CSV (smiles, z0..z{d-1}) or .npy [N, d] (row order of the kept molecules)."""
-    from .latent import posterior_means
-
-    model = MoleculeModel.from_pretrained(args.model, device=pick_device(args.device)).eval()
-    torch.manual_seed(args.seed)
-    smiles = read_encodable(args, model)
-    z = posterior_means(model, smiles, args.batch_size).cpu().numpy()
-    if args.output.suffix == ".npy":
-        save_npy(args.output, z)
-    else:
-        frame = pd.concat([pd.DataFrame({"smiles": smiles}), pd.DataFrame(z, columns=[f"z{i}" for i in range(z.shape[1])])],
-                          axis=1)
-        write_atomic(args.output, lambda p: frame.to_csv(p, index=False))
-    print(f"encoded {len(smiles)} molecules into {z.shape[1]} dimensions; wrote {args.output}")
-    return 0
-
-
-def cmd_reconstruct(args: argparse.Namespace) -> int:
-    """SMILES file -> decodings of each posterior mean, with Tanimoto similarity and exact match."""
-    from .latent import reconstruct
-
-    model = MoleculeModel.from_pretrained(args.model, device=pick_device(args.device)).eval()
-    torch.manual_seed(args.seed)
-    smiles = read_encodable(args, model)
-    frame = pd.DataFrame(reconstruct(model, smiles, args.temperature, args.batch_size))
-    write_atomic(args.output, lambda p: frame.to_csv(p, index=False))
-    print(f"{len(frame)} molecules: mean Tanimoto {frame.tanimoto.mean():.3f}, exact {frame.exact.mean():.3f}, "
-          f"valid {frame.valid.mean():.3f}; wrote {args.output}")
-    return 0
-
-
-def parse_conditions(items: list[str]) -> dict[str, float]:
-    """["qed=0.9", "sa=2.5"] -> {"qed": 0.9, "sa": 2.5}, one clear error per malformed item."""
-    out = {}
-    for item in items:
-        name, sep, value = item.partition("=")
-        try:
-            out[name.strip()] = float(value)
-        except ValueError:
-            sep = ""
-        if not sep or not name.strip():
-            raise ConfigError(f"--condition {item!r}: expected NAME=VALUE, e.g. qed=0.9")
-    return out
-
-
-def cmd_sample(args: argparse.Namespace) -> int:
-    """Conditional sampling z ~ p(z | y*), decoded and scored by the real oracles; the summary leads with the real
-    values, the heads' own mean last, and warns where the two disagree by more than the tolerance."""
-    from .oracles import TOLERANCE, Oracle
-
-    targets = parse_conditions(args.condition)
-    model = MoleculeModel.from_pretrained(args.model, device=pick_device(args.device)).eval()
-    for name in targets:
-        model.normalise(name, torch.zeros(1))  # raises for a property without a head
-    if args.oversample < 1:
-        raise ConfigError(f"--oversample must be >= 1, got {args.oversample}")
-    torch.manual_seed(args.seed)
-    chain = {"steps": args.steps} if args.steps is not None else {}
-    smiles, z = model.sample_smiles_conditional(args.n, targets, args.batch_size, args.temperature, args.oversample,
-                                                **chain)
-    frame = pd.DataFrame({"smiles": smiles})
-    frame["valid"] = [canonical(s) is not None for s in smiles]
-    predicted = model.predict_properties(z)
-    print(f"{len(frame)} molecules, valid {frame.valid.mean():.3f}, unique among valid "
-          f"{frame[frame.valid].smiles.map(canonical).nunique() / max(frame.valid.sum(), 1):.3f}")
-    print(f"{'property':<10}{'target':>9}{'real mean':>11}{'median':>9}{'std':>9}{'within':>9}{'tolerance':>11}"
-          f"{'head mean':>11}")
-    warnings = []
-    for name, target in targets.items():
-        frame[name] = Oracle(name)(smiles)
-        frame[f"predicted_{name}"] = predicted[name].detach().cpu().numpy()
-        real, head = frame[name].dropna(), frame[f"predicted_{name}"].mean()
-        tol = TOLERANCE.get(name, 0.1 * max(abs(target), 1.0))
-        within = float((real - target).abs().le(tol).sum() / max(len(frame), 1))
-        print(f"{name:<10}{target:>9.3f}{real.mean():>11.3f}{real.median():>9.3f}{real.std():>9.3f}{within:>9.1%}"
-              f"{tol:>11g}{head:>11.3f}")
-        if not abs(real.mean() - head) <= tol:
-            warnings.append(f"warning: {name}: the real mean {real.mean():.3f} and the head's {head:.3f} differ by "
-                            f"more than {tol:g}; the head is wrong here, trust the real values")
-    for line in warnings:
-        print(line)
-    write_atomic(args.output, lambda p: frame.to_csv(p, index=False))
-    print(f"wrote {args.output}")
-    return 0
-
-
-def cmd_design(args: argparse.Namespace) -> int:
-    from .design import OUTPUTS, DesignConfig, DesignRun
-
-    claim_dir(args.out, resume=args.resume, overwrite=args.overwrite, owned=OUTPUTS)
-    table = load_toml(args.config)
-    design = table.get("design", table)
-    here = args.config.parent  # a config's relative paths are relative to the config file, not the shell
-    for key, keep in (("model", ("",)), ("train_smiles", ("", *DATASETS, "none"))):
-        if isinstance(design.get(key), str) and design[key] not in keep:
-            design[key] = str(here / Path(design[key]).expanduser())
-    receptor = design.get("docking", {}).get("receptor")
-    if isinstance(receptor, str) and not receptor.startswith("dockstring:"):
-        design["docking"]["receptor"] = str(here / Path(receptor).expanduser())
-    for key in ("iterations", "population", "top_k"):  # flags over the TOML
-        if getattr(args, key) is not None:
-            design[key] = getattr(args, key)
-    cfg = resolve(DesignConfig, None, design, where="design.")
-    if args.model:
-        cfg.model = str(args.model)
-    cfg.model = cfg.model or str(BUNDLED)  # no model named: the bundled one
-    DesignRun(cfg, args.out, quiet=args.quiet).run(resume=args.resume)
-    print(f"wrote {args.out}/summary.csv, top.csv, top.png, properties.png")
-    return 0
-
-
-def cmd_demo(args: argparse.Namespace) -> int:
-    """generate -> CSV + PNG grid -> headline metrics, on the bundled model."""
-    out = args.out
-    out.mkdir(parents=True, exist_ok=True)
-    base = dict(model=args.model, n=args.n, seed=0, output=out / "generated.csv", batch_size=500, temperature=1.0,
-                image=out / "grid.png", image_count=24, device="auto", prior_steps=None, quiet=args.quiet)
-    cmd_generate(argparse.Namespace(**base))
-    return cmd_evaluate(argparse.Namespace(generated=out / "generated.csv", column=None, reference="zinc250k-test",
-                                           train="zinc250k", smiles_column=None, k=[1000], json=out / "metrics.json",
-                                           quiet=args.quiet, standardise=False))
-
-
-def cmd_evaluate(args: argparse.Namespace) -> int:
-    from .metrics import (
-        ReferenceStats,
-        dataset_reference,
-        moses_metrics,
-        shipped_fcd_reference,
-        small_sample_warnings,
-    )
-
-    generated = read_smiles_file(args.generated, args.column)  # file order; empty cells count as invalid
-    if args.standardise:  # off by default: a generator's raw output is what it is judged on
-        mols = [Chem.MolFromSmiles(s) if s else None for s in generated]
-        generated = [Chem.MolToSmiles(standardise(m, Standardise())[0]) if m else s for m, s in zip(mols, generated)]
-    scaffold_reference = None
-    if args.reference == "zinc250k-test":
-        reference = dataset_reference("zinc250k", "test", quiet=args.quiet)
-    elif args.reference == "moses-test":
-        reference = dataset_reference("moses", "test", quiet=args.quiet)
-        scaffold_reference = dataset_reference("moses", "test_scaffolds", quiet=args.quiet)
-    elif args.reference == "moses-test-fcd":
-        reference = shipped_fcd_reference()
-    else:
-        reference = ReferenceStats.compute(read_smiles_file(args.reference, args.smiles_column), quiet=args.quiet)
-    train = None
-    if args.train in DATASETS:
-        train = set(dataset_smiles(args.train, "train"))
-    elif args.train != "none":
-        train = set(read_smiles_file(args.train, args.smiles_column))
-    metrics = moses_metrics(generated, reference, train, tuple(args.k), quiet=args.quiet,
-                            scaffold_reference=scaffold_reference)
-    warnings = small_sample_warnings(round(metrics["Valid"] * len(generated)), metrics, tuple(args.k))
-    print(f"{'metric':<12}{'value':>10}")
-    for name, value in metrics.items():
-        print(f"{name:<12}{value:>10.4f}" + (f"  warning: {warnings[name]}" if name in warnings else ""))
-    if args.json:
-        save_json(args.json, {"generated": str(args.generated), "n": len(generated), "metrics": metrics,
-                              "warnings": warnings})
-        print(f"wrote {args.json}")
-    return 0
-
-
-OPTIMIZE_OUTPUTS = ("lead_*.csv", "lead_*.png", "summary.csv")
-
-
-def cmd_optimize(args: argparse.Namespace) -> int:
-    """Lead optimisation: per lead a CSV of candidates within the similarity bound and a PNG; a summary."""
-    from rdkit.Chem import Draw
-
-    from .optimize import LeadSettings, optimize_leads
-
-    settings = LeadSettings(args.objective, args.min_similarity, args.steps, args.chains, args.step_size,
-                            args.shift, args.temperature, args.minimize)
-    model = MoleculeModel.from_pretrained(args.model, device=pick_device(args.device)).eval()
-    settings.check(model)
-    claim_dir(args.out, overwrite=args.overwrite, owned=OPTIMIZE_OUTPUTS, resumable=False)
-    raw = list(args.start or [])
-    if args.start_file:
-        raw += read_smiles_file(args.start_file, args.smiles_column)
-    if not raw:
-        raise ConfigError("no lead molecules: pass --start SMILES and/or --start-file FILE")
-    for smiles in args.start or []:
-        if canonical(smiles) is None:
-            raise DataError(f"--start {smiles!r} is not a valid SMILES")
-    report = clean(raw, model.config.representation, model.vocab, model.config.max_len,
-                   standard=input_standard(model.vocab))
-    if not report.kept:
-        raise DataError(f"no lead molecule the model can encode ({report.summary()})")
-    if report.rejects or report.changed:
-        print(f"leads: {report.summary()}", file=sys.stderr)
-    leads = report.kept
-    torch.manual_seed(args.seed)
-    base, frames = optimize_leads(model, leads, settings, quiet=args.quiet)
-    args.out.mkdir(parents=True, exist_ok=True)
-    rows, name = [], settings.objective
-    for i, (lead, value, frame) in enumerate(zip(leads, base, frames)):
-        write_atomic(args.out / f"lead_{i:04d}.csv", lambda p, f=frame: f.to_csv(p, index=False))
-        best = frame.iloc[0] if len(frame) else pd.Series(index=frame.columns, dtype=object)  # none: all NaN
-        rows.append({"lead": lead, name: value, "candidates": len(frame), "best_candidate": best.candidate,
-                     "best_similarity": best.similarity, f"best_{name}": best[name],
-                     "best_improvement": best.improvement, "success": bool(best.improvement > 0)})
-        if args.images:
-            mols = [Chem.MolFromSmiles(s) for s in [lead, *frame.candidate[: args.image_count]]]
-            legends = [f"lead {name} {value:.2f}"] + [
-                f"{name} {r[name]:.2f} ({r.improvement:+.2f}), sim {r.similarity:.2f}"
-                for _, r in frame.head(args.image_count).iterrows()]
-            image = Draw.MolsToGridImage(mols, molsPerRow=min(len(mols), 4), subImgSize=(300, 240), legends=legends)
-            write_atomic(args.out / f"lead_{i:04d}.png", lambda p, im=image: im.save(str(p), format="PNG"))
-    summary = pd.DataFrame(rows)
-    write_atomic(args.out / "summary.csv", lambda p: summary.to_csv(p, index=False))
-    gains = summary.best_improvement[summary.success]
-    print(f"{len(leads)} leads: success {summary.success.mean():.3f} (a candidate with similarity >= "
-          f"{settings.min_similarity} and a better {name}), mean improvement of the successes "
-          f"{gains.mean() if len(gains) else 0.0:.3f}; wrote {args.out}")
-    return 0
-
-
-def cmd_fit_heads(args: argparse.Namespace) -> int:
-    """A trained model + property heads regressed on its latent: a new model directory."""
-    from .optimize import fit_heads
-
-    claim_dir(args.out, overwrite=args.overwrite, owned=("config.json", "model.safetensors", "vocab.json",
-                                                         "diagnostics.json"), resumable=False)
-    model = MoleculeModel.from_pretrained(args.model).eval()
-    if args.data in DATASETS:
-        smiles = dataset_smiles(args.data, "train")
-        rows = np.random.default_rng(args.seed).choice(len(smiles), min(args.molecules, len(smiles)), replace=False)
-        smiles = [smiles[i] for i in rows]
-    else:
-        report = clean(read_smiles_file(args.data, args.smiles_column)[: args.molecules],
-                       standard=input_standard(model.vocab))
-        print(f"data: {report.summary()}", file=sys.stderr)
-        smiles = report.kept
-    torch.manual_seed(args.seed)
-    r2 = fit_heads(model, smiles, args.properties, args.steps, seed=args.seed, jobs=args.jobs, quiet=args.quiet)
-    for name, value in r2.items():
-        print(f"{name:<10} R^2 on held-out molecules {value:.3f}")
-    model.save_pretrained(args.out)
-    print(f"wrote {args.out} (heads: {', '.join(model.config.properties)})")
-    return 0
-
-
-def cmd_config(args: argparse.Namespace) -> int:
-    return print_preset(args.preset, MoleculeConfig, preset(args.preset))
+def __getattr__(name: str) -> Any:  # lebm.molecule.cli.cmd_train & co. stay importable from here
+    return getattr(importlib.import_module("lebm.molecule.commands"), name)
 
 
 def add_group(sub: argparse._SubParsersAction) -> None:
@@ -445,7 +59,7 @@ def add_group(sub: argparse._SubParsersAction) -> None:
     train.add_argument("--threads", type=int, help="torch CPU threads")
     train.add_argument("--properties", nargs="+", help="train a head p(y|z) for each of these oracle properties")
     train.add_argument("--jobs", type=int, default=1, help="worker processes for the property oracles")
-    train.set_defaults(func=cmd_train)
+    train.set_defaults(func=_command("cmd_train"))
 
     gen = cmds.add_parser("generate", help="sample molecules from a trained model")
     gen.add_argument("--model", type=Path, default=BUNDLED, help="model directory (default: the bundled model, "
@@ -460,10 +74,10 @@ def add_group(sub: argparse._SubParsersAction) -> None:
     gen.add_argument("--image-count", type=int, default=24, help="molecules in the PNG grid")
     gen.add_argument("--device", default="auto", help="auto, cpu, cuda")
     gen.add_argument("--quiet", action="store_true", help="no progress bar")
-    gen.set_defaults(func=cmd_generate)
+    gen.set_defaults(func=_command("cmd_generate"))
 
-    for name, func, what in (("encode", cmd_encode, "posterior means of molecules: CSV or .npy"),
-                             ("reconstruct", cmd_reconstruct, "decode each molecule's posterior mean; Tanimoto, exact")):
+    for name, what in (("encode", "posterior means of molecules: CSV or .npy"),
+                       ("reconstruct", "decode each molecule's posterior mean; Tanimoto, exact")):
         cmd = cmds.add_parser(name, help=what)
         cmd.add_argument("input", type=Path, help="SMILES file (.csv/.smi/.txt, optionally .gz)")
         cmd.add_argument("--model", type=Path, default=BUNDLED, help="model directory (default: the bundled model, "
@@ -475,11 +89,11 @@ def add_group(sub: argparse._SubParsersAction) -> None:
         cmd.add_argument("--device", default="auto", help="auto, cpu, cuda")
         if name == "reconstruct":
             cmd.add_argument("--temperature", type=float, default=0.0, help="decoding temperature (0 = greedy)")
-        cmd.set_defaults(func=func)
+        cmd.set_defaults(func=_command(f"cmd_{name}"))
 
     config = cmds.add_parser("config", help="print a preset's full configuration with every option documented")
     config.add_argument("--preset", choices=PRESETS, default="latent", help="which preset")
-    config.set_defaults(func=cmd_config)
+    config.set_defaults(func=_command("cmd_config"))
 
     sample = cmds.add_parser("sample", help="conditional sampling z ~ p(z | y*) through the property heads")
     sample.add_argument("--model", type=Path, default=BUNDLED,
@@ -496,7 +110,7 @@ def add_group(sub: argparse._SubParsersAction) -> None:
     sample.add_argument("--batch-size", type=int, default=500, help="molecules sampled at once")
     sample.add_argument("--temperature", type=float, default=1.0, help="decoding temperature")
     sample.add_argument("--device", default="auto", help="auto, cpu, cuda")
-    sample.set_defaults(func=cmd_sample)
+    sample.set_defaults(func=_command("cmd_sample"))
 
     opt = cmds.add_parser("optimize", help="lead optimisation: better molecules similar to a lead, oracle-scored")
     opt.add_argument("--start", action="append", help="a lead SMILES (repeatable)")
@@ -519,7 +133,7 @@ def add_group(sub: argparse._SubParsersAction) -> None:
     opt.add_argument("--seed", type=int, default=0, help="seed of the chains")
     opt.add_argument("--device", default="auto", help="auto, cpu, cuda")
     opt.add_argument("--quiet", action="store_true", help="no progress bar")
-    opt.set_defaults(func=cmd_optimize)
+    opt.set_defaults(func=_command("cmd_optimize"))
 
     heads = cmds.add_parser("fit-heads", help="add property heads to a trained model (regression on its latent)")
     heads.add_argument("--model", type=Path, default=BUNDLED,
@@ -535,7 +149,7 @@ def add_group(sub: argparse._SubParsersAction) -> None:
     heads.add_argument("--jobs", type=int, default=1, help="worker processes for the oracles")
     heads.add_argument("--seed", type=int, default=0, help="seed of the sample and the training")
     heads.add_argument("--quiet", action="store_true", help="no progress bar")
-    heads.set_defaults(func=cmd_fit_heads)
+    heads.set_defaults(func=_command("cmd_fit_heads"))
 
     design = cmds.add_parser("design", help="design molecules toward property targets (SGDS loop)")
     design.add_argument("--config", type=Path, required=True, help="TOML with a [design] table (see README)")
@@ -552,7 +166,7 @@ def add_group(sub: argparse._SubParsersAction) -> None:
     design.add_argument("--overwrite", action="store_true",
                         help="replace the design run already in OUT (without it, a non-empty OUT is refused)")
     design.add_argument("--quiet", action="store_true", help="no progress bar or summary")
-    design.set_defaults(func=cmd_design)
+    design.set_defaults(func=_command("cmd_design"))
 
     demo = cmds.add_parser("demo", help="generate 1,000 molecules from the bundled model, write CSV + PNG, "
                                          "print headline metrics")
@@ -561,7 +175,7 @@ def add_group(sub: argparse._SubParsersAction) -> None:
     demo.add_argument("-n", type=int, default=1000, help="number of molecules")
     demo.add_argument("--out", type=Path, default=Path("demo"), help="output directory")
     demo.add_argument("--quiet", action="store_true", help="no progress bars")
-    demo.set_defaults(func=cmd_demo)
+    demo.set_defaults(func=_command("cmd_demo"))
 
     ev = cmds.add_parser("evaluate", help="MOSES metrics of generated SMILES against a reference set")
     ev.add_argument("generated", type=Path, help="CSV of generated SMILES (e.g. from generate)")
@@ -579,4 +193,4 @@ def add_group(sub: argparse._SubParsersAction) -> None:
     ev.add_argument("--quiet", action="store_true", help="no progress bars")
     ev.add_argument("--standardise", action="store_true",
                     help="standardise the generated molecules first (largest fragment, neutral); off by default")
-    ev.set_defaults(func=cmd_evaluate)
+    ev.set_defaults(func=_command("cmd_evaluate"))

@@ -5,7 +5,7 @@ Every oracle maps SMILES to floats, NaN for a molecule that does not parse (a co
 never an exception), and counts its calls. `score(..., jobs=N)` runs RDKit oracles in N worker
 processes; the results equal the serial ones.
 
-Penalized logP conventions (REFERENCE.md section 2), named explicitly because tables mix them:
+Penalized logP conventions (MolDQN, Zhou et al. 2019; JT-VAE, Jin et al. 2018; LIMO, Eckmann et al. 2022), named explicitly because tables mix them:
   plogp_moldqn  logP - SA - max(largest ring size - 6, 0)                         (MolDQN)
   plogp_jtvae   the same three terms, each z-normalised with ZINC250k statistics   (JT-VAE, GCPN)
   plogp_limo    logP - SA - (number of rings with more than 6 atoms)              (LIMO, SGDS; default)

@@ -1,1 +1,1 @@
-"""text app (see its issue); imports the core from `lebm.core`, never another app."""
+"""The text app: sentence models trained without an encoder; imports the core from `lebm.core`, never another app."""

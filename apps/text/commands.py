@@ -1,0 +1,261 @@
+"""`lebm text ...`: train, evaluate, sample, reconstruct, interpolate, encode, probe, config."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+import numpy as np
+import torch
+
+from lebm.core.cli import print_preset
+from lebm.core.config import config_toml, deep_merge, from_dict, load_toml, resolve, to_dict
+from lebm.core.distributed import pick_device
+from lebm.core.errors import ConfigError, DataError
+from lebm.core.io import RUN_ENTRIES, claim_dir, save_json, write_atomic
+from lebm.core.trainer import TrainConfig, Trainer
+
+from .cli import preset
+from .data import Corpus, encode, load_corpus, load_tokenizer, train_tokenizer
+from .evaluate import evaluate, latent_features
+from .model import TextConfig, TextModel
+
+
+def settings(args: argparse.Namespace) -> tuple[TextConfig, TrainConfig]:
+    toml = deep_merge(preset(args.preset), load_toml(args.config) if args.config else {})
+    model_table = toml.get("model", {})
+    if args.prior:
+        model_table = deep_merge(model_table, {"ebm": {"prior": {"kind": args.prior}}})
+    if args.tokenizer:
+        model_table = deep_merge(model_table, {"tokenizer": args.tokenizer})
+    cfg = from_dict(TextConfig, deep_merge(to_dict(TextConfig()), model_table), where="model.")
+    return cfg, resolve(TrainConfig, args, toml.get("train", {}), where="train.")
+
+
+def corpus_ids(model: TextModel, corpus: Corpus, overlong: str | None = None) -> tuple[torch.Tensor, list[int]]:
+    enc = encode(model.tokenizer, corpus.texts, model.config.max_len, overlong or model.config.overlong)
+    skipped = {k: v for k, v in enc.counts.items() if v}
+    if skipped:
+        print(f"tokens: {len(enc.kept)} texts kept; " + ", ".join(f"{k} {v}" for k, v in skipped.items()), file=sys.stderr)
+    return enc.ids, enc.kept
+
+
+def model_and_data(cfg: TextConfig, tokenizer, corpus: Corpus) -> tuple[TextModel, dict[str, torch.Tensor]]:
+    """A fresh model and its training tensors: token ids, and the bags of words when the model has a bag head."""
+    if cfg.ebm.bag.size:  # the bag of a sentence is its set of words: one bit per vocabulary entry
+        cfg.ebm.bag.size = len(tokenizer)
+    model = TextModel(cfg, tokenizer)
+    ids, _ = corpus_ids(model, corpus)
+    data = {"x": ids}
+    if cfg.ebm.bag.size:
+        data["bag"] = torch.zeros(len(ids), cfg.ebm.bag.size, dtype=torch.uint8).scatter_(1, ids.long(), 1)
+        data["bag"][:, :3] = 0  # <pad>, <bos>, <eos>
+    return model, data
+
+
+def progress_probe(valid: torch.Tensor):
+    """Eval callback: NLL, REC, KL, MI and AU on a fixed held-out batch (cheap settings)."""
+    def probe(model: TextModel) -> dict[str, float]:
+        out = evaluate(model, valid, samples=20, chains=4, log_z_draws=20_000)
+        return {k: out[k] for k in ("nll", "ppl", "rec", "kl", "mi", "au") if k in out}
+
+    return probe
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    claim_dir(args.out, resume=args.resume, overwrite=args.overwrite, owned=RUN_ENTRIES)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    cfg, train_cfg = settings(args)
+    corpus = load_corpus(args.data, "train")
+    print(f"data: {corpus.summary()}", file=sys.stderr)
+    saved = args.out / "checkpoint" / "tokenizer"
+    if args.resume and saved.is_dir():
+        tokenizer = load_tokenizer(saved)
+    else:
+        tokenizer = train_tokenizer(corpus.texts, cfg.tokenizer, cfg.vocab_size)
+    torch.manual_seed(train_cfg.seed)
+    model, data = model_and_data(cfg, tokenizer, corpus)
+    ids = data["x"]
+    valid_source = args.valid or ("bbc" if args.data == "bbc" else None)
+    valid = corpus_ids(model, load_corpus(valid_source, "valid"))[0][: args.probe] if valid_source else ids[-args.probe:]
+    args.out.mkdir(parents=True, exist_ok=True)
+    write_atomic(args.out / "config.toml", lambda p: p.write_text(config_toml(cfg, train_cfg)))
+    print(f"wrote {args.out / 'config.toml'} (every setting of this run)", file=sys.stderr)
+    result = Trainer(model, data, train_cfg, out_dir=args.out, resume=args.resume, started=getattr(args, "started", None),
+                     eval_fn=progress_probe(valid)).fit()
+    print(json.dumps({"step": result["step"], **result["eval"]}))
+    return 0
+
+
+def load_model(args: argparse.Namespace) -> TextModel:
+    model = TextModel.from_pretrained(args.model, device=pick_device(args.device))
+    model.eval()
+    torch.manual_seed(args.seed)
+    return model
+
+
+def require_latent(model: TextModel, what: str) -> None:
+    if not model.latent:
+        raise ConfigError(f"{what} needs a latent model; this one is a plain language model")
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    model = load_model(args)
+    corpus = load_corpus(args.data, args.split)
+    ids = corpus_ids(model, corpus, args.overlong)[0]
+    ids = ids[: args.max_sentences] if args.max_sentences else ids
+    out = evaluate(model, ids, samples=args.samples, chains=args.chains, batch_size=args.batch_size,
+                   quiet=args.quiet)
+    out = {"model": str(args.model), "data": args.data, "split": args.split if args.data == "bbc" else None} | out
+    print("| " + " | ".join(out) + " |\n|" + "---|" * len(out))
+    print("| " + " | ".join(f"{v:.4g}" if isinstance(v, float) else str(v) for v in out.values()) + " |")
+    if args.json:
+        save_json(args.json, out)
+        print(f"wrote {args.json}")
+    return 0
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    if args.n < 1:
+        raise DataError(f"-n must be >= 1, got {args.n}")
+    model = load_model(args)
+    require_latent(model, "sampling from the prior")
+    z = model.sample_prior(args.n).z.detach()
+    for text in model.decode_latents(z, args.method, args.temperature, args.top_p, args.beam):
+        print(text)
+    return 0
+
+
+def texts_from(args: argparse.Namespace) -> list[str]:
+    texts = list(args.text or [])
+    if args.file:
+        texts += load_corpus(str(args.file)).texts
+    if not texts:
+        raise DataError("give sentences as arguments or --file")
+    return texts
+
+
+def posterior_means(model: TextModel, texts: list[str], chains: int, quiet: bool = True) -> torch.Tensor:
+    enc = encode(model.tokenizer, texts, model.config.max_len, "truncate")
+    if len(enc.kept) != len(texts):
+        raise DataError(f"{len(texts) - len(enc.kept)} of the texts have no tokens")
+    if enc.truncated:
+        shown = ", ".join(str(i + 1) for i in enc.truncated[:10]) + (", ..." if len(enc.truncated) > 10 else "")
+        print(f"note: {len(enc.truncated)} of {len(texts)} texts are longer than the model's {model.config.max_len} "
+              f"tokens; only their first {model.config.max_len} tokens are encoded (texts {shown})", file=sys.stderr)
+    return latent_features(model, enc.ids, chains, quiet=quiet)
+
+
+def cmd_reconstruct(args: argparse.Namespace) -> int:
+    model = load_model(args)
+    require_latent(model, "reconstruction")
+    texts = texts_from(args)
+    z = posterior_means(model, texts, args.chains).to(model.device())
+    for text, rec in zip(texts, model.decode_latents(z, args.method, beam=args.beam)):
+        print(f"{text}\n  -> {rec}")
+    return 0
+
+
+def cmd_interpolate(args: argparse.Namespace) -> int:
+    model = load_model(args)
+    require_latent(model, "interpolation")
+    if args.points < 2:
+        raise DataError(f"--points must be >= 2, got {args.points}")
+    z = posterior_means(model, [args.start, args.end], args.chains).to(model.device())
+    w = torch.linspace(0, 1, args.points, device=z.device)[:, None]
+    path = (1 - w) * z[0] + w * z[1]
+    for t, text in zip(w[:, 0].tolist(), model.decode_latents(path, args.method, beam=args.beam)):
+        print(f"{t:.2f}  {text}")
+    return 0
+
+
+def cmd_encode(args: argparse.Namespace) -> int:
+    model = load_model(args)
+    require_latent(model, "encoding")
+    if args.output.suffix not in (".csv", ".npy"):
+        raise DataError(f"--output must end in .csv or .npy, got {args.output.name}")
+    corpus = load_corpus(str(args.input))
+    feats = posterior_means(model, corpus.texts, args.chains, args.quiet).numpy()
+    if args.output.suffix == ".npy":
+        write_atomic(args.output, lambda p: np.save(p.open("wb"), feats))
+    else:
+        import pandas as pd
+
+        frame = pd.DataFrame(feats, columns=[f"z{i}" for i in range(feats.shape[1])])
+        frame.insert(0, "label", corpus.labels)
+        write_atomic(args.output, lambda p: frame.to_csv(p, index=False))
+    print(f"wrote {len(feats)} x {feats.shape[1]} latent features to {args.output}")
+    return 0
+
+
+def probe_accuracy(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, test_y: np.ndarray,
+                   labels: list[int], seeds: int) -> dict[int, list[float]]:
+    """Logistic regression on n labeled rows drawn at random (seed s), accuracy on the test rows."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    out = {}
+    for n in labels:
+        if n > len(train_y):
+            raise DataError(f"{n} labels asked for, but the probe's training pool has {len(train_y)} rows")
+        accs = []
+        for s in range(seeds):
+            rows = np.random.RandomState(s).permutation(len(train_y))[:n]
+            scaler = StandardScaler().fit(train_x[rows])
+            clf = LogisticRegression(max_iter=2000).fit(scaler.transform(train_x[rows]), train_y[rows])
+            accs.append(float((clf.predict(scaler.transform(test_x)) == test_y).mean()))
+        out[n] = accs
+    return out
+
+
+def labeled(corpus: Corpus, limit: int, seed: int = 0) -> tuple[list[str], np.ndarray]:
+    rows = [i for i, lab in enumerate(corpus.labels) if lab is not None]
+    if not rows:
+        raise DataError("the probe needs labels (label<TAB>text lines)")
+    rows = sorted(np.random.RandomState(seed).permutation(rows)[:limit].tolist())
+    return [corpus.texts[i] for i in rows], np.array([corpus.labels[i] for i in rows])
+
+
+def cmd_probe(args: argparse.Namespace) -> int:
+    model = load_model(args)
+    require_latent(model, "the latent probe")
+    train_texts, train_y = labeled(load_corpus(args.data, "train"), args.pool)
+    test_texts, test_y = labeled(load_corpus(args.test or args.data, "test"), args.test_size)
+    result = probe_accuracy(posterior_means(model, train_texts, args.chains, args.quiet).numpy(), train_y,
+                            posterior_means(model, test_texts, args.chains, args.quiet).numpy(), test_y, args.labels,
+                            args.seeds)
+    print("| labels | accuracy (mean ± std over seeds) |\n|---|---|")
+    for n, accs in result.items():
+        print(f"| {n} | {np.mean(accs):.4f} ± {np.std(accs):.4f} |")
+    if args.json:
+        save_json(args.json, {"model": str(args.model), "pool": len(train_y), "test": len(test_y),
+                              "accuracy": {str(k): v for k, v in result.items()}})
+        print(f"wrote {args.json}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Five prior samples, three reconstructions of BBC test sentences and a six-point interpolation."""
+    model = load_model(args)
+    require_latent(model, "the demo")
+    print(f"model: {args.model}\n\nfive sentences from the prior (nucleus sampling, top-p 0.9):")
+    for text in model.decode_latents(model.sample_prior(5).z.detach(), "sample", top_p=0.9):
+        print(f"  {text}")
+    test = load_corpus("bbc", "test").texts
+    short = [t for t in test if 8 <= len(t.split()) <= 20]
+    picked = [short[i] for i in np.random.RandomState(args.seed).permutation(len(short))[:3]]
+    z = posterior_means(model, picked, args.chains).to(model.device())
+    print("\nthree BBC test sentences and their greedy reconstructions:")
+    for text, rec in zip(picked, model.decode_latents(z, "greedy")):
+        print(f"  {text}\n    -> {rec}")
+    w = torch.linspace(0, 1, 6, device=z.device)[:, None]
+    print("\nsix points on the line between the first two sentences' latents (greedy):")
+    for t, text in zip(w[:, 0].tolist(), model.decode_latents((1 - w) * z[0] + w * z[1], "greedy")):
+        print(f"  {t:.1f}  {text}")
+    return 0
+
+
+def cmd_config(args: argparse.Namespace) -> int:
+    return print_preset(args.preset, TextConfig, preset(args.preset))
