@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Iterable
 from typing import Any, TextIO
 
 from tqdm import tqdm
+
+_CURSOR = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
 class _Lines:
@@ -16,7 +19,7 @@ class _Lines:
         self.stream = stream
 
     def write(self, text: str) -> None:
-        text = text.replace("\r", "").strip()
+        text = _CURSOR.sub("", text.replace("\r", "")).strip()  # nested bars' cursor moves mean nothing in a file
         if text:
             self.stream.write(text + "\n")
 

@@ -342,7 +342,9 @@ def test_outputs_after_every_iteration_and_progress_lines_in_a_log(qed_model, tm
         assert proc.wait(timeout=600) == 0
     finally:
         proc.kill()
-    lines = (tmp_path / "design.log").read_text().splitlines()
+    text = (tmp_path / "design.log").read_text()
+    assert "\x1b" not in text and "\r" not in text  # plain lines in a file, no terminal control codes
+    lines = text.splitlines()
     assert any(line.startswith("iteration 1: decoding") for line in lines)
     assert any(line.startswith("iteration 1: scoring") and "oracle calls" in line for line in lines)
     summary = pd.read_csv(tmp_path / "run" / "summary.csv")
