@@ -1,17 +1,19 @@
 """Design benchmarks (SGDS): QED and penalized-logP maximisation, QED/SA multi-objective, and
 sample efficiency (best-so-far against oracle calls), from `lebm molecule design` run directories.
 
-    python bench/design.py --task qed --model runs/qed-model/model [--scale cpu|paper] [--out runs/bench-qed]
-    python bench/design.py --task plogp --model runs/plogp-model/model
-    python bench/design.py --task multi --model runs/qed-sa-model/model
+    python bench/design.py --task qed [--model models/zinc-lebm] [--scale cpu|paper] [--out runs/bench-qed]
+    python bench/design.py --task plogp
+    python bench/design.py --task multi
 
-    python bench/design.py --task constrained --model runs/plogp-model/model [--starts 800]
+    python bench/design.py --task constrained --model MODEL_WITH_A_plogp_jtvae_HEAD [--starts 800]
 
-`--scale paper` uses the published settings (apps/molecule/presets/design_*.toml: a GPU job);
-`--scale cpu` the same loop with population 500, top-k 250 and 8 iterations. Prints a table and
-writes JSON next to the run (and to bench/results/design_<task>.json).
+`--scale cpu` runs apps/molecule/presets/design_<task>.toml (sized for a 2-core CPU), `--scale paper` the
+published settings of design_<task>_gpu.toml (a GPU job). Prints a table and writes JSON next to the run (and to
+bench/results/design_<task>.json).
 
-`constrained`: the `--starts` MOSES test molecules with the lowest penalized logP (LIMO convention),
+`constrained`: the `--starts` molecules of a split (ZINC250k test: the JT-VAE / GCPN / MoFlow setting; ZINC250k
+valid to choose settings without touching the test side; or MOSES) with the lowest penalized logP in the
+`--objective` convention (default plogp_jtvae, the ZINC-normalised one those papers report),
 optimised by the loop of `lebm molecule optimize` (apps/molecule/optimize.py: `--repeats` chains per
 start from its posterior mean, `--steps` Langevin steps on log p_a(z) + log p(y + shift | z), every step
 decoded and scored by the real oracle); a start succeeds for delta when some candidate has Tanimoto
@@ -31,12 +33,11 @@ import pandas as pd
 from rdkit import Chem
 
 from lebm.core.config import deep_merge, from_dict, to_dict
-from lebm.molecule.cli import preset
+from lebm.molecule.cli import BUNDLED, preset
 from lebm.molecule.design import DesignConfig, DesignRun
 
 PUBLISHED = {"qed": "JT-VAE 0.925, GCPN 0.948, MolDQN 0.948, MARS 0.948, GraphDF 0.948, LIMO 0.947, SGDS 0.948 (x3)",
              "plogp": "LIMO 10.5, GraphDF 13.7, MARS 45.0 (mixed conventions), SGDS about 26 (LIMO convention)"}
-CPU_SCALE = {"population": 500, "top_k": 250, "iterations": 8, "finetune_batch": 128, "jobs": 2}
 
 
 def longest_carbon_chain(smiles: str) -> int:
@@ -65,23 +66,21 @@ def constrained(args: argparse.Namespace) -> dict:
     """The JT-VAE / GCPN constrained-optimisation task through `lebm molecule optimize`'s loop."""
     import torch
 
-    from lebm.molecule.data import moses_smiles
+    from lebm.molecule.data import dataset_smiles
     from lebm.molecule.metrics import cache_dir
     from lebm.molecule.model import MoleculeModel
     from lebm.molecule.optimize import LeadSettings, optimize_leads
     from lebm.molecule.oracles import property_table
 
     model = MoleculeModel.from_pretrained(args.model).eval()
-    pool = moses_smiles(args.split)
-    if args.split == "train":  # tuning side: a fixed 50,000-molecule draw of MOSES train
-        pool = [pool[i] for i in torch.randperm(len(pool), generator=torch.Generator().manual_seed(1))[:50000]]
-    scores = property_table(pool, ["plogp"], jobs=2, cache=cache_dir())["plogp"]  # selection: not counted
+    pool = dataset_smiles(args.data, args.split)
+    scores = property_table(pool, [args.objective], jobs=2, cache=cache_dir())[args.objective]  # selection: free
     starts = [s for _, s in sorted(zip(scores.tolist(), pool))[: args.starts]]
-    settings = LeadSettings("plogp", min_similarity=0.4, steps=args.steps, chains=args.repeats,
+    settings = LeadSettings(args.objective, min_similarity=0.4, steps=args.steps, chains=args.repeats,
                             step_size=args.step_size, shift=args.shift, temperature=args.temperature)
     torch.manual_seed(0)
     _, frames = optimize_leads(model, starts, settings, quiet=False)
-    out = {"split": args.split, "starts": len(starts), "steps": args.steps, "chains": args.repeats,
+    out = {"data": args.data, "split": args.split, "objective": args.objective, "starts": len(starts), "steps": args.steps, "chains": args.repeats,
            "step_size": args.step_size, "shift": args.shift, "temperature": args.temperature,
            "decoded_per_start": args.steps * args.repeats}
     for delta in (0.4, 0.6):
@@ -97,7 +96,7 @@ def constrained(args: argparse.Namespace) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--task", choices=["qed", "plogp", "multi", "constrained"], required=True)
-    parser.add_argument("--model", type=Path, required=True, help="model with the task's heads")
+    parser.add_argument("--model", type=Path, default=BUNDLED, help="model with the task's heads")
     parser.add_argument("--scale", choices=["cpu", "paper"], default="cpu")
     parser.add_argument("--out", type=Path, help="run directory (default runs/bench-design-<task>)")
     parser.add_argument("--json", type=Path, help="results file (default bench/results/design_<task>.json)")
@@ -108,9 +107,11 @@ def main() -> None:
     parser.add_argument("--shift", type=float, default=2.0, help="constrained: target plogP above the start")
     parser.add_argument("--step-size", type=float, default=0.05, help="constrained: Langevin step size")
     parser.add_argument("--temperature", type=float, default=0.7, help="constrained: decoding temperature")
-    parser.add_argument("--split", choices=["test", "train"], default="test",
-                        help="constrained: lowest-plogP molecules of MOSES test (the benchmark) or of a MOSES train "
-                             "draw (for choosing settings without touching the test side)")
+    parser.add_argument("--data", choices=["zinc250k", "moses"], default="zinc250k", help="constrained: data set")
+    parser.add_argument("--split", default="test",
+                        help="constrained: the split whose lowest-plogP molecules start (test: the benchmark; "
+                             "valid: for choosing settings without touching the test side)")
+    parser.add_argument("--objective", default="plogp_jtvae", help="constrained: the plogP convention (a head)")
     args = parser.parse_args()
     if args.task == "constrained":
         start = time.perf_counter()
@@ -120,9 +121,8 @@ def main() -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(result, indent=2) + "\n")
         return
-    table = preset(f"design_{args.task}")["design"] | {"model": str(args.model)}
-    if args.scale == "cpu":
-        table = table | CPU_SCALE
+    table = preset(f"design_{args.task}" + ("_gpu" if args.scale == "paper" else ""))["design"] | \
+        {"model": str(args.model)}
     cfg = from_dict(DesignConfig, deep_merge(table, args.override))
     out = args.out or Path(f"runs/bench-design-{args.task}")
     start = time.perf_counter()
@@ -139,9 +139,9 @@ def main() -> None:
               "oracle_calls": int(summary.oracle_calls.iloc[-1]), "config": to_dict(cfg),
               "top3": top[["canonical_smiles", *[o.property for o in cfg.objectives]]].to_dict("records"),
               "final_validity": float(summary.validity.iloc[-1]), "published": PUBLISHED.get(args.task, "")}
-    from lebm.molecule.data import moses_smiles
+    from lebm.molecule.data import dataset_smiles
 
-    train = set(moses_smiles("train"))
+    train = set(dataset_smiles(cfg.train_smiles, "train")) if cfg.train_smiles in ("zinc250k", "moses") else set()
     result["top3_in_training_set"] = [s in train for s in top.canonical_smiles]
     if args.task == "qed":
         hits = everything[everything.qed >= 0.947].canonical_smiles
