@@ -101,14 +101,15 @@ def add_group(sub: argparse._SubParsersAction) -> None:
     sample.add_argument("--condition", action="append", required=True, help="NAME=VALUE target (repeatable)")
     sample.add_argument("-n", type=int, default=100, help="number of molecules")
     sample.add_argument("--seed", type=int, default=0, help="sampling seed")
-    sample.add_argument("--steps", type=int, help="Langevin steps of the conditional chain (default: the model's "
-                                                  "prior chain)")
-    sample.add_argument("--oversample", type=int, default=1,
-                        help="K: each chain starts from the best-fitting of K prior samples, drawn in proportion to "
-                             "p(y* | z) (1 = from noise)")
+    sample.add_argument("--steps", type=int, default=0,
+                        help="Langevin steps of the conditional chain after the start (long chains from noise "
+                             "leave the data: with --oversample 1 use the model's prior chain length)")
+    sample.add_argument("--oversample", type=int, default=64,
+                        help="K: each chain starts from one of K prior samples, drawn in proportion to p(y* | z) "
+                             "(1 = from noise)")
     sample.add_argument("-o", "--output", type=Path, default=Path("sampled.csv"), help="output CSV")
     sample.add_argument("--batch-size", type=int, default=500, help="molecules sampled at once")
-    sample.add_argument("--temperature", type=float, default=1.0, help="decoding temperature")
+    sample.add_argument("--temperature", type=float, default=0.7, help="decoding temperature")
     sample.add_argument("--device", default="auto", help="auto, cpu, cuda")
     sample.set_defaults(func=_command("cmd_sample"))
 
