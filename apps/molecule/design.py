@@ -241,6 +241,12 @@ class DesignRun:
                                          dtype="Int64")  # empty for an invalid SMILES: never scored
         return frame
 
+    def remember(self, scored: pd.DataFrame) -> None:
+        """Add the valid molecules of written scored rows to the molecules paid for (their values and call)."""
+        for row in scored.itertuples(index=False):
+            if row.canonical_smiles and row.canonical_smiles not in self.known:
+                self.known[row.canonical_smiles] = {n: getattr(row, n) for n in [*self.oracles, "oracle_calls"]}
+
     def _postfix(self, bar) -> None:
         main = self.cfg.objectives[0]
         best = [v[main.property] for v in self.known.values() if np.isfinite(v[main.property])]
@@ -430,6 +436,7 @@ class DesignRun:
         set_rng_state(torch.load(folder / "rng.pt", weights_only=True))
         done = _read_scored(folder / "scored.csv") if (folder / "scored.csv").exists() else None
         if done is not None:
+            self.remember(done)  # a molecule scored before the interruption is not paid again in what is left
             self.state.oracle_calls = int(np.nanmax([self.state.oracle_calls, done.oracle_calls.max()]))
             print(f"iteration {it}: {len(done)} of {len(saved['smiles'])} proposals were scored before the "
                   "interruption; scoring the rest", file=sys.stderr)
@@ -530,9 +537,7 @@ class DesignRun:
         """The state after the last completed iteration (none: the run was interrupted in iteration 0), and every
         molecule scored so far (a molecule is paid once)."""
         for path in sorted(self.out.glob("scored_*.csv")):
-            for row in _read_scored(path).itertuples(index=False):
-                if row.canonical_smiles and row.canonical_smiles not in self.known:
-                    self.known[row.canonical_smiles] = {n: getattr(row, n) for n in [*self.oracles, "oracle_calls"]}
+            self.remember(_read_scored(path))
         state_dir = self.out / "state"
         if not (state_dir / "state.json").exists():
             return

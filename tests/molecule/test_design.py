@@ -2,6 +2,7 @@
 
 import json
 import os
+import tomllib
 from pathlib import Path
 
 import pandas as pd
@@ -308,6 +309,11 @@ def test_an_interrupted_iteration_resumes_without_paying_a_molecule_twice(qed_mo
     out = tmp_path / "run"
     assert main(["molecule", "design", "--config", str(toml), "--out", str(out), "--quiet"]) == 130  # Ctrl-C
     assert (out / "pending" / "scored.csv").exists()  # the interrupted iteration kept what it had scored
+    before = pd.read_csv(out / "pending" / "scored.csv", keep_default_na=False)
+    resumed = DesignRun(from_dict(DesignConfig, tomllib.loads(toml.read_text())["design"]), out, quiet=True)
+    resumed.load()
+    assert resumed.load_pending(json.loads((out / "pending" / "proposals.json").read_text())["iteration"]) is not None
+    assert set(before.canonical_smiles[before.valid]) <= set(resumed.known)  # paid for: never scored again
     assert main(["molecule", "design", "--config", str(toml), "--out", str(out), "--quiet", "--resume"]) == 0
     paid = (tmp_path / "scored.log").read_text().splitlines()
     assert len(paid) == len(set(paid))  # no molecule went to the oracle twice, across the interruption
