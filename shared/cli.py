@@ -128,12 +128,29 @@ def add_toy_group(sub: argparse._SubParsersAction) -> None:
     demo.set_defaults(func=toy_demo)
 
 
+class DefaultsFormatter(argparse.HelpFormatter):
+    """Help that shows each option's default, unless it is None or False or the help already names one."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if (action.option_strings and not any(action.default is v for v in (None, False, argparse.SUPPRESS))
+                and "default" not in text):
+            text += " (default: %(default)s)"
+        return text
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lebm", description="Latent-space energy-based models: one core, three apps.")
     sub = parser.add_subparsers(dest="group", required=True)
     add_toy_group(sub)
     for ep in sorted(entry_points(group="lebm.commands"), key=lambda e: e.name):
         ep.load()(sub)
+    pending = [parser]
+    while pending:  # every command's help shows its defaults
+        p = pending.pop()
+        if p.formatter_class is argparse.HelpFormatter:
+            p.formatter_class = DefaultsFormatter
+        pending += [c for a in p._actions if isinstance(a, argparse._SubParsersAction) for c in a.choices.values()]
     return parser
 
 

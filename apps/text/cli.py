@@ -47,16 +47,16 @@ def add_group(sub: argparse._SubParsersAction) -> None:
     train.add_argument("--threads", type=int, help="torch CPU threads")
     train.set_defaults(func=_command("cmd_train"))
 
-    def common(name: str, help: str) -> argparse.ArgumentParser:
+    def common(name: str, help: str, chains: int = 4) -> argparse.ArgumentParser:
         p = cmds.add_parser(name, help=help)
         p.add_argument("--model", type=Path, required=True, help="model directory")
         p.add_argument("--seed", type=int, default=0, help="seed for chains and sampling")
         p.add_argument("--device", default="auto", help="auto, cpu, cuda")
-        p.add_argument("--chains", type=int, default=4, help="posterior chains per sentence (their mean is used)")
+        p.add_argument("--chains", type=int, default=chains, help="posterior chains per sentence (their mean is used)")
         p.add_argument("--quiet", action="store_true", help="no progress bars")
         return p
 
-    ev = common("evaluate", "importance-sampled NLL, PPL, REC, KL, MI, AU")
+    ev = common("evaluate", "importance-sampled NLL, PPL, REC, KL, MI, AU", chains=8)
     ev.add_argument("--data", default="bbc", help="'bbc' or a text file")
     ev.add_argument("--split", default="test", choices=["train", "valid", "test"], help="BBC split")
     ev.add_argument("--samples", type=int, default=100, help="importance samples per sentence")
@@ -64,7 +64,7 @@ def add_group(sub: argparse._SubParsersAction) -> None:
     ev.add_argument("--batch-size", type=int, default=50, help="sentences at once")
     ev.add_argument("--overlong", choices=["skip", "truncate"], help="overlong sentences (default: as trained)")
     ev.add_argument("--json", type=Path, help="also write the figures as JSON")
-    ev.set_defaults(func=_command("cmd_evaluate"), chains=8)
+    ev.set_defaults(func=_command("cmd_evaluate"))
 
     def decoding(p: argparse.ArgumentParser) -> None:
         p.add_argument("--method", choices=["greedy", "sample", "beam"], default="greedy", help="decoding")

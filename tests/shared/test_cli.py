@@ -71,3 +71,14 @@ def test_help_answers_without_importing_torch_or_the_apps():
         seconds = fastest([sys.executable, "-m", "lebm", *group, "--help"])
         # measured 2-4x a bare interpreter start (0.1-0.2 s); it was 80x (4-6 s) when the parser imported torch
         assert seconds < 15 * bare, (group, seconds, bare)
+
+
+def test_help_shows_each_default(capsys):
+    with pytest.raises(SystemExit):
+        main(["text", "evaluate", "--help"])
+    out = " ".join(capsys.readouterr().out.split())  # argparse wraps lines
+    assert "(their mean is used) (default: 8)" in out and "per sentence (default: 100)" in out
+    assert "(default: None)" not in out and "(default: False)" not in out
+    with pytest.raises(SystemExit):
+        main(["molecule", "sample", "--help"])
+    assert "(default: 4)" in " ".join(capsys.readouterr().out.split())
