@@ -65,7 +65,8 @@ PROBABILITY_FLOOR = 1e-9  # predict_proba never says exactly 0 or 1
 
 def labeled_accuracy(estimator, X, y, sample_weight=None) -> float:
     """Accuracy of `estimator.predict(X)` on the rows whose label is not -1: a scorer for semi-supervised
-    y (`GridSearchCV(..., scoring=labeled_accuracy)`, also on a Pipeline ending in any classifier)."""
+    y (`GridSearchCV(..., scoring=labeled_accuracy)`, also on a Pipeline ending in any classifier).
+    scikit-learn's `scoring="accuracy"` would count each -1 row as an error."""
     y = column_or_1d(y)
     labeled = np.ones(len(y), bool) if y.dtype.kind in "OUS" else y != -1
     if not labeled.any():
@@ -285,7 +286,9 @@ class SymbolVectorClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
 
     def score(self, X, y, sample_weight=None) -> float:
         """Accuracy on the labeled rows of y (rows marked -1 are ignored): what GridSearchCV and
-        cross_val_score use by default, so a search is not judged on rows nobody labeled."""
+        cross_val_score use when no `scoring` is given, so a search is not judged on rows nobody labeled.
+        Beware `scoring="accuracy"`: scikit-learn's own scorer counts every -1 row as an error; pass
+        `scoring=labeled_accuracy` instead."""
         return labeled_accuracy(self, X, y, sample_weight)
 
     def predict(self, X) -> np.ndarray:
