@@ -9,7 +9,7 @@ other than carbon over half the heavy atoms), the median SA, and the heads' own 
 real values kept; the validity of all decoded molecules is reported beside the kept rows' figures.
 
     python bench/conditional.py [--model MODEL_DIR] [-n 300] [--oversample 64] [--steps 0] [--temperature 0.7]
-        [--select 4] [--json bench/results/conditional.json]
+        [--select 8] [--targets NAME=VALUE ...] [--json bench/results/conditional.json]
 """
 
 from __future__ import annotations
@@ -49,6 +49,8 @@ def main() -> None:
     parser.add_argument("--oversample", type=int, default=1, help="prior samples per chain start (sample --oversample)")
     parser.add_argument("--steps", type=int, help="Langevin steps (default: the model's prior chain)")
     parser.add_argument("--temperature", type=float, default=1.0, help="decoding temperature")
+    parser.add_argument("--targets", nargs="+", help="NAME=VALUE targets instead of the seven above (e.g. settings "
+                                                       "chosen on other targets than the benchmark's)")
     parser.add_argument("--select", type=int, default=1, help="decode K x n, keep the n closest by real values")
     parser.add_argument("--json", type=Path, default=Path(__file__).parent / "results" / "conditional.json")
     args = parser.parse_args()
@@ -57,7 +59,8 @@ def main() -> None:
     rows = []
     print("| target | decoded valid | valid | unique | real mean | within tol. | degenerate | median SA | head mean |\n"
           "|---|---|---|---|---|---|---|---|---|")
-    for name, target in TARGETS:
+    targets = [(t.split("=")[0], float(t.split("=")[1])) for t in args.targets] if args.targets else TARGETS
+    for name, target in targets:
         torch.manual_seed(0)
         chain = {"steps": args.steps} if args.steps is not None else {}
         frame, proposals = sample_on_target(model, args.n, {name: target}, args.select, temperature=args.temperature,
@@ -67,7 +70,7 @@ def main() -> None:
         sa = np.array(Oracle("sa")(valid), dtype=float)
         row = {"property": name, "target": target, "decoded_valid": proposals["valid"], "valid": len(valid) / args.n,
                "unique": len(set(valid)) / max(len(valid), 1), "real_mean": float(np.nanmean(real)),
-               "within": float((np.abs(real - target) <= TOLERANCE[name]).sum() / args.n),
+               "within": float((np.abs(real - target) <= TOLERANCE.get(name, 0.1 * max(abs(target), 1.0))).sum() / args.n),
                "degenerate": float(np.mean([degenerate(s) for s in valid])) if valid else float("nan"),
                "median_sa": float(np.nanmedian(sa)), "head_mean": float(frame[f"predicted_{name}"].mean())}
         rows.append(row)

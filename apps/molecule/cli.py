@@ -107,7 +107,7 @@ def add_group(sub: argparse._SubParsersAction) -> None:
     sample.add_argument("--oversample", type=int, default=64,
                         help="K: each chain starts from one of K prior samples, drawn in proportion to p(y* | z) "
                              "(1 = from noise)")
-    sample.add_argument("--select", type=int, default=4,
+    sample.add_argument("--select", type=int, default=8,
                         help="decode K times n molecules and keep the n distinct valid ones whose real (RDKit) "
                              "values are closest to the targets (1 = every decoded row: the model alone)")
     sample.add_argument("-o", "--output", type=Path, default=Path("sampled.csv"), help="output CSV")

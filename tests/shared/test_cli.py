@@ -81,4 +81,4 @@ def test_help_shows_each_default(capsys):
     assert "(default: None)" not in out and "(default: False)" not in out
     with pytest.raises(SystemExit):
         main(["molecule", "sample", "--help"])
-    assert "(default: 4)" in " ".join(capsys.readouterr().out.split())
+    assert "the model alone) (default: 8)" in " ".join(capsys.readouterr().out.split())
