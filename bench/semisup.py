@@ -113,6 +113,8 @@ def run_cell(name, n_labels, seeds, data, ours, validation=False, grid=None):
     acc = {m: [] for m in METHODS}
     secs = {m: [] for m in METHODS}
     briers = {m: [] for m in METHODS}
+    confident = {m: [] for m in METHODS}  # [share of rows with top probability > 0.99, their accuracy]
+    temperatures = []  # our fitted calibration temperature, per draw
     chosen = []  # --cv: the setting chosen on each draw
     tempered = {str(t): [] for t in TEMPERATURES}  # our Brier with p^(1/T) renormalised: what a temperature could do
     for s in range(seeds):
@@ -134,14 +136,19 @@ def run_cell(name, n_labels, seeds, data, ours, validation=False, grid=None):
             acc[m].append(float((model.predict(X_eval) == y_eval).mean()))
             proba = model.predict_proba(X_eval)
             briers[m].append(brier(proba, y_eval, model.classes_))
+            sure = np.nan_to_num(np.asarray(proba, dtype=np.float64)).max(1) > 0.99
+            right = model.classes_[np.asarray(proba).argmax(1)] == y_eval
+            confident[m].append([float(sure.mean()), float(right[sure].mean()) if sure.any() else float("nan")])
             if m.endswith("(ours)"):
+                temperatures.append(float(getattr(getattr(model, "best_estimator_", model), "temperature_", 1.0)))
                 for t in TEMPERATURES:
                     tempered[str(t)].append(brier(temper(proba, t), y_eval, model.classes_))
             if grid and m.endswith("(ours)"):
                 chosen.append(model.best_params_)
     return {"dataset": name, "labels": n_labels, "kind": kind, "seeds": seeds, "rbf_gamma": gamma,
             "scored": "validation (unlabeled training rows)" if validation else "test",
-            "accuracy": acc, "fit_seconds": secs, "brier": briers, "cv_chosen": chosen,
+            "accuracy": acc, "fit_seconds": secs, "brier": briers, "confident": confident,
+            "temperature": temperatures, "cv_chosen": chosen,
             "our_brier_at_temperature": tempered}
 
 
@@ -233,14 +240,17 @@ def table(cells):
     Brier scores of LR and ours; our mean fit seconds (cells of older runs lack Brier scores: '-')."""
     ours, lr = "SymbolVector (ours)", "LR (labeled only)"
     lines = ["| data | labels | " + " | ".join(METHODS) + " | ours - best baseline | ours - LR | Brier LR / ours "
-             "| our fit s |", "|---|---|" + "---|" * (len(METHODS) + 4)]
+             "| our fit s | ours: rows > 0.99 (right) | our T |", "|---|---|" + "---|" * (len(METHODS) + 6)]
     for c in cells:
         means = {m: 100 * np.mean(v) for m, v in c["accuracy"].items()}
         best = max(v for m, v in means.items() if not m.endswith("(ours)"))
         row = " | ".join(f"{means[m]:.1f} ± {100 * np.std(c['accuracy'][m]):.1f}" for m in METHODS)
         score = f"{np.mean(c['brier'][lr]):.3f} / {np.mean(c['brier'][ours]):.3f}" if "brier" in c else "-"
+        sure = np.array(c["confident"][ours]) if c.get("confident") else None
+        sure = "-" if sure is None else f"{100 * sure[:, 0].mean():.1f}% ({100 * np.nanmean(sure[:, 1]):.1f}%)"
+        temps = f"{np.mean(c['temperature']):.2g}" if c.get("temperature") else "-"
         lines.append(f"| {c['dataset']} | {c['labels']} | {row} | {means[ours] - best:+.1f} | {means[ours] - means[lr]:+.1f} "
-                     f"| {score} | {np.mean(c['fit_seconds'][ours]):.0f} |")
+                     f"| {score} | {np.mean(c['fit_seconds'][ours]):.0f} | {sure} | {temps} |")
     return "\n".join(lines)
 
 

@@ -61,6 +61,17 @@ def parse_params(items: list[str]) -> dict:
 
 
 PROBABILITY_FLOOR = 1e-9  # predict_proba never says exactly 0 or 1
+CALIBRATION_AT = 0.75  # share of the steps after which the held calibration rows' labels join the training
+TEMPERATURES = np.geomspace(1.0, 100.0, 41)
+
+
+def fit_temperature(logp: torch.Tensor, y: np.ndarray) -> float:
+    """The temperature T >= 1 (on a grid from 1 to 100) that minimises the held rows' negative log-likelihood
+    of p^(1/T), renormalised: T = 1 keeps the probabilities, larger T softens them."""
+    logp = logp.double()
+    nll = [float(-torch.log_softmax(logp / t, 1)[torch.arange(len(y)), torch.from_numpy(y)].mean())
+           for t in TEMPERATURES]
+    return float(TEMPERATURES[int(np.argmin(nll))])
 
 
 def labeled_accuracy(estimator, X, y, sample_weight=None) -> float:
@@ -116,7 +127,7 @@ class SymbolVectorClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
                  label_weight="auto", balance=False, mi_weight=0.3, steps=2000, batch_size=256, prior_steps=40,
                  prior_step_size=0.4, refine_steps=0, learning_rate=1e-3, prior_learning_rate=1e-4,
                  prior_energy_reg="auto", prior_objective="nce", free_bits=0.0, class_learning_rate=1e-3,
-                 random_state=None,
+                 calibration="auto", random_state=None,
                  device="cpu", verbose=False):
         self.latent_dim = latent_dim
         self.hidden = hidden
@@ -136,6 +147,7 @@ class SymbolVectorClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         self.prior_objective = prior_objective
         self.free_bits = free_bits
         self.class_learning_rate = class_learning_rate
+        self.calibration = calibration
         self.random_state = random_state
         self.device = device
         self.verbose = verbose
@@ -205,8 +217,28 @@ class SymbolVectorClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
                             prior_objective=self.prior_objective, free_bits=float(self.free_bits),
                             lr_class=float(self.class_learning_rate),
                             quiet=not self.verbose, device=self.device, diagnose=256 if self.verbose else 0)
-        Trainer(self.model_, {"x": torch.from_numpy(X[rows]), "label": torch.from_numpy(index[rows])}, train).fit()
+        held = self._calibration_rows(index, seed) if self.calibration == "auto" else np.zeros(0, np.int64)
+        labels = torch.from_numpy(np.where(np.isin(rows, held), -1, index[rows]))  # held rows: unlabeled at first
+        held_logp: list[torch.Tensor] = []
+
+        def reveal(model) -> dict:
+            """At CALIBRATION_AT of the steps: the held rows' predictions (their labels not yet seen), then their
+            labels join the training labels for the remaining steps."""
+            if not held_logp:
+                with torch.no_grad():
+                    x_held = torch.from_numpy(X[held]).to(model.device())
+                    held_logp.append(model.averaged_log_probabilities(*model.encoder(x_held)).double().cpu())
+                trainer.data["label"].copy_(torch.from_numpy(index[rows]).to(trainer.data["label"].device))
+            return {}
+
+        if len(held):
+            train.eval_every = max(1, int(CALIBRATION_AT * self.steps))
+        trainer = Trainer(self.model_, {"x": torch.from_numpy(X[rows]), "label": labels}, train,
+                          eval_fn=reveal if len(held) else None)
+        trainer.fit()
         self.model_.cpu().double().eval()  # float64 inference: predictions do not depend on the batch
+        self.temperature_ = (fit_temperature(held_logp[0], index[held]) if len(held)
+                             else 1.0 if self.calibration == "auto" else float(self.calibration))
         self.label_weight_ = weight
         self.separated_ = self._separate_classes(torch.from_numpy(X.astype(np.float64)), index)
         return self
@@ -232,6 +264,15 @@ class SymbolVectorClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
                 opt.step()
         return True
 
+    @staticmethod
+    def _calibration_rows(index: np.ndarray, seed: int) -> np.ndarray:
+        """A third of each class's labeled rows (at least one), for classes with two or more labels: held out
+        of the class terms until CALIBRATION_AT of the steps, their predictions then fit the temperature."""
+        rng = np.random.RandomState(seed)
+        held = [rng.choice(rows, max(1, len(rows) // 3), replace=False)
+                for rows in (np.flatnonzero(index == k) for k in np.unique(index[index >= 0])) if len(rows) >= 2]
+        return np.sort(np.concatenate(held)) if held else np.zeros(0, np.int64)
+
     def _check_params(self) -> None:
         """One ValueError (ConfigError) naming the first invalid setting; the core checks the rest."""
         count, number = _is_int, _is_number
@@ -255,6 +296,8 @@ class SymbolVectorClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
             "prior_objective": (self.prior_objective in ("contrastive", "nce"), "'contrastive' or 'nce'"),
             "free_bits": (number(self.free_bits) and self.free_bits >= 0, "a number >= 0"),
             "class_learning_rate": (number(self.class_learning_rate) and self.class_learning_rate >= 0, "a number >= 0"),
+            "calibration": (self.calibration == "auto" or number(self.calibration) and self.calibration >= 1,
+                            "'auto' or a temperature >= 1"),
         }
         for name, (ok, expected) in rules.items():
             if not ok:
@@ -281,7 +324,8 @@ class SymbolVectorClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         """Class probabilities, each strictly inside (0, 1) (floored at PROBABILITY_FLOOR, rows renormalised)."""
         x = self._tensor(X)
         p = self.model_.class_probabilities(x, self.refine_steps).numpy().astype(np.float64)
-        p = np.maximum(p, PROBABILITY_FLOOR)
+        p = np.exp(np.log(np.maximum(p, 1e-300)) / getattr(self, "temperature_", 1.0))
+        p = np.maximum(p / p.sum(1, keepdims=True), PROBABILITY_FLOOR)
         return p / p.sum(1, keepdims=True)
 
     def score(self, X, y, sample_weight=None) -> float:
@@ -307,7 +351,7 @@ class SymbolVectorClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         check_is_fitted(self, "model_")
         state = {"params": self.get_params(), "classes": self.classes_.tolist(), "classes_dtype": self.classes_.dtype.str,
                  "likelihood": self.likelihood_, "label_weight": self.label_weight_,
-                 "prior_energy_reg": self.prior_energy_reg_,
+                 "prior_energy_reg": self.prior_energy_reg_, "temperature": self.temperature_,
                  "mean": self.mean_.tolist(), "scale": self.scale_.tolist(),
                  "feature_names": getattr(self, "feature_names_in_", np.array([])).tolist()}
 
@@ -328,6 +372,7 @@ class SymbolVectorClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
             est.classes_ = np.array(state["classes"], dtype=np.dtype(state["classes_dtype"]))
             est.likelihood_, est.label_weight_ = state["likelihood"], state["label_weight"]
             est.prior_energy_reg_ = float(state.get("prior_energy_reg", 0.0))  # directories of earlier versions lack it
+            est.temperature_ = float(state.get("temperature", 1.0))  # and this
             est.mean_ = np.array(state["mean"], np.float32)
             est.scale_ = np.array(state["scale"], np.float32)
             if state.get("feature_names"):  # fitted on a DataFrame (directories of earlier versions lack the key)
