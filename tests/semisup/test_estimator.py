@@ -100,7 +100,8 @@ def test_bad_input_is_refused_clearly(X, y, message):
 
 @pytest.mark.parametrize("setting", [{"latent_dim": 2.5}, {"steps": "many"}, {"hidden": (0,)}, {"mi_weight": -1},
                                      {"label_weight": 0}, {"learning_rate": "fast"}, {"balance": "yes"},
-                                     {"likelihood": "poisson"}, {"prior_objective": "mle"}, {"free_bits": -0.5}])
+                                     {"likelihood": "poisson"}, {"prior_objective": "mle"}, {"free_bits": -0.5},
+                                     {"calibration": 0.5}, {"calibration": "platt"}])
 def test_invalid_settings_are_named(setting):
     X, y = make_moons(40, random_state=0)
     name = next(iter(setting))
@@ -259,3 +260,39 @@ def test_probabilities_do_not_depend_on_the_rows_passed_with_them():
     whole = clf.predict_proba(X)
     rows = [0, ROWS_PER_PASS - 1, ROWS_PER_PASS, len(X) - 1]
     assert np.allclose(whole[rows], np.concatenate([clf.predict_proba(X[[i]]) for i in rows]), atol=1e-12)
+
+
+def test_fit_temperature_softens_only_overconfident_predictions():
+    """The held rows' temperature: predictions at 0.999 that are right 60% of the time get a large T (softer),
+    predictions that are right every time keep T = 1 (a temperature never sharpens)."""
+    import torch
+
+    from lebm.semisup.estimator import fit_temperature
+
+    rng = np.random.RandomState(0)
+    y = rng.randint(0, 2, 200)
+    guess = np.where(rng.rand(200) < 0.6, y, 1 - y)
+    logp = torch.log(torch.from_numpy(np.where(np.eye(2)[guess] > 0, 0.999, 0.001)))
+    t = fit_temperature(logp, y)
+    p = torch.softmax(logp / t, 1)[torch.arange(200), torch.from_numpy(guess)]
+    assert t > 3 and 0.5 < float(p.mean()) < 0.75, (t, float(p.mean()))  # near the 60% the guesses earn
+    assert fit_temperature(torch.log(torch.from_numpy(np.where(np.eye(2)[y] > 0, 0.999, 0.001))), y) == 1.0
+
+
+def test_calibration_holds_labels_out_then_uses_them():
+    """calibration='auto' holds a third of each class's labels (one of two) out of the class terms until 75% of
+    the steps, fits the temperature on them, and the estimator keeps it; a fixed temperature is taken as given;
+    one label per class leaves nothing to hold out (T = 1)."""
+    X, y = make_moons(300, noise=0.3, random_state=0)
+    partial = two_labels_per_class(y)
+    held = SymbolVectorClassifier._calibration_rows(np.where(partial >= 0, partial, -1), 0)
+    assert len(held) == 2 and set(y[held]) == {0, 1}
+    clf = SymbolVectorClassifier(**(SMALL | {"steps": 60})).fit(X, partial)
+    assert 1.0 <= clf.temperature_ <= 100.0
+    fixed = SymbolVectorClassifier(**(SMALL | {"steps": 60, "calibration": 5.0})).fit(X, partial)
+    assert fixed.temperature_ == 5.0
+    raw = SymbolVectorClassifier(**(SMALL | {"steps": 60, "calibration": 1.0})).fit(X, partial).predict_proba(X)
+    assert fixed.predict_proba(X).max(1).mean() < raw.max(1).mean()  # a softer model (same fit, T = 5)
+    one = np.full_like(y, -1)
+    one[[np.flatnonzero(y == 0)[0], np.flatnonzero(y == 1)[0]]] = [0, 1]
+    assert SymbolVectorClassifier(**(SMALL | {"steps": 30})).fit(X, one).temperature_ == 1.0
