@@ -63,15 +63,31 @@ def parse_params(items: list[str]) -> dict:
 PROBABILITY_FLOOR = 1e-9  # predict_proba never says exactly 0 or 1
 CALIBRATION_AT = 0.75  # share of the steps after which the held calibration rows' labels join the training
 TEMPERATURES = np.geomspace(1.0, 100.0, 41)
+MIXES = np.linspace(0.0, 1.0, 41)
 
 
-def fit_temperature(logp: torch.Tensor, y: np.ndarray) -> float:
-    """The temperature T >= 1 (on a grid from 1 to 100) that minimises the held rows' negative log-likelihood
-    of p^(1/T), renormalised: T = 1 keeps the probabilities, larger T softens them."""
-    logp = logp.double()
-    nll = [float(-torch.log_softmax(logp / t, 1)[torch.arange(len(y)), torch.from_numpy(y)].mean())
-           for t in TEMPERATURES]
-    return float(TEMPERATURES[int(np.argmin(nll))])
+def calibrate(p: np.ndarray, temperature: float, mix: float) -> np.ndarray:
+    """p^(1/T) renormalised, then mixed with the uniform distribution: (1 - mix) p + mix / K."""
+    q = np.exp(np.log(np.maximum(p, 1e-300)) / temperature)
+    return (1 - mix) * q / q.sum(1, keepdims=True) + mix / p.shape[1]
+
+
+def fit_calibration(logp: torch.Tensor, y: np.ndarray, classes: int) -> tuple[float, float]:
+    """(T >= 1, mix) on a grid, maximising the log-likelihood of the held rows' labels plus two virtual rows
+    at the held rows' most confident prediction, one labeled with its top class and one with another: a claim
+    of certainty has to survive one error (Laplace's rule), so few held rows soften the probabilities much and
+    many leave them to the data. With no held rows the virtual pair alone sets the top probability to 1/2."""
+    p = logp.double().exp().numpy()
+    top = p[p.max(1).argmax()] if len(p) else np.eye(classes)[0]
+    first, second = np.argsort(-top)[:2]
+    p, y = np.vstack([p, top, top]), np.concatenate([y, [first, second]]).astype(np.int64)
+    best, arg = -np.inf, (1.0, 0.0)
+    for t in TEMPERATURES:
+        for m in MIXES:
+            ll = float(np.log(np.maximum(calibrate(p, t, m)[np.arange(len(y)), y], 1e-300)).sum())
+            if ll > best + 1e-12:
+                best, arg = ll, (float(t), float(m))
+    return arg
 
 
 def labeled_accuracy(estimator, X, y, sample_weight=None) -> float:
@@ -237,8 +253,11 @@ class SymbolVectorClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
                           eval_fn=reveal if len(held) else None)
         trainer.fit()
         self.model_.cpu().double().eval()  # float64 inference: predictions do not depend on the batch
-        self.temperature_ = (fit_temperature(held_logp[0], index[held]) if len(held)
-                             else 1.0 if self.calibration == "auto" else float(self.calibration))
+        if self.calibration == "auto":
+            logp = held_logp[0] if len(held) else torch.zeros(0, len(self.classes_))
+            self.temperature_, self.mix_ = fit_calibration(logp, index[held], len(self.classes_))
+        else:
+            self.temperature_, self.mix_ = float(self.calibration), 0.0
         self.label_weight_ = weight
         self.separated_ = self._separate_classes(torch.from_numpy(X.astype(np.float64)), index)
         return self
@@ -324,8 +343,7 @@ class SymbolVectorClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         """Class probabilities, each strictly inside (0, 1) (floored at PROBABILITY_FLOOR, rows renormalised)."""
         x = self._tensor(X)
         p = self.model_.class_probabilities(x, self.refine_steps).numpy().astype(np.float64)
-        p = np.exp(np.log(np.maximum(p, 1e-300)) / getattr(self, "temperature_", 1.0))
-        p = np.maximum(p / p.sum(1, keepdims=True), PROBABILITY_FLOOR)
+        p = np.maximum(calibrate(p, getattr(self, "temperature_", 1.0), getattr(self, "mix_", 0.0)), PROBABILITY_FLOOR)
         return p / p.sum(1, keepdims=True)
 
     def score(self, X, y, sample_weight=None) -> float:
@@ -352,6 +370,7 @@ class SymbolVectorClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         state = {"params": self.get_params(), "classes": self.classes_.tolist(), "classes_dtype": self.classes_.dtype.str,
                  "likelihood": self.likelihood_, "label_weight": self.label_weight_,
                  "prior_energy_reg": self.prior_energy_reg_, "temperature": self.temperature_,
+                 "mix": self.mix_,
                  "mean": self.mean_.tolist(), "scale": self.scale_.tolist(),
                  "feature_names": getattr(self, "feature_names_in_", np.array([])).tolist()}
 
@@ -372,7 +391,8 @@ class SymbolVectorClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
             est.classes_ = np.array(state["classes"], dtype=np.dtype(state["classes_dtype"]))
             est.likelihood_, est.label_weight_ = state["likelihood"], state["label_weight"]
             est.prior_energy_reg_ = float(state.get("prior_energy_reg", 0.0))  # directories of earlier versions lack it
-            est.temperature_ = float(state.get("temperature", 1.0))  # and this
+            est.temperature_ = float(state.get("temperature", 1.0))  # and these
+            est.mix_ = float(state.get("mix", 0.0))
             est.mean_ = np.array(state["mean"], np.float32)
             est.scale_ = np.array(state["scale"], np.float32)
             if state.get("feature_names"):  # fitted on a DataFrame (directories of earlier versions lack the key)

@@ -262,37 +262,42 @@ def test_probabilities_do_not_depend_on_the_rows_passed_with_them():
     assert np.allclose(whole[rows], np.concatenate([clf.predict_proba(X[[i]]) for i in rows]), atol=1e-12)
 
 
-def test_fit_temperature_softens_only_overconfident_predictions():
-    """The held rows' temperature: predictions at 0.999 that are right 60% of the time get a large T (softer),
-    predictions that are right every time keep T = 1 (a temperature never sharpens)."""
+def test_calibration_follows_the_held_rows():
+    """(T, mix) fitted on held rows: predictions at 0.999 that are right 60% of the time come out near 0.6;
+    predictions right every time stay near certain (the virtual error among 200 rows costs little); with no held
+    rows the virtual pair alone puts the top probability at about 1/2."""
     import torch
 
-    from lebm.semisup.estimator import fit_temperature
+    from lebm.semisup.estimator import calibrate, fit_calibration
 
     rng = np.random.RandomState(0)
     y = rng.randint(0, 2, 200)
     guess = np.where(rng.rand(200) < 0.6, y, 1 - y)
-    logp = torch.log(torch.from_numpy(np.where(np.eye(2)[guess] > 0, 0.999, 0.001)))
-    t = fit_temperature(logp, y)
-    p = torch.softmax(logp / t, 1)[torch.arange(200), torch.from_numpy(guess)]
-    assert t > 3 and 0.5 < float(p.mean()) < 0.75, (t, float(p.mean()))  # near the 60% the guesses earn
-    assert fit_temperature(torch.log(torch.from_numpy(np.where(np.eye(2)[y] > 0, 0.999, 0.001))), y) == 1.0
+    p = np.where(np.eye(2)[guess] > 0, 0.999, 0.001)
+    t, mix = fit_calibration(torch.log(torch.from_numpy(p)), y, 2)
+    assert 0.5 < calibrate(p, t, mix).max(1).mean() < 0.7, (t, mix)
+    right = np.where(np.eye(2)[y] > 0, 0.999, 0.001)
+    t, mix = fit_calibration(torch.log(torch.from_numpy(right)), y, 2)
+    assert calibrate(right, t, mix).max(1).min() > 0.97, (t, mix)
+    t, mix = fit_calibration(torch.zeros(0, 10), np.zeros(0, np.int64), 10)
+    assert 0.45 < calibrate(np.eye(10)[:1] * 0.999 + 1e-4, t, mix).max() < 0.55, (t, mix)
 
 
 def test_calibration_holds_labels_out_then_uses_them():
     """calibration='auto' holds a third of each class's labels (one of two) out of the class terms until 75% of
     the steps, fits the temperature on them, and the estimator keeps it; a fixed temperature is taken as given;
-    one label per class leaves nothing to hold out (T = 1)."""
+    one label per class leaves nothing to hold out: the virtual pair alone caps the probabilities near 1/2."""
     X, y = make_moons(300, noise=0.3, random_state=0)
     partial = two_labels_per_class(y)
     held = SymbolVectorClassifier._calibration_rows(np.where(partial >= 0, partial, -1), 0)
     assert len(held) == 2 and set(y[held]) == {0, 1}
     clf = SymbolVectorClassifier(**(SMALL | {"steps": 60})).fit(X, partial)
-    assert 1.0 <= clf.temperature_ <= 100.0
+    assert 1.0 <= clf.temperature_ <= 100.0 and 0.0 <= clf.mix_ <= 1.0
     fixed = SymbolVectorClassifier(**(SMALL | {"steps": 60, "calibration": 5.0})).fit(X, partial)
     assert fixed.temperature_ == 5.0
     raw = SymbolVectorClassifier(**(SMALL | {"steps": 60, "calibration": 1.0})).fit(X, partial).predict_proba(X)
     assert fixed.predict_proba(X).max(1).mean() < raw.max(1).mean()  # a softer model (same fit, T = 5)
     one = np.full_like(y, -1)
     one[[np.flatnonzero(y == 0)[0], np.flatnonzero(y == 1)[0]]] = [0, 1]
-    assert SymbolVectorClassifier(**(SMALL | {"steps": 30})).fit(X, one).temperature_ == 1.0
+    lone = SymbolVectorClassifier(**(SMALL | {"steps": 30})).fit(X, one)
+    assert lone.predict_proba(X).max() < 0.6  # no held labels: no claim beyond about even odds
