@@ -73,21 +73,24 @@ def calibrate(p: np.ndarray, temperature: float, mix: float) -> np.ndarray:
 
 
 def fit_calibration(logp: torch.Tensor, y: np.ndarray, classes: int) -> tuple[float, float]:
-    """(T >= 1, mix) on a grid, maximising the log-likelihood of the held rows' labels plus two virtual rows
-    at the held rows' most confident prediction, one labeled with its top class and one with another: a claim
-    of certainty has to survive one error (Laplace's rule), so few held rows soften the probabilities much and
-    many leave them to the data. With no held rows the virtual pair alone sets the top probability to 1/2."""
+    """(T, mix) on grids: the temperature T >= 1 that maximises the held rows' log-likelihood (1 without held
+    rows), then the mix that maximises it over the held rows plus two virtual rows at their most confident
+    tempered prediction, one labeled with its top class and one with another: a claim of certainty has to
+    survive one error (Laplace's rule), so few held rows soften the probabilities much and many leave them to
+    the data. With no held rows the virtual pair alone sets the top probability to 1/2."""
     p = logp.double().exp().numpy()
-    top = p[p.max(1).argmax()] if len(p) else np.eye(classes)[0]
-    first, second = np.argsort(-top)[:2]
-    p, y = np.vstack([p, top, top]), np.concatenate([y, [first, second]]).astype(np.int64)
-    best, arg = -np.inf, (1.0, 0.0)
-    for t in TEMPERATURES:
-        for m in MIXES:
-            ll = float(np.log(np.maximum(calibrate(p, t, m)[np.arange(len(y)), y], 1e-300)).sum())
-            if ll > best + 1e-12:
-                best, arg = ll, (float(t), float(m))
-    return arg
+
+    def loglik(q: np.ndarray, labels: np.ndarray) -> float:
+        return float(np.log(np.maximum(q[np.arange(len(labels)), labels], 1e-300)).sum())
+
+    y = y.astype(np.int64)
+    t = max(TEMPERATURES, key=lambda t: loglik(calibrate(p, t, 0.0), y)) if len(p) else 1.0
+    q = calibrate(p, t, 0.0) if len(p) else np.zeros((0, classes))
+    top = q[q.max(1).argmax()] if len(q) else np.eye(classes)[0]
+    first, second = np.argsort(-top, kind="stable")[:2]
+    q, y = np.vstack([q, top, top]), np.concatenate([y, [first, second]])
+    mix = max(MIXES, key=lambda m: loglik((1 - m) * q + m / classes, y))
+    return float(t), float(mix)
 
 
 def labeled_accuracy(estimator, X, y, sample_weight=None) -> float:
