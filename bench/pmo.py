@@ -201,9 +201,10 @@ def main() -> None:
     parser.add_argument("--top-k", type=int, default=100, help="sgds: molecules kept per iteration")
     parser.add_argument("--shift", type=float, default=0.05, help="sgds: target shift per iteration (score units)")
     parser.add_argument("--langevin-steps", type=int, default=2, help="sgds: Langevin steps per iteration")
-    parser.add_argument("--graph-share", type=float, default=0.0,
+    parser.add_argument("--graph-share", type=float, default=0.25,
                         help="sgds: share of proposals from graph mutation and crossover of the top molecules "
-                             "(adapted after each iteration by which source enters the top-k)")
+                             "(adapted after each iteration by which source enters the top-k; 0.25 chosen on four "
+                             "tasks with seed 100: sitagliptin, median1, fexofenadine, celecoxib)")
     parser.add_argument("--model", type=Path, default=BUNDLED, help="sgds: the model the design loop starts from")
     parser.add_argument("--out", type=Path, default=RESULTS, help="folder of the per-run JSON files")
     parser.add_argument("--table", action="store_true", help="only print the table of the finished runs in --out")
