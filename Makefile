@@ -12,7 +12,7 @@ $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e ".[test,docking]"
+	$(PY) -m pip install -q -e ".[test,docking,cluster]"
 	# MOSES data, the official metric code, docking targets: their pinned dependencies are old, hence --no-deps
 	$(PY) -m pip install -q --no-deps molsets==0.3.1 fcd_torch==1.0.7 dockstring==0.3.4
 	# PMO task scores (GuacaMol's definitions; its fcd import is met by FCD) and the mol_ga baseline (bench/pmo.py)

@@ -34,6 +34,12 @@ def __getattr__(name: str) -> Any:  # lebm.molecule.cli.cmd_train & co. stay imp
     return getattr(importlib.import_module("lebm.molecule.commands"), name)
 
 
+def add_cluster_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--scheduler", help="a Dask scheduler's address, tcp://HOST:8786: the oracles run on its workers")
+    p.add_argument("--jobs", type=int, default=1,
+                   help="oracle worker processes (a Dask LocalCluster) when no --scheduler is given")
+
+
 def add_group(sub: argparse._SubParsersAction) -> None:
     group = sub.add_parser("molecule", help="molecules: train on SMILES, generate, evaluate (MOSES)")
     cmds = group.add_subparsers(dest="command", required=True)
@@ -114,6 +120,7 @@ def add_group(sub: argparse._SubParsersAction) -> None:
     sample.add_argument("--batch-size", type=int, default=500, help="molecules sampled at once")
     sample.add_argument("--temperature", type=float, default=0.7, help="decoding temperature")
     sample.add_argument("--device", default="auto", help="auto, cpu, cuda")
+    add_cluster_flags(sample)
     sample.set_defaults(func=_command("cmd_sample"))
 
     opt = cmds.add_parser("optimize", help="lead optimisation: better molecules similar to a lead, oracle-scored")
@@ -136,6 +143,7 @@ def add_group(sub: argparse._SubParsersAction) -> None:
     opt.add_argument("--image-count", type=int, default=7, help="best candidates drawn beside the lead")
     opt.add_argument("--seed", type=int, default=0, help="seed of the chains")
     opt.add_argument("--device", default="auto", help="auto, cpu, cuda")
+    add_cluster_flags(opt)
     opt.add_argument("--quiet", action="store_true", help="no progress bar")
     opt.set_defaults(func=_command("cmd_optimize"))
 
@@ -160,6 +168,8 @@ def add_group(sub: argparse._SubParsersAction) -> None:
     design.add_argument("--out", type=Path, required=True, help="run directory")
     design.add_argument("--model", type=Path, help="model directory (overrides design.model; default: the bundled "
                                                    "model, models/zinc-lebm)")
+    design.add_argument("--scheduler", help="a Dask scheduler's address, tcp://HOST:8786 (over design.scheduler): "
+                                            "the oracles run on its workers")
     design.add_argument("--iterations", type=int, help="shift iterations (over design.iterations; raise it with "
                                                         "--resume to extend a finished run)")
     design.add_argument("--population", type=int, help="molecules proposed per iteration (over design.population)")

@@ -191,6 +191,17 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
     return 0
 
 
+def open_cluster(args: argparse.Namespace):
+    """The Dask cluster of --scheduler / --jobs (lebm.molecule.cluster), or a null context: the oracles run here."""
+    from contextlib import nullcontext
+
+    if not args.scheduler and args.jobs <= 1:
+        return nullcontext(None)
+    from .cluster import Cluster
+
+    return Cluster(args.scheduler or "", args.jobs)
+
+
 def parse_conditions(items: list[str]) -> dict[str, float]:
     """["qed=0.9", "sa=2.5"] -> {"qed": 0.9, "sa": 2.5}, one clear error per malformed item."""
     out = {}
@@ -221,8 +232,9 @@ def cmd_sample(args: argparse.Namespace) -> int:
             raise ConfigError(f"--{flag} must be >= 1, got {getattr(args, flag)}")
     torch.manual_seed(args.seed)
     chain = {"steps": args.steps} if args.steps is not None else {}
-    frame, proposals = sample_on_target(model, args.n, targets, args.select, args.batch_size, args.temperature,
-                                        args.oversample, **chain)
+    with open_cluster(args) as cluster:
+        frame, proposals = sample_on_target(model, args.n, targets, args.select, args.batch_size, args.temperature,
+                                            args.oversample, cluster=cluster, **chain)
     if args.select > 1:
         print(f"{proposals['decoded']} molecules decoded (valid {proposals['valid']:.3f}, unique among valid "
               f"{proposals['unique']:.3f}); kept the {len(frame)} distinct valid ones closest to the targets by their "
@@ -261,7 +273,7 @@ def cmd_design(args: argparse.Namespace) -> int:
     receptor = design.get("docking", {}).get("receptor")
     if isinstance(receptor, str) and not receptor.startswith("dockstring:"):
         design["docking"]["receptor"] = str(here / Path(receptor).expanduser())
-    for key in ("iterations", "population", "top_k"):  # flags over the TOML
+    for key in ("iterations", "population", "top_k", "scheduler"):  # flags over the TOML
         if getattr(args, key) is not None:
             design[key] = getattr(args, key)
     cfg = resolve(DesignConfig, None, design, where="design.")
@@ -356,7 +368,8 @@ def cmd_optimize(args: argparse.Namespace) -> int:
         print(f"leads: {report.summary()}", file=sys.stderr)
     leads = report.kept
     torch.manual_seed(args.seed)
-    base, frames = optimize_leads(model, leads, settings, quiet=args.quiet)
+    with open_cluster(args) as cluster:
+        base, frames = optimize_leads(model, leads, settings, quiet=args.quiet, cluster=cluster)
     args.out.mkdir(parents=True, exist_ok=True)
     rows, name = [], settings.objective
     for i, (lead, value, frame) in enumerate(zip(leads, base, frames)):

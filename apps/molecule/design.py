@@ -99,7 +99,12 @@ class DesignConfig:
     finetune_batch: int = option(128, "batch size of the fine-tuning")
     iterations: int = option(10, "number of shift iterations")
     oracle_budget: int | None = option(None, "stop once this many oracle calls were made (unset: no limit)")
-    jobs: int = option(1, "oracle worker processes")
+    jobs: int = option(1, "oracle worker processes: with jobs > 1 and no scheduler, a Dask LocalCluster of this many "
+                          "single-threaded workers")
+    scheduler: str = option("", "a Dask scheduler's address (tcp://HOST:8786): the oracles run on its workers "
+                                "(needs the 'cluster' extra)")
+    oracle_timeout: float = option(600.0, "seconds without any oracle batch finishing on the cluster, after which "
+                                          "the unfinished molecules score NaN")
     seed: int = option(0, "seed")
     device: str = option("auto", "auto (CUDA when present), cpu, cuda")
     train_smiles: str = option("zinc250k", "training set for novelty: 'zinc250k', 'moses', a SMILES file, or 'none'")
@@ -199,6 +204,7 @@ class DesignRun:
         self.population = pd.DataFrame()
         self.z = torch.zeros(0, self.model.prior.latent_dim, device=self.device)
         self.known: dict[str, dict] = {}  # canonical SMILES -> its oracle values and the call that scored it
+        self._cluster = None
 
     # --- scoring ------------------------------------------------------------------------------
     def score(self, smiles: list[str], iteration: int, bar=None, done: pd.DataFrame | None = None,
@@ -208,11 +214,20 @@ class DesignRun:
         scored. Scored in chunks (a progress bar's unit); `done` holds rows already scored (a resumed iteration);
         `on_chunk(rows so far)` is called after each chunk."""
         parts = [] if done is None else [done]
-        chunk = max(64, 8 * self.cfg.jobs)
+        cluster = self.cluster()
+        chunk = max(64, 8 * (cluster.workers() if cluster else self.cfg.jobs))
         for a in range(0 if done is None else len(done), len(smiles), chunk):
-            parts.append(self._score_chunk(smiles[a:a + chunk]))
+            part = smiles[a:a + chunk]
+            counted = [0]  # on a cluster the bar counts the first oracle's molecules as its batches finish
+
+            def finished(n: int) -> None:
+                counted[0] += n
+                if bar is not None:
+                    bar.update(n)
+
+            parts.append(self._score_chunk(part, finished if cluster else None))
             if bar is not None:
-                bar.update(len(parts[-1]))
+                bar.update(len(part) - counted[0])  # the molecules no oracle call was needed for (repeats, invalid)
                 self._postfix(bar)
             if on_chunk is not None:
                 on_chunk(pd.concat(parts, ignore_index=True))
@@ -226,12 +241,21 @@ class DesignRun:
         frame["iteration"] = iteration
         return frame
 
-    def _score_chunk(self, smiles: list[str]) -> pd.DataFrame:
+    def cluster(self):
+        """The Dask cluster the oracles run on (a scheduler's, or a LocalCluster for jobs > 1), started at the first
+        scoring; None: in this process."""
+        if self._cluster is None and (self.cfg.scheduler or self.cfg.jobs > 1):
+            from .cluster import Cluster
+
+            self._cluster = Cluster(self.cfg.scheduler, self.cfg.jobs, self.cfg.oracle_timeout)
+        return self._cluster
+
+    def _score_chunk(self, smiles: list[str], done=None) -> pd.DataFrame:
         frame = pd.DataFrame({"smiles": smiles, "canonical_smiles": [canonical(s) or "" for s in smiles]})
         frame["valid"] = frame.canonical_smiles != ""
         new = [c for c in dict.fromkeys(frame.canonical_smiles[frame.valid]) if c not in self.known]
-        values = {name: np.asarray(oracle(new, jobs=self.cfg.jobs), dtype=np.float64) if new else np.zeros(0)
-                  for name, oracle in self.oracles.items()}
+        values = {name: np.asarray(oracle(new, cluster=self.cluster(), done=done if i == 0 else None), dtype=np.float64)
+                  if new else np.zeros(0) for i, (name, oracle) in enumerate(self.oracles.items())}
         for i, c in enumerate(new):
             self.state.oracle_calls += 1
             self.known[c] = {name: values[name][i] for name in self.oracles} | {"oracle_calls": self.state.oracle_calls}
@@ -340,10 +364,15 @@ class DesignRun:
             print(f"resuming {self.out} after iteration {len(self.state.history) - 1}", file=sys.stderr)
         bar = progress(total=self.cfg.iterations + 1, initial=len(self.state.history), desc="design", unit="iteration",
                        quiet=self.quiet)
-        while len(self.state.history) <= self.cfg.iterations and not (self.state.history and self.over_budget()):
-            self.iterate(len(self.state.history))
-            bar.update(1)
-        bar.close()
+        try:
+            while len(self.state.history) <= self.cfg.iterations and not (self.state.history and self.over_budget()):
+                self.iterate(len(self.state.history))
+                bar.update(1)
+        finally:
+            bar.close()
+            if self._cluster is not None:
+                self._cluster.close()
+                self._cluster = None
         if not self.quiet:
             print(pd.DataFrame(self.state.history).to_string(index=False))
         return self.population

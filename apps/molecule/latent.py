@@ -103,13 +103,15 @@ def reconstruction_figures(model: MoleculeModel, smiles: list[str]) -> dict[str,
 
 
 def sample_on_target(model: MoleculeModel, n: int, targets: dict[str, float], select: int = 1, batch_size: int = 500,
-                     temperature: float = 1.0, oversample: int = 1, **chain) -> tuple[pd.DataFrame, dict[str, float]]:
+                     temperature: float = 1.0, oversample: int = 1, cluster=None,
+                     **chain) -> tuple[pd.DataFrame, dict[str, float]]:
     """Conditional sampling checked by the real property values: n * select molecules are decoded from
     z ~ p(z | y*), each target property is computed by its oracle (RDKit), and the n distinct valid molecules
     closest to the targets are kept, ranked by their largest distance in tolerance units (<= 1: within every
     tolerance). select = 1 keeps every decoded row, invalid ones included: the model's own conditioning.
     Returns the rows (smiles, valid, each property's real value and head prediction) and the proposals'
-    figures (decoded, valid share, unique share among the valid)."""
+    figures (decoded, valid share, unique share among the valid). `cluster`: where the oracles run (a
+    lebm.molecule.cluster.Cluster; None: here)."""
     from .oracles import TOLERANCE, Oracle
 
     smiles, z = model.sample_smiles_conditional(n * select, targets, batch_size, temperature, oversample, **chain)
@@ -118,7 +120,7 @@ def sample_on_target(model: MoleculeModel, n: int, targets: dict[str, float], se
     frame["valid"] = [c is not None for c in canon]
     predicted = model.predict_properties(z)
     for name in targets:
-        frame[name] = Oracle(name)(smiles)
+        frame[name] = Oracle(name)(smiles, cluster=cluster)
         frame[f"predicted_{name}"] = predicted[name].detach().cpu().numpy()
     valid = [c for c in canon if c]
     proposals = {"decoded": len(frame), "valid": len(valid) / max(len(frame), 1),

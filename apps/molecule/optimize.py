@@ -60,12 +60,13 @@ class LeadSettings:
 
 
 def optimize_leads(model: MoleculeModel, leads: list[str], settings: LeadSettings, batch_size: int = 1000,
-                   quiet: bool = True) -> tuple[list[float], list[pd.DataFrame]]:
+                   quiet: bool = True, cluster=None) -> tuple[list[float], list[pd.DataFrame]]:
     """The leads' oracle values, and per lead its candidates (candidate, similarity, objective,
-    improvement, step), best first, every row within the similarity bound."""
+    improvement, step), best first, every row within the similarity bound. `cluster`: where the objective's
+    oracle runs (a lebm.molecule.cluster.Cluster; None: here)."""
     settings.check(model)
     oracle, sign = Oracle(settings.objective), -1.0 if settings.minimize else 1.0
-    base = oracle(leads)
+    base = oracle(leads, cluster=cluster)
     z = posterior_means(model, leads).repeat(settings.chains, 1)  # row r belongs to lead r % len(leads)
     target = model.normalise(settings.objective, torch.tensor(base).repeat(settings.chains) + sign * settings.shift)
     log_density = model.conditional_log_density({settings.objective: target.to(z)})
@@ -83,7 +84,7 @@ def optimize_leads(model: MoleculeModel, leads: list[str], settings: LeadSetting
                 fresh[lead, can] = None
         sims = {key: similarity[key[0]]([key[1]])[0] for key in fresh}
         kept = [key for key, sim in sims.items() if sim >= settings.min_similarity]
-        for key, value in zip(kept, oracle([can for _, can in kept])):
+        for key, value in zip(kept, oracle([can for _, can in kept], cluster=cluster)):
             if not math.isnan(value):
                 seen[key[0]][key[1]] = {"candidate": key[1], "similarity": sims[key], settings.objective: value,
                                         "improvement": sign * (value - base[key[0]]), "step": step}

@@ -2,8 +2,9 @@
 similarity to a reference molecule, and optional AutoDock Vina docking.
 
 Every oracle maps SMILES to floats, NaN for a molecule that does not parse (a counted failure,
-never an exception), and counts its calls. `score(..., jobs=N)` runs RDKit oracles in N worker
-processes; the results equal the serial ones.
+never an exception), and counts its calls. `oracle(smiles, jobs=N)` runs built-in oracles in N worker
+processes, `oracle(smiles, cluster=c)` on a Dask cluster (lebm.molecule.cluster); the results equal the serial
+ones.
 
 Penalized logP conventions (MolDQN, Zhou et al. 2019; JT-VAE, Jin et al. 2018; LIMO, Eckmann et al. 2022), named explicitly because tables mix them:
   plogp_moldqn  logP - SA - max(largest ring size - 6, 0)                         (MolDQN)
@@ -148,6 +149,10 @@ def _evaluate(name: str, reference: str | None, docking: DockingSpec | None, smi
     return float(PROPERTIES[name](mol))
 
 
+def _evaluate_batch(name: str, reference: str | None, docking: DockingSpec | None, smiles: list[str]) -> list[float]:
+    return [_evaluate(name, reference, docking, s) for s in smiles]
+
+
 @lru_cache(maxsize=16)
 def _reference_fingerprint(smiles: str):
     """Morgan fingerprint of a similarity reference, computed once per process (not once per molecule)."""
@@ -180,9 +185,15 @@ class Oracle:
         self.name, self.reference, self.docking = name, reference, docking
         self.calls = self.failures = 0
 
-    def __call__(self, smiles: list[str], jobs: int = 1) -> list[float]:
+    def __call__(self, smiles: list[str], jobs: int = 1, cluster=None, done=None) -> list[float]:
+        """Values in input order: on `cluster` (lebm.molecule.cluster.Cluster; `done(n)` as batches finish) when
+        given, else in `jobs` worker processes, else here."""
         fn = partial(_evaluate, self.name, self.reference, self.docking)
-        if self.scorer is not None:
+        if cluster is not None:
+            batch = self.scorer if self.scorer is not None else partial(_evaluate_batch, self.name, self.reference,
+                                                                        self.docking)
+            values = cluster.map(batch, list(smiles), done)
+        elif self.scorer is not None:
             values = self.scorer(list(smiles)) if smiles else []
         elif jobs > 1 and len(smiles) > 1:
             with ProcessPoolExecutor(jobs) as pool:
