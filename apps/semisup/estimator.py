@@ -63,7 +63,7 @@ def parse_params(items: list[str]) -> dict:
 PROBABILITY_FLOOR = 1e-9  # predict_proba never says exactly 0 or 1
 CALIBRATION_AT = 0.75  # share of the steps after which the held calibration rows' labels join the training
 TEMPERATURES = np.geomspace(1.0, 100.0, 41)
-MIXES = np.linspace(0.0, 1.0, 41)
+MIXES = np.linspace(0.0, 0.975, 40)  # never all the way to the uniform: the ranking stays
 
 
 def calibrate(p: np.ndarray, temperature: float, mix: float) -> np.ndarray:
@@ -237,16 +237,20 @@ class SymbolVectorClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
                             lr_class=float(self.class_learning_rate),
                             quiet=not self.verbose, device=self.device, diagnose=256 if self.verbose else 0)
         held = self._calibration_rows(index, seed) if self.calibration == "auto" else np.zeros(0, np.int64)
+        unlabeled = np.flatnonzero(index < 0)
+        unlabeled = np.random.RandomState(seed).choice(unlabeled, min(len(unlabeled), 2048), replace=False)
         labels = torch.from_numpy(np.where(np.isin(rows, held), -1, index[rows]))  # held rows: unlabeled at first
-        held_logp: list[torch.Tensor] = []
+        at_reveal: list[torch.Tensor] = []
 
         def reveal(model) -> dict:
-            """At CALIBRATION_AT of the steps: the held rows' predictions (their labels not yet seen), then their
-            labels join the training labels for the remaining steps."""
-            if not held_logp:
+            """At CALIBRATION_AT of the steps: the held rows' and a sample of unlabeled rows' predictions (the held
+            labels not yet seen), then the held labels join the training labels for the remaining steps."""
+            if not at_reveal:
                 with torch.no_grad():
-                    x_held = torch.from_numpy(X[held]).to(model.device())
-                    held_logp.append(model.averaged_log_probabilities(*model.encoder(x_held)).double().cpu())
+                    for part in (held, unlabeled):
+                        x = torch.from_numpy(X[part]).to(model.device())
+                        at_reveal.append(model.averaged_log_probabilities(*model.encoder(x)).double().cpu()
+                                         if len(part) else torch.zeros(0, len(self.classes_)))
                 trainer.data["label"].copy_(torch.from_numpy(index[rows]).to(trainer.data["label"].device))
             return {}
 
@@ -256,11 +260,26 @@ class SymbolVectorClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
                           eval_fn=reveal if len(held) else None)
         trainer.fit()
         self.model_.cpu().double().eval()  # float64 inference: predictions do not depend on the batch
-        if self.calibration == "auto":
-            logp = held_logp[0] if len(held) else torch.zeros(0, len(self.classes_))
-            self.temperature_, self.mix_ = fit_calibration(logp, index[held], len(self.classes_))
-        else:
+        if self.calibration != "auto":
             self.temperature_, self.mix_ = float(self.calibration), 0.0
+        elif not len(held):
+            self.temperature_, self.mix_ = fit_calibration(torch.zeros(0, len(self.classes_)), index[held],
+                                                           len(self.classes_))
+        else:
+            t, self.mix_ = fit_calibration(at_reveal[0], index[held], len(self.classes_))
+            # the remaining steps sharpen the model: the final temperature gives the unlabeled rows the mean
+            # confidence that the calibrated model had on them at the reveal
+            def confidence(logp: torch.Tensor, temperature: float) -> float:
+                return float(calibrate(logp.exp().numpy(), temperature, self.mix_).max(1).mean()) if len(logp) else 0.0
+
+            self.temperature_ = t
+            if len(unlabeled):
+                target = confidence(at_reveal[1], t)
+                with torch.no_grad():
+                    final = self.model_.averaged_log_probabilities(*self.model_.encoder(torch.from_numpy(
+                        X[unlabeled].astype(np.float64))))
+                self.temperature_ = next((float(u) for u in TEMPERATURES if u >= t and confidence(final, u) <= target
+                                          + 1e-9), float(TEMPERATURES[-1]))
         self.label_weight_ = weight
         self.separated_ = self._separate_classes(torch.from_numpy(X.astype(np.float64)), index)
         return self
@@ -357,7 +376,8 @@ class SymbolVectorClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         return labeled_accuracy(self, X, y, sample_weight)
 
     def predict(self, X) -> np.ndarray:
-        best = self.predict_proba(X).argmax(1)  # checks fitting first
+        x = self._tensor(X)  # checks fitting first
+        best = self.model_.class_probabilities(x, self.refine_steps).numpy().argmax(1)  # calibration keeps the order
         return self.classes_[best]
 
     def transform(self, X) -> np.ndarray:
