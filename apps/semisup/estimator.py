@@ -265,26 +265,7 @@ class SymbolVectorClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
                           eval_fn=reveal if len(held) else None)
         trainer.fit()
         self.model_.cpu().double().eval()  # float64 inference: predictions do not depend on the batch
-        if self.calibration != "auto":
-            self.temperature_, self.mix_ = float(self.calibration), 0.0
-        elif not len(held):
-            self.temperature_, self.mix_ = fit_calibration(torch.zeros(0, len(self.classes_)), index[held],
-                                                           len(self.classes_))
-        else:
-            t, self.mix_ = fit_calibration(at_reveal[0], index[held], len(self.classes_))
-            # the remaining steps sharpen the model: the final temperature gives the unlabeled rows the mean
-            # confidence that the calibrated model had on them at the reveal
-            def confidence(logp: torch.Tensor, temperature: float) -> float:
-                return float(calibrate(logp.exp().numpy(), temperature, self.mix_).max(1).mean()) if len(logp) else 0.0
-
-            self.temperature_ = t
-            if len(unlabeled):
-                target = confidence(at_reveal[1], t)
-                with torch.no_grad():
-                    final = self.model_.averaged_log_probabilities(*self.model_.encoder(torch.from_numpy(
-                        X[unlabeled].astype(np.float64))))
-                self.temperature_ = next((float(u) for u in TEMPERATURES if u >= t and confidence(final, u) <= target
-                                          + 1e-9), float(TEMPERATURES[-1]))
+        self.temperature_, self.mix_ = self._calibration(X, index, held, unlabeled, at_reveal)
         self.label_weight_ = weight
         self.separated_ = self._separate_classes(torch.from_numpy(X.astype(np.float64)), index)
         return self
@@ -309,6 +290,29 @@ class SymbolVectorClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
                 torch.nn.functional.nll_loss(logp, y).backward()
                 opt.step()
         return True
+
+    def _calibration(self, X: np.ndarray, index: np.ndarray, held: np.ndarray, unlabeled: np.ndarray,
+                     at_reveal: list[torch.Tensor]) -> tuple[float, float]:
+        """(temperature, mix) of predict_proba: the setting's number, or fitted on the held rows' predictions at
+        the reveal; the remaining steps sharpen the model, so the final temperature gives the sampled unlabeled rows
+        the mean confidence the calibrated model had on them at the reveal."""
+        if self.calibration != "auto":
+            return float(self.calibration), 0.0
+        if not len(held):
+            return fit_calibration(torch.zeros(0, len(self.classes_)), index[held], len(self.classes_))
+        t, mix = fit_calibration(at_reveal[0], index[held], len(self.classes_))
+        if not len(unlabeled):
+            return t, mix
+
+        def confidence(logp: torch.Tensor, temperature: float) -> float:
+            return float(calibrate(logp.exp().numpy(), temperature, mix).max(1).mean())
+
+        target = confidence(at_reveal[1], t)
+        with torch.no_grad():
+            final = self.model_.averaged_log_probabilities(*self.model_.encoder(torch.from_numpy(
+                X[unlabeled].astype(np.float64))))
+        return next((float(u) for u in TEMPERATURES if u >= t and confidence(final, u) <= target + 1e-9),
+                    float(TEMPERATURES[-1])), mix
 
     @staticmethod
     def _calibration_rows(index: np.ndarray, seed: int) -> np.ndarray:
