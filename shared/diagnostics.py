@@ -65,16 +65,19 @@ def prior_log_density(model: LatentEBM, z: torch.Tensor, log_z: float) -> torch.
     return (model.prior.reference_log_density(flat) + model.prior(flat) - log_z).view(z.shape[:-1])
 
 
-def posterior_fit(model: LatentEBM, x: Any, chains: int = 8, ys: Mapping[str, torch.Tensor] | None = None
-                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(mean, logvar, samples [M, B, d]) of q(z | x) from the model's own posterior inference."""
-    if model.encoder is not None and model.ebm.posterior_chain.steps == 0:
+def posterior_fit(model: LatentEBM, x: Any, chains: int = 8, ys: Mapping[str, torch.Tensor] | None = None,
+                  refine_steps: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(mean, logvar, samples [M, B, d]) of q(z | x) from the model's own posterior inference. refine_steps K:
+    that many posterior Langevin steps on log p(x | z) + log p(z) instead of the model's own chain length (from
+    the encoder's draws when it has one: short-run refinement of an amortised posterior at inference time)."""
+    if model.encoder is not None and model.ebm.posterior_chain.steps == 0 and not refine_steps:
         with torch.no_grad():
             mean, logvar = model.encoder(x)
         samples = mean + (0.5 * logvar).exp() * torch.randn(chains, *mean.shape, device=mean.device)
         return mean, logvar, samples
     ys = {k: v.repeat(chains, *[1] * (v.dim() - 1)) for k, v in (ys or {}).items()}
-    z = model.infer_posterior(x.repeat(chains, *[1] * (x.dim() - 1)), ys).z.view(chains, len(x), -1)
+    chain = {"steps": refine_steps} if refine_steps else {}
+    z = model.infer_posterior(x.repeat(chains, *[1] * (x.dim() - 1)), ys, **chain).z.view(chains, len(x), -1)
     var = z.var(0) if chains > 1 else torch.full_like(z[0], 0.01)
     return z.mean(0), (var + 1e-6).log(), z
 

@@ -53,6 +53,9 @@ def add_group(sub: argparse._SubParsersAction) -> None:
         p.add_argument("--seed", type=int, default=0, help="seed for chains and sampling")
         p.add_argument("--device", default="auto", help="auto, cpu, cuda")
         p.add_argument("--chains", type=int, default=chains, help="posterior chains per sentence (their mean is used)")
+        p.add_argument("--refine-steps", type=int, default=0,
+                       help="posterior Langevin steps on log p(x | z) + log p(z) from the encoder's draws (short-run "
+                            "refinement at inference time; 0: the model's own inference)")
         p.add_argument("--quiet", action="store_true", help="no progress bars")
         return p
 

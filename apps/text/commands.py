@@ -107,7 +107,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     ids = corpus_ids(model, corpus, args.overlong)[0]
     ids = ids[: args.max_sentences] if args.max_sentences else ids
     out = evaluate(model, ids, samples=args.samples, chains=args.chains, batch_size=args.batch_size,
-                   quiet=args.quiet)
+                   quiet=args.quiet, refine_steps=args.refine_steps)
     out = {"model": str(args.model), "data": args.data, "split": args.split if args.data == "bbc" else None} | out
     print("| " + " | ".join(out) + " |\n|" + "---|" * len(out))
     print("| " + " | ".join(f"{v:.4g}" if isinstance(v, float) else str(v) for v in out.values()) + " |")
@@ -137,7 +137,8 @@ def texts_from(args: argparse.Namespace) -> list[str]:
     return texts
 
 
-def posterior_means(model: TextModel, texts: list[str], chains: int, quiet: bool = True) -> torch.Tensor:
+def posterior_means(model: TextModel, texts: list[str], chains: int, quiet: bool = True, refine_steps: int = 0
+                    ) -> torch.Tensor:
     enc = encode(model.tokenizer, texts, model.config.max_len, "truncate")
     if len(enc.kept) != len(texts):
         raise DataError(f"{len(texts) - len(enc.kept)} of the texts have no tokens")
@@ -145,14 +146,14 @@ def posterior_means(model: TextModel, texts: list[str], chains: int, quiet: bool
         shown = ", ".join(str(i + 1) for i in enc.truncated[:10]) + (", ..." if len(enc.truncated) > 10 else "")
         print(f"note: {len(enc.truncated)} of {len(texts)} texts are longer than the model's {model.config.max_len} "
               f"tokens; only their first {model.config.max_len} tokens are encoded (texts {shown})", file=sys.stderr)
-    return latent_features(model, enc.ids, chains, quiet=quiet)
+    return latent_features(model, enc.ids, chains, quiet=quiet, refine_steps=refine_steps)
 
 
 def cmd_reconstruct(args: argparse.Namespace) -> int:
     model = load_model(args)
     require_latent(model, "reconstruction")
     texts = texts_from(args)
-    z = posterior_means(model, texts, args.chains).to(model.device())
+    z = posterior_means(model, texts, args.chains, refine_steps=args.refine_steps).to(model.device())
     for text, rec in zip(texts, model.decode_latents(z, args.method, beam=args.beam)):
         print(f"{text}\n  -> {rec}")
     return 0
@@ -163,7 +164,7 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
     require_latent(model, "interpolation")
     if args.points < 2:
         raise DataError(f"--points must be >= 2, got {args.points}")
-    z = posterior_means(model, [args.start, args.end], args.chains).to(model.device())
+    z = posterior_means(model, [args.start, args.end], args.chains, refine_steps=args.refine_steps).to(model.device())
     w = torch.linspace(0, 1, args.points, device=z.device)[:, None]
     path = (1 - w) * z[0] + w * z[1]
     for t, text in zip(w[:, 0].tolist(), model.decode_latents(path, args.method, beam=args.beam)):
@@ -177,7 +178,7 @@ def cmd_encode(args: argparse.Namespace) -> int:
     if args.output.suffix not in (".csv", ".npy"):
         raise DataError(f"--output must end in .csv or .npy, got {args.output.name}")
     corpus = load_corpus(str(args.input))
-    feats = posterior_means(model, corpus.texts, args.chains, args.quiet).numpy()
+    feats = posterior_means(model, corpus.texts, args.chains, args.quiet, refine_steps=args.refine_steps).numpy()
     if args.output.suffix == ".npy":
         write_atomic(args.output, lambda p: np.save(p.open("wb"), feats))
     else:
@@ -223,9 +224,10 @@ def cmd_probe(args: argparse.Namespace) -> int:
     require_latent(model, "the latent probe")
     train_texts, train_y = labeled(load_corpus(args.data, "train"), args.pool)
     test_texts, test_y = labeled(load_corpus(args.test or args.data, "test"), args.test_size)
-    result = probe_accuracy(posterior_means(model, train_texts, args.chains, args.quiet).numpy(), train_y,
-                            posterior_means(model, test_texts, args.chains, args.quiet).numpy(), test_y, args.labels,
-                            args.seeds)
+    def features(texts: list[str]) -> np.ndarray:
+        return posterior_means(model, texts, args.chains, args.quiet, refine_steps=args.refine_steps).numpy()
+
+    result = probe_accuracy(features(train_texts), train_y, features(test_texts), test_y, args.labels, args.seeds)
     print("| labels | accuracy (mean ± std over seeds) |\n|---|---|")
     for n, accs in result.items():
         print(f"| {n} | {np.mean(accs):.4f} ± {np.std(accs):.4f} |")
@@ -246,7 +248,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     test = load_corpus("bbc", "test").texts
     short = [t for t in test if 8 <= len(t.split()) <= 20]
     picked = [short[i] for i in np.random.RandomState(args.seed).permutation(len(short))[:3]]
-    z = posterior_means(model, picked, args.chains).to(model.device())
+    z = posterior_means(model, picked, args.chains, refine_steps=args.refine_steps).to(model.device())
     print("\nthree BBC test sentences and their greedy reconstructions:")
     for text, rec in zip(picked, model.decode_latents(z, "greedy")):
         print(f"  {text}\n    -> {rec}")

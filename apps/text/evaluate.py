@@ -68,8 +68,9 @@ def importance_nll(model: LatentEBM, x: torch.Tensor, mean: torch.Tensor, logvar
 
 @torch.no_grad()
 def evaluate(model: LatentEBM, ids: torch.Tensor, samples: int = 100, chains: int = 8, batch_size: int = 50,
-             log_z_draws: int = 100_000, quiet: bool = True) -> dict[str, float]:
-    """The table of section "evaluate" for token id rows [N, T] (see the module docstring)."""
+             log_z_draws: int = 100_000, quiet: bool = True, refine_steps: int = 0) -> dict[str, float]:
+    """The table of section "evaluate" for token id rows [N, T] (see the module docstring); refine_steps: posterior
+    Langevin steps from the encoder's draws for the fits (lebm.core.diagnostics.posterior_fit)."""
     model.eval()
     device = model.device()
     lengths = (ids != 0).sum(1) - 1  # predicted tokens: everything after <bos>, <eos> included
@@ -77,7 +78,8 @@ def evaluate(model: LatentEBM, ids: torch.Tensor, samples: int = 100, chains: in
     nll, rec, kl, fits = [], [], [], []
     batches = [ids[start:start + batch_size].to(device).long() for start in range(0, len(ids), batch_size)]
     if model.latent:  # posterior fits first: log Z is estimated around them
-        fits = [posterior_fit(model, x, chains) for x in progress(batches, desc="posterior fits", quiet=quiet)]
+        fits = [posterior_fit(model, x, chains, refine_steps=refine_steps)
+                for x in progress(batches, desc="posterior fits", quiet=quiet)]
         means, logvars = torch.cat([f[0] for f in fits]), torch.cat([f[1] for f in fits])
         log_z = log_normaliser(model, log_z_draws, around=(means, logvars))
     for i, x in enumerate(progress(batches, desc="likelihood", quiet=quiet)):
@@ -94,7 +96,8 @@ def evaluate(model: LatentEBM, ids: torch.Tensor, samples: int = 100, chains: in
     if model.latent:
         out |= {"rec": float(torch.cat(rec).mean()), "kl": float(torch.cat(kl).mean()),
                 "mi": mutual_information(means.cpu(), logvars.cpu()), "au": active_units(means.cpu()),
-                "is_samples": samples, "chains": chains, "log_z": log_z, "proposal": PROPOSAL}
+                "is_samples": samples, "chains": chains, "refine_steps": refine_steps, "log_z": log_z,
+                "proposal": PROPOSAL}
     return out
 
 
@@ -111,9 +114,9 @@ def spread(nll: torch.Tensor, tokens: torch.Tensor) -> dict[str, float]:
 
 @torch.no_grad()
 def latent_features(model: LatentEBM, ids: torch.Tensor, chains: int = 4, batch_size: int = 200,
-                    quiet: bool = True) -> torch.Tensor:
+                    quiet: bool = True, refine_steps: int = 0) -> torch.Tensor:
     """Posterior means (the mean of q(z | x) above) for every row: features for probes and files."""
     model.eval()
-    out = [posterior_fit(model, ids[i:i + batch_size].to(model.device()).long(), chains)[0].cpu()
+    out = [posterior_fit(model, ids[i:i + batch_size].to(model.device()).long(), chains, refine_steps=refine_steps)[0].cpu()
            for i in progress(range(0, len(ids), batch_size), desc="posterior means", unit="batch", quiet=quiet)]
     return torch.cat(out)
