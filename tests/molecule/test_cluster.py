@@ -89,11 +89,16 @@ def test_a_worker_lost_mid_run_loses_no_molecule(cluster):
 
 
 def test_a_batch_that_hangs_scores_nan_and_the_run_goes_on():
-    with Cluster(jobs=2, timeout=3) as c:
+    """One batch never finishes: after `timeout` seconds without any batch finishing its molecules score NaN and
+    the call returns; the other batches' values are kept."""
+    with Cluster(jobs=2, timeout=10) as c:
+        c.client.wait_for_workers(2, timeout=60)
+        assert c.map(heavy_atoms, ["CCO"] * 4) == [3.0] * 4  # workers warmed up: imports do not eat the timeout
         start = time.perf_counter()
         values = c.map(hang_on_benzene, MOLECULES[:6])
-        assert time.perf_counter() - start < 30
-    assert math.isnan(values[1]) and sum(math.isnan(v) for v in values) < len(values)
+        assert time.perf_counter() - start < 60
+    # a batch queued behind the hanging one on its worker may share its fate; the others keep their values
+    assert math.isnan(values[1]) and sum(v == 1.0 for v in values) >= 3, values
 
 
 def test_a_scheduler_that_does_not_answer_is_refused_in_one_line(capsys, tmp_path):
