@@ -26,11 +26,12 @@ MISSING = "oracle scoring on a Dask cluster needs dask.distributed: pip install 
 
 def _score_batch(fn: Callable[[list[str]], list[float]], smiles: list[str]) -> list[float]:
     """fn on one batch, on a worker: n floats whatever fn answers (a failure is NaN, not a lost batch)."""
+    from .scoring import _floats
+
     try:
-        values = [float(v) for v in fn(list(smiles))]
+        return _floats(fn(list(smiles)), len(smiles))
     except Exception:  # a scorer failing on a worker is a counted failure, as in-process
         return [math.nan] * len(smiles)
-    return values + [math.nan] * (len(smiles) - len(values)) if len(values) <= len(smiles) else values[:len(smiles)]
 
 
 class Cluster:
@@ -69,7 +70,7 @@ class Cluster:
             return []
         size = max(1, min(BATCH, math.ceil(len(smiles) / (4 * max(1, self.workers())))))
         starts = range(0, len(smiles), size)
-        futures = [self.client.submit(_score_batch, fn, smiles[a:a + size], pure=False, retries=1) for a in starts]
+        futures = {self.client.submit(_score_batch, fn, smiles[a:a + size], pure=False, retries=1): a for a in starts}
         values: list[float] = [math.nan] * len(smiles)
         pending = set(futures)
         try:
@@ -78,7 +79,7 @@ class Cluster:
                 if not finished:
                     break  # no batch finished within the timeout: the rest score NaN
                 for future in finished:
-                    a = starts[futures.index(future)]
+                    a = futures[future]
                     if future.status == "finished":
                         values[a:a + size] = future.result()
                     if done is not None:

@@ -199,7 +199,7 @@ class Oracle:
             with ProcessPoolExecutor(jobs) as pool:
                 values = list(pool.map(fn, smiles, chunksize=max(1, len(smiles) // (4 * jobs))))
         else:
-            values = [fn(s) for s in smiles]
+            values = _evaluate_batch(self.name, self.reference, self.docking, list(smiles))
         self.calls += len(smiles)
         self.failures += sum(math.isnan(v) for v in values)
         return values
