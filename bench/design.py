@@ -66,7 +66,7 @@ def constrained(args: argparse.Namespace) -> dict:
     """The JT-VAE / GCPN constrained-optimisation task through `lebm molecule optimize`'s loop."""
     import torch
 
-    from lebm.molecule.data import dataset_smiles
+    from lebm.molecule.data import clean, dataset_smiles, input_standard
     from lebm.molecule.metrics import cache_dir
     from lebm.molecule.model import MoleculeModel
     from lebm.molecule.optimize import LeadSettings, optimize_leads
@@ -78,9 +78,14 @@ def constrained(args: argparse.Namespace) -> dict:
     starts = [s for _, s in sorted(zip(scores.tolist(), pool))[: args.starts]]
     settings = LeadSettings(args.objective, min_similarity=0.4, steps=args.steps, chains=args.repeats,
                             step_size=args.step_size, shift=args.shift, temperature=args.temperature)
+    # as `optimize` reads leads: standardised for the model (largest fragment, neutralised); a lead with a token the
+    # model's vocabulary lacks even then cannot be encoded, and counts as a failure
+    report = clean(starts, model.config.representation, model.vocab, standard=input_standard(model.vocab), unique=False)
+    print(f"leads: {report.summary()}")
     torch.manual_seed(0)
-    _, frames = optimize_leads(model, starts, settings, quiet=False)
-    out = {"data": args.data, "split": args.split, "objective": args.objective, "starts": len(starts), "steps": args.steps, "chains": args.repeats,
+    _, frames = optimize_leads(model, report.kept, settings, quiet=False)
+    out = {"data": args.data, "split": args.split, "objective": args.objective, "starts": len(starts),
+           "leads_encoded": len(report.kept), "leads": report.summary(), "steps": args.steps, "chains": args.repeats,
            "step_size": args.step_size, "shift": args.shift, "temperature": args.temperature,
            "decoded_per_start": args.steps * args.repeats}
     for delta in (0.4, 0.6):

@@ -4,10 +4,16 @@ wall-clock training budget each, on the embedded BBC News corpus.
 
 Every model is trained by `lebm text train` (1 CPU thread, --max-minutes), then scored by
 `lebm text evaluate` (importance-sampled NLL, PPL, REC, KL, MI, AU on the first N test sentences) and
-`lebm text probe` (logistic regression on posterior means with 100 / 1,000 labels). Prints a
-Markdown table, ten prior samples and a ten-point interpolation, and writes JSON.
+`lebm text probe` (logistic regression on posterior means with 100 / 1,000 labels), greedy reconstruction
+word overlap (bench/text_reconstruction.py) from the model's posterior and after --refine-steps Langevin steps
+(with that refinement's NLL bound beside), and sample quality: 1,000 samples (temperature 1, no nucleus) per
+model scored by the LSTM LM of the same comparison (NLL per token: lower is more fluent), beside the LM's own
+samples and real test sentences, with distinct-2 (distinct word bigrams / bigrams: diversity). Every arm
+uses the same tokenizer (--tokenizer, --vocab). Prints Markdown tables, ten prior samples and a ten-point
+interpolation, and writes JSON.
 
     python bench/text.py [--minutes 8] [--models lm vae paper paper-ebm fast] [--out runs/bench_text]
+                         [--tokenizer bpe --vocab 8000 --max-len 48] [--refine-steps 20]
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ import time
 from pathlib import Path
 
 import torch
+from text_reconstruction import overlaps
 from timing import alternating_step_seconds
 
 MODELS = {"lm": ("lm", None), "vae": ("vae", None), "latent": ("latent", None), "paper": ("paper", "gaussian"),
@@ -90,11 +97,46 @@ def step_costs(args: argparse.Namespace) -> None:
     path.write_text(json.dumps(result, indent=1))
 
 
+def sample_quality(runs: dict[str, Path], lm_dir: Path, n: int, test_texts: list[str]) -> dict[str, dict[str, float]]:
+    """Per-token NLL under the comparison's LM and distinct-2 of n samples of every model, of the LM's own
+    samples and of real test sentences."""
+    from lebm.text.data import encode
+    from lebm.text.evaluate import WORD
+    from lebm.text.model import TextModel
+
+    lm = TextModel.from_pretrained(lm_dir).eval()
+
+    def score(texts: list[str]) -> dict[str, float]:
+        ids = encode(lm.tokenizer, texts, lm.config.max_len, "truncate").ids.long()
+        with torch.no_grad():
+            nll = torch.cat([-lm.generator.log_likelihood(x, torch.zeros(len(x), lm.prior.latent_dim))
+                             for x in ids.split(200)])
+        tokens = (ids != 0).sum(1) - 1
+        words = [WORD.findall(t.lower()) for t in texts]
+        bigrams = [pair for w in words for pair in zip(w, w[1:])]
+        return {"nll_per_token": float(nll.sum() / tokens.sum()), "distinct_2": len(set(bigrams)) / max(len(bigrams), 1),
+                "unknown": sum("<unk>" in t or "\ufffd" in t for t in texts) / len(texts)}
+
+    torch.manual_seed(0)
+    out = {"real test sentences": score(test_texts[:n])}
+    for name, run in runs.items():
+        model = TextModel.from_pretrained(run / "model").eval()
+        z = model.sample_prior(n).z.detach() if model.latent else torch.zeros(n, model.prior.latent_dim)
+        with torch.no_grad():
+            out[name] = score([t or "." for t in model.decode_latents(z, "sample")])
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--minutes", type=float, default=8.0, help="training wall-clock budget per model")
     parser.add_argument("--models", nargs="+", default=["lm", "vae", "paper", "paper-ebm", "fast"], choices=list(MODELS))
-    parser.add_argument("--vocab", type=int, default=5000)
+    parser.add_argument("--tokenizer", choices=["bpe", "word"], default="bpe")
+    parser.add_argument("--vocab", type=int, default=8000)
+    parser.add_argument("--max-len", type=int, default=48, help="tokens per sentence (longer ones are skipped)")
+    parser.add_argument("--refine-steps", type=int, default=20, help="posterior refinement steps of the refined columns")
+    parser.add_argument("--overlap-sentences", type=int, default=300, help="test sentences reconstructed")
+    parser.add_argument("--quality-samples", type=int, default=1000, help="samples per model scored by the LM")
     parser.add_argument("--embed", type=int, default=128)
     parser.add_argument("--hidden", type=int, default=256)
     parser.add_argument("--test-sentences", type=int, default=300)
@@ -112,7 +154,8 @@ def main() -> None:
     def sizes(name: str) -> Path:
         decoder, train, tables = ARMS.get(name, ("", "", ""))
         path = args.out / ("sizes.toml" if name not in ARMS else f"sizes-{name}.toml")
-        path.write_text(f"[model]\nvocab_size = {args.vocab}\n[model.decoder]\nembed = {args.embed}\n"
+        path.write_text(f"[model]\ntokenizer = \"{args.tokenizer}\"\nvocab_size = {args.vocab}\n"
+                        f"max_len = {args.max_len}\n[model.decoder]\nembed = {args.embed}\n"
                         f"hidden = {args.hidden}\n{decoder}[train]\neval_every = 0\ncheckpoint_every = 500\n"
                         f"steps = 1000000\n{train}{tables}")
         return path
@@ -140,6 +183,18 @@ def main() -> None:
                  "--seeds", "3", "--chains", "1", "--device", "cpu", "--json", str(run / "probe.json"))
             probe = json.loads((run / "probe.json").read_text())["accuracy"]
             row |= {f"probe_{k}": sum(v) / len(v) for k, v in probe.items()}
+            lebm("text", "evaluate", "--model", model, "--max-sentences", str(args.test_sentences), "--samples",
+                 str(args.samples), "--chains", "4", "--device", "cpu", "--refine-steps", str(args.refine_steps),
+                 "--json", str(run / "evaluate_refined.json"))
+            refined = json.loads((run / "evaluate_refined.json").read_text())
+            row |= {"refined_nll": refined["nll"], "refined_ppl": refined["ppl"], "refine_steps": args.refine_steps}
+            from lebm.text.data import load_corpus
+            from lebm.text.model import TextModel
+
+            texts = load_corpus("bbc", "test").texts[: args.overlap_sentences]
+            for key, steps in (("overlap", 0), ("refined_overlap", args.refine_steps)):
+                torch.manual_seed(0)
+                row[key] = float(overlaps(TextModel.from_pretrained(model).eval(), texts, refine_steps=steps)[0].mean())
             row["samples"] = lebm("text", "sample", "--model", model, "-n", "10", "--device", "cpu").splitlines()
             row["interpolation"] = lebm("text", "interpolate", "--model", model, *PAIR, "--points", "10",
                                         "--device", "cpu").splitlines()
@@ -148,8 +203,18 @@ def main() -> None:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(result, indent=1))
         print(json.dumps({k: v for k, v in row.items() if k not in ("samples", "interpolation")}), flush=True)
+    if "lm" in args.models and args.quality_samples:
+        from lebm.text.data import load_corpus
+
+        quality = sample_quality({name: args.out / name for name in args.models}, args.out / "lm" / "model",
+                                 args.quality_samples, load_corpus("bbc", "test").texts)
+        result["sample_quality"] = quality
+        print("| samples of | NLL per token under the LM | distinct-2 | with <unk> or undecodable bytes |\n|---|---|---|---|")
+        for name, q in quality.items():
+            print(f"| {name} | {q['nll_per_token']:.3f} | {q['distinct_2']:.3f} | {q['unknown']:.3f} |")
     # training tokens per second: predicted tokens per sentence (from the test evaluation) x batch x steps
-    cols = ["model", "nll", "ppl", "rec", "kl", "mi", "au", "probe_100", "probe_1000", "train tokens/s"]
+    cols = ["model", "nll", "ppl", "ppl_word", "rec", "kl", "mi", "au", "probe_100", "probe_1000", "overlap",
+            "refined_overlap", "refined_ppl", "train tokens/s"]
     print("| " + " | ".join(cols) + " |\n|" + "---|" * len(cols))
     for r in result["rows"]:
         r["train_tokens_per_s"] = r["train_steps"] * 32 * r["tokens"] / r["sentences"] / r["train_seconds"]

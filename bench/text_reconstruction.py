@@ -2,8 +2,8 @@
 
 For each model: the first N test sentences that fit the model's max_len, their posterior means (the
 model's own inference, `lebm text reconstruct`), greedy decoding; the overlap of a sentence is the
-share of its distinct words (tokens of the model's vocabulary other than <unk> and punctuation) that
-appear in its reconstruction. Prints the distribution (mean, quartiles, share of sentences with
+share of its distinct words (lower-cased runs of letters and digits, <unk> left out: the same for a
+word-level and a BPE tokenizer) that appear in its reconstruction. Prints the distribution (mean, quartiles, share of sentences with
 overlap >= 0.5) and writes JSON.
 
     python bench/text_reconstruction.py MODEL_DIR [MODEL_DIR ...] [--sentences 500] [--json FILE]
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import string
+import re
 import sys
 from pathlib import Path
 
@@ -26,16 +26,17 @@ from lebm.text.data import decode, encode, load_corpus
 from lebm.text.model import TextModel
 
 
+def content_words(text: str) -> set[str]:
+    return set(re.findall(r"\w+", text.lower().replace("<unk>", " "))) - {"unk"}
+
+
 def overlaps(model: TextModel, texts: list[str], chains: int = 4, refine_steps: int = 0
              ) -> tuple[np.ndarray, list[tuple[str, str]]]:
     enc = encode(model.tokenizer, texts, model.config.max_len, "skip")
     inputs = decode(model.tokenizer, enc.ids)
     z = posterior_means(model, [texts[i] for i in enc.kept], chains, refine_steps=refine_steps)
     outputs = model.decode_latents(z, "greedy")
-    shares = []
-    for source, rec in zip(inputs, outputs):
-        words = {w for w in source.split() if w != "<unk>" and not all(c in string.punctuation for c in w)}
-        shares.append(len(words & set(rec.split())) / max(len(words), 1))
+    shares = [len(content_words(a) & content_words(b)) / max(len(content_words(a)), 1) for a, b in zip(inputs, outputs)]
     return np.array(shares), list(zip(inputs, outputs))
 
 

@@ -24,6 +24,8 @@ from .config import check_choices, option
 from .errors import ConfigError
 
 PAD, BOS, EOS = 0, 1, 2
+NEVER_EMITTED = [PAD, BOS]  # a decoder's `never_emitted` ids start as these; an app may add its own (tokens that
+#                             cannot stand in a decoded output)
 
 
 @dataclass
@@ -133,6 +135,7 @@ class RNNDecoder(nn.Module):
     def __init__(self, vocab_size: int, latent_dim: int, cfg: DecoderConfig):
         super().__init__()
         self.cfg, self.latent_dim = cfg, latent_dim if cfg.use_latent else 0
+        self.never_emitted = list(NEVER_EMITTED)
         self.embed = nn.Embedding(vocab_size, cfg.embed, padding_idx=PAD)
         rnn = nn.LSTM if cfg.cell == "lstm" else nn.GRU
         self.rnn = rnn(cfg.embed + self.latent_dim, cfg.hidden, cfg.layers, batch_first=True,
@@ -187,9 +190,9 @@ class RNNDecoder(nn.Module):
         return self.out(self.proj(out) if hasattr(self, "proj") else out)
 
     def next_logits(self, out: torch.Tensor) -> torch.Tensor:
-        """Logits of the next token for decoding: <pad> and <bos> are never produced."""
+        """Logits of the next token for decoding: <pad>, <bos> and the other never_emitted ids are never produced."""
         logits = self.logits(out[:, -1])
-        logits[:, [PAD, BOS]] = -float("inf")
+        logits[:, self.never_emitted] = -float("inf")
         return logits
 
     def log_likelihood(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
@@ -277,6 +280,7 @@ class TransformerDecoder(nn.Module):
         from transformers import GPT2Config, GPT2LMHeadModel  # imported here: slow, and only this decoder needs it
 
         self.cfg, self.latent_dim = cfg, latent_dim if cfg.use_latent else 0
+        self.never_emitted = list(NEVER_EMITTED)
         self.prefix = int(bool(self.latent_dim) and cfg.latent_input == "prefix")
         config = GPT2Config(vocab_size=vocab_size, n_positions=max_len + 2 + self.prefix, n_embd=cfg.hidden,
                             n_layer=cfg.layers, n_head=cfg.heads, resid_pdrop=cfg.dropout, embd_pdrop=cfg.dropout,
@@ -302,9 +306,9 @@ class TransformerDecoder(nn.Module):
         return summed_log_likelihood(self.hidden_states(x[:, :-1], z), x[:, 1:], self.gpt.lm_head)
 
     def next_logp(self, seqs: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-        """Next-token logits after each row of seqs; <pad> and <bos> are never produced."""
+        """Next-token logits after each row of seqs; <pad>, <bos> and the other never_emitted ids are never produced."""
         logits = self.gpt.lm_head(self.hidden_states(seqs, z)[:, -1])
-        logits[:, [PAD, BOS]] = -float("inf")
+        logits[:, self.never_emitted] = -float("inf")
         return logits
 
     @torch.no_grad()

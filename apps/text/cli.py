@@ -49,7 +49,8 @@ def add_group(sub: argparse._SubParsersAction) -> None:
 
     def common(name: str, help: str, chains: int = 4) -> argparse.ArgumentParser:
         p = cmds.add_parser(name, help=help)
-        p.add_argument("--model", type=Path, required=True, help="model directory")
+        p.add_argument("--model", type=Path, default=BUNDLED,
+                       help="model directory (default: the bundled BBC model, models/bbc-text)")
         p.add_argument("--seed", type=int, default=0, help="seed for chains and sampling")
         p.add_argument("--device", default="auto", help="auto, cpu, cuda")
         p.add_argument("--chains", type=int, default=chains, help="posterior chains per sentence (their mean is used)")
@@ -109,10 +110,7 @@ def add_group(sub: argparse._SubParsersAction) -> None:
     probe.set_defaults(func=_command("cmd_probe"))
 
     demo = common("demo", "samples, reconstructions and an interpolation from the bundled BBC model")
-    demo.set_defaults(func=_command("cmd_demo"), model=BUNDLED)
-    for action in demo._actions:  # --model is optional here: the bundled model by default
-        if action.dest == "model":
-            action.required, action.help = False, "model directory (default: the bundled BBC model)"
+    demo.set_defaults(func=_command("cmd_demo"), refine_steps=20)
 
     config = cmds.add_parser("config", help="print a preset's settings")
     config.add_argument("--preset", choices=PRESETS, default="paper", help="which preset")

@@ -239,7 +239,8 @@ def cmd_probe(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    """Five prior samples, three reconstructions of BBC test sentences and a six-point interpolation."""
+    """Five prior samples, three BBC test sentences reconstructed from the encoder's posterior and after
+    short-run refinement, and a six-point interpolation."""
     model = load_model(args)
     require_latent(model, "the demo")
     print(f"model: {args.model}\n\nfive sentences from the prior (nucleus sampling, top-p 0.9):")
@@ -248,10 +249,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
     test = load_corpus("bbc", "test").texts
     short = [t for t in test if 8 <= len(t.split()) <= 20]
     picked = [short[i] for i in np.random.RandomState(args.seed).permutation(len(short))[:3]]
-    z = posterior_means(model, picked, args.chains, refine_steps=args.refine_steps).to(model.device())
-    print("\nthree BBC test sentences and their greedy reconstructions:")
-    for text, rec in zip(picked, model.decode_latents(z, "greedy")):
-        print(f"  {text}\n    -> {rec}")
+    z = posterior_means(model, picked, args.chains).to(model.device())
+    refined = posterior_means(model, picked, args.chains, refine_steps=args.refine_steps).to(model.device())
+    print(f"\nthree BBC test sentences, greedy reconstructions from the model's posterior and after "
+          f"{args.refine_steps} Langevin refinement steps:")
+    for text, rec, ref in zip(picked, model.decode_latents(z, "greedy"), model.decode_latents(refined, "greedy")):
+        print(f"  {text}\n    -> {rec}\n    -> {ref}  (refined)")
     w = torch.linspace(0, 1, 6, device=z.device)[:, None]
     print("\nsix points on the line between the first two sentences' latents (greedy):")
     for t, text in zip(w[:, 0].tolist(), model.decode_latents((1 - w) * z[0] + w * z[1], "greedy")):

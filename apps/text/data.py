@@ -19,6 +19,7 @@ from lebm.core.errors import ConfigError, DataError
 from lebm.core.io import package_path
 
 SPECIALS = ["<pad>", "<bos>", "<eos>", "<unk>"]
+UNK = SPECIALS.index("<unk>")
 _SENTENCE_END = re.compile(r"(?<=[.!?])[\"']?\s+(?=[\"']?[A-Z0-9])")
 
 
@@ -106,7 +107,8 @@ def load_corpus(source: str, split: str = "train") -> Corpus:
 # --- tokenizer ------------------------------------------------------------------------------------
 def train_tokenizer(texts: list[str], kind: Literal["word", "bpe"] = "word", vocab_size: int = 10000):
     """A PreTrainedTokenizerFast trained on `texts`: lower-cased words split at punctuation with a
-    vocabulary cap (rarer words become <unk>), or byte-level BPE (no <unk> needed)."""
+    vocabulary cap (rarer words become <unk>), or byte-level BPE: every string is bytes, so nothing is
+    unknown and decoding gives back the input exactly (no normalisation, no clean-up of spaces)."""
     from tokenizers import (
         Tokenizer,
         decoders,
@@ -128,14 +130,13 @@ def train_tokenizer(texts: list[str], kind: Literal["word", "bpe"] = "word", voc
         trainer = trainers.WordLevelTrainer(vocab_size=vocab_size, special_tokens=SPECIALS)
     else:
         tok = Tokenizer(models.BPE(unk_token="<unk>"))
-        tok.normalizer = normalizers.NFKC()
         tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=True)
         tok.decoder = decoders.ByteLevel()
         trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=SPECIALS,
                                       initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
     tok.train_from_iterator(texts, trainer)
     return PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", bos_token="<bos>", eos_token="<eos>",
-                                   unk_token="<unk>")
+                                   unk_token="<unk>", clean_up_tokenization_spaces=False)
 
 
 def load_tokenizer(directory: str | Path):

@@ -1,4 +1,4 @@
-"""Likelihood and latent-space diagnostics for text models.
+r"""Likelihood and latent-space diagnostics for text models.
 
 Posterior fit: for each sentence, M short-run posterior chains (the model's own inference: from the
 prior reference, or from the encoder when amortised) give samples whose mean and variance define
@@ -13,6 +13,8 @@ NLL (importance sampling, a stochastic lower bound on log p(x) in expectation, s
     of an NCE-trained prior by 3-5 nats, which made the NLL optimistic).
 PPL = exp(sum NLL / sum predicted tokens), <eos> counted, <bos> not; both reported with their standard
 error over the sentences (nll_se, ppl_se: how far another draw of test sentences would move them).
+PPL per word (ppl_word) divides by words + 1 instead (words: runs of letters or digits and single
+punctuation marks, as in r"\w+|[^\w\s]"), so models with different tokenizers compare.
 REC = -E_{chains} log p(x | z); KL = E_q[log q(z | x) - log p(z)] (Monte Carlo);
 MI = E_x E_q(z|x)[log q(z | x) - log q(z)], q(z) the mixture of the evaluated sentences' q(z | x);
 AU = number of latent dimensions whose posterior-mean variance across sentences exceeds 0.01.
@@ -22,6 +24,7 @@ A language model (no latent) gets its exact NLL; its latent columns are empty.
 from __future__ import annotations
 
 import math
+import re
 
 import torch
 
@@ -36,9 +39,16 @@ from lebm.core.diagnostics import (
 from lebm.core.model import LatentEBM
 from lebm.core.progress import progress
 
+from .data import decode
+
 MIX, SCALE = 0.1, 1.5
 PROPOSAL = f"{1 - MIX:g} N(m, ({SCALE:g} sd)^2) + {MIX:g} N(0, ref_std^2) around each posterior fit"
 ROWS = 2000  # sentence x sample rows per decoder pass
+WORD = re.compile(r"\w+|[^\w\s]")
+
+
+def word_count(text: str) -> int:
+    return len(WORD.findall(text.replace("<unk>", "x")))
 
 
 @torch.no_grad()
@@ -93,6 +103,9 @@ def evaluate(model: LatentEBM, ids: torch.Tensor, samples: int = 100, chains: in
         nll.append(importance_nll(model, x, mean, logvar, samples, log_z))
     nll_all = torch.cat(nll).double().cpu()
     out = {"sentences": len(ids), "tokens": int(lengths.sum())} | spread(nll_all, lengths.double())
+    if getattr(model, "tokenizer", None) is not None:
+        words = torch.tensor([word_count(t) + 1 for t in decode(model.tokenizer, ids)], dtype=torch.float64)
+        out |= {"words": int(words.sum()), "ppl_word": math.exp(float(nll_all.sum() / words.sum()))}
     if model.latent:
         out |= {"rec": float(torch.cat(rec).mean()), "kl": float(torch.cat(kl).mean()),
                 "mi": mutual_information(means.cpu(), logvars.cpu()), "au": active_units(means.cpu()),

@@ -18,9 +18,9 @@ import torch
 from lebm.core.config import check_choices, option
 from lebm.core.errors import ConfigError, ModelLoadError
 from lebm.core.model import LatentEBM, LatentEBMConfig
-from lebm.core.sequence import DecoderConfig, EncoderConfig, TokenEncoder, make_decoder
+from lebm.core.sequence import NEVER_EMITTED, DecoderConfig, EncoderConfig, TokenEncoder, make_decoder
 
-from .data import decode, load_tokenizer
+from .data import UNK, decode, load_tokenizer
 
 
 @dataclass
@@ -49,7 +49,20 @@ class TextModel(LatentEBM):
         decoder = make_decoder(config.vocab_size, d, config.decoder, config.max_len)
         encoder = TokenEncoder(config.vocab_size, d, config.encoder) if config.ebm.posterior_init == "amortised" else None
         super().__init__(config, config.ebm, decoder, encoder=encoder)
+        self.tokenizer = None
+        if tokenizer is not None:
+            self.set_tokenizer(tokenizer)
+
+    def set_tokenizer(self, tokenizer) -> None:
+        """Keep the tokenizer; with byte-level BPE, decoding never emits <unk> or a token whose bytes are not
+        whole UTF-8 characters (a piece of a character the merges left split), so no output holds an unknown
+        token or undecodable bytes."""
         self.tokenizer = tokenizer
+        self.generator.never_emitted = list(NEVER_EMITTED)
+        if self.config.tokenizer == "bpe":
+            decoder = tokenizer.backend_tokenizer.decoder
+            self.generator.never_emitted += [UNK] + [i for t, i in tokenizer.get_vocab().items()
+                                                     if i > UNK and "\ufffd" in decoder.decode([t])]
 
     def save_extra(self, directory: Path) -> None:
         self.tokenizer.save_pretrained(str(directory / "tokenizer"))
@@ -62,7 +75,7 @@ class TextModel(LatentEBM):
         if len(tokenizer) != self.config.vocab_size:
             raise ModelLoadError(f"{directory / 'tokenizer'} has {len(tokenizer)} tokens, config.json says "
                                  f"{self.config.vocab_size}")
-        self.tokenizer = tokenizer
+        self.set_tokenizer(tokenizer)
 
     @torch.no_grad()
     def decode_latents(self, z: torch.Tensor, method: Literal["greedy", "sample", "beam"] = "greedy",

@@ -25,6 +25,25 @@ def test_tokenizer_round_trip_through_transformers(tmp_path, kind):
         assert texts == TEXTS  # byte-level BPE is lossless
 
 
+def test_bpe_round_trip_on_arbitrary_unicode():
+    """Byte-level BPE trained on English gives back any string: scripts it never saw, emoji, combining marks,
+    ligatures and compatibility characters (no normalisation), runs of spaces and tabs, control characters."""
+    import random
+
+    rng = random.Random(0)
+    ranges = [(0x20, 0x7E), (0xA0, 0x24F), (0x300, 0x36F), (0x370, 0x3FF), (0x400, 0x4FF), (0x590, 0x6FF),
+              (0x900, 0x97F), (0x3040, 0x30FF), (0x4E00, 0x9FFF), (0xAC00, 0xD7A3), (0xFB00, 0xFB06),
+              (0x1D400, 0x1D7FF), (0x1F300, 0x1FAFF), (0x1, 0x1F)]
+    texts = ["ﬁnal ½ café ｆｕｌｌ", "e\u0301 vs \u00e9", "a  b\t\tc", "😀👍🏽 👨‍👩‍👧", "مرحبا بالعالم", "東京タワー"]
+    texts += ["".join(chr(rng.randint(*rng.choice(ranges))) for _ in range(rng.randint(1, 40))) for _ in range(200)]
+    texts = [t for t in texts if t.strip()]
+    tok = train_tokenizer(TEXTS * 20, "bpe", vocab_size=300)
+    enc = encode(tok, texts, 1000)
+    assert len(enc.kept) == len(texts)
+    assert not (enc.ids == 3).any()  # nothing is unknown
+    assert decode(tok, enc.ids) == [t.strip() for t in texts]
+
+
 def test_word_vocabulary_cap_maps_rare_words_to_unk():
     tok = train_tokenizer(["a a a b b c"], "word", vocab_size=6)  # 4 specials + 2 words
     assert len(tok) == 6
@@ -75,3 +94,18 @@ def test_bbc_splits_are_deterministic_disjoint_and_labeled():
     assert len(shared) < 0.02 * len(set(test.texts)), sorted(shared)[:5]
     with pytest.raises(ConfigError):
         bbc_news("dev")
+
+
+def test_bpe_model_never_emits_unknown_tokens_or_pieces_of_characters():
+    """A BPE model's decoding leaves out <unk> and tokens that hold part of a UTF-8 character, so even an untrained
+    model's samples are clean text; with only <pad> and <bos> left out, the same samples are not."""
+    from lebm.text.model import TextConfig, TextModel
+
+    torch.manual_seed(0)
+    tok = train_tokenizer(TEXTS * 5 + ["Café £5 — naïve résumé, 東京 😀"] * 5, "bpe", vocab_size=280)
+    model = TextModel(TextConfig(tokenizer="bpe", max_len=30), tok).eval()
+    z = torch.randn(200, model.prior.latent_dim)
+    clean = model.decode_latents(z, "sample")
+    assert not any("\ufffd" in t or "<unk>" in t for t in clean)
+    model.generator.never_emitted = [0, 1]
+    assert sum("\ufffd" in t for t in model.decode_latents(z, "sample")) > 20

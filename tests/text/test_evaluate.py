@@ -112,3 +112,18 @@ def test_evaluate_reports_standard_errors_and_its_proposal():
     known = spread(torch.tensor([1.0, 2.0, 3.0], dtype=torch.float64), torch.ones(3, dtype=torch.float64))
     assert known["nll"] == 2.0 and abs(known["nll_se"] - 3 ** -0.5) < 1e-9
     assert abs(known["ppl"] - math.exp(2)) < 1e-9 and abs(known["ppl_se"] - math.exp(2) / 3 ** 0.5) < 1e-9
+
+
+def test_words_are_counted_alike_whatever_the_tokenizer():
+    """ppl_word's denominator: a sentence decoded by the word-level tokenizer (lower-cased, punctuation split) and by
+    byte-level BPE (the text as written) has the word count of the original, so models with either tokenizer compare."""
+    from lebm.text.data import decode, encode, train_tokenizer
+    from lebm.text.evaluate import word_count
+
+    texts = ["The bank raised interest rates, again, this year.", "Profits rose 5% to $3.2bn - a record!",
+             "\"It's over,\" he said."]
+    for kind in ("word", "bpe"):
+        tok = train_tokenizer(texts * 3, kind, vocab_size=400 if kind == "bpe" else 100)
+        back = decode(tok, encode(tok, texts, 60).ids)
+        assert [word_count(t) for t in back] == [word_count(t) for t in texts], (kind, back)
+    assert word_count("the <unk> rose .") == 4
