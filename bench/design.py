@@ -77,7 +77,8 @@ def constrained(args: argparse.Namespace) -> dict:
     scores = property_table(pool, [args.objective], jobs=2, cache=cache_dir())[args.objective]  # selection: free
     starts = [s for _, s in sorted(zip(scores.tolist(), pool))[: args.starts]]
     settings = LeadSettings(args.objective, min_similarity=0.4, steps=args.steps, chains=args.repeats,
-                            step_size=args.step_size, shift=args.shift, temperature=args.temperature)
+                            step_size=args.step_size, shift=args.shift, temperature=args.temperature,
+                            mutations=args.mutations)
     # as `optimize` reads leads: standardised for the model (largest fragment, neutralised); a lead with a token the
     # model's vocabulary lacks even then cannot be encoded, and counts as a failure
     report = clean(starts, model.config.representation, model.vocab, standard=input_standard(model.vocab), unique=False)
@@ -87,10 +88,12 @@ def constrained(args: argparse.Namespace) -> dict:
     out = {"data": args.data, "split": args.split, "objective": args.objective, "starts": len(starts),
            "leads_encoded": len(report.kept), "leads": report.summary(), "steps": args.steps, "chains": args.repeats,
            "step_size": args.step_size, "shift": args.shift, "temperature": args.temperature,
-           "decoded_per_start": args.steps * args.repeats}
+           "decoded_per_start": args.steps * args.repeats, "mutations": args.mutations}
     for delta in (0.4, 0.6):
         gains = [f.improvement[f.similarity >= delta].max() for f in frames if (f.similarity >= delta).any()]
         gains = [g for g in gains if g > 0]
+        best = [f[f.similarity >= delta].iloc[0] for f in frames if (f[f.similarity >= delta].improvement > 0).any()]
+        out[f"delta_{delta}_won_by"] = {move: sum(b.move == move for b in best) for move in ("latent", "graph")}
         out[f"delta_{delta}"] = {"success_rate": len(gains) / len(starts),
                                  "mean_improvement": float(sum(gains) / len(gains)) if gains else 0.0}
     out["published"] = ("GCPN 0.4: 2.49 (100%), 0.6: 0.79 (100%); MoFlow 0.4: 4.71 (100%), 0.6: 2.10 (100%); "
@@ -112,6 +115,7 @@ def main() -> None:
     parser.add_argument("--shift", type=float, default=2.0, help="constrained: target plogP above the start")
     parser.add_argument("--step-size", type=float, default=0.05, help="constrained: Langevin step size")
     parser.add_argument("--temperature", type=float, default=0.7, help="constrained: decoding temperature")
+    parser.add_argument("--mutations", type=int, default=0, help="constrained: graph mutations per lead and step")
     parser.add_argument("--data", choices=["zinc250k", "moses"], default="zinc250k", help="constrained: data set")
     parser.add_argument("--split", default="test",
                         help="constrained: the split whose lowest-plogP molecules start (test: the benchmark; "

@@ -140,6 +140,8 @@ def main() -> None:
     parser.add_argument("--embed", type=int, default=128)
     parser.add_argument("--hidden", type=int, default=256)
     parser.add_argument("--test-sentences", type=int, default=300)
+    parser.add_argument("--split", choices=["valid", "test"], default="test",
+                        help="BBC split scored (valid: for choosing settings such as the vocabulary size)")
     parser.add_argument("--samples", type=int, default=50, help="importance samples per sentence")
     parser.add_argument("--kl-warmup", type=int, default=300, help="VAE: KL annealing steps (fit to the budget)")
     parser.add_argument("--out", type=Path, default=Path("runs/bench_text"))
@@ -175,23 +177,26 @@ def main() -> None:
         steps = [r for r in log if "nll_x" in r]
         model = str(run / "model")
         lebm("text", "evaluate", "--model", model, "--max-sentences", str(args.test_sentences), "--samples",
-             str(args.samples), "--chains", "4", "--device", "cpu", "--json", str(run / "evaluate.json"))
+             str(args.samples), "--chains", "4", "--device", "cpu", "--split", args.split,
+             "--json", str(run / "evaluate.json"))
         ev = json.loads((run / "evaluate.json").read_text())
         row = {**ev, "model": name, "train_steps": steps[-1]["step"], "train_seconds": steps[-1]["seconds"]}
         if name != "lm":
-            lebm("text", "probe", "--model", model, "--pool", "1000", "--test-size", "500", "--labels", "100", "1000",
-                 "--seeds", "3", "--chains", "1", "--device", "cpu", "--json", str(run / "probe.json"))
-            probe = json.loads((run / "probe.json").read_text())["accuracy"]
-            row |= {f"probe_{k}": sum(v) / len(v) for k, v in probe.items()}
+            if args.split == "test":  # the probe scores the test split
+                lebm("text", "probe", "--model", model, "--pool", "1000", "--test-size", "500", "--labels", "100",
+                     "1000", "--seeds", "3", "--chains", "1", "--device", "cpu", "--json", str(run / "probe.json"))
+                probe = json.loads((run / "probe.json").read_text())["accuracy"]
+                row |= {f"probe_{k}": sum(v) / len(v) for k, v in probe.items()}
             lebm("text", "evaluate", "--model", model, "--max-sentences", str(args.test_sentences), "--samples",
                  str(args.samples), "--chains", "4", "--device", "cpu", "--refine-steps", str(args.refine_steps),
+                 "--split", args.split,
                  "--json", str(run / "evaluate_refined.json"))
             refined = json.loads((run / "evaluate_refined.json").read_text())
             row |= {"refined_nll": refined["nll"], "refined_ppl": refined["ppl"], "refine_steps": args.refine_steps}
             from lebm.text.data import load_corpus
             from lebm.text.model import TextModel
 
-            texts = load_corpus("bbc", "test").texts[: args.overlap_sentences]
+            texts = load_corpus("bbc", args.split).texts[: args.overlap_sentences]
             for key, steps in (("overlap", 0), ("refined_overlap", args.refine_steps)):
                 torch.manual_seed(0)
                 row[key] = float(overlaps(TextModel.from_pretrained(model).eval(), texts, refine_steps=steps)[0].mean())
@@ -207,7 +212,7 @@ def main() -> None:
         from lebm.text.data import load_corpus
 
         quality = sample_quality({name: args.out / name for name in args.models}, args.out / "lm" / "model",
-                                 args.quality_samples, load_corpus("bbc", "test").texts)
+                                 args.quality_samples, load_corpus("bbc", args.split).texts)
         result["sample_quality"] = quality
         print("| samples of | NLL per token under the LM | distinct-2 | with <unk> or undecodable bytes |\n|---|---|---|---|")
         for name, q in quality.items():

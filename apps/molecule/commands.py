@@ -348,7 +348,7 @@ def cmd_optimize(args: argparse.Namespace) -> int:
     from .optimize import LeadSettings, optimize_leads
 
     settings = LeadSettings(args.objective, args.min_similarity, args.steps, args.chains, args.step_size,
-                            args.shift, args.temperature, args.minimize)
+                            args.shift, args.temperature, args.minimize, args.mutations)
     model = MoleculeModel.from_pretrained(args.model, device=pick_device(args.device)).eval()
     settings.check(model)
     claim_dir(args.out, overwrite=args.overwrite, owned=OPTIMIZE_OUTPUTS, resumable=False)

@@ -7,6 +7,9 @@ with g the model's property head for the objective. Every step's latents are dec
 molecule is scored by the real oracle; a candidate is kept when it is valid, differs from the lead and
 has Tanimoto similarity (Morgan radius 2, 2,048 bits, as in the JT-VAE / GCPN benchmark) at least
 `min_similarity` to the lead. Improvement = oracle value - the lead's (the other way round to minimise).
+Beside the latent moves, `mutations` graph mutations per lead and step (mol-ga's Graph GA mutation operators,
+Jensen 2019) of the lead and of its best candidates so far: local edits that keep a lead's scaffold where the
+latent, which reconstructs a molecule only in part, cannot. Each candidate records which move made it.
 
 fit_heads: a Gaussian head per property regressed on the encoder means of molecules (MOSES train by
 default) with their oracle values: a trained model becomes usable by `sample --condition`, `design` and
@@ -18,6 +21,7 @@ after 2,000 steps, against 0.61 / 0.64 / 0.28 / 0.69 on posterior samples; 8,000
 from __future__ import annotations
 
 import math
+import random
 from dataclasses import dataclass
 
 import numpy as np
@@ -45,6 +49,7 @@ class LeadSettings:
     shift: float = 2.0
     temperature: float = 0.7
     minimize: bool = False
+    mutations: int = 0
 
     def check(self, model: MoleculeModel) -> None:
         if self.objective not in PROPERTIES:
@@ -55,8 +60,8 @@ class LeadSettings:
                               f"`lebm molecule fit-heads --properties {self.objective}`")
         if not 0 <= self.min_similarity <= 1:
             raise ConfigError(f"--min-similarity must be in [0, 1], got {self.min_similarity}")
-        if self.steps < 1 or self.chains < 1 or not self.step_size > 0 or self.temperature < 0:
-            raise ConfigError("--steps and --chains must be >= 1, --step-size > 0 and --temperature >= 0")
+        if self.steps < 1 or self.chains < 1 or not self.step_size > 0 or self.temperature < 0 or self.mutations < 0:
+            raise ConfigError("--steps and --chains must be >= 1, --step-size > 0, --temperature and --mutations >= 0")
 
 
 def optimize_leads(model: MoleculeModel, leads: list[str], settings: LeadSettings, batch_size: int = 1000,
@@ -72,26 +77,41 @@ def optimize_leads(model: MoleculeModel, leads: list[str], settings: LeadSetting
     log_density = model.conditional_log_density({settings.objective: target.to(z)})
     similarity = [Oracle("similarity", reference=lead) for lead in leads]
     seen: list[dict[str, dict]] = [{} for _ in leads]
+    rng = random.Random(0)
     for step in progress(range(1, settings.steps + 1), desc="optimize", unit="step", quiet=quiet):
         z = model.ebm.prior_chain.run(z, log_density, steps=1, step_size=settings.step_size).z.detach()
         decoded = []
         for start in range(0, len(z), batch_size):
             decoded += model.decode_smiles(z[start:start + batch_size], settings.temperature)
-        fresh = {}  # (lead, canonical SMILES) new this step, in order (a dict as an ordered set)
-        for row, smiles in enumerate(decoded):
-            lead, can = row % len(leads), canonical(smiles)
+        proposals = [(row % len(leads), smiles, "latent") for row, smiles in enumerate(decoded)]
+        proposals += [(lead, smiles, "graph") for lead in range(len(leads))
+                      for smiles in mutants(leads[lead], seen[lead], settings.mutations, rng)]
+        fresh = {}  # (lead, canonical SMILES) -> the move that made it, new this step, in order
+        for lead, smiles, move in proposals:
+            can = canonical(smiles)
             if can is not None and can != leads[lead] and can not in seen[lead]:
-                fresh[lead, can] = None
+                fresh.setdefault((lead, can), move)
         sims = {key: similarity[key[0]]([key[1]])[0] for key in fresh}
         kept = [key for key, sim in sims.items() if sim >= settings.min_similarity]
         for key, value in zip(kept, oracle([can for _, can in kept], cluster=cluster)):
             if not math.isnan(value):
                 seen[key[0]][key[1]] = {"candidate": key[1], "similarity": sims[key], settings.objective: value,
-                                        "improvement": sign * (value - base[key[0]]), "step": step}
-    columns = ["candidate", "similarity", settings.objective, "improvement", "step"]
+                                        "improvement": sign * (value - base[key[0]]), "step": step, "move": fresh[key]}
+    columns = ["candidate", "similarity", settings.objective, "improvement", "step", "move"]
     frames = [pd.DataFrame(list(rows.values()), columns=columns).sort_values("improvement", ascending=False,
                                                                                  ignore_index=True) for rows in seen]
     return base, frames
+
+
+def mutants(lead: str, candidates: dict[str, dict], n: int, rng: random.Random, parents: int = 4) -> list[str]:
+    """n Graph GA mutations (mol-ga's operator) of the lead and its `parents - 1` best candidates so far."""
+    if n == 0:
+        return []
+    from mol_ga.graph_ga.gen_candidates import mutate
+
+    best = sorted(candidates.values(), key=lambda row: -row["improvement"])[: parents - 1]
+    pool = [lead] + [row["candidate"] for row in best]
+    return [m for m in (mutate(rng.choice(pool), rng) for _ in range(n)) if m]
 
 
 def fit_heads(model: MoleculeModel, smiles: list[str], names: list[str], steps: int = 2000, batch_size: int = 256,

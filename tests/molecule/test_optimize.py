@@ -50,7 +50,8 @@ def test_optimize_writes_only_candidates_within_the_similarity_bound(headed_mode
     assert len(summary) == 3 and summary.lead.tolist()[0] == LEADS[0]
     frames = [pd.read_csv(tmp_path / "all" / f"lead_{i:04d}.csv") for i in range(3)]
     for row, frame in zip(summary.itertuples(), frames):
-        assert list(frame.columns) == ["candidate", "similarity", "plogp", "improvement", "step"]
+        assert list(frame.columns) == ["candidate", "similarity", "plogp", "improvement", "step", "move"]
+        assert set(frame.move) <= {"latent"}
         assert (tmp_path / "all" / f"lead_{row.Index:04d}.png").stat().st_size > 0
         similarity = Oracle("similarity", reference=row.lead)
         assert frame.similarity.tolist() == pytest.approx(similarity(frame.candidate.tolist()))
@@ -75,6 +76,17 @@ def test_optimize_writes_only_candidates_within_the_similarity_bound(headed_mode
     assert "is not empty" in capsys.readouterr().err
     assert run_optimize(headed_model, out, 0.4, "--start", LEADS[0], "--overwrite", "--no-images") == 0
     assert sorted(p.name for p in out.iterdir()) == ["lead_0000.csv", "notes.txt", "summary.csv"]
+
+
+def test_graph_mutations_add_candidates_near_the_lead(headed_model, tmp_path):
+    """--mutations: mol-ga's mutations of the lead and its best candidates join the latent moves' candidates; each
+    row says which move made it, every row keeps the bound, and no candidate is scored twice."""
+    assert run_optimize(headed_model, tmp_path / "o", 0.4, "--start", LEADS[1], "--mutations", "12", "--no-images") == 0
+    frame = pd.read_csv(tmp_path / "o" / "lead_0000.csv")
+    assert set(frame.move) <= {"latent", "graph"} and (frame.move == "graph").sum() >= 5
+    assert (frame.similarity >= 0.4).all() and frame.candidate.is_unique and LEADS[1] not in set(frame.candidate)
+    assert frame.similarity.tolist() == pytest.approx(Oracle("similarity", reference=LEADS[1])(frame.candidate.tolist()))
+    assert frame.plogp.tolist() == pytest.approx(Oracle("plogp")(frame.candidate.tolist()))
 
 
 @pytest.mark.parametrize("extra, message", [
