@@ -115,7 +115,7 @@ def main() -> None:
     parser.add_argument("--shift", type=float, default=2.0, help="constrained: target plogP above the start")
     parser.add_argument("--step-size", type=float, default=0.05, help="constrained: Langevin step size")
     parser.add_argument("--temperature", type=float, default=0.7, help="constrained: decoding temperature")
-    parser.add_argument("--mutations", type=int, default=0, help="constrained: graph mutations per lead and step")
+    parser.add_argument("--mutations", type=int, default=16, help="constrained: graph mutations per lead and step")
     parser.add_argument("--data", choices=["zinc250k", "moses"], default="zinc250k", help="constrained: data set")
     parser.add_argument("--split", default="test",
                         help="constrained: the split whose lowest-plogP molecules start (test: the benchmark; "

@@ -49,7 +49,7 @@ class LeadSettings:
     shift: float = 2.0
     temperature: float = 0.7
     minimize: bool = False
-    mutations: int = 0
+    mutations: int = 16
 
     def check(self, model: MoleculeModel) -> None:
         if self.objective not in PROPERTIES:

@@ -37,9 +37,10 @@ def test_fit_heads_adds_heads_that_load_and_predict(headed_model, capsys):
 
 
 def run_optimize(model, out, bound, *extra):
+    """optimize with the latent moves alone unless extra says otherwise (the same seed gives the same chains)."""
     return main(["molecule", "optimize", "--model", str(model), "--objective", "plogp", "--min-similarity", str(bound),
                  "--steps", "6", "--chains", "16", "--temperature", "0.5", "--seed", "3", "--out", str(out), "--quiet",
-                 *extra])
+                 "--mutations", "0", *extra])
 
 
 def test_optimize_writes_only_candidates_within_the_similarity_bound(headed_model, tmp_path, capsys):
