@@ -118,7 +118,7 @@ def dock(mol: Chem.Mol, spec: DockingSpec) -> float:
 
     key = (spec.receptor, tuple(spec.center), tuple(spec.size), spec.seed)
     if key not in _VINA:
-        v = Vina(sf_name="vina", cpu=1, seed=spec.seed, verbosity=0)
+        v = Vina(sf_name="vina", cpu=1, seed=spec.seed + 1, verbosity=0)  # Vina's seed 0 means "pick one at random"
         v.set_receptor(spec.receptor)
         v.compute_vina_maps(center=spec.center, box_size=spec.size)
         _VINA[key] = v
