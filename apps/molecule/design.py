@@ -11,8 +11,9 @@ Objectives may be scorers the user brings (lebm.molecule.scoring: a callable, a 
 An objective the model has no head for (always the case for a scorer) gets a head p(y | z) learned
 during the run: fitted on the first population's latents and scores, then on the kept molecules' after
 each fine-tuning.
-The diversity filter (scaffold_cap = N) ranks a molecule whose Murcko scaffold already has N better
-members among the kept ones after every uncrowded molecule (molecules without rings share one scaffold).
+Two diversity filters rank a crowded molecule after every uncrowded one: scaffold_cap = N (its Murcko scaffold
+already has N better members among the kept ones; molecules without rings share one scaffold) and
+max_similarity = s (its Tanimoto similarity to a better uncrowded one exceeds s).
 """
 
 from __future__ import annotations
@@ -115,6 +116,8 @@ class DesignConfig:
                                       "run (scorers always do); off: such a run is refused")
     scaffold_cap: int = option(0, "diversity filter: at most this many kept molecules per Murcko scaffold before "
                                   "the rest rank last (0: off)")
+    max_similarity: float = option(1.0, "diversity filter: a molecule whose Tanimoto similarity (Morgan radius 2, "
+                                        "2,048 bits) to a better kept one exceeds this ranks last (1: off)")
     graph_share: float = option(0.0, "share of each iteration's proposals made by graph mutation and crossover of "
                                      "kept molecules (mol-ga's Graph GA operators) instead of latent moves (0: off)")
     adapt_share: bool = option(True, "with graph_share: after each iteration the share moves to the graph "
@@ -152,6 +155,8 @@ class DesignConfig:
                               f"{self.population} (leave it unset for no limit)")
         if self.scaffold_cap < 0:
             raise ConfigError(f"scaffold_cap must be >= 0 (0: off), got {self.scaffold_cap}")
+        if not 0 < self.max_similarity <= 1:
+            raise ConfigError(f"max_similarity must be in (0, 1] (1: off), got {self.max_similarity}")
         if self.top_k > self.population:
             raise ConfigError(f"top_k ({self.top_k}) cannot exceed population ({self.population})")
 
@@ -476,12 +481,36 @@ class DesignRun:
         uncrowded ones first); their latents."""
         order = frame[frame.valid].sort_values(["feasible", "fitness"], ascending=False, kind="stable")
         order = order.drop_duplicates("canonical_smiles")
+        crowded = np.zeros(len(order), bool)
         if self.cfg.scaffold_cap:
             scaffold = order.canonical_smiles.map(self.scaffold)
-            order = order.assign(crowded=scaffold.groupby(scaffold).cumcount() >= self.cfg.scaffold_cap)
+            crowded |= (scaffold.groupby(scaffold).cumcount() >= self.cfg.scaffold_cap).to_numpy()
+        if self.cfg.max_similarity < 1:
+            crowded |= self.similar_to_better(order.canonical_smiles.tolist(), crowded)
+        if crowded.any():
+            order = order.assign(crowded=crowded)
             order = order.sort_values(["feasible", "crowded", "fitness"], ascending=[False, True, False], kind="stable")
         order = order.head(self.cfg.top_k)
         return order.reset_index(drop=True), latents[torch.tensor(order.index.to_numpy(), device=latents.device)]
+
+    def similar_to_better(self, smiles: list[str], crowded: np.ndarray) -> np.ndarray:
+        """Per molecule (best first): True if its Tanimoto similarity to an earlier uncrowded one exceeds
+        max_similarity; stops once top_k uncrowded ones are found (the rest cannot enter before them)."""
+        from rdkit import Chem, DataStructs
+        from rdkit.Chem import rdFingerprintGenerator
+
+        gen = rdFingerprintGenerator.GetMorganGenerator(radius=2, fpSize=2048)
+        similar, kept = np.zeros(len(smiles), bool), []
+        for i, smi in enumerate(smiles):
+            if len(kept) == self.cfg.top_k:
+                break
+            if crowded[i]:
+                continue
+            fp = gen.GetFingerprint(Chem.MolFromSmiles(smi))
+            similar[i] = bool(kept) and max(DataStructs.BulkTanimotoSimilarity(fp, kept)) > self.cfg.max_similarity
+            if not similar[i]:
+                kept.append(fp)
+        return similar
 
     def scaffold(self, smiles: str) -> str:
         """Murcko scaffold SMILES ('' for a molecule without rings), remembered across iterations."""

@@ -219,7 +219,24 @@ def test_the_diversity_filter_caps_a_scaffolds_members(qed_model, tmp_path):
     assert kept.canonical_smiles.tolist() == benzenes[:1] + others + benzenes[1:4]
 
 
+def test_the_similarity_filter_keeps_one_of_each_near_duplicate_group(qed_model, tmp_path):
+    import torch
+
+    # Morgan r2 Tanimoto: the pentyl/hexyl/heptyl benzenes 0.95-1.0 to each other, the alcohols 1.0, across <= 0.32
+    smiles = ["c1ccccc1CCCCC", "c1ccccc1CCCCCC", "CCCCCCCCO", "c1ccccc1CCCCCCC", "CCCCCCCCCO", "C1CCNCC1C"]
+    frame = pd.DataFrame({"smiles": smiles, "canonical_smiles": smiles, "valid": True, "feasible": True,
+                          "fitness": [6, 5, 4, 3, 2, 1]})
+    # 0.25: only the piperidine is far enough from the best one; the crowded fill the rest, best first
+    for bound, expected in ((1.0, smiles[:3]), (0.9, [smiles[0], smiles[2], smiles[5]]),
+                            (0.25, [smiles[0], smiles[5], smiles[1]])):
+        cfg = DesignConfig(model=str(qed_model), population=8, top_k=3, train_smiles="none", max_similarity=bound)
+        kept, latents = DesignRun(cfg, tmp_path, quiet=True).select(frame, torch.arange(6.0)[:, None])
+        assert kept.canonical_smiles.tolist() == expected
+        assert latents[:, 0].tolist() == [float(smiles.index(s)) for s in expected]
+
+
 @pytest.mark.parametrize("table, message", [
+    ({"max_similarity": 0}, "max_similarity must be in (0, 1]"),
     ({"scorers": [{"name": "qed", "pmo": "qed"}]}, "scorer name 'qed' is taken"),
     ({"scorers": [{"name": "a", "pmo": "qed"}, {"name": "a", "pmo": "median1"}]}, "scorer name 'a' is taken"),
     ({"objectives": [{"property": "b"}], "scorers": [{"name": "a", "pmo": "qed"}]}, "unknown property 'b'"),
