@@ -13,7 +13,7 @@ uses the same tokenizer (--tokenizer, --vocab). Prints Markdown tables, ten prio
 interpolation, and writes JSON.
 
     python bench/text.py [--minutes 8] [--models lm vae paper paper-ebm fast] [--out runs/bench_text]
-                         [--tokenizer bpe --vocab 8000 --max-len 48] [--refine-steps 20]
+                         [--tokenizer bpe --vocab 4000 --max-len 64] [--refine-steps 20]
 """
 
 from __future__ import annotations
@@ -132,8 +132,8 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=8.0, help="training wall-clock budget per model")
     parser.add_argument("--models", nargs="+", default=["lm", "vae", "paper", "paper-ebm", "fast"], choices=list(MODELS))
     parser.add_argument("--tokenizer", choices=["bpe", "word"], default="bpe")
-    parser.add_argument("--vocab", type=int, default=8000)
-    parser.add_argument("--max-len", type=int, default=48, help="tokens per sentence (longer ones are skipped)")
+    parser.add_argument("--vocab", type=int, default=4000)
+    parser.add_argument("--max-len", type=int, default=64, help="tokens per sentence (longer ones are skipped)")
     parser.add_argument("--refine-steps", type=int, default=20, help="posterior refinement steps of the refined columns")
     parser.add_argument("--overlap-sentences", type=int, default=300, help="test sentences reconstructed")
     parser.add_argument("--quality-samples", type=int, default=1000, help="samples per model scored by the LM")

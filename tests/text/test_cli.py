@@ -6,8 +6,8 @@ import pytest
 from lebm.core.cli import main
 
 TINY = """[model]
-vocab_size = 200
-max_len = 12
+vocab_size = 300
+max_len = 40
 [model.ebm.prior]
 latent_dim = 4
 hidden = [16]
@@ -71,7 +71,12 @@ def test_evaluate_prints_and_writes_figures(trained, capsys):
     assert main(["text", "evaluate", "--model", str(runs["paper"] / "model"), "--data", str(tmp / "train.txt"),
                  "--samples", "10", "--chains", "2", "--json", str(tmp / "ev.json")]) == 0
     out = json.loads((tmp / "ev.json").read_text())
-    assert out["sentences"] == 48 and out["tokens"] == sum(len(t.split("\t")[1].split()) + 1 for t in LINES) * 8
+    from lebm.text.data import load_tokenizer
+
+    tok = load_tokenizer(runs["paper"] / "model" / "tokenizer")
+    texts = [t.split("\t")[1] for t in LINES]
+    assert out["sentences"] == 48 and out["words"] == sum(len(t.split()) + 1 for t in texts) * 8  # <eos> counts as a word
+    assert out["tokens"] == sum(len(ids) + 1 for ids in tok(texts, add_special_tokens=False)["input_ids"]) * 8
     assert 1 < out["ppl"] < 200 and out["kl"] > 0 and 0 <= out["au"] <= 4
     captured = capsys.readouterr()
     assert "| nll |" in captured.out.replace("| nll | ppl", "| nll |") and str(tmp / "ev.json") in captured.out
@@ -172,10 +177,10 @@ def test_latent_preset_trains_with_a_bag_of_words_head(trained):
 
 def test_encoding_says_when_it_cuts_a_long_text(trained, capsys):
     _, runs = trained
-    long = " ".join(["the team won the match ."] * 5)  # 30 tokens; the model takes 12
+    long = " ".join(["the team won the match ."] * 12)  # 72 words; the model takes 40 tokens
     assert main(["text", "reconstruct", "--model", str(runs["paper"] / "model"), "the team won .", long]) == 0
     err = capsys.readouterr().err
-    assert "1 of 2 texts are longer than the model's 12 tokens" in err and "(texts 2)" in err
+    assert "1 of 2 texts are longer than the model's 40 tokens" in err and "(texts 2)" in err
     assert main(["text", "reconstruct", "--model", str(runs["paper"] / "model"), "the team won ."]) == 0
     assert "longer than" not in capsys.readouterr().err
 
