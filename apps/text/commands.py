@@ -240,7 +240,7 @@ def cmd_probe(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """Five prior samples, three BBC test sentences reconstructed from the encoder's posterior and after
-    short-run refinement, and a six-point interpolation."""
+    short-run refinement, and an eight-point interpolation."""
     model = load_model(args)
     require_latent(model, "the demo")
     print(f"model: {args.model}\n\nfive sentences from the prior (nucleus sampling, top-p 0.9):")
@@ -255,8 +255,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
           f"{args.refine_steps} Langevin refinement steps:")
     for text, rec, ref in zip(picked, model.decode_latents(z, "greedy"), model.decode_latents(refined, "greedy")):
         print(f"  {text}\n    -> {rec}\n    -> {ref}  (refined)")
-    w = torch.linspace(0, 1, 6, device=z.device)[:, None]
-    print("\nsix points on the line between the first two sentences' latents (greedy):")
+    w = torch.linspace(0, 1, 8, device=z.device)[:, None]
+    print("\neight points on the line between the first two sentences' latents (greedy):")
     for t, text in zip(w[:, 0].tolist(), model.decode_latents((1 - w) * z[0] + w * z[1], "greedy")):
         print(f"  {t:.1f}  {text}")
     return 0

@@ -241,7 +241,7 @@ def test_max_minutes_bounds_the_whole_command_and_leaves_a_checkpoint(trained):
 
 def test_demo_runs_from_the_bundled_model(capsys):
     """`lebm text demo` with no arguments: the bundled BBC model's five samples, three BBC test sentences each
-    reconstructed from the posterior and after refinement, and a six-point interpolation whose ends differ; the
+    reconstructed from the posterior and after refinement, and an eight-point interpolation whose ends differ; the
     other commands use the bundled model without --model too."""
     from lebm.text.cli import BUNDLED
 
@@ -251,7 +251,7 @@ def test_demo_runs_from_the_bundled_model(capsys):
     samples = out.split("from the prior")[1].split("three BBC")[0].strip().splitlines()[1:]
     assert len(samples) == 5 and all(line.strip() for line in samples)
     assert out.count("    -> ") == 6 and out.count("(refined)") == 3
-    path = [line.split(None, 1)[1] for line in out.split("six points")[1].strip().splitlines()[1:]]
-    assert len(path) == 6 and path[0] != path[-1]
+    path = [line.split(None, 1)[1] for line in out.split("eight points")[1].strip().splitlines()[1:]]
+    assert len(path) == 8 and path[0] != path[-1]
     assert main(["text", "reconstruct", "--device", "cpu", "the bank raised interest rates again this year ."]) == 0
     assert capsys.readouterr().out.strip()
