@@ -13,7 +13,8 @@ during the run: fitted on the first population's latents and scores, then on the
 each fine-tuning.
 Two diversity filters rank a crowded molecule after every uncrowded one: scaffold_cap = N (its Murcko scaffold
 already has N better members among the kept ones; molecules without rings share one scaffold) and
-max_similarity = s (its Tanimoto similarity to a better uncrowded one exceeds s).
+max_similarity = s (its Tanimoto similarity to a better uncrowded one exceeds s; the best `elite` molecules are
+never crowded by it, so the search near the best goes on while the rest of the kept set spreads out).
 """
 
 from __future__ import annotations
@@ -118,6 +119,7 @@ class DesignConfig:
                                   "the rest rank last (0: off)")
     max_similarity: float = option(1.0, "diversity filter: a molecule whose Tanimoto similarity (Morgan radius 2, "
                                         "2,048 bits) to a better kept one exceeds this ranks last (1: off)")
+    elite: int = option(0, "with max_similarity: the best this many molecules are kept whatever their similarity")
     graph_share: float = option(0.0, "share of each iteration's proposals made by graph mutation and crossover of "
                                      "kept molecules (mol-ga's Graph GA operators) instead of latent moves (0: off)")
     adapt_share: bool = option(True, "with graph_share: after each iteration the share moves to the graph "
@@ -155,6 +157,8 @@ class DesignConfig:
                               f"{self.population} (leave it unset for no limit)")
         if self.scaffold_cap < 0:
             raise ConfigError(f"scaffold_cap must be >= 0 (0: off), got {self.scaffold_cap}")
+        if self.elite < 0:
+            raise ConfigError(f"elite must be >= 0, got {self.elite}")
         if not 0 < self.max_similarity <= 1:
             raise ConfigError(f"max_similarity must be in (0, 1] (1: off), got {self.max_similarity}")
         if self.top_k > self.population:
@@ -495,7 +499,8 @@ class DesignRun:
 
     def similar_to_better(self, smiles: list[str], crowded: np.ndarray) -> np.ndarray:
         """Per molecule (best first): True if its Tanimoto similarity to an earlier uncrowded one exceeds
-        max_similarity; stops once top_k uncrowded ones are found (the rest cannot enter before them)."""
+        max_similarity (never for the first `elite` uncrowded ones); stops once top_k uncrowded ones are found
+        (the rest cannot enter before them)."""
         from rdkit import Chem, DataStructs
         from rdkit.Chem import rdFingerprintGenerator
 
@@ -507,7 +512,8 @@ class DesignRun:
             if crowded[i]:
                 continue
             fp = gen.GetFingerprint(Chem.MolFromSmiles(smi))
-            similar[i] = bool(kept) and max(DataStructs.BulkTanimotoSimilarity(fp, kept)) > self.cfg.max_similarity
+            similar[i] = (len(kept) >= max(1, self.cfg.elite)
+                          and max(DataStructs.BulkTanimotoSimilarity(fp, kept)) > self.cfg.max_similarity)
             if not similar[i]:
                 kept.append(fp)
         return similar

@@ -233,9 +233,14 @@ def test_the_similarity_filter_keeps_one_of_each_near_duplicate_group(qed_model,
         kept, latents = DesignRun(cfg, tmp_path, quiet=True).select(frame, torch.arange(6.0)[:, None])
         assert kept.canonical_smiles.tolist() == expected
         assert latents[:, 0].tolist() == [float(smiles.index(s)) for s in expected]
+    # the best two are elite: the hexylbenzene stays although it is 0.95 like the best one
+    cfg = DesignConfig(model=str(qed_model), population=8, top_k=3, train_smiles="none", max_similarity=0.9, elite=2)
+    kept, _ = DesignRun(cfg, tmp_path, quiet=True).select(frame, torch.arange(6.0)[:, None])
+    assert kept.canonical_smiles.tolist() == smiles[:3]
 
 
 @pytest.mark.parametrize("table, message", [
+    ({"elite": -1}, "elite must be >= 0"),
     ({"max_similarity": 0}, "max_similarity must be in (0, 1]"),
     ({"scorers": [{"name": "qed", "pmo": "qed"}]}, "scorer name 'qed' is taken"),
     ({"scorers": [{"name": "a", "pmo": "qed"}, {"name": "a", "pmo": "median1"}]}, "scorer name 'a' is taken"),
