@@ -14,6 +14,7 @@ rbf gamma other than digits: 1 / median squared distance between 1,000 training 
     python bench/semisup.py [--datasets digits penbased ...] [--seeds 5] [--validation]
                             [--params NAME=VALUE ...] [--cv label_weight=1,auto]  (settings chosen by 3-fold
                                                        cross-validation on the labeled rows, GridSearchCV)
+                            [--calibration-at 0.5]     (when the held calibration labels join the training)
     python bench/semisup.py --fit-time        (our fit's CPU seconds on digits and magic, fresh processes)
     python bench/semisup.py --scaling         (fit time and peak memory on 1k / 5k / 19k rows of magic)
     python bench/semisup.py --table bench/results/a.json bench/results/b.json   (one table of finished runs)
@@ -271,6 +272,9 @@ def main() -> None:
     parser.add_argument("--cv", nargs="+", default=[], metavar="NAME=V1,V2",
                         help="choose these settings of ours by 3-fold cross-validation on the labeled rows "
                              "(GridSearchCV, scoring=labeled_accuracy), e.g. label_weight=1,auto")
+    parser.add_argument("--calibration-at", type=float,
+                        help="share of the steps after which the held calibration labels join the training "
+                             "(lebm.semisup.estimator.CALIBRATION_AT; default: the estimator's)")
     parser.add_argument("--table", type=Path, nargs="+", metavar="JSON",
                         help="only print the table of these result files (a later file's cell replaces an earlier one's)")
     args = parser.parse_args()
@@ -280,6 +284,10 @@ def main() -> None:
         print(table(sorted(cells.values(), key=lambda c: (order[c["dataset"]], c["labels"]))))
         return
     torch.set_num_threads(args.threads)
+    if args.calibration_at is not None:
+        from lebm.semisup import estimator
+
+        estimator.CALIBRATION_AT = args.calibration_at
     try:
         ours = parse_params(args.params)
     except ValueError as e:
