@@ -255,3 +255,13 @@ def test_demo_runs_from_the_bundled_model(capsys):
     assert len(path) == 8 and path[0] != path[-1]
     assert main(["text", "reconstruct", "--device", "cpu", "the bank raised interest rates again this year ."]) == 0
     assert capsys.readouterr().out.strip()
+
+
+def test_zero_refinement_steps_reproduce_the_plain_outputs(capsys):
+    """--refine-steps 0 is the model's own inference: the same reconstruction and features as without the flag."""
+    sentence = "the bank raised interest rates again this year ."
+    outputs = []
+    for extra in ([], ["--refine-steps", "0"]):
+        assert main(["text", "reconstruct", "--device", "cpu", sentence, *extra]) == 0
+        outputs.append(capsys.readouterr().out)
+    assert outputs[0] == outputs[1] and outputs[0].strip()
