@@ -217,14 +217,14 @@ def test_gpt2_decoder_trains_and_round_trips(trained, capsys):
 
 
 def test_max_minutes_bounds_the_whole_command_and_leaves_a_checkpoint(trained):
-    """With an evaluation that costs seconds (400-step posterior chains), `--max-minutes` still bounds the
+    """With an evaluation that costs seconds (150-step posterior chains), `--max-minutes` still bounds the
     whole command, final evaluation and save included (without the reserve it overran by the evaluation,
     5-8 s here); the stopped run resumes from its checkpoint."""
     import time
 
     tmp, _ = trained
     (tmp / "slow.toml").write_text(TINY.replace("[model.ebm.posterior_chain]\nsteps = 3",
-                                                "[model.ebm.posterior_chain]\nsteps = 400"))
+                                                "[model.ebm.posterior_chain]\nsteps = 150"))
     out, budget = tmp / "run_budget", 0.5
     args = ["text", "train", "--preset", "paper", "--config", str(tmp / "slow.toml"), "--data", str(tmp / "train.txt"),
             "--out", str(out), "--quiet", "--probe", "48", "--threads", "1", "--steps", "1000000"]
