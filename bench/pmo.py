@@ -106,11 +106,11 @@ def run_sgds(task: str, scorer: BudgetedScorer, seed: int, out: Path, scaffold_c
 def diversity(smiles: list[str]) -> float:
     """PMO's top-100 diversity: 1 - mean Tanimoto over distinct pairs (Morgan r2, 2,048 bits); not MOSES's
     IntDiv (lebm.molecule.metrics), which counts self-pairs and uses 1,024 bits."""
-    from rdkit import Chem, DataStructs
-    from rdkit.Chem import rdFingerprintGenerator
+    from rdkit import DataStructs
 
-    gen = rdFingerprintGenerator.GetMorganGenerator(radius=2, fpSize=2048)
-    fps = [gen.GetFingerprint(Chem.MolFromSmiles(s)) for s in smiles]
+    from lebm.molecule.oracles import similarity_fingerprint
+
+    fps = [similarity_fingerprint(s) for s in smiles]
     if len(fps) < 2:
         return 0.0
     sims = [s for i, fp in enumerate(fps[:-1]) for s in DataStructs.BulkTanimotoSimilarity(fp, fps[i + 1:])]

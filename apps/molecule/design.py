@@ -42,7 +42,7 @@ from lebm.core.trainer import TrainConfig, Trainer
 from .data import DATASETS, canonical, clean, dataset_smiles, input_standard, read_smiles_file
 from .latent import fingerprint_bags, posterior_means
 from .model import MoleculeModel
-from .oracles import PROPERTIES, DockingSpec, Oracle
+from .oracles import PROPERTIES, DockingSpec, Oracle, similarity_fingerprint
 from .scoring import ScorerConfig, build_scorer
 from .tokens import to_representation, tokenize
 
@@ -204,6 +204,7 @@ class DesignRun:
         self.oracles = {n: Oracle(n, config.start_smiles or None, config.docking,
                                   build_scorer(scorers[n]) if n in scorers else None) for n in names}
         self.scaffolds: dict[str, str] = {}
+        self.fingerprints: dict[str, object] = {}  # the similarity filter's, by canonical SMILES
         self.state = DesignState()
         self.train: set[str] | None = None
         if config.train_smiles in DATASETS:
@@ -501,17 +502,17 @@ class DesignRun:
         """Per molecule (best first): True if its Tanimoto similarity to an earlier uncrowded one exceeds
         max_similarity (never for the first `elite` uncrowded ones); stops once top_k uncrowded ones are found
         (the rest cannot enter before them)."""
-        from rdkit import Chem, DataStructs
-        from rdkit.Chem import rdFingerprintGenerator
+        from rdkit import DataStructs
 
-        gen = rdFingerprintGenerator.GetMorganGenerator(radius=2, fpSize=2048)
         similar, kept = np.zeros(len(smiles), bool), []
         for i, smi in enumerate(smiles):
             if len(kept) == self.cfg.top_k:
                 break
             if crowded[i]:
                 continue
-            fp = gen.GetFingerprint(Chem.MolFromSmiles(smi))
+            if smi not in self.fingerprints:  # kept molecules come back every iteration
+                self.fingerprints[smi] = similarity_fingerprint(smi)
+            fp = self.fingerprints[smi]
             similar[i] = (len(kept) >= max(1, self.cfg.elite)
                           and max(DataStructs.BulkTanimotoSimilarity(fp, kept)) > self.cfg.max_similarity)
             if not similar[i]:

@@ -153,10 +153,15 @@ def _evaluate_batch(name: str, reference: str | None, docking: DockingSpec | Non
     return [_evaluate(name, reference, docking, s) for s in smiles]
 
 
+def similarity_fingerprint(smiles: str):
+    """The fingerprint the similarity oracle compares (Morgan radius 2, 2,048 bits) of a valid SMILES."""
+    return _MORGAN.GetFingerprint(Chem.MolFromSmiles(smiles))
+
+
 @lru_cache(maxsize=16)
 def _reference_fingerprint(smiles: str):
     """Morgan fingerprint of a similarity reference, computed once per process (not once per molecule)."""
-    return _MORGAN.GetFingerprint(Chem.MolFromSmiles(smiles))
+    return similarity_fingerprint(smiles)
 
 
 def _check_builtin(name: str, reference: str | None, docking: DockingSpec | None) -> None:

@@ -257,11 +257,18 @@ def test_demo_runs_from_the_bundled_model(capsys):
     assert capsys.readouterr().out.strip()
 
 
-def test_zero_refinement_steps_reproduce_the_plain_outputs(capsys):
+def test_zero_refinement_steps_reproduce_the_plain_outputs(tmp_path, capsys):
     """--refine-steps 0 is the model's own inference: the same reconstruction and features as without the flag."""
     sentence = "the bank raised interest rates again this year ."
-    outputs = []
-    for extra in ([], ["--refine-steps", "0"]):
+    (tmp_path / "in.txt").write_text(sentence + "\nthe team won the match .\n")
+    outputs, features = [], []
+    for i, extra in enumerate(([], ["--refine-steps", "0"])):
         assert main(["text", "reconstruct", "--device", "cpu", sentence, *extra]) == 0
         outputs.append(capsys.readouterr().out)
+        out = tmp_path / f"f{i}.npy"
+        assert main(["text", "encode", "--device", "cpu", "--input", str(tmp_path / "in.txt"), "--output", str(out),
+                     *extra]) == 0
+        capsys.readouterr()
+        features.append(np.load(out))
     assert outputs[0] == outputs[1] and outputs[0].strip()
+    assert features[0].shape[0] == 2 and np.array_equal(features[0], features[1])
