@@ -134,7 +134,8 @@ def main() -> None:
     parser.add_argument("--tokenizer", choices=["bpe", "word"], default="bpe")
     parser.add_argument("--vocab", type=int, default=4000)
     parser.add_argument("--max-len", type=int, default=64, help="tokens per sentence (longer ones are skipped)")
-    parser.add_argument("--refine-steps", type=int, default=20, help="posterior refinement steps of the refined columns")
+    parser.add_argument("--refine-steps", type=int, default=10,
+                        help="posterior refinement steps of the refined columns and of the probe")
     parser.add_argument("--overlap-sentences", type=int, default=300, help="test sentences reconstructed")
     parser.add_argument("--quality-samples", type=int, default=1000, help="samples per model scored by the LM")
     parser.add_argument("--embed", type=int, default=128)
@@ -177,29 +178,33 @@ def main() -> None:
         steps = [r for r in log if "nll_x" in r]
         model = str(run / "model")
         lebm("text", "evaluate", "--model", model, "--max-sentences", str(args.test_sentences), "--samples",
-             str(args.samples), "--chains", "4", "--device", "cpu", "--split", args.split,
+             str(args.samples), "--chains", "4", "--device", "cpu", "--split", args.split, "--refine-steps", "0",
              "--json", str(run / "evaluate.json"))
         ev = json.loads((run / "evaluate.json").read_text())
         row = {**ev, "model": name, "train_steps": steps[-1]["step"], "train_seconds": steps[-1]["seconds"]}
         if name != "lm":
-            if args.split == "test":  # the probe scores the test split
-                lebm("text", "probe", "--model", model, "--pool", "1000", "--test-size", "500", "--labels", "100",
-                     "1000", "--seeds", "3", "--chains", "1", "--device", "cpu", "--json", str(run / "probe.json"))
-                probe = json.loads((run / "probe.json").read_text())["accuracy"]
-                row |= {f"probe_{k}": sum(v) / len(v) for k, v in probe.items()}
-            lebm("text", "evaluate", "--model", model, "--max-sentences", str(args.test_sentences), "--samples",
-                 str(args.samples), "--chains", "4", "--device", "cpu", "--refine-steps", str(args.refine_steps),
-                 "--split", args.split,
-                 "--json", str(run / "evaluate_refined.json"))
-            refined = json.loads((run / "evaluate_refined.json").read_text())
-            row |= {"refined_nll": refined["nll"], "refined_ppl": refined["ppl"], "refine_steps": args.refine_steps}
             from lebm.text.data import load_corpus
             from lebm.text.model import TextModel
 
+            refine = args.refine_steps if TextModel.from_pretrained(model).encoder_posterior else 0  # chain models: own
+            if args.split == "test":  # the probe scores the test split
+                lebm("text", "probe", "--model", model, "--pool", "1000", "--test-size", "500", "--labels", "100",
+                     "1000", "--seeds", "3", "--chains", "1", "--device", "cpu", "--refine-steps", str(refine),
+                     "--json", str(run / "probe.json"))
+                probe = json.loads((run / "probe.json").read_text())["accuracy"]
+                row |= {f"probe_{k}": sum(v) / len(v) for k, v in probe.items()}
             texts = load_corpus("bbc", args.split).texts[: args.overlap_sentences]
-            for key, steps in (("overlap", 0), ("refined_overlap", args.refine_steps)):
+            torch.manual_seed(0)
+            row["overlap"] = float(overlaps(TextModel.from_pretrained(model).eval(), texts)[0].mean())
+            if refine:
+                lebm("text", "evaluate", "--model", model, "--max-sentences", str(args.test_sentences), "--samples",
+                     str(args.samples), "--chains", "4", "--device", "cpu", "--refine-steps", str(refine),
+                     "--split", args.split, "--json", str(run / "evaluate_refined.json"))
+                refined = json.loads((run / "evaluate_refined.json").read_text())
                 torch.manual_seed(0)
-                row[key] = float(overlaps(TextModel.from_pretrained(model).eval(), texts, refine_steps=steps)[0].mean())
+                row |= {"refined_nll": refined["nll"], "refined_ppl": refined["ppl"], "refine_steps": refine,
+                        "refined_overlap": float(overlaps(TextModel.from_pretrained(model).eval(), texts,
+                                                          refine_steps=refine)[0].mean())}
             row["samples"] = lebm("text", "sample", "--model", model, "-n", "10", "--device", "cpu").splitlines()
             row["interpolation"] = lebm("text", "interpolate", "--model", model, *PAIR, "--points", "10",
                                         "--device", "cpu").splitlines()

@@ -67,12 +67,14 @@ def prior_log_density(model: LatentEBM, z: torch.Tensor, log_z: float) -> torch.
 
 def posterior_fit(model: LatentEBM, x: Any, chains: int = 8, ys: Mapping[str, torch.Tensor] | None = None,
                   refine_steps: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(mean, logvar, samples [M, B, d]) of q(z | x) from the model's own posterior inference. refine_steps K:
-    that many posterior Langevin steps on log p(x | z) + log p(z) instead of the model's own chain length (from
-    the encoder's draws when it has one: short-run refinement of an amortised posterior at inference time)."""
-    if model.encoder is not None and model.ebm.posterior_chain.steps == 0 and not refine_steps:
+    """(mean, logvar, samples [M, B, d]) of q(z | x) from the model's own posterior inference. refine_steps K: for a
+    model whose posterior is its encoder (0 chain steps), the encoder's mean refined by K steps towards the mode of
+    p(z | x) (LatentEBM.refine_posterior), its variance kept; for a chain model, K chain steps instead of its own."""
+    if model.encoder_posterior:
         with torch.no_grad():
             mean, logvar = model.encoder(x)
+        if refine_steps:
+            mean = model.refine_posterior(x, mean, logvar, refine_steps, ys)
         samples = mean + (0.5 * logvar).exp() * torch.randn(chains, *mean.shape, device=mean.device)
         return mean, logvar, samples
     ys = {k: v.repeat(chains, *[1] * (v.dim() - 1)) for k, v in (ys or {}).items()}

@@ -4,6 +4,9 @@ A target is any function z [B, d] -> unnormalised log-density [B]; chains are in
 One step with step size u and noise factor t (t = 1 is exact Langevin):
 
     z <- z + (u^2 / 2) * grad_z log p(z) + u * t * eps,    eps ~ N(0, I)
+
+`ascend` is the noise-free kernel (t = 0) that keeps each chain's best state: a refinement that never
+ends lower than it started.
 """
 
 from __future__ import annotations
@@ -128,3 +131,17 @@ def langevin(
         resets=int(resets),
         history=torch.stack(history) if history is not None else None,
     )
+
+
+def ascend(z0: torch.Tensor, target: LogDensity, steps: int, step_size: float) -> torch.Tensor:
+    """`steps` noise-free Langevin steps (gradient ascent on log p) from z0 [B, d]; each row's result is the
+    state with the highest log p it visited, z0 included, so log p never drops (non-finite states never win)."""
+    z = best = z0.detach()
+    best_logp = torch.full((len(z),), -torch.inf, device=z.device)
+    for k in range(steps + 1):
+        logp, grad = _log_density_and_grad(target, z)
+        better = logp > best_logp
+        best, best_logp = torch.where(better[:, None], z, best), torch.where(better, logp, best_logp)
+        if k < steps:
+            z = z + 0.5 * step_size ** 2 * grad.nan_to_num(0.0)
+    return best.detach()

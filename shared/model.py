@@ -23,11 +23,12 @@ from .config import check_choices, from_dict, option, to_dict
 from .errors import ConfigError, DataError, ModelLoadError
 from .heads import BagConfig, BagHead
 from .io import load_json, load_tensors, save_json, save_tensors, write_dir_atomic
-from .kernel import LangevinResult, LogDensity, langevin, log_density_sum
+from .kernel import LangevinResult, LogDensity, ascend, langevin, log_density_sum
 from .prior import EnergyPrior, PriorConfig
 
 FORMAT = "lebm-model"
 FORMAT_VERSION = 1
+REFINE_STEP = 0.5  # refinement step size in units of the encoder's sd (chosen on BBC valid, BENCHMARKS.md)
 
 
 @dataclass
@@ -151,6 +152,21 @@ class LatentEBM(nn.Module):
                 mean, logvar = self.encoder(x)
             return mean + (0.5 * logvar).exp() * torch.randn_like(mean)
         return self.prior.sample_reference(n, self.device())
+
+    @property
+    def encoder_posterior(self) -> bool:
+        """Whether posterior inference is the encoder alone (0 chain steps), which refine_posterior can sharpen."""
+        return self.encoder is not None and self.ebm.posterior_chain.steps == 0
+
+    def refine_posterior(self, x: Any, mean: torch.Tensor, logvar: torch.Tensor, steps: int,
+                         ys: Mapping[str, torch.Tensor] | None = None) -> torch.Tensor:
+        """Short-run refinement of an amortised posterior at inference time: `steps` noise-free Langevin steps on
+        log p(x | z) + log p_a(z) from the encoder's mean, towards the mode of p(z | x). The steps are taken in the
+        encoder's whitened coordinates z = mean + sd * w (so one step size suits sharp and wide posteriors alike),
+        and each row keeps the best point it visited (kernel.ascend): its posterior density never drops."""
+        mean, sd = mean.detach(), (0.5 * logvar.detach()).exp()
+        target = self.posterior_log_density(x, ys)
+        return mean + sd * ascend(torch.zeros_like(mean), lambda w: target(mean + sd * w), steps, REFINE_STEP)
 
     def infer_posterior(self, x: Any, ys: Mapping[str, torch.Tensor] | None = None, n: int | None = None,
                         **chain: Any) -> LangevinResult:

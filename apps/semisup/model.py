@@ -86,11 +86,9 @@ class SemisupModel(LatentEBM):
 
     @torch.no_grad()
     def latent_means(self, x: torch.Tensor, refine_steps: int = 0) -> torch.Tensor:
-        """mean of q(z | x), optionally refined by Langevin steps on the posterior."""
-        z = self.encoder(x)[0]
-        if refine_steps:
-            z = self.ebm.posterior_chain.run(z, self.posterior_log_density(x), steps=refine_steps, noise=0.0).z
-        return z
+        """mean of q(z | x), optionally refined towards the mode of p(z | x) (LatentEBM.refine_posterior)."""
+        mean, logvar = self.encoder(x)
+        return self.refine_posterior(x, mean, logvar, refine_steps) if refine_steps else mean
 
     @torch.no_grad()
     def class_probabilities(self, x: torch.Tensor, refine_steps: int = 0, draws: int = 64) -> torch.Tensor:

@@ -16,7 +16,7 @@ from lebm.core.errors import ConfigError, DataError
 from lebm.core.io import RUN_ENTRIES, claim_dir, save_json, write_atomic
 from lebm.core.trainer import TrainConfig, Trainer
 
-from .cli import preset
+from .cli import REFINE_STEPS, preset
 from .data import Corpus, encode, load_corpus, load_tokenizer, train_tokenizer
 from .evaluate import evaluate, latent_features
 from .model import TextConfig, TextModel
@@ -90,8 +90,11 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def load_model(args: argparse.Namespace) -> TextModel:
+    """The model of --model, in eval mode, seeded; an unset --refine-steps becomes the model's default."""
     model = TextModel.from_pretrained(args.model, device=pick_device(args.device))
     model.eval()
+    if getattr(args, "refine_steps", 0) is None:
+        args.refine_steps = REFINE_STEPS if model.encoder_posterior else 0
     torch.manual_seed(args.seed)
     return model
 

@@ -108,3 +108,15 @@ def test_bad_arguments_get_clear_errors(kwargs, error):
     args = dict(z0=torch.zeros(3, 2), target=lambda z: -z.pow(2).sum(1), steps=2, step_size=0.1) | kwargs
     with pytest.raises(error):
         langevin(**args)
+
+
+def test_ascend_climbs_and_keeps_the_best_state_when_a_step_overshoots():
+    """Noise-free steps on log p = -a z^2 / 2: a small step size climbs towards 0; one so large that every step
+    overshoots (|1 - u^2 a / 2| > 1) returns the start unchanged instead of a worse state."""
+    from lebm.core.kernel import ascend
+
+    z0 = torch.tensor([[2.0], [-1.0]])
+    gentle = ascend(z0, lambda z: -0.5 * (z ** 2).sum(1), steps=10, step_size=0.5)
+    assert (gentle.abs() < z0.abs()).all()
+    steep = ascend(z0, lambda z: -50.0 * (z ** 2).sum(1), steps=10, step_size=0.5)
+    assert torch.equal(steep, z0)

@@ -212,24 +212,23 @@ def test_log_normaliser_around_the_posteriors_finds_mass_the_reference_misses():
     assert abs(log_normaliser(model, 20_000, around=near)) < 0.05
 
 
-def test_refinement_raises_the_posterior_density_of_encoder_draws(toy_data):
-    """posterior_fit(refine_steps=K) on a model whose posterior is the encoder alone (0 chain steps): K Langevin
-    steps on log p(x | z) + log p(z) from the encoder's draws land where the unnormalised posterior is higher."""
+def test_refinement_never_lowers_the_posterior_density_it_climbs(toy_data):
+    """posterior_fit(refine_steps=K) on a model whose posterior is the encoder alone (0 chain steps): the refined
+    mean has a joint density log p(x | z) + log p(z) at least that of the encoder's mean on every row, higher on
+    most (it climbs), and the fit keeps the encoder's variance."""
     from lebm.core.diagnostics import posterior_fit
 
     model = small_toy(posterior_init="amortised")
     model.ebm.posterior_chain.steps = 0
-    model.ebm.posterior_chain.noise = 0.1
     Trainer(model, toy_data, quick_config(steps=40)).fit()
     model.eval()
     x = toy_data["x"][:64]
     target = model.posterior_log_density(x, None)
-    torch.manual_seed(0)
-    _, _, plain = posterior_fit(model, x, chains=4)
-    torch.manual_seed(0)
-    _, _, refined = posterior_fit(model, x, chains=4, refine_steps=30)
+    plain_mean, plain_logvar, plain = posterior_fit(model, x, chains=4)
+    mean, logvar, refined = posterior_fit(model, x, chains=4, refine_steps=30)
     assert refined.shape == plain.shape == (4, 64, model.prior.latent_dim)
+    assert torch.equal(logvar, plain_logvar)
     with torch.no_grad():
-        density = {name: float(torch.stack([target(z) for z in s]).mean())
-                   for name, s in (("plain", plain), ("refined", refined))}
-    assert density["refined"] > density["plain"], density
+        gain = target(mean) - target(plain_mean)
+    assert (gain >= 0).all(), gain.min()
+    assert (gain > 1e-4).float().mean() > 0.5 and gain.mean() > 3 * gain.std() / 8, gain

@@ -2,6 +2,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
 from lebm.core.cli import main
 
@@ -258,12 +259,17 @@ def test_demo_runs_from_the_bundled_model(capsys):
 
 
 def test_zero_refinement_steps_reproduce_the_plain_outputs(tmp_path, capsys):
-    """--refine-steps 0 is the model's own inference: the same reconstruction and features as without the flag."""
-    sentence = "the bank raised interest rates again this year ."
-    (tmp_path / "in.txt").write_text(sentence + "\nthe team won the match .\n")
+    """--refine-steps 0 is the model's own inference: reconstruct's default; encode's features are then the
+    encoder's means exactly, while encode's default (refinement for an encoder model) moves them."""
+    from lebm.text.cli import BUNDLED
+    from lebm.text.data import encode
+    from lebm.text.model import TextModel
+
+    sentences = ["the bank raised interest rates again this year .", "the team won the match ."]
+    (tmp_path / "in.txt").write_text("\n".join(sentences) + "\n")
     outputs, features = [], []
     for i, extra in enumerate(([], ["--refine-steps", "0"])):
-        assert main(["text", "reconstruct", "--device", "cpu", sentence, *extra]) == 0
+        assert main(["text", "reconstruct", "--device", "cpu", sentences[0], *extra]) == 0
         outputs.append(capsys.readouterr().out)
         out = tmp_path / f"f{i}.npy"
         assert main(["text", "encode", "--device", "cpu", "--input", str(tmp_path / "in.txt"), "--output", str(out),
@@ -271,4 +277,10 @@ def test_zero_refinement_steps_reproduce_the_plain_outputs(tmp_path, capsys):
         capsys.readouterr()
         features.append(np.load(out))
     assert outputs[0] == outputs[1] and outputs[0].strip()
-    assert features[0].shape[0] == 2 and np.array_equal(features[0], features[1])
+    model = TextModel.from_pretrained(BUNDLED).eval()
+    assert model.encoder_posterior
+    with torch.no_grad():
+        means = model.encoder(encode(model.tokenizer, sentences, model.config.max_len, "truncate").ids.long())[0]
+    assert features[1].shape == (2, model.prior.latent_dim)
+    np.testing.assert_allclose(features[1], means.numpy(), rtol=1e-5, atol=1e-6)
+    assert not np.allclose(features[0], features[1])
