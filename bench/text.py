@@ -30,7 +30,7 @@ import torch
 from text_reconstruction import overlaps
 from timing import alternating_step_seconds
 
-MODELS = {"lm": ("lm", None), "vae": ("vae", None), "latent": ("latent", None), "paper": ("paper", "gaussian"),
+MODELS = {"lm": ("lm", None), "vae": ("vae", None), "latent": ("latent", None), "latent-warm": ("latent", None), "paper": ("paper", "gaussian"),
           "paper-ebm": ("paper", "ebm"),
           "fast": ("fast", "gaussian"), "fast-ebm": ("fast", "ebm"), "latent-ncp": ("latent", None),
           "latent-fb1": ("latent", None), "latent-fb1-bag4": ("latent", None), "latent-fb1-gpt2": ("latent", None),
@@ -145,6 +145,8 @@ def main() -> None:
                         help="BBC split scored (valid: for choosing settings such as the vocabulary size)")
     parser.add_argument("--samples", type=int, default=50, help="importance samples per sentence")
     parser.add_argument("--kl-warmup", type=int, default=300, help="VAE: KL annealing steps (fit to the budget)")
+    parser.add_argument("--warm-start", type=Path, help="latent arms start their decoder from this language model "
+                                                          "directory (its training time is not in --minutes)")
     parser.add_argument("--out", type=Path, default=Path("runs/bench_text"))
     parser.add_argument("--json", type=Path, default=Path(__file__).parent / "results" / "text.json")
     parser.add_argument("--cost", action="store_true", help="only time training steps: latent preset vs LSTM LM "
@@ -156,7 +158,9 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     def sizes(name: str) -> Path:
         decoder, train, tables = ARMS.get(name, ("", "", ""))
-        path = args.out / ("sizes.toml" if name not in ARMS else f"sizes-{name}.toml")
+        if args.warm_start and name != "lm":  # the decoder starts from a language model's (counted in --minutes)
+            train += f"warm_start = {json.dumps(str(args.warm_start))}\n"
+        path = args.out / ("sizes.toml" if name not in ARMS and not args.warm_start else f"sizes-{name}.toml")
         path.write_text(f"[model]\ntokenizer = \"{args.tokenizer}\"\nvocab_size = {args.vocab}\n"
                         f"max_len = {args.max_len}\n[model.decoder]\nembed = {args.embed}\n"
                         f"hidden = {args.hidden}\n{decoder}[train]\neval_every = 0\ncheckpoint_every = 500\n"

@@ -67,6 +67,11 @@ class TextModel(LatentEBM):
     def save_extra(self, directory: Path) -> None:
         self.tokenizer.save_pretrained(str(directory / "tokenizer"))
 
+    def check_warm_start(self, source: "TextModel", directory) -> None:
+        if source.tokenizer.get_vocab() != self.tokenizer.get_vocab():
+            raise ConfigError(f"warm start: {directory} was trained with another tokenizer ({len(source.tokenizer)} "
+                              f"tokens; this run has {len(self.tokenizer)})")
+
     def load_extra(self, directory: Path) -> None:
         try:
             tokenizer = load_tokenizer(directory / "tokenizer")
