@@ -106,6 +106,8 @@ def add_group(sub: argparse._SubParsersAction) -> None:
     probe = common("probe", "logistic regression on latent features with few labels")
     probe.add_argument("--data", default="bbc", help="'bbc' (train split pool, test split) or a labeled file")
     probe.add_argument("--test", help="labeled test file (default: BBC test split)")
+    probe.add_argument("--split", default="test", choices=["valid", "test"], help="BBC split scored (valid: for "
+                                                                                   "choosing settings)")
     probe.add_argument("--labels", type=int, nargs="+", default=[100, 500, 1000], help="labeled rows")
     probe.add_argument("--seeds", type=int, default=5, help="label draws per size")
     probe.add_argument("--pool", type=int, default=5000, help="training rows encoded (labels drawn from these)")

@@ -228,7 +228,7 @@ def cmd_probe(args: argparse.Namespace) -> int:
     model = load_model(args)
     require_latent(model, "the latent probe")
     train_texts, train_y = labeled(load_corpus(args.data, "train"), args.pool)
-    test_texts, test_y = labeled(load_corpus(args.test or args.data, "test"), args.test_size)
+    test_texts, test_y = labeled(load_corpus(args.test or args.data, args.split), args.test_size)
     def features(texts: list[str]) -> np.ndarray:
         return posterior_means(model, texts, args.chains, args.quiet, refine_steps=args.refine_steps).numpy()
 
