@@ -127,6 +127,23 @@ def sample_quality(runs: dict[str, Path], lm_dir: Path, n: int, test_texts: list
     return out
 
 
+def quality_table(args: argparse.Namespace) -> dict[str, dict[str, float]]:
+    """Sample quality of the trained runs args.out / model (the LM's among them) as a table; with --quality-only
+    also written to --json."""
+    from lebm.text.data import load_corpus
+
+    quality = sample_quality({name: args.out / name for name in args.models}, args.out / "lm" / "model",
+                             args.quality_samples, load_corpus("bbc", args.split).texts)
+    print("| samples of | NLL per token under the LM | distinct-2 | with <unk> or undecodable bytes |\n|---|---|---|---|")
+    for name, q in quality.items():
+        print(f"| {name} | {q['nll_per_token']:.3f} | {q['distinct_2']:.3f} | {q['unknown']:.3f} |")
+    if args.quality_only:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps({"command": "python bench/text.py " + " ".join(sys.argv[1:]),
+                                         "samples": args.quality_samples, "sample_quality": quality}, indent=1))
+    return quality
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--minutes", type=float, default=8.0, help="training wall-clock budget per model")
@@ -152,9 +169,13 @@ def main() -> None:
     parser.add_argument("--cost", action="store_true", help="only time training steps: latent preset vs LSTM LM "
                                                                "(steps taking turns in one process); no training runs")
     parser.add_argument("--cost-steps", type=int, default=20)
+    parser.add_argument("--quality-only", action="store_true", help="only the sample quality of the runs already "
+                                                                      "in --out (lm among --models)")
     args = parser.parse_args()
     if args.cost:
         return step_costs(args)
+    if args.quality_only:
+        return quality_table(args)
     args.out.mkdir(parents=True, exist_ok=True)
     def sizes(name: str) -> Path:
         decoder, train, tables = ARMS.get(name, ("", "", ""))
@@ -218,14 +239,7 @@ def main() -> None:
         args.json.write_text(json.dumps(result, indent=1))
         print(json.dumps({k: v for k, v in row.items() if k not in ("samples", "interpolation")}), flush=True)
     if "lm" in args.models and args.quality_samples:
-        from lebm.text.data import load_corpus
-
-        quality = sample_quality({name: args.out / name for name in args.models}, args.out / "lm" / "model",
-                                 args.quality_samples, load_corpus("bbc", args.split).texts)
-        result["sample_quality"] = quality
-        print("| samples of | NLL per token under the LM | distinct-2 | with <unk> or undecodable bytes |\n|---|---|---|---|")
-        for name, q in quality.items():
-            print(f"| {name} | {q['nll_per_token']:.3f} | {q['distinct_2']:.3f} | {q['unknown']:.3f} |")
+        result["sample_quality"] = quality_table(args)
     # training tokens per second: predicted tokens per sentence (from the test evaluation) x batch x steps
     cols = ["model", "nll", "ppl", "ppl_word", "rec", "kl", "mi", "au", "probe_100", "probe_1000", "overlap",
             "refined_overlap", "refined_ppl", "train tokens/s"]
