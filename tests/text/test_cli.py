@@ -278,6 +278,7 @@ def test_demo_runs_from_the_bundled_model(capsys):
     assert out.count("    -> ") == 6 and out.count("(refined)") == 3
     path = [line.split(None, 1)[1] for line in out.split("eight points")[1].strip().splitlines()[1:]]
     assert len(path) == 8 and path[0] != path[-1]
+    assert "<unk>" not in out and "\ufffd" not in out  # subword tokens: nothing unknown, no broken bytes
     assert main(["text", "reconstruct", "--device", "cpu", "the bank raised interest rates again this year ."]) == 0
     assert capsys.readouterr().out.strip()
 
