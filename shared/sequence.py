@@ -89,6 +89,17 @@ def drop_inputs(tokens: torch.Tensor, rate: float) -> torch.Tensor:
     return tokens.masked_fill(drop & (tokens != BOS), PAD)
 
 
+def block_repeats(logits: torch.Tensor, history: torch.Tensor, n: int) -> torch.Tensor:
+    """Logits [B, V] with -inf on every token that would complete an n-gram already in that row's history
+    [B, t] (a guard against greedy loops; n < 2: unchanged)."""
+    if n < 2 or history.shape[1] < n:
+        return logits
+    windows = history.unfold(1, n, 1)  # [B, W, n]
+    seen = (windows[:, :, :-1] == history[:, None, -(n - 1):]).all(2)
+    rows, at = seen.nonzero(as_tuple=True)
+    return logits.index_put((rows, windows[rows, at, -1]), logits.new_tensor(-torch.inf))
+
+
 def pick_tokens(logits: torch.Tensor, temperature: float, top_p: float) -> torch.Tensor:
     """Next tokens [B, 1]: greedy at temperature 0, else sampled; top_p < 1 samples from the smallest set of
     tokens holding that much probability (nucleus sampling)."""
@@ -232,9 +243,11 @@ class RNNDecoder(nn.Module):
         return step, latent
 
     @torch.no_grad()
-    def sample(self, z: torch.Tensor, max_len: int = 100, temperature: float = 1.0, top_p: float = 1.0) -> torch.Tensor:
+    def sample(self, z: torch.Tensor, max_len: int = 100, temperature: float = 1.0, top_p: float = 1.0,
+               no_repeat: int = 0) -> torch.Tensor:
         """Token ids [B, <= max_len + 2] from <bos>; temperature 0 decodes greedily; top_p < 1 samples from
-        the smallest set of tokens holding that much probability (nucleus sampling)."""
+        the smallest set of tokens holding that much probability (nucleus sampling); no_repeat n >= 2 never
+        repeats an n-gram of tokens within a row (block_repeats)."""
         n = len(z)
         fast = self.cfg.cell == "gru" and not self.training
         step, rowwise = self._gru_step(z) if fast else (None, z)  # per-row inputs (latent shares, or z) of live rows
@@ -250,7 +263,7 @@ class RNNDecoder(nn.Module):
             else:
                 state = step(token[:, 0], state, rowwise)
                 logits = self.next_logits(state[-1][:, None])
-            token = pick_tokens(logits, temperature, top_p)
+            token = pick_tokens(block_repeats(logits, out[live, :t], no_repeat), temperature, top_p)
             out[live, t] = token[:, 0]
             going = token[:, 0] != EOS
             if not going.all():
@@ -312,13 +325,15 @@ class TransformerDecoder(nn.Module):
         return logits
 
     @torch.no_grad()
-    def sample(self, z: torch.Tensor, max_len: int = 100, temperature: float = 1.0, top_p: float = 1.0) -> torch.Tensor:
+    def sample(self, z: torch.Tensor, max_len: int = 100, temperature: float = 1.0, top_p: float = 1.0,
+               no_repeat: int = 0) -> torch.Tensor:
         """Token ids [B, <= max_len + 2] from <bos> (as RNNDecoder.sample)."""
         out = torch.full((len(z), max_len + 2), PAD, dtype=torch.long, device=z.device)
         out[:, 0] = BOS
         done = torch.zeros(len(z), dtype=torch.bool, device=z.device)
         for t in range(1, max_len + 2):
-            token = pick_tokens(self.next_logp(out[:, :t], z), temperature, top_p)[:, 0]
+            token = pick_tokens(block_repeats(self.next_logp(out[:, :t], z), out[:, :t], no_repeat), temperature,
+                                top_p)[:, 0]
             out[:, t] = token.masked_fill(done, PAD)
             done |= token == EOS
             if done.all():

@@ -22,6 +22,8 @@ from lebm.core.sequence import NEVER_EMITTED, DecoderConfig, EncoderConfig, Toke
 
 from .data import UNK, decode, load_tokenizer
 
+GREEDY_NO_REPEAT = 4  # greedy decoding's guard against loops ("to be able to be able to ..."), BENCHMARKS.md
+
 
 @dataclass
 class TextConfig:
@@ -84,9 +86,13 @@ class TextModel(LatentEBM):
 
     @torch.no_grad()
     def decode_latents(self, z: torch.Tensor, method: Literal["greedy", "sample", "beam"] = "greedy",
-                       temperature: float = 1.0, top_p: float = 1.0, beam: int = 5) -> list[str]:
+                       temperature: float = 1.0, top_p: float = 1.0, beam: int = 5,
+                       no_repeat: int = GREEDY_NO_REPEAT) -> list[str]:
+        """Sentences from latents; greedy decoding never repeats a `no_repeat`-gram of tokens (0: unguarded)."""
         if method == "beam":
             ids = self.generator.beam_search(z, self.config.max_len, beam)
+        elif method == "greedy":
+            ids = self.generator.sample(z, self.config.max_len, 0.0, no_repeat=no_repeat)
         else:
-            ids = self.generator.sample(z, self.config.max_len, 0.0 if method == "greedy" else temperature, top_p)
+            ids = self.generator.sample(z, self.config.max_len, temperature, top_p)
         return decode(self.tokenizer, ids.cpu())

@@ -106,3 +106,28 @@ def test_warm_start_refuses_another_shape():
         RNNDecoder(12, 8, DecoderConfig(embed=6, hidden=12)).warm_start(lm)
     with pytest.raises(ConfigError, match="tokens"):
         RNNDecoder(13, 8, DecoderConfig(embed=6, hidden=10)).warm_start(lm)
+
+
+def test_block_repeats_bans_the_token_that_would_repeat_an_ngram():
+    from lebm.core.sequence import block_repeats
+
+    history = torch.tensor([[1, 5, 6, 7, 5, 6], [1, 5, 6, 7, 5, 8]])
+    out = block_repeats(torch.zeros(2, 10), history, 3)
+    assert out[0, 7] == -torch.inf and torch.isfinite(out[0, [i for i in range(10) if i != 7]]).all()
+    assert torch.isfinite(out[1]).all()  # (5, 8) was never followed by anything
+    assert torch.equal(block_repeats(torch.zeros(2, 10), history, 0), torch.zeros(2, 10))
+
+
+def test_greedy_decoding_with_the_guard_never_repeats_an_ngram():
+    """An untrained decoder's greedy output loops; with no_repeat = 3 no row holds a trigram twice."""
+    torch.manual_seed(0)
+    decoder = RNNDecoder(12, 4, DecoderConfig(embed=6, hidden=10)).eval()
+    z = torch.randn(16, 4)
+
+    def repeats(rows: torch.Tensor) -> int:
+        grams = [[tuple(r[i:i + 3].tolist()) for i in range(len(r) - 2) if 0 not in r[i:i + 3]] for r in rows]
+        return sum(len(g) - len(set(g)) for g in grams)
+
+    with torch.no_grad():
+        assert repeats(decoder.sample(z, 30, 0.0)) > 0
+        assert repeats(decoder.sample(z, 30, 0.0, no_repeat=3)) == 0
