@@ -4,16 +4,19 @@ wall-clock training budget each, on the embedded BBC News corpus.
 
 Every model is trained by `lebm text train` (1 CPU thread, --max-minutes), then scored by
 `lebm text evaluate` (importance-sampled NLL, PPL, REC, KL, MI, AU on the first N test sentences) and
-`lebm text probe` (logistic regression on posterior means with 100 / 1,000 labels), greedy reconstruction
-word overlap (bench/text_reconstruction.py) from the model's posterior and after --refine-steps Langevin steps
-(with that refinement's NLL bound beside), and sample quality: 1,000 samples (temperature 1, no nucleus) per
+`lebm text probe` (logistic regression on posterior means with 100 / 1,000 labels, refined), greedy
+reconstruction word overlap (bench/text_reconstruction.py) from the model's posterior and, for an encoder model,
+after --refine-steps refinement steps (with that refinement's NLL bound beside), and sample quality: 1,000 samples (temperature 1, no nucleus) per
 model scored by the LSTM LM of the same comparison (NLL per token: lower is more fluent), beside the LM's own
 samples and real test sentences, with distinct-2 (distinct word bigrams / bigrams: diversity). Every arm
 uses the same tokenizer (--tokenizer, --vocab). Prints Markdown tables, ten prior samples and a ten-point
 interpolation, and writes JSON.
 
     python bench/text.py [--minutes 8] [--models lm vae paper paper-ebm fast] [--out runs/bench_text]
-                         [--tokenizer bpe --vocab 4000 --max-len 64] [--refine-steps 20]
+                         [--tokenizer bpe --vocab 4000 --max-len 64] [--refine-steps 10]
+    python bench/text.py --models latent-warm --minutes 50 --warm-start LM_MODEL_DIR   (the decoder starts
+                         from a language model trained first; its minutes count towards the comparison)
+    python bench/text.py --quality-only --models lm latent --out DIR   (sample quality of finished runs)
 """
 
 from __future__ import annotations
