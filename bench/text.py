@@ -30,11 +30,12 @@ import time
 from pathlib import Path
 
 import torch
+from text_bundled import garbage
 from text_reconstruction import overlaps
 from timing import alternating_step_seconds
 
-MODELS = {"lm": ("lm", None), "vae": ("vae", None), "latent": ("latent", None), "latent-warm": ("latent", None), "paper": ("paper", "gaussian"),
-          "paper-ebm": ("paper", "ebm"),
+MODELS = {"lm": ("lm", None), "vae": ("vae", None), "latent": ("latent", None), "latent-warm": ("latent", None),
+          "paper": ("paper", "gaussian"), "paper-ebm": ("paper", "ebm"),
           "fast": ("fast", "gaussian"), "fast-ebm": ("fast", "ebm"), "latent-ncp": ("latent", None),
           "latent-fb1": ("latent", None), "latent-fb1-bag4": ("latent", None), "latent-fb1-gpt2": ("latent", None),
           "latent-fb1-bag4-wd5": ("latent", None), "latent-fb3-bag4": ("latent", None),
@@ -118,7 +119,7 @@ def sample_quality(runs: dict[str, Path], lm_dir: Path, n: int, test_texts: list
         words = [WORD.findall(t.lower()) for t in texts]
         bigrams = [pair for w in words for pair in zip(w, w[1:])]
         return {"nll_per_token": float(nll.sum() / tokens.sum()), "distinct_2": len(set(bigrams)) / max(len(bigrams), 1),
-                "unknown": sum("<unk>" in t or "\ufffd" in t for t in texts) / len(texts)}
+                "unknown": sum(map(garbage, texts)) / len(texts)}
 
     torch.manual_seed(0)
     out = {"real test sentences": score(test_texts[:n])}
@@ -214,7 +215,8 @@ def main() -> None:
             from lebm.text.data import load_corpus
             from lebm.text.model import TextModel
 
-            refine = args.refine_steps if TextModel.from_pretrained(model).encoder_posterior else 0  # chain models: own
+            trained = TextModel.from_pretrained(model).eval()
+            refine = args.refine_steps if trained.encoder_posterior else 0  # a chain model keeps its own chains
             if args.split == "test":  # the probe scores the test split
                 lebm("text", "probe", "--model", model, "--pool", "1000", "--test-size", "500", "--labels", "100",
                      "1000", "--seeds", "3", "--chains", "1", "--device", "cpu", "--refine-steps", str(refine),
@@ -223,7 +225,7 @@ def main() -> None:
                 row |= {f"probe_{k}": sum(v) / len(v) for k, v in probe.items()}
             texts = load_corpus("bbc", args.split).texts[: args.overlap_sentences]
             torch.manual_seed(0)
-            row["overlap"] = float(overlaps(TextModel.from_pretrained(model).eval(), texts)[0].mean())
+            row["overlap"] = float(overlaps(trained, texts)[0].mean())
             if refine:
                 lebm("text", "evaluate", "--model", model, "--max-sentences", str(args.test_sentences), "--samples",
                      str(args.samples), "--chains", "4", "--device", "cpu", "--refine-steps", str(refine),
@@ -231,8 +233,7 @@ def main() -> None:
                 refined = json.loads((run / "evaluate_refined.json").read_text())
                 torch.manual_seed(0)
                 row |= {"refined_nll": refined["nll"], "refined_ppl": refined["ppl"], "refine_steps": refine,
-                        "refined_overlap": float(overlaps(TextModel.from_pretrained(model).eval(), texts,
-                                                          refine_steps=refine)[0].mean())}
+                        "refined_overlap": float(overlaps(trained, texts, refine_steps=refine)[0].mean())}
             row["samples"] = lebm("text", "sample", "--model", model, "-n", "10", "--device", "cpu").splitlines()
             row["interpolation"] = lebm("text", "interpolate", "--model", model, *PAIR, "--points", "10",
                                         "--device", "cpu").splitlines()

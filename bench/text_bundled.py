@@ -36,8 +36,12 @@ def garbage(text: str) -> bool:
     return "<unk>" in text or "\ufffd" in text
 
 
+def ends_in_punctuation(line: str) -> bool:
+    return line.strip()[-1:] in string.punctuation
+
+
 def interpolation_passes(lines: list[str]) -> bool:
-    return len(set(lines)) >= 6 and all(line.strip()[-1:] in string.punctuation for line in lines)
+    return len(set(lines)) >= 6 and all(map(ends_in_punctuation, lines))
 
 
 def main() -> None:
@@ -71,7 +75,7 @@ def main() -> None:
            "bad_interpolation_lines": sum(map(garbage, lines)), "interpolation_lines": len(lines),
            "pairs": len(interpolations), "pairs_passing": sum(map(interpolation_passes, interpolations)),
            "distinct_per_pair": sum(len(set(p)) for p in interpolations) / len(interpolations),
-           "ending_in_punctuation": sum(line.strip()[-1:] in string.punctuation for line in lines) / len(lines),
+           "ending_in_punctuation": sum(map(ends_in_punctuation, lines)) / len(lines),
            "example_interpolation": interpolations[0], "example_samples": samples[:5]}
     if args.evaluate_sentences:
         start = time.perf_counter()

@@ -263,7 +263,9 @@ class RNNDecoder(nn.Module):
             else:
                 state = step(token[:, 0], state, rowwise)
                 logits = self.next_logits(state[-1][:, None])
-            token = pick_tokens(block_repeats(logits, out[live, :t], no_repeat), temperature, top_p)
+            if no_repeat:  # the rows' history is gathered only when the guard is on (hot path)
+                logits = block_repeats(logits, out[live, :t], no_repeat)
+            token = pick_tokens(logits, temperature, top_p)
             out[live, t] = token[:, 0]
             going = token[:, 0] != EOS
             if not going.all():
