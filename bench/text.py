@@ -39,17 +39,19 @@ MODELS = {"lm": ("lm", None), "vae": ("vae", None), "latent": ("latent", None), 
           "fast": ("fast", "gaussian"), "fast-ebm": ("fast", "ebm"), "latent-ncp": ("latent", None),
           "latent-fb1": ("latent", None), "latent-fb1-bag4": ("latent", None), "latent-fb1-gpt2": ("latent", None),
           "latent-fb1-bag4-wd5": ("latent", None), "latent-fb3-bag4": ("latent", None),
-          "latent-fb5-bag4": ("latent", None)}
+          "latent-fb5-bag4": ("latent", None), "latent-chain2": ("latent", None)}
 # arms: settings on top of the preset (decoder options, [train] options, further tables); latent-ncp measured
 # what the latent preset now is (it had input dropout 0.3 and the exact ELBO before); the fb1 arms ask the
 # latent for more (a KL floor of 1 nat per dimension, a shorter KL warm-up; bag head weight 4; half of the
 # decoder's previous-word inputs dropped, so that the words must come from z; fb3 / fb5: a floor of 3 / 5 nats
-# per dimension, 96 / 160 nats in all, so that z carries several words' worth)
+# per dimension, 96 / 160 nats in all, so that z carries several words' worth); latent-chain2: short-run inference
+# in training, 2 posterior Langevin steps from the encoder's draw (as the fast preset) on top of the latent preset
 ARMS = {"latent-ncp": ("input_dropout = 0.0\n", "elbo_energy = 0.0\n", ""),
         "latent-fb1": ("", "free_bits = 1.0\nkl_warmup_steps = 2000\n", ""),
         "latent-fb1-bag4": ("", "free_bits = 1.0\nkl_warmup_steps = 2000\n", "[model.ebm.bag]\nweight = 4.0\n"),
         "latent-fb3-bag4": ("", "free_bits = 3.0\nkl_warmup_steps = 2000\n", "[model.ebm.bag]\nweight = 4.0\n"),
         "latent-fb5-bag4": ("", "free_bits = 5.0\nkl_warmup_steps = 2000\n", "[model.ebm.bag]\nweight = 4.0\n"),
+        "latent-chain2": ("", "", "[model.ebm.posterior_chain]\nsteps = 2\nnoise = 0.2\n"),
         "latent-fb1-bag4-wd5": ("input_dropout = 0.5\n", "free_bits = 1.0\nkl_warmup_steps = 2000\n",
                                 "[model.ebm.bag]\nweight = 4.0\n"),
         # the GPT-2 decoder (2 layers, width 256 = the LSTM's state, 4 heads, z as a prefix, dropout 0.1)
