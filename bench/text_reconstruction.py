@@ -8,6 +8,7 @@ overlap >= 0.5) and writes JSON.
 
     python bench/text_reconstruction.py MODEL_DIR [MODEL_DIR ...] [--sentences 500] [--json FILE]
         [--split valid] [--refine-steps 0 10 30]   (posterior refinement at inference time, chosen on valid)
+        [--encoder-only]   (a model trained with posterior chains, read through its encoder alone)
 """
 
 from __future__ import annotations
@@ -46,6 +47,8 @@ def main() -> None:
     parser.add_argument("--sentences", type=int, default=500, help="first N BBC test sentences (before skipping)")
     parser.add_argument("--split", default="test", choices=["valid", "test"], help="BBC split of the sentences")
     parser.add_argument("--refine-steps", type=int, nargs="+", default=[0], help="posterior refinement steps (each a row)")
+    parser.add_argument("--encoder-only", action="store_true",
+                        help="0 posterior chain steps: the encoder's mean (then refined) instead of the model's chains")
     parser.add_argument("--json", type=Path, default=Path(__file__).parent / "results" / "text_reconstruction.json")
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -55,9 +58,11 @@ def main() -> None:
     for directory, steps in ((d, k) for d in args.models for k in args.refine_steps):
         torch.manual_seed(0)
         model = TextModel.from_pretrained(directory).eval()
+        if args.encoder_only:
+            model.ebm.posterior_chain.steps = 0
         shares, pairs = overlaps(model, texts, refine_steps=steps)
         q = np.percentile(shares, [25, 50, 75])
-        row = {"model": str(directory), "refine_steps": steps, "split": args.split, "sentences": len(shares),
+        row = {"model": str(directory), "refine_steps": steps, "encoder_only": args.encoder_only, "split": args.split, "sentences": len(shares),
                "mean": float(shares.mean()),
                "quartiles": q.tolist(), "share_at_least_half": float((shares >= 0.5).mean()),
                "examples": [f"{a}  ->  {b}" for a, b in pairs[:5]]}
