@@ -63,7 +63,7 @@ def main() -> None:
         shares, pairs = overlaps(model, texts, refine_steps=steps)
         q = np.percentile(shares, [25, 50, 75])
         row = {"model": str(directory), "refine_steps": steps, "encoder_only": args.encoder_only, "split": args.split,
-               "sentences": len(shares),               "mean": float(shares.mean()),
+               "sentences": len(shares), "mean": float(shares.mean()),
                "quartiles": q.tolist(), "share_at_least_half": float((shares >= 0.5).mean()),
                "examples": [f"{a}  ->  {b}" for a, b in pairs[:5]]}
         rows.append(row)
