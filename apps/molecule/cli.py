@@ -82,14 +82,15 @@ def add_group(sub: argparse._SubParsersAction) -> None:
     gen.add_argument("--quiet", action="store_true", help="no progress bar")
     gen.set_defaults(func=_command("cmd_generate"))
 
-    for name, what in (("encode", "posterior means of molecules: CSV or .npy"),
-                       ("reconstruct", "decode each molecule's posterior mean; Tanimoto, exact")):
+    for name, what, output in (("encode", "posterior means of molecules: CSV or .npy", "encoded.csv"),
+                               ("reconstruct", "decode each molecule's posterior mean; Tanimoto, exact",
+                                "reconstructed.csv")):
         cmd = cmds.add_parser(name, help=what)
         cmd.add_argument("input", type=Path, help="SMILES file (.csv/.smi/.txt, optionally .gz)")
         cmd.add_argument("--model", type=Path, default=BUNDLED, help="model directory (default: the bundled model, "
                                                                        "models/zinc-lebm)")
         cmd.add_argument("--smiles-column", help="CSV column holding SMILES (default: a column named smiles, any case)")
-        cmd.add_argument("-o", "--output", type=Path, default=Path(f"{name}d.csv"), help="output file")
+        cmd.add_argument("-o", "--output", type=Path, default=Path(output), help="output file")
         cmd.add_argument("--batch-size", type=int, default=256, help="molecules at once")
         cmd.add_argument("--seed", type=int, default=0, help="seed (posterior chains, sampled decoding)")
         cmd.add_argument("--device", default="auto", help="auto, cpu, cuda")

@@ -31,6 +31,12 @@ def test_every_command_defaults_to_the_bundled_model(command):
     assert Path(model.default) == BUNDLED, (command, model.default)
 
 
+@pytest.mark.parametrize("command, output", [("encode", "encoded.csv"), ("reconstruct", "reconstructed.csv")])
+def test_default_output_files_are_named_after_what_they_hold(command, output):
+    default = next(a for a in subcommands()[command]._actions if "--output" in a.option_strings).default
+    assert Path(default) == Path(output)
+
+
 def test_a_design_without_a_model_runs_on_the_bundled_model(tmp_path):
     from lebm.molecule.design import DesignConfig, DesignRun, Objective
 
