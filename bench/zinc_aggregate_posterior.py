@@ -11,6 +11,7 @@ import sys
 
 import numpy as np
 import torch
+from molecule_zinc import fits
 
 from lebm.molecule.data import zinc250k_smiles
 from lebm.molecule.latent import encode_ids
@@ -20,7 +21,7 @@ from lebm.molecule.model import MoleculeModel
 torch.set_num_threads(1)
 torch.manual_seed(0)
 model = MoleculeModel.from_pretrained(sys.argv[1]).eval()
-valid = [s for s in zinc250k_smiles("valid") if not model.vocab.unknown(s)]
+valid = fits(model, zinc250k_smiles("valid"))
 order = np.random.default_rng(5).permutation(len(valid))
 reference = ReferenceStats.compute([valid[i] for i in order[:6000]], quiet=True)
 encoded = [valid[i] for i in order[6000:11000]]
