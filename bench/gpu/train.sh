@@ -22,7 +22,7 @@ printf '[model.decoder]\nhidden = %s\n' "$HIDDEN" > runs/gpu/charrnn.toml
 python3 -m lebm molecule train --preset charrnn --config runs/gpu/charrnn.toml --out runs/gpu/charrnn --steps 100000000 --batch-size 1024 \
   --max-minutes "$lm" --probe-recon 0 --eval-every 2000 --checkpoint-every 2000 --quiet 2>&1 | tail -3
 sed -e "s#^warm_start = .*#warm_start = \"$PWD/runs/gpu/charrnn/model\"#" -e "s#^hidden = 256\$#hidden = $HIDDEN#" \
-  -e '/^vocab_size = /d' -e '/^property_stats = /d' models/zinc-lebm/train_config.toml > runs/gpu/latent.toml
+  models/zinc-lebm/train_config.toml > runs/gpu/latent.toml
 python3 -m lebm molecule train --preset latent --config runs/gpu/latent.toml --out runs/gpu/latent --steps 100000000 \
   --batch-size 1024 --max-minutes "$latent" --eval-every 2000 --checkpoint-every 2000 --quiet \
   --properties qed sa logp mw tpsa plogp --jobs 16 2>&1 | tail -3
