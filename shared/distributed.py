@@ -1,10 +1,12 @@
-"""Devices and multi-process training under `torchrun` (gloo on CPU, nccl on CUDA)."""
+"""Devices, their arithmetic precision, and multi-process training under `torchrun` (gloo on CPU, nccl on CUDA)."""
 
 from __future__ import annotations
 
 import os
 import random
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -26,6 +28,51 @@ def pick_device(name: str = "auto", local_rank: int = 0) -> torch.device:
         return torch.device(name)
     except RuntimeError:
         raise ConfigError(f"unknown device '{name}' (use auto, cpu, cuda or cuda:N)") from None
+
+
+BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16", "bf16")  # x86 /proc/cpuinfo flags, or the Arm feature
+
+
+def cpu_flags(cpuinfo: str | Path = "/proc/cpuinfo") -> set[str]:
+    """The CPU's feature flags as the kernel lists them (x86 'flags', Arm 'Features'); empty where unreadable."""
+    try:
+        text = Path(cpuinfo).read_text()
+    except OSError:
+        return set()
+    line = next((ln for ln in text.splitlines() if ln.split(":")[0].strip() in ("flags", "Features")), "")
+    return set(line.partition(":")[2].split())
+
+
+def bf16_supported(device: torch.device, flags: set[str] | None = None) -> bool:
+    """Whether the device computes bfloat16 natively: CUDA by torch's check, a CPU by its feature flags."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    if device.type != "cpu":
+        return False
+    return bool(set(BF16_CPU_FLAGS) & (cpu_flags() if flags is None else flags))
+
+
+def resolve_precision(name: str, device: torch.device, flags: set[str] | None = None) -> tuple[str, str]:
+    """('bf16' or 'fp32', why) for the `precision` option: 'auto' takes bf16 where the device computes it natively."""
+    supported = bf16_supported(device, flags)
+    what = "CUDA device" if device.type == "cuda" else device.type.upper()
+    if name == "fp32":
+        return "fp32", "as asked"
+    if name == "bf16":
+        return "bf16", "as asked" if supported else f"as asked, though this {what} has no native bf16 (slow)"
+    if name != "auto":
+        raise ConfigError(f"precision must be auto, bf16 or fp32, got {name!r}")
+    return ("bf16", f"auto: this {what} computes bf16") if supported else \
+        ("fp32", f"auto: this {what} has no native bf16")
+
+
+def autocast(precision: str, device: torch.device) -> AbstractContextManager[Any]:
+    """A context that runs matrix products in bf16 (weights, gradients and optimiser state stay fp32), or nothing.
+    Enter it around one forward pass at a time: autocast caches its bf16 copies of the weights until the outermost
+    context exits, so a context held across optimiser steps would keep computing with the first step's weights."""
+    if precision != "bf16":
+        return nullcontext()
+    return torch.autocast(device.type, dtype=torch.bfloat16)
 
 
 @dataclass

@@ -16,6 +16,8 @@ For a batch x (and property values y):
                   with noise levels r_k falling geometrically from 1 (k = 0: the reference) to 0.05 (k = K - 1),
                   and r_K = 0 (z+ itself); stage output f_k is the logit of z_k against z_(k-1), f_a = sum_k f_k.
                   (A single logistic regression saturates when the posteriors are far from the reference.)
+With precision bf16 the generator side (posterior chains, decoder, encoder, heads) runs under autocast, one
+step at a time, its losses summed in fp32; the prior's update and every optimiser stay in fp32.
 Two Adam optimisers with separate learning rates and gradient-norm clipping (a third, unclipped, for a
 coupled prior's class terms when lr_class > 0: f then learns the labels at its own rate). Under torchrun the
 two updates go through DistributedDataParallel; chains use the plain modules.
@@ -37,7 +39,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from .distributed import Dist
+from .distributed import Dist, autocast, resolve_precision
 from .errors import ConfigError, DataError
 from .kernel import LangevinResult
 from .model import LatentEBM
@@ -67,13 +69,13 @@ class GeneratorSide(nn.Module):
         of log p(x, y, z0)) from the posterior chain's first step, when z0 was drawn from the encoder: the
         ELBO then reuses that gradient instead of another pass through the generator."""
         if z is None:
-            mean, logvar = self.encoder(x)
+            mean, logvar = (t.float() for t in self.encoder(x))
             loss, stats, z = self._negative_elbo(x, ys, mean, logvar, labels, kl_weight, train_generator=True)
             return loss, stats, z.detach()
         loss, stats = self._data_log_likelihood(x, ys, z)
         loss = -loss.mean()
         if self.encoder is not None:
-            mean, logvar = self.encoder(x)
+            mean, logvar = (t.float() for t in self.encoder(x))
             if self.config.encoder_objective == "chain":
                 term = encoder_nll(mean, logvar, z).mean()
             elif start is not None:
@@ -92,10 +94,10 @@ class GeneratorSide(nn.Module):
         if self.training and self.config.latent_dropout:
             drop = torch.rand(len(z), 1, device=z.device) < self.config.latent_dropout
             z_x = torch.where(drop, self._prior[0].sample_reference(len(z), z.device), z)
-        total = self.generator.log_likelihood(x, z_x)
+        total = self.generator.log_likelihood(x, z_x).float()
         stats = {"nll_x": -total.mean().detach()}
         for name, head in self.heads.items():
-            term = head.log_likelihood(ys[name], z)
+            term = head.log_likelihood(ys[name], z).float()
             stats[f"nll_{name}"] = -term.mean().detach()
             total = total + term
         return total, stats
@@ -159,6 +161,7 @@ class Learner:
         self.opt_prior = torch.optim.Adam(prior_params, lr=config.lr_prior, **adam) if prior_params else None
         self.opt_class = torch.optim.Adam(prior_params, lr=config.lr_class, **adam) \
             if config.lr_class and model.prior.config.kind == "coupled" else None
+        self.precision, self.precision_reason = resolve_precision(config.precision, model.device())
         self.buffer = model.prior.sample_reference(config.prior_buffer, model.device()) \
             if config.prior_init == "persistent" and prior_params and config.prior_objective == "contrastive" else None
 
@@ -211,16 +214,18 @@ class Learner:
         kl_weight = cfg.kl_weight(step)
         out: dict[str, float] = {"kl_weight": kl_weight}
         self.opt_generator.zero_grad(set_to_none=True)
-        if self.joint:
-            loss, stats, z_post = self.side(x, ys, None, labels, kl_weight)
-        else:
-            target = model.posterior_log_density(x, ys, labels, cfg.label_weight)
-            noise = {} if posterior_noise is None else {"noise": posterior_noise}
-            z0 = self.init.initial(x, index)
-            post = model.ebm.posterior_chain.run(z0, target, **noise)
-            start = None if post.grad_start is None else (z0, post.grad_start, -post.energy_start)
-            loss, stats, z_post = self.side(x, ys, post.z, labels, kl_weight, start)
-            out.update(langevin_grad_post=post.grad_norm, resets=float(post.resets))
+        with autocast(self.precision, model.device()):
+            if self.joint:
+                loss, stats, z_post = self.side(x, ys, None, labels, kl_weight)
+            else:
+                target = model.posterior_log_density(x, ys, labels, cfg.label_weight)
+                noise = {} if posterior_noise is None else {"noise": posterior_noise}
+                z0 = self.init.initial(x, index)
+                post = model.ebm.posterior_chain.run(z0, target, **noise)
+                start = None if post.grad_start is None else (z0, post.grad_start, -post.energy_start)
+                loss, stats, z_post = self.side(x, ys, post.z, labels, kl_weight, start)
+                out.update(langevin_grad_post=post.grad_norm, resets=float(post.resets))
+        z_post = z_post.float()
         loss.backward()
         out["grad_generator"] = _clip(self.side.parameters(), cfg.clip_generator)
         self.opt_generator.step()

@@ -239,6 +239,13 @@ class LatentEBM(nn.Module):
             raise ConfigError(f"a {type(self.generator).__name__} generator cannot be warm-started")
         self.generator.warm_start(source.generator)
 
+    def init_from(self, directory: str | Path) -> None:
+        """Start every part (prior, generator, encoder, heads) from a saved model of the same architecture and data
+        representation: a clear error names the first weight or token that differs."""
+        source = type(self).from_pretrained(directory, device=self.device())
+        self.check_warm_start(source, directory)
+        self.load_weights(source.state_dict(), where=Path(directory) / "model.safetensors")
+
     def check_warm_start(self, source: "LatentEBM", directory: str | Path) -> None:
         """Subclasses refuse a source that does not fit (another vocabulary, another data representation)."""
 

@@ -48,6 +48,10 @@ class LearnConfig:
     latent_dropout: float = option(0.0, "share of rows whose generator term reads a reference draw z ~ N(0, s^2 I) "
                                         "instead of their posterior sample (latent dropout): the generator stays a "
                                         "good sampler where prior samples miss the aggregate posterior (0 = off)")
+    precision: Literal["auto", "bf16", "fp32"] = option(
+        "fp32", "arithmetic of the generator side's passes (decoder, encoder, heads, posterior chains): bf16 autocast "
+                "(weights, gradients and optimiser state stay fp32), fp32, or auto (bf16 where the device computes "
+                "it natively: CUDA with bf16, a CPU with AVX512-BF16 or AMX)")
 
     def __post_init__(self) -> None:
         check_choices(self)
@@ -102,6 +106,9 @@ class TrainConfig(LearnConfig):
     warm_start: str = option("", "a model directory whose generator starts this run (e.g. a language model's "
                                  "decoder, use_latent = false: z's weights start at zero, so training begins from "
                                  "its fluency); ignored when resuming ('' = off)")
+    init_from: str = option("", "a model directory whose every part (prior, generator, encoder, heads) starts this run, "
+                                "the optimisers fresh at step 0: to go on training a saved model, e.g. with other "
+                                "settings or precision; ignored when resuming ('' = off)")
     diagnose: int = option(256, "latent diagnostics at every evaluation on this many fixed training rows (0 = off)")
 
     def __post_init__(self) -> None:
@@ -109,6 +116,8 @@ class TrainConfig(LearnConfig):
         for name in ("steps", "batch_size"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.init_from and self.warm_start:
+            raise ConfigError("init_from and warm_start both name a starting model: give one")
         for name in ("log_every", "eval_every", "checkpoint_every", "max_minutes", "diagnose"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")

@@ -74,11 +74,11 @@ def make_decoder(vocab_size: int, latent_dim: int, cfg: DecoderConfig, max_len: 
 
 
 def summed_log_likelihood(out: torch.Tensor, target: torch.Tensor, logits) -> torch.Tensor:
-    """sum_t log p(target_t) per row from decoder outputs [B, T, H]; the vocabulary projection `logits`
+    """sum_t log p(target_t) per row (fp32) from decoder outputs [B, T, H]; the vocabulary projection `logits`
     runs only where a token is predicted (not on padding)."""
     keep = target != PAD
-    nll = F.cross_entropy(logits(out[keep]), target[keep], reduction="none")
-    return -out.new_zeros(len(target)).index_add(0, keep.nonzero()[:, 0], nll)
+    nll = F.cross_entropy(logits(out[keep]).float(), target[keep], reduction="none")  # fp32 under autocast too
+    return -nll.new_zeros(len(target)).index_add(0, keep.nonzero()[:, 0], nll)
 
 
 def drop_inputs(tokens: torch.Tensor, rate: float) -> torch.Tensor:

@@ -212,10 +212,14 @@ class Trainer:
         if self.resume and dist.main:
             print(f"resuming from step {self.step} ({self.seconds_before / 60:.1f} training minutes) of {self.out_dir}"
                   if resumed else f"--resume: no checkpoint in {self.out_dir}; starting at step 0", file=sys.stderr)
-        if not resumed:
-            if cfg.warm_start:
-                self.model.warm_start(cfg.warm_start)  # in place: the optimisers hold the same parameters
+        if not resumed:  # in place: the optimisers hold the same parameters
+            if cfg.init_from:
+                self.model.init_from(cfg.init_from)
+            elif cfg.warm_start:
+                self.model.warm_start(cfg.warm_start)
             seed_everything(cfg.seed + dist.rank)
+        if dist.main and not cfg.quiet:
+            print(f"precision: {learner.precision} ({learner.precision_reason})", file=sys.stderr)
         learner.distribute()
         bar = progress(total=cfg.steps, initial=self.step, quiet=cfg.quiet or not dist.main, desc="train")
         stats: dict[str, float] = {}

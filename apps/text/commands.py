@@ -73,8 +73,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     saved = args.out / "checkpoint" / "tokenizer"
     if args.resume and saved.is_dir():
         tokenizer = load_tokenizer(saved)
-    elif train_cfg.warm_start:  # the decoder's source fixes the tokens
-        tokenizer = TextModel.from_pretrained(train_cfg.warm_start).tokenizer
+    elif train_cfg.init_from or train_cfg.warm_start:  # the starting model fixes the tokens
+        tokenizer = TextModel.from_pretrained(train_cfg.init_from or train_cfg.warm_start).tokenizer
     else:
         tokenizer = train_tokenizer(corpus.texts, cfg.tokenizer, cfg.vocab_size)
     torch.manual_seed(train_cfg.seed)
