@@ -136,6 +136,8 @@ class SymbolVectorClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
     the top probability near 1/2. A number: that temperature, nothing held out. predict ranks by the
     uncalibrated probabilities (the calibration keeps their order).
     free_bits: KL floor per latent dimension in the ELBO (0 = off), against a collapsed q(z | x).
+    precision: "fp32", "bf16" or "auto" (bf16 where the device computes it natively): the arithmetic of the
+    training passes (lebm.core's `precision`); prediction always runs in float64.
     mi_weight: weight of the authors' class-use term H(mean p(y|z)) - mean H(p(y|z)) (0 = off); 0.3 by
     default (with the class terms' own rate; BENCHMARKS.md has the measurements).
     label_weight: weight of log p(y | z) on labeled rows in the encoder's ELBO (the class terms that train f
@@ -153,7 +155,7 @@ class SymbolVectorClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
                  prior_step_size=0.4, refine_steps=0, learning_rate=1e-3, prior_learning_rate=1e-4,
                  prior_energy_reg="auto", prior_objective="nce", free_bits=0.0, class_learning_rate=1e-3,
                  calibration="auto", random_state=None,
-                 device="cpu", verbose=False):
+                 device="cpu", precision="fp32", verbose=False):
         self.latent_dim = latent_dim
         self.hidden = hidden
         self.prior_hidden = prior_hidden
@@ -175,6 +177,7 @@ class SymbolVectorClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         self.calibration = calibration
         self.random_state = random_state
         self.device = device
+        self.precision = precision
         self.verbose = verbose
 
     # --- input handling -------------------------------------------------------------------------
@@ -241,7 +244,8 @@ class SymbolVectorClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
                             class_mi_weight=self.mi_weight, prior_energy_reg=self.prior_energy_reg_,
                             prior_objective=self.prior_objective, free_bits=float(self.free_bits),
                             lr_class=float(self.class_learning_rate),
-                            quiet=not self.verbose, device=self.device, diagnose=256 if self.verbose else 0)
+                            quiet=not self.verbose, device=self.device, precision=self.precision,
+                            diagnose=256 if self.verbose else 0)
         held = self._calibration_rows(index, seed) if self.calibration == "auto" else np.zeros(0, np.int64)
         unlabeled = np.flatnonzero(index < 0)
         unlabeled = np.random.RandomState(seed).choice(unlabeled, min(len(unlabeled), 2048), replace=False)
