@@ -114,7 +114,8 @@ def run_sgds(task: str, scorer: BudgetedScorer, seed: int, out: Path, scaffold_c
                        top_k=settings["top_k"], iterations=10**6, train_smiles="none", seed=seed, device="cpu",
                        scaffold_cap=scaffold_cap, langevin_steps=settings["langevin_steps"],
                        graph_share=settings.get("graph_share", 0.0),
-                       max_similarity=settings.get("max_similarity", 1.0), elite=settings.get("elite", 0))
+                       max_similarity=settings.get("max_similarity", 1.0), elite=settings.get("elite", 0),
+                       screen=settings.get("screen", 1), screen_beta=settings.get("screen_beta", 1.0))
     shutil.rmtree(out, ignore_errors=True)  # a fresh run directory: nothing of an earlier run in its plots
     design = BudgetedDesign(cfg, out, quiet=True)
     design.budget = scorer
@@ -243,6 +244,9 @@ def main() -> None:
                              "one ranks last; 1: off)")
     parser.add_argument("--elite", type=int, default=0,
                         help="sgds: with --max-similarity, the best this many are kept whatever their similarity")
+    parser.add_argument("--screen", type=int, default=1,
+                        help="sgds: proposals made per molecule scored (a Tanimoto GP picks which to pay for; 1: off)")
+    parser.add_argument("--screen-beta", type=float, default=1.0, help="sgds: the GP's upper-confidence weight")
     parser.add_argument("--model", type=Path, default=BUNDLED, help="sgds: the model the design loop starts from")
     parser.add_argument("--scheduler", help="a Dask scheduler's address (tcp://HOST:8786): the oracles run on its workers")
     parser.add_argument("--out", type=Path, default=RESULTS, help="folder of the per-run JSON files")
@@ -260,7 +264,8 @@ def main() -> None:
     torch.set_num_threads(1)
     settings = {"population": args.population, "top_k": args.top_k, "shift": args.shift,
                 "langevin_steps": args.langevin_steps, "graph_share": args.graph_share, "model": str(args.model),
-                "max_similarity": args.max_similarity, "elite": args.elite}
+                "max_similarity": args.max_similarity, "elite": args.elite, "screen": args.screen,
+                "screen_beta": args.screen_beta}
     args.out.mkdir(parents=True, exist_ok=True)
     cluster = None
     if args.scheduler:

@@ -124,6 +124,11 @@ class DesignConfig:
                                      "kept molecules (mol-ga's Graph GA operators) instead of latent moves (0: off)")
     adapt_share: bool = option(True, "with graph_share: after each iteration the share moves to the graph "
                                      "proposals' part of the newcomers kept, per proposal made (bounded to 0.1-0.9)")
+    screen: int = option(1, "proposals made per molecule scored: with M > 1 each iteration after the first makes M "
+                            "times `population` proposals and pays the oracle for only the `population` new valid "
+                            "ones a Tanimoto-kernel GP, fitted on the molecules scored so far, ranks highest (upper "
+                            "confidence bound; lebm.molecule.surrogate); 1: every proposal is scored")
+    screen_beta: float = option(1.0, "with screen > 1: weight of the GP's standard deviation in the ranking")
     explore: bool = option(True, "when over half of an iteration's valid latent proposals were scored before, the "
                                  "next moves go further and decode hotter (step size x1.5 a time, up to x4; the "
                                  "decoding temperature with its fourth root); back down once they are new again")
@@ -161,6 +166,8 @@ class DesignConfig:
             raise ConfigError(f"elite must be >= 0, got {self.elite}")
         if not 0 < self.max_similarity <= 1:
             raise ConfigError(f"max_similarity must be in (0, 1] (1: off), got {self.max_similarity}")
+        if self.screen < 1:
+            raise ConfigError(f"screen must be >= 1 (1: off), got {self.screen}")
         if self.top_k > self.population:
             raise ConfigError(f"top_k ({self.top_k}) cannot exceed population ({self.population})")
 
@@ -243,13 +250,35 @@ class DesignRun:
                 on_chunk(pd.concat(parts, ignore_index=True))
         frame = pd.concat(parts, ignore_index=True) if parts else self._score_chunk([])
         frame["feasible"] = frame.valid & self._feasible(frame)
+        frame["fitness"] = self.fitness(frame)
+        frame["iteration"] = iteration
+        return frame
+
+    def fitness(self, frame: pd.DataFrame) -> pd.Series:
+        """The ranking score: the objectives' weighted, signed (transformed) values; -inf where one is missing. Adds
+        each objective's `<name>_transformed` column."""
         for o in self.cfg.objectives:
             frame[f"{o.property}_transformed"] = o.transformed(frame[o.property])
         signed = [o.weight * (1 if o.direction == "max" else -1) * frame[f"{o.property}_transformed"]
                   for o in self.cfg.objectives]
-        frame["fitness"] = sum(signed).fillna(-math.inf)
-        frame["iteration"] = iteration
-        return frame
+        return sum(signed).fillna(-math.inf)
+
+    def screened(self, smiles: list[str], k: int) -> list[int]:
+        """Indices of the k proposals to pay for (screen > 1): distinct new valid molecules ranked by the surrogate
+        (lebm.molecule.surrogate) fitted on every molecule scored so far."""
+        from .surrogate import screen
+
+        first: dict[str, int] = {}
+        for i, c in enumerate(map(canonical, smiles)):
+            if c and c not in self.known and c not in first:
+                first[c] = i
+        scored = pd.DataFrame([{"canonical_smiles": c, **v} for c, v in self.known.items()],
+                              columns=["canonical_smiles", *self.oracles])
+        fit = self.fitness(scored).to_numpy(dtype=np.float64)
+        ok = np.isfinite(fit)
+        pick = screen(scored.canonical_smiles[ok].tolist(), fit[ok], list(first), k, self.cfg.screen_beta,
+                      self.cfg.seed * 1000 + self.state.iteration)
+        return sorted(list(first.values())[i] for i in pick)
 
     def cluster(self):
         """The Dask cluster the oracles run on (a scheduler's, or a LocalCluster for jobs > 1), started at the first
@@ -395,9 +424,10 @@ class DesignRun:
         pending = self.load_pending(it)
         if pending is None:
             self.model.eval()
-            graph = self.graph_proposals(round(self.state.share * self.cfg.population) if it else 0,
+            made = self.cfg.population * (self.cfg.screen if it else 1)  # proposals made; `population` are paid for
+            graph = self.graph_proposals(round(self.state.share * made) if it else 0,
                                          random.Random(self.cfg.seed * 1000 + it))
-            n = self.cfg.population - len(graph)
+            n = made - len(graph)
             if it == 0:
                 z_new = self.initial_latents()
             elif len(self.z):  # cycle through the kept members
@@ -414,6 +444,10 @@ class DesignRun:
             if graph:  # graph proposals enter the population with their posterior means as latents
                 z_new = torch.cat([z_new, posterior_means(self.model, graph)])
                 smiles += graph
+            if made > self.cfg.population:
+                keep = self.screened(smiles, self.cfg.population)
+                z_new = z_new[torch.tensor(keep, dtype=torch.long, device=z_new.device)]
+                smiles, sources = [smiles[i] for i in keep], [sources[i] for i in keep]
             self.save_pending(it, z_new, smiles, sources)
             done = None
         else:

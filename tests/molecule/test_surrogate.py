@@ -1,0 +1,49 @@
+"""The surrogate that picks which proposals to pay for: a Tanimoto-kernel GP on Morgan fingerprints."""
+
+import numpy as np
+import pandas as pd
+from rdkit import Chem
+
+from lebm.molecule.design import DesignRun
+from lebm.molecule.oracles import PROPERTIES
+from lebm.molecule.surrogate import fingerprint_matrix, gp_posterior, screen, tanimoto
+
+from lebm.molecule.cli import BUNDLED
+
+from .test_design import pmo_design
+
+SCORED = ["CCO", "CCCO", "CCCCO", "c1ccccc1", "Cc1ccccc1", "CCc1ccccc1", "c1ccncc1", "CC(=O)O", "CCN", "CCCCCC"]
+
+
+def test_tanimoto_of_identical_and_disjoint_rows():
+    a = np.array([[1, 1, 0, 0], [0, 0, 1, 1]], np.float32)
+    assert np.allclose(tanimoto(a, a), np.eye(2))
+    assert np.isclose(tanimoto(a[:1], np.array([[1, 0, 0, 0]], np.float32))[0, 0], 0.5)
+
+
+def test_the_gp_reproduces_scored_values_and_is_unsure_far_from_them():
+    y = np.array([PROPERTIES["qed"](Chem.MolFromSmiles(s)) for s in SCORED])
+    x = fingerprint_matrix(SCORED)
+    mean, sd = gp_posterior(x, y, x, noise=1e-4)
+    assert np.allclose(mean, y, atol=0.02)
+    far = fingerprint_matrix(["FC(F)(F)C(F)(F)C(F)(F)S(=O)(=O)N"])
+    assert gp_posterior(x, y, far, noise=1e-4)[1][0] > 5 * sd.max()
+
+
+def test_screen_ranks_the_neighbours_of_the_best_first():
+    values = np.array([1.0 if "c1ccccc1" in s else 0.0 for s in SCORED])  # benzene rings score
+    candidates = ["CCCCCO", "CCCc1ccccc1", "CCCCCCC", "Oc1ccccc1", "CCCN"]
+    pick = screen(SCORED, values, candidates, 2, beta=0.0)
+    assert {candidates[i] for i in pick} == {"CCCc1ccccc1", "Oc1ccccc1"}
+    assert len(screen(SCORED, values, candidates, 9)) == len(candidates)  # k covers them: every one
+
+
+def test_a_screened_run_pays_only_population_per_iteration(tmp_path):
+    run = DesignRun(pmo_design(BUNDLED, iterations=2, screen=3, graph_share=0.25), tmp_path, quiet=True)
+    run.run()
+    scored = [pd.read_csv(tmp_path / f"scored_{i:03d}.csv") for i in range(3)]
+    assert scored[0].valid.sum() >= 2  # the GP had molecules to learn from
+    assert all(len(frame) <= 40 for frame in scored)
+    later = pd.concat(scored[1:])
+    assert later.valid.all() and later.canonical_smiles.is_unique  # screened: new, distinct, valid molecules only
+    assert not set(later.canonical_smiles) & set(scored[0].canonical_smiles)
