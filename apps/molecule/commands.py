@@ -123,28 +123,24 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    from .props import properties
+    from .api import load_model
 
-    if args.n < 1:
+    if args.n < 1:  # before the model loads, in the flag's name
         raise DataError(f"-n must be >= 1, got {args.n}")
-    model = MoleculeModel.from_pretrained(args.model, device=pick_device(args.device))
-    model.eval()
-    torch.manual_seed(args.seed)
-    chain = {"steps": args.prior_steps} if args.prior_steps is not None else {}
-    smiles = model.generate_smiles(args.n, args.batch_size, args.temperature, quiet=args.quiet, **chain)
-    frame = pd.DataFrame([{"smiles": s, **properties(s)} for s in smiles])
+    frame = load_model(args.model, args.device).generate(args.n, args.seed, args.temperature, args.prior_steps,
+                                                         args.batch_size, args.quiet)
     write_atomic(args.output, lambda p: frame.to_csv(p, index=False))
     valid = frame[frame.valid]
     print(f"{len(frame)} generated, valid {len(valid) / len(frame):.3f}, unique among valid "
           f"{valid.canonical_smiles.nunique() / max(len(valid), 1):.3f}; wrote {args.output}")
     if args.image:
-        from rdkit import Chem
         from rdkit.Chem import Draw
 
-        mols = [Chem.MolFromSmiles(s) for s in valid.canonical_smiles.drop_duplicates()[: args.image_count]]
-        image = Draw.MolsToGridImage(mols, molsPerRow=6, subImgSize=(250, 200))
+        shown = valid.drop_duplicates("canonical_smiles").head(args.image_count)
+        image = Draw.MolsToGridImage([Chem.MolFromSmiles(s) for s in shown.canonical_smiles], molsPerRow=6,
+                                     subImgSize=(250, 200), legends=list(shown.canonical_smiles))
         write_atomic(args.image, lambda p: image.save(str(p), format="PNG"))
-        print(f"wrote {args.image} ({len(mols)} molecules)")
+        print(f"wrote {args.image} ({len(shown)} molecules)")
     return 0
 
 
@@ -161,12 +157,11 @@ def read_encodable(args: argparse.Namespace, model: MoleculeModel) -> list[str]:
 
 def cmd_encode(args: argparse.Namespace) -> int:
     """SMILES file -> posterior means: CSV (smiles, z0..z{d-1}) or .npy [N, d] (row order of the kept molecules)."""
-    from .latent import posterior_means
+    from .api import load_model
 
-    model = MoleculeModel.from_pretrained(args.model, device=pick_device(args.device)).eval()
-    torch.manual_seed(args.seed)
-    smiles = read_encodable(args, model)
-    z = posterior_means(model, smiles, args.batch_size).cpu().numpy()
+    model = load_model(args.model, args.device)
+    smiles = read_encodable(args, model.network)
+    z = model.encode(smiles, args.seed, args.batch_size)
     if args.output.suffix == ".npy":
         save_npy(args.output, z)
     else:
@@ -179,12 +174,10 @@ def cmd_encode(args: argparse.Namespace) -> int:
 
 def cmd_reconstruct(args: argparse.Namespace) -> int:
     """SMILES file -> decodings of each posterior mean, with Tanimoto similarity and exact match."""
-    from .latent import reconstruct
+    from .api import load_model
 
-    model = MoleculeModel.from_pretrained(args.model, device=pick_device(args.device)).eval()
-    torch.manual_seed(args.seed)
-    smiles = read_encodable(args, model)
-    frame = pd.DataFrame(reconstruct(model, smiles, args.temperature, args.batch_size))
+    model = load_model(args.model, args.device)
+    frame = model.reconstruct(read_encodable(args, model.network), args.temperature, args.seed, args.batch_size)
     write_atomic(args.output, lambda p: frame.to_csv(p, index=False))
     print(f"{len(frame)} molecules: mean Tanimoto {frame.tanimoto.mean():.3f}, exact {frame.exact.mean():.3f}, "
           f"valid {frame.valid.mean():.3f}; wrote {args.output}")
@@ -220,21 +213,18 @@ def cmd_sample(args: argparse.Namespace) -> int:
     """Conditional sampling z ~ p(z | y*), decoded and scored by the real oracles (with --select K, the n
     molecules closest to the targets of K times as many decoded); the summary leads with the real values, the
     heads' own mean last, and warns where the two disagree by more than the tolerance."""
-    from .latent import sample_on_target
+    from .api import load_model
     from .oracles import TOLERANCE
 
     targets = parse_conditions(args.condition)
-    model = MoleculeModel.from_pretrained(args.model, device=pick_device(args.device)).eval()
-    for name in targets:
-        model.normalise(name, torch.zeros(1))  # raises for a property without a head
-    for flag in ("oversample", "select"):
+    for flag in ("n", "oversample", "select"):  # in the flags' names
         if getattr(args, flag) < 1:
-            raise ConfigError(f"--{flag} must be >= 1, got {getattr(args, flag)}")
-    torch.manual_seed(args.seed)
-    chain = {"steps": args.steps} if args.steps is not None else {}
+            raise ConfigError(f"-{'-' * (len(flag) > 1)}{flag} must be >= 1, got {getattr(args, flag)}")
+    model = load_model(args.model, args.device)
     with open_cluster(args) as cluster:
-        frame, proposals = sample_on_target(model, args.n, targets, args.select, args.batch_size, args.temperature,
-                                            args.oversample, cluster=cluster, **chain)
+        frame = model.sample(targets, args.n, args.seed, args.select, args.oversample, args.steps, args.temperature,
+                             args.batch_size, cluster)
+    proposals = frame.attrs["proposals"]
     if args.select > 1:
         print(f"{proposals['decoded']} molecules decoded (valid {proposals['valid']:.3f}, unique among valid "
               f"{proposals['unique']:.3f}); kept the {len(frame)} distinct valid ones closest to the targets by their "
@@ -298,36 +288,21 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from .metrics import (
-        ReferenceStats,
-        dataset_reference,
-        moses_metrics,
-        shipped_fcd_reference,
-        small_sample_warnings,
-    )
+    from .api import REFERENCES, evaluate
+    from .metrics import small_sample_warnings
 
     generated = read_smiles_file(args.generated, args.column)  # file order; empty cells count as invalid
     if args.standardise:  # off by default: a generator's raw output is what it is judged on
         mols = [Chem.MolFromSmiles(s) if s else None for s in generated]
         generated = [Chem.MolToSmiles(standardise(m, Standardise())[0]) if m else s for m, s in zip(mols, generated)]
-    scaffold_reference = None
-    if args.reference == "zinc250k-test":
-        reference = dataset_reference("zinc250k", "test", quiet=args.quiet)
-    elif args.reference == "moses-test":
-        reference = dataset_reference("moses", "test", quiet=args.quiet)
-        scaffold_reference = dataset_reference("moses", "test_scaffolds", quiet=args.quiet)
-    elif args.reference == "moses-test-fcd":
-        reference = shipped_fcd_reference()
-    else:
-        reference = ReferenceStats.compute(read_smiles_file(args.reference, args.smiles_column), quiet=args.quiet)
-    train = None
-    if args.train in DATASETS:
-        train = set(dataset_smiles(args.train, "train"))
-    elif args.train != "none":
-        train = set(read_smiles_file(args.train, args.smiles_column))
-    metrics = moses_metrics(generated, reference, train, tuple(args.k), quiet=args.quiet,
-                            scaffold_reference=scaffold_reference)
-    warnings = small_sample_warnings(round(metrics["Valid"] * len(generated)), metrics, tuple(args.k))
+    reference = args.reference if args.reference in REFERENCES else read_smiles_file(args.reference, args.smiles_column)
+    train = args.train if args.train in DATASETS else None if args.train == "none" else \
+        read_smiles_file(args.train, args.smiles_column)
+    metrics = evaluate(generated, reference, train, args.k, quiet=args.quiet)
+    n_valid = round(metrics["Valid"] * len(generated))
+    if n_valid == 0:
+        print(f"warning: none of the {len(generated)} molecules of {args.generated} is valid", file=sys.stderr)
+    warnings = small_sample_warnings(n_valid, metrics, tuple(args.k))
     print(f"{'metric':<12}{'value':>10}")
     for name, value in metrics.items():
         print(f"{name:<12}{value:>10.4f}" + (f"  warning: {warnings[name]}" if name in warnings else ""))

@@ -1,0 +1,77 @@
+"""The Python API: its documented examples run, and each command gives the rows its function gives."""
+
+import doctest
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import lebm.molecule as mol
+import lebm.molecule.api as api
+from lebm.core import ConfigError, DataError
+from lebm.core.cli import main
+
+
+@pytest.fixture(scope="module")
+def model():
+    return mol.load_model()
+
+
+@pytest.mark.parametrize("module", [api, mol])
+def test_the_documented_examples_run(module):
+    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0 and result.failed == 0
+
+
+def test_generate_gives_the_commands_rows(model, tmp_path):
+    assert main(["molecule", "generate", "-n", "30", "--seed", "3", "-o", str(tmp_path / "g.csv"), "--quiet"]) == 0
+    written = pd.read_csv(tmp_path / "g.csv", keep_default_na=False, na_values=[""])
+    frame = model.generate(30, seed=3)
+    assert written.smiles.tolist() == frame.smiles.tolist()
+    assert np.allclose(written.qed.to_numpy(float), frame.qed.to_numpy(float), equal_nan=True)
+    assert model.generate(30, seed=4).smiles.tolist() != frame.smiles.tolist()
+
+
+def test_sample_gives_the_commands_rows(model, tmp_path):
+    assert main(["molecule", "sample", "--condition", "qed=0.8", "-n", "6", "--seed", "2", "--select", "2",
+                 "-o", str(tmp_path / "s.csv")]) == 0
+    frame = model.sample({"qed": 0.8}, n=6, seed=2, select=2)
+    assert pd.read_csv(tmp_path / "s.csv").smiles.tolist() == frame.smiles.tolist()
+    assert frame.attrs["proposals"]["decoded"] == 12
+    with pytest.raises(ConfigError, match="no property head named 'potency'"):
+        model.sample({"potency": 1.0})
+
+
+def test_encode_and_reconstruct_give_the_commands_rows(model, tmp_path):
+    smiles = ["CC(=O)Nc1ccc(O)cc1", "c1ccccc1CCN", "CCOC(=O)c1ccccc1"]
+    (tmp_path / "in.smi").write_text("\n".join(smiles) + "\n")
+    assert main(["molecule", "encode", str(tmp_path / "in.smi"), "-o", str(tmp_path / "z.npy")]) == 0
+    assert np.allclose(np.load(tmp_path / "z.npy"), model.encode(smiles), atol=1e-5)
+    assert main(["molecule", "reconstruct", str(tmp_path / "in.smi"), "-o", str(tmp_path / "r.csv")]) == 0
+    assert pd.read_csv(tmp_path / "r.csv").decoded.tolist() == model.reconstruct(smiles).decoded.tolist()
+
+
+def test_bad_molecules_and_latents_get_one_clear_error(model):
+    with pytest.raises(DataError, match=r"molecule 1 \('C1CC'\) cannot be encoded: unparseable"):
+        model.encode(["CCO", "C1CC"])
+    with pytest.raises(DataError, match=r"z must have shape \[N, 64\]"):
+        model.decode(np.zeros((2, 3)))
+    with pytest.raises(DataError, match="no molecules"):
+        mol.evaluate([])
+    with pytest.raises(ConfigError, match="reference must be one of"):
+        mol.evaluate(["CCO"], reference="chembl")
+
+
+def test_evaluate_gives_the_commands_figures(tmp_path, capsys):
+    generated = ["CCO", "c1ccccc1O", "CC(=O)Nc1ccc(O)cc1", "C1CC", "CCN(CC)CC", "OCC(O)CO"]
+    reference = ["CCCO", "c1ccccc1N", "CC(=O)Oc1ccccc1C(=O)O", "CCN", "OCCO", "CC(C)O"]
+    (tmp_path / "g.smi").write_text("\n".join(generated) + "\n")
+    (tmp_path / "r.smi").write_text("\n".join(reference) + "\n")
+    assert main(["molecule", "evaluate", str(tmp_path / "g.smi"), "--reference", str(tmp_path / "r.smi"), "--train",
+                 "none", "-k", "3", "--json", str(tmp_path / "m.json")]) == 0
+    import json
+
+    written = json.loads((tmp_path / "m.json").read_text())["metrics"]
+    figures = mol.evaluate(generated, reference=reference, train=None, k=[3])
+    assert written == pytest.approx(figures, nan_ok=True)
+    assert figures["Valid"] == pytest.approx(5 / 6)
