@@ -1,1 +1,21 @@
-"""The text app: sentence models trained without an encoder; imports the core from `lebm.core`, never another app."""
+"""The text app: sentence models trained without an encoder; imports the core from `lebm.core`, never another app.
+
+    >>> import lebm.text as text
+    >>> model = text.load_model()                                  # the bundled BBC News model
+    >>> frame = model.reconstruct(["the bank raised interest rates"])
+    >>> list(frame.columns)
+    ['text', 'reconstruction']
+
+Everything is imported at first use (the command line stays free of torch until a command runs).
+"""
+
+_EXPORTS = {"load_model": "api", "Model": "api"}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'lebm.text' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)

@@ -18,7 +18,8 @@ from lebm.core.trainer import TrainConfig, Trainer
 
 from .cli import REFINE_STEPS, preset
 from .data import Corpus, encode, load_corpus, load_tokenizer, train_tokenizer
-from .evaluate import evaluate, latent_features
+from .api import posterior_means, require_latent
+from .evaluate import evaluate
 from .model import TextConfig, TextModel
 
 
@@ -101,9 +102,11 @@ def load_model(args: argparse.Namespace) -> TextModel:
     return model
 
 
-def require_latent(model: TextModel, what: str) -> None:
-    if not model.latent:
-        raise ConfigError(f"{what} needs a latent model; this one is a plain language model")
+def api_model(args: argparse.Namespace):
+    """The command's model as the Python API's lebm.text.Model."""
+    from .api import Model
+
+    return Model(load_model(args))
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -111,8 +114,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     corpus = load_corpus(args.data, args.split)
     ids = corpus_ids(model, corpus, args.overlong)[0]
     ids = ids[: args.max_sentences] if args.max_sentences else ids
-    out = evaluate(model, ids, samples=args.samples, chains=args.chains, batch_size=args.batch_size,
-                   quiet=args.quiet, refine_steps=args.refine_steps)
+    from .api import Model
+
+    out = Model(model).evaluate(ids, samples=args.samples, chains=args.chains, batch_size=args.batch_size,
+                                seed=args.seed, refine_steps=args.refine_steps, quiet=args.quiet)
     out = {"model": str(args.model), "data": args.data, "split": args.split if args.data == "bbc" else None} | out
     print("| " + " | ".join(out) + " |\n|" + "---|" * len(out))
     print("| " + " | ".join(f"{v:.4g}" if isinstance(v, float) else str(v) for v in out.values()) + " |")
@@ -125,10 +130,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def cmd_sample(args: argparse.Namespace) -> int:
     if args.n < 1:
         raise DataError(f"-n must be >= 1, got {args.n}")
-    model = load_model(args)
-    require_latent(model, "sampling from the prior")
-    z = model.sample_prior(args.n).z.detach()
-    for text in model.decode_latents(z, args.method, args.temperature, args.top_p, args.beam):
+    for text in api_model(args).sample(args.n, args.seed, args.method, args.temperature, args.top_p, args.beam):
         print(text)
     return 0
 
@@ -142,37 +144,20 @@ def texts_from(args: argparse.Namespace) -> list[str]:
     return texts
 
 
-def posterior_means(model: TextModel, texts: list[str], chains: int, quiet: bool = True, refine_steps: int = 0
-                    ) -> torch.Tensor:
-    enc = encode(model.tokenizer, texts, model.config.max_len, "truncate")
-    if len(enc.kept) != len(texts):
-        raise DataError(f"{len(texts) - len(enc.kept)} of the texts have no tokens")
-    if enc.truncated:
-        shown = ", ".join(str(i + 1) for i in enc.truncated[:10]) + (", ..." if len(enc.truncated) > 10 else "")
-        print(f"note: {len(enc.truncated)} of {len(texts)} texts are longer than the model's {model.config.max_len} "
-              f"tokens; only their first {model.config.max_len} tokens are encoded (texts {shown})", file=sys.stderr)
-    return latent_features(model, enc.ids, chains, quiet=quiet, refine_steps=refine_steps)
-
-
 def cmd_reconstruct(args: argparse.Namespace) -> int:
-    model = load_model(args)
-    require_latent(model, "reconstruction")
-    texts = texts_from(args)
-    z = posterior_means(model, texts, args.chains, refine_steps=args.refine_steps).to(model.device())
-    for text, rec in zip(texts, model.decode_latents(z, args.method, beam=args.beam)):
+    frame = api_model(args).reconstruct(texts_from(args), args.seed, args.chains, args.refine_steps, args.method,
+                                        args.beam)
+    for text, rec in zip(frame.text, frame.reconstruction):
         print(f"{text}\n  -> {rec}")
     return 0
 
 
 def cmd_interpolate(args: argparse.Namespace) -> int:
-    model = load_model(args)
-    require_latent(model, "interpolation")
     if args.points < 2:
         raise DataError(f"--points must be >= 2, got {args.points}")
-    z = posterior_means(model, [args.start, args.end], args.chains, refine_steps=args.refine_steps).to(model.device())
-    w = torch.linspace(0, 1, args.points, device=z.device)[:, None]
-    path = (1 - w) * z[0] + w * z[1]
-    for t, text in zip(w[:, 0].tolist(), model.decode_latents(path, args.method, beam=args.beam)):
+    frame = api_model(args).interpolate(args.start, args.end, args.points, args.seed, args.chains, args.refine_steps,
+                                        args.method, args.beam)
+    for t, text in zip(frame.t, frame.text):
         print(f"{t:.2f}  {text}")
     return 0
 
