@@ -34,7 +34,7 @@ from rdkit import Chem
 
 from lebm.core.config import deep_merge, from_dict, to_dict
 from lebm.molecule.cli import BUNDLED, preset
-from lebm.molecule.design import DesignConfig, DesignRun
+from lebm.molecule.sgds import DesignConfig, DesignRun
 
 PUBLISHED = {"qed": "JT-VAE 0.925, GCPN 0.948, MolDQN 0.948, MARS 0.948, GraphDF 0.948, LIMO 0.947, SGDS 0.948 (x3)",
              "plogp": "LIMO 10.5, GraphDF 13.7, MARS 45.0 (mixed conventions), SGDS about 26 (LIMO convention)"}

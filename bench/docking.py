@@ -31,7 +31,7 @@ import torch
 from pmo import BudgetedDesign, diversity, run_mol_ga
 
 from lebm.molecule.cli import BUNDLED
-from lebm.molecule.design import Constraint, DesignConfig, Objective
+from lebm.molecule.sgds import Constraint, DesignConfig, Objective
 from lebm.molecule.oracles import DockingSpec, Oracle
 from lebm.molecule.scoring import BudgetedScorer, ScorerConfig, auc_top_k
 

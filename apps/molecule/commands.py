@@ -251,26 +251,17 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
 
 def cmd_design(args: argparse.Namespace) -> int:
-    from .design import OUTPUTS, DesignConfig, DesignRun
+    from .api import design, design_table
+    from .sgds import OUTPUTS
 
     claim_dir(args.out, resume=args.resume, overwrite=args.overwrite, owned=OUTPUTS)
-    table = load_toml(args.config)
-    design = table.get("design", table)
-    here = args.config.parent  # a config's relative paths are relative to the config file, not the shell
-    for key, keep in (("model", ("",)), ("train_smiles", ("", *DATASETS, "none"))):
-        if isinstance(design.get(key), str) and design[key] not in keep:
-            design[key] = str(here / Path(design[key]).expanduser())
-    receptor = design.get("docking", {}).get("receptor")
-    if isinstance(receptor, str) and not receptor.startswith("dockstring:"):
-        design["docking"]["receptor"] = str(here / Path(receptor).expanduser())
+    table = design_table(args.config)
     for key in ("iterations", "population", "top_k", "scheduler"):  # flags over the TOML
         if getattr(args, key) is not None:
-            design[key] = getattr(args, key)
-    cfg = resolve(DesignConfig, None, design, where="design.")
+            table[key] = getattr(args, key)
     if args.model:
-        cfg.model = str(args.model)
-    cfg.model = cfg.model or str(BUNDLED)  # no model named: the bundled one
-    DesignRun(cfg, args.out, quiet=args.quiet).run(resume=args.resume)
+        table["model"] = str(args.model)
+    design(table, out_dir=args.out, resume=args.resume, progress=not args.quiet)
     print(f"wrote {args.out}/summary.csv, top.csv, top.png, properties.png")
     return 0
 

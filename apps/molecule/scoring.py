@@ -52,14 +52,15 @@ class ScorerConfig:
     callable: str = option("", "module:function taking a list of SMILES, returning one float each (NaN: failure)")
     command: str = option("", "shell-free command line: reads SMILES on stdin (one per line), prints one score per line")
     pmo: str = option("", "a PMO benchmark task (scored with GuacaMol's definitions)")
+    python: bool = option(False, "a Python callable handed over in code: lebm.molecule.design(scorers={name: f})")
     timeout: float = option(600.0, "seconds allowed per batch; past it the batch's molecules fail (NaN)")
 
     def __post_init__(self) -> None:
-        kinds = [k for k in ("callable", "command", "pmo") if getattr(self, k)]
+        kinds = [k for k in ("callable", "command", "pmo", "python") if getattr(self, k)]
         if not self.name:
             raise ConfigError("a scorer needs a name")
         if len(kinds) != 1:
-            raise ConfigError(f"scorer {self.name!r} must set exactly one of callable, command, pmo (got "
+            raise ConfigError(f"scorer {self.name!r} must set exactly one of callable, command, pmo, python (got "
                               f"{', '.join(kinds) or 'none'})")
         if self.pmo and self.pmo not in PMO_TASKS:
             raise ConfigError(f"scorer {self.name!r}: unknown PMO task {self.pmo!r} (known: {', '.join(PMO_TASKS)})")
@@ -69,8 +70,14 @@ class ScorerConfig:
             raise ConfigError(f"scorer {self.name!r}: timeout must be > 0, got {self.timeout}")
 
 
-def build_scorer(config: ScorerConfig) -> Callable[[list[str]], list[float]]:
-    """The batch function of a scorer config (imports and checks happen here, once)."""
+def build_scorer(config: ScorerConfig, python: Callable | None = None) -> Callable[[list[str]], list[float]]:
+    """The batch function of a scorer config (imports and checks happen here, once); `python`: the callable of a
+    `python = true` scorer."""
+    if config.python:
+        if python is None:
+            raise ConfigError(f"scorer {config.name!r} is a Python scorer: hand its callable over, "
+                              f"lebm.molecule.design(..., scorers={{{config.name!r}: f}})")
+        return lambda smiles: run_callable(python, smiles, config.timeout)
     if config.pmo:
         return pmo_scorer(config.pmo)
     if config.command:

@@ -75,3 +75,27 @@ def test_evaluate_gives_the_commands_figures(tmp_path, capsys):
     figures = mol.evaluate(generated, reference=reference, train=None, k=[3])
     assert written == pytest.approx(figures, nan_ok=True)
     assert figures["Valid"] == pytest.approx(5 / 6)
+
+
+def test_design_with_a_python_scorer_gives_the_commands_rows(tmp_path):
+    table = {"objectives": [{"property": "qed", "shift": 0.05}], "population": 20, "top_k": 8, "iterations": 1,
+             "train_smiles": "none", "seed": 5}
+    (tmp_path / "d.toml").write_text("[design]\npopulation = 20\ntop_k = 8\niterations = 1\ntrain_smiles = 'none'\n"
+                                     "seed = 5\n[[design.objectives]]\nproperty = 'qed'\nshift = 0.05\n")
+    assert main(["molecule", "design", "--config", str(tmp_path / "d.toml"), "--out", str(tmp_path / "run"),
+                 "--quiet"]) == 0
+    result = mol.design(table)
+    assert result.out_dir is None and len(result.populations) == 2
+    assert result.top.smiles.tolist() == pd.read_csv(tmp_path / "run" / "top.csv").smiles.tolist()
+    calls = []
+
+    def score(smiles):
+        calls.append(len(smiles))
+        return [len(s) / 100 for s in smiles]
+
+    scored = mol.design(objectives=[{"property": "size", "shift": 0.05}], scorers={"size": score}, population=20,
+                        top_k=8, iterations=1, train_smiles="none", out_dir=tmp_path / "mine")
+    assert sum(calls) == scored.summary.oracle_calls.iloc[-1] and (tmp_path / "mine" / "top.csv").exists()
+    with pytest.raises(ConfigError, match="hand its callable over"):
+        mol.design({"scorers": [{"name": "size", "python": True}], "objectives": [{"property": "size"}],
+                    "population": 20, "top_k": 8, "iterations": 1, "train_smiles": "none"})

@@ -38,7 +38,7 @@ def test_default_output_files_are_named_after_what_they_hold(command, output):
 
 
 def test_a_design_without_a_model_runs_on_the_bundled_model(tmp_path):
-    from lebm.molecule.design import DesignConfig, DesignRun, Objective
+    from lebm.molecule.sgds import DesignConfig, DesignRun, Objective
 
     run = DesignRun(DesignConfig(model=str(BUNDLED), objectives=[Objective("qed")], population=2, top_k=1,
                                  train_smiles="none"), tmp_path)

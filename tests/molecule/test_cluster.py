@@ -119,7 +119,7 @@ def test_a_design_run_on_a_local_cluster_matches_the_run_in_process(tmp_path):
     import pandas as pd
 
     from lebm.molecule.cli import BUNDLED
-    from lebm.molecule.design import Constraint, DesignConfig, DesignRun, Objective
+    from lebm.molecule.sgds import Constraint, DesignConfig, DesignRun, Objective
 
     command = ScorerConfig(name="length", command=f"{sys.executable} -c \"import sys; "
                            "[print(len(l.strip())) for l in sys.stdin]\"")

@@ -12,7 +12,7 @@ import torch
 from lebm.core.cli import main
 from lebm.core.config import from_dict
 from lebm.core.errors import ConfigError
-from lebm.molecule.design import Constraint, DesignConfig, DesignRun, Objective
+from lebm.molecule.sgds import Constraint, DesignConfig, DesignRun, Objective
 from lebm.molecule.scoring import ScorerConfig
 
 from .conftest import train_tiny
@@ -55,7 +55,7 @@ def test_two_iterations_write_every_output_and_resume_matches(qed_model, tmp_pat
     assert (summary.qed_top1.diff().dropna() >= 0).all()  # the kept population never loses its best
     top = pd.read_csv(whole / "top.csv")
     assert top.feasible.all() and (top.sa <= 7.0).all()
-    from lebm.molecule.design import _rings_allowed
+    from lebm.molecule.sgds import _rings_allowed
 
     assert all(_rings_allowed(s, {5, 6}) for s in top.canonical_smiles)
 
@@ -124,7 +124,7 @@ def test_objective_without_a_head_is_refused(qed_model, tmp_path):
 
 def test_ring_size_constraint_reads_every_ring():
     from lebm.molecule.data import moses_smiles
-    from lebm.molecule.design import _rings_allowed
+    from lebm.molecule.sgds import _rings_allowed
 
     assert _rings_allowed("c1ccccc1C1CCCC1", {5, 6}) and _rings_allowed("CCO", {6})
     assert not _rings_allowed("C1CC1c1ccccc1", {5, 6}) and not _rings_allowed("C1CCCCCCC1", {5, 6})

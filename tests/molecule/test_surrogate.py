@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 from rdkit import Chem
 
-from lebm.molecule.design import DesignRun
+from lebm.molecule.sgds import DesignRun
 from lebm.molecule.oracles import PROPERTIES
 from lebm.molecule.surrogate import fingerprint_matrix, gp_posterior, screen, tanimoto
 

@@ -24,6 +24,7 @@ import random
 import shutil
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -187,8 +188,11 @@ OUTPUTS = ("population_*.csv", "scored_*.csv", "summary.csv", "state", "state.ol
 
 
 class DesignRun:
-    def __init__(self, config: DesignConfig, out_dir: Path, quiet: bool = False):
+    def __init__(self, config: DesignConfig, out_dir: Path, quiet: bool = False,
+                 callables: dict[str, Callable[[list[str]], list[float]]] | None = None):
+        """`callables`: the functions of the config's Python scorers (`python = true`), by name."""
         self.cfg, self.out, self.quiet = config, Path(out_dir), quiet
+        callables = callables or {}
         self.device = pick_device(config.device)
         self.model = MoleculeModel.from_pretrained(config.model, device=self.device)
         if config.start_smiles:  # standardised like every input (largest fragment, neutral), and encodable
@@ -209,7 +213,8 @@ class DesignRun:
                               "--properties, or set learn_heads = true to learn one during the run")
         names = dict.fromkeys([o.property for o in config.objectives] + [c.property for c in config.constraints])
         self.oracles = {n: Oracle(n, config.start_smiles or None, config.docking,
-                                  build_scorer(scorers[n]) if n in scorers else None) for n in names}
+                                  build_scorer(scorers[n], callables.get(n)) if n in scorers else None)
+                        for n in names}
         self.scaffolds: dict[str, str] = {}
         self.fingerprints: dict[str, object] = {}  # the similarity filter's, by canonical SMILES
         self.state = DesignState()
