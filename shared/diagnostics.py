@@ -95,7 +95,8 @@ def mutual_information(mean: torch.Tensor, logvar: torch.Tensor, draws: int = 1)
 
 
 def active_units(means: torch.Tensor, threshold: float = 0.01) -> int:
-    return int((means.var(0) > threshold).sum())
+    """Latent dimensions whose posterior mean varies across examples by more than `threshold` (0 for one example)."""
+    return int((means.var(0) > threshold).sum()) if len(means) > 1 else 0
 
 
 def mmd(a: torch.Tensor, b: torch.Tensor) -> float:

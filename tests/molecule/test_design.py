@@ -262,18 +262,18 @@ def test_a_builtin_objective_without_a_head_learns_one_when_asked(qed_model, tmp
 
 
 def test_the_readme_plugin_example_runs(tmp_path, monkeypatch):
-    """The README's worked example (a command scorer, a transform, a constraint, the diversity filter) on the
+    """The molecule docs' worked example (a command scorer, a transform, a constraint, the diversity filter) on the
     bundled model, shortened to one small iteration."""
     import re
     import sys
     import textwrap
 
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    readme = (Path(__file__).resolve().parents[2] / "docs" / "molecule.md").read_text()
     toml = textwrap.dedent(re.search(r"  ```toml\n(  # design_activity\.toml.*?)\n  ```", readme, re.S).group(1))
     script = textwrap.dedent(re.search(r"  ```python\n(  # score_activity\.py.*?)\n  ```", readme, re.S).group(1))
     for old, new in (("population = 500", "population = 40"), ("top_k = 100", "top_k = 10"),
                      ("iterations = 20", "iterations = 1"), ('command = "python ', f'command = "{sys.executable} ')):
-        assert old in toml, f"the README example no longer contains {old!r}"
+        assert old in toml, f"the docs example no longer contains {old!r}"
         toml = toml.replace(old, new)
     (tmp_path / "design_activity.toml").write_text(toml.replace("[design]\n", "[design]\ntrain_smiles = 'none'\n"))
     (tmp_path / "score_activity.py").write_text(script)
