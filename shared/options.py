@@ -108,7 +108,7 @@ class TrainConfig(LearnConfig):
                                  "its fluency); ignored when resuming ('' = off)")
     init_from: str = option("", "a model directory whose every part (prior, generator, encoder, heads) starts this run, "
                                 "the optimisers fresh at step 0: to go on training a saved model, e.g. with other "
-                                "settings or precision; ignored when resuming ('' = off)")
+                                "settings or precision (a warm_start beside it is ignored); ignored when resuming ('' = off)")
     diagnose: int = option(256, "latent diagnostics at every evaluation on this many fixed training rows (0 = off)")
 
     def __post_init__(self) -> None:
@@ -116,8 +116,6 @@ class TrainConfig(LearnConfig):
         for name in ("steps", "batch_size"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.init_from and self.warm_start:
-            raise ConfigError("init_from and warm_start both name a starting model: give one")
         for name in ("log_every", "eval_every", "checkpoint_every", "max_minutes", "diagnose"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")

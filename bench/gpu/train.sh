@@ -16,6 +16,15 @@ fi
 export PYTHONUNBUFFERED=1
 OUT=${OUT:-runs/gpu-out}
 mkdir -p "$OUT" runs/gpu
+if [ -n "${INIT_FROM:-}" ]; then
+  python3 -m lebm molecule train --preset latent --config "$INIT_FROM/train_config.toml" --init-from "$INIT_FROM" \
+    --out runs/gpu/latent --steps 100000000 --batch-size 1024 --max-minutes "$MINUTES" --eval-every 2000 \
+    --checkpoint-every 2000 --quiet --kl-warmup-steps 0 --precision auto --properties qed sa logp mw tpsa plogp \
+    --jobs 16 2>&1 | tail -3
+  tar -czf "$OUT/latent.tar.gz" -C runs/gpu/latent model train_log.jsonl config.toml
+  ls -la "$OUT"
+  exit 0
+fi
 lm=$(python3 -c "print(round($MINUTES / 3, 2))")
 latent=$(python3 -c "print(round(2 * $MINUTES / 3, 2))")
 printf '[model.decoder]\nhidden = %s\n' "$HIDDEN" > runs/gpu/charrnn.toml
