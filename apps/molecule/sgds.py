@@ -217,6 +217,7 @@ class DesignRun:
                         for n in names}
         self.scaffolds: dict[str, str] = {}
         self.fingerprints: dict[str, object] = {}  # the similarity filter's, by canonical SMILES
+        self.surrogate_fingerprints: dict[str, np.ndarray] = {}  # the surrogate's rows, by canonical SMILES
         self.state = DesignState()
         self.train: set[str] | None = None
         if config.train_smiles in DATASETS:
@@ -282,7 +283,7 @@ class DesignRun:
         fit = self.fitness(scored).to_numpy(dtype=np.float64)
         ok = np.isfinite(fit)
         pick = screen(scored.canonical_smiles[ok].tolist(), fit[ok], list(first), k, self.cfg.screen_beta,
-                      self.cfg.seed * 1000 + self.state.iteration)
+                      self.cfg.seed * 1000 + self.state.iteration, self.surrogate_fingerprints)
         return sorted(list(first.values())[i] for i in pick)
 
     def cluster(self):
@@ -445,14 +446,15 @@ class DesignRun:
             for a in range(0, len(z_new), 256):
                 smiles += self.model.decode_smiles(z_new[a:a + 256], temperature=self.state.boost ** 0.25)
                 bar.update(len(smiles) - bar.n)
+            if made > self.cfg.population:  # the surrogate picks which proposals are paid for
+                keep = self.screened(smiles + graph, self.cfg.population)
+                z_new = z_new[torch.tensor([i for i in keep if i < len(smiles)], dtype=torch.long, device=z_new.device)]
+                smiles, graph = [smiles[i] for i in keep if i < len(smiles)], \
+                    [graph[i - len(smiles)] for i in keep if i >= len(smiles)]
             sources = ["latent"] * len(smiles) + ["graph"] * len(graph)
             if graph:  # graph proposals enter the population with their posterior means as latents
                 z_new = torch.cat([z_new, posterior_means(self.model, graph)])
                 smiles += graph
-            if made > self.cfg.population:
-                keep = self.screened(smiles, self.cfg.population)
-                z_new = z_new[torch.tensor(keep, dtype=torch.long, device=z_new.device)]
-                smiles, sources = [smiles[i] for i in keep], [sources[i] for i in keep]
             self.save_pending(it, z_new, smiles, sources)
             done = None
         else:

@@ -17,11 +17,17 @@ from .oracles import similarity_fingerprint
 TRAIN_TOP, TRAIN_RANDOM = 400, 400  # the GP sees the best scored molecules and a random share of the rest
 
 
-def fingerprint_matrix(smiles: list[str]) -> np.ndarray:
-    """[N, 2048] float32 0/1 Morgan radius-2 fingerprints of valid SMILES (the similarity oracle's)."""
+def fingerprint_matrix(smiles: list[str], cache: dict[str, np.ndarray] | None = None) -> np.ndarray:
+    """[N, 2048] float32 0/1 Morgan radius-2 fingerprints of valid SMILES (the similarity oracle's); `cache` keeps
+    each molecule's row across calls."""
     out = np.zeros((len(smiles), 2048), np.float32)
     for i, s in enumerate(smiles):
+        if cache is not None and s in cache:
+            out[i] = cache[s]
+            continue
         DataStructs.ConvertToNumpyArray(similarity_fingerprint(s), out[i])
+        if cache is not None:
+            cache[s] = out[i].astype(np.uint8)
     return out
 
 
@@ -54,13 +60,13 @@ def training_rows(y: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 def screen(scored: list[str], values: np.ndarray, candidates: list[str], k: int, beta: float = 1.0,
-           seed: int = 0) -> np.ndarray:
+           seed: int = 0, cache: dict[str, np.ndarray] | None = None) -> np.ndarray:
     """Indices of the k candidates (distinct, valid, not yet scored) with the highest mean + beta * sd under a
     Tanimoto GP fitted on `scored` molecules and their (higher is better) `values`; all of them when k covers them."""
     if len(candidates) <= k or len(scored) < 2:
         return np.arange(min(k, len(candidates)))
     rng = np.random.default_rng(seed)
     rows = training_rows(np.asarray(values, np.float64), rng)
-    x = fingerprint_matrix([scored[i] for i in rows])
+    x = fingerprint_matrix([scored[i] for i in rows], cache)
     mean, sd = gp_posterior(x, np.asarray(values, np.float64)[rows], fingerprint_matrix(candidates))
     return np.argsort(-(mean + beta * sd), kind="stable")[:k]
