@@ -139,8 +139,18 @@ class DefaultsFormatter(argparse.HelpFormatter):
         return text
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("lebm")
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        return "(not installed)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lebm", description="Latent-space energy-based models: one core, three apps.")
+    parser.add_argument("--version", action="version", version=f"lebm {_version()}")
     sub = parser.add_subparsers(dest="group", required=True)
     add_toy_group(sub)
     for ep in sorted(entry_points(group="lebm.commands"), key=lambda e: e.name):

@@ -202,6 +202,8 @@ def read_smiles_file(path: str | Path, column: str | None = None) -> list[str]:
         raise DataError(f"{path} could not be read: {str(e).splitlines()[0]}") from None
     if not values:
         raise DataError(f"{path} has no rows")
+    if not any(str(v).strip() for v in values):
+        raise DataError(f"{path} has no molecules (empty, or blank lines only)")
     return [str(v).strip() for v in values]
 
 

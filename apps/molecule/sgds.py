@@ -406,7 +406,13 @@ class DesignRun:
         torch.manual_seed(self.cfg.seed)
         if resume and ((self.out / "state" / "state.json").exists() or (self.out / "pending").exists()):
             self.load()
-            print(f"resuming {self.out} after iteration {len(self.state.history) - 1}", file=sys.stderr)
+            done = len(self.state.history) - 1
+            if done >= self.cfg.iterations or self.over_budget():
+                print(f"{self.out} has finished: {done} iterations, {self.state.oracle_calls} oracle calls; to extend it, "
+                      f"resume with more iterations (--iterations {done + 10}) or a larger oracle_budget",
+                      file=sys.stderr)
+            else:
+                print(f"resuming {self.out} after iteration {done}", file=sys.stderr)
         bar = progress(total=self.cfg.iterations + 1, initial=len(self.state.history), desc="design", unit="iteration",
                        quiet=self.quiet)
         try:
@@ -622,7 +628,8 @@ class DesignRun:
         write_atomic(self.out / f"scored_{it:03d}.csv", lambda p: proposals.to_csv(p, index=False))
         write_atomic(self.out / f"population_{it:03d}.csv", lambda p: self.population.to_csv(p, index=False))
         self.write_top()
-        write_atomic(self.out / "summary.csv", lambda p: pd.DataFrame(self.state.history).to_csv(p, index=False))
+        summary = pd.DataFrame(self.state.history)[list(row)]  # this row's order: a resumed run's state has sorted keys
+        write_atomic(self.out / "summary.csv", lambda p: summary.to_csv(p, index=False))
         self.save()
         shutil.rmtree(self.out / "pending", ignore_errors=True)  # the iteration is in the state now
 

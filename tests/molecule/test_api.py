@@ -99,3 +99,31 @@ def test_design_with_a_python_scorer_gives_the_commands_rows(tmp_path):
     with pytest.raises(ConfigError, match="hand its callable over"):
         mol.design({"scorers": [{"name": "size", "python": True}], "objectives": [{"property": "size"}],
                     "population": 20, "top_k": 8, "iterations": 1, "train_smiles": "none"})
+
+
+def test_rough_edges(tmp_path, capsys):
+    for name, text in (("empty.smi", ""), ("blank.txt", "\n\n"), ("empty.csv", "smiles\n")):
+        (tmp_path / name).write_text(text)
+        assert main(["molecule", "evaluate", str(tmp_path / name), "--train", "none"]) == 2
+        assert f"error: {tmp_path / name} has no" in capsys.readouterr().err
+    (tmp_path / "bad.smi").write_text("C1CC\nnot_a_smiles\n")
+    assert main(["molecule", "evaluate", str(tmp_path / "bad.smi"), "--train", "none", "--reference",
+                 "moses-test-fcd", "-k", "1"]) == 0
+    assert "warning: none of the 2 molecules" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_:
+        main(["--version"])
+    assert exit_.value.code == 0 and capsys.readouterr().out.startswith("lebm ")
+
+
+def test_resuming_a_finished_design_run_says_how_to_extend_it(tmp_path, capsys):
+    (tmp_path / "d.toml").write_text("[design]\npopulation = 12\ntop_k = 4\niterations = 1\ntrain_smiles = 'none'\n"
+                                     "[[design.objectives]]\nproperty = 'qed'\n")
+    args = ["molecule", "design", "--config", str(tmp_path / "d.toml"), "--out", str(tmp_path / "run"), "--quiet"]
+    assert main(args) == 0
+    columns = pd.read_csv(tmp_path / "run" / "summary.csv").columns.tolist()
+    capsys.readouterr()
+    assert main([*args, "--resume"]) == 0
+    err = capsys.readouterr().err
+    assert "has finished: 1 iterations" in err and "--iterations 11" in err
+    assert main([*args, "--resume", "--iterations", "2"]) == 0
+    assert pd.read_csv(tmp_path / "run" / "summary.csv").columns.tolist() == columns  # order kept after a resume
