@@ -137,7 +137,17 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
                         f"(its classes: {', '.join(map(repr, names))})")
     if not known.any():
         raise DataError(f"{args.data}: column {args.label_column!r} has no labeled rows to evaluate on")
-    predicted = np.array([names[int(c)] for c in clf.predict(columns.transform(frame, args.data))])
-    accuracy = float((predicted[known.to_numpy()] == labels[known].to_numpy()).mean())
-    print(json.dumps({"rows": int(known.sum()), "accuracy": accuracy}))
+    from sklearn.metrics import brier_score_loss, log_loss
+
+    proba = clf.predict_proba(columns.transform(frame, args.data))[known.to_numpy()]
+    predicted = np.array([names[int(c)] for c in clf.classes_[proba.argmax(1)]])
+    truth = labels[known].to_numpy()
+    onehot = (truth[:, None] == np.array([names[int(c)] for c in clf.classes_])[None, :]).astype(float)
+    figures = {"rows": int(known.sum()), "accuracy": float((predicted == truth).mean()),
+               # multi-class Brier score: mean over rows of the summed squared error of the probability vector
+               "brier": float(((proba - onehot) ** 2).sum(1).mean()),
+               "log_loss": float(log_loss(onehot.argmax(1), proba, labels=list(range(proba.shape[1]))))}
+    if proba.shape[1] == 2:  # scikit-learn's binary Brier score (half the multi-class one), for comparison
+        figures["brier_binary"] = float(brier_score_loss(onehot[:, 1], proba[:, 1]))
+    print(json.dumps(figures))
     return 0

@@ -39,6 +39,12 @@ def test_fit_predict_evaluate(moons_csv, capsys):
     assert main(["semisup", "evaluate", "--model", str(out), "--data", str(moons_csv / "test.csv")]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["rows"] == 300 and 0.5 < result["accuracy"] <= 1
+    truth = pd.read_csv(moons_csv / "test.csv").label.to_numpy()
+    p_true = np.where(truth == "up", pred.p_up, pred.p_down)
+    assert result["accuracy"] == pytest.approx(float((pred.predicted == truth).mean()))
+    assert result["log_loss"] == pytest.approx(float(-np.log(p_true).mean()), rel=1e-4)
+    assert result["brier"] == pytest.approx(float(2 * ((1 - p_true) ** 2).mean()), rel=1e-4)
+    assert result["brier_binary"] == pytest.approx(result["brier"] / 2, rel=1e-4)
 
 
 def test_cli_errors(moons_csv, capsys):
