@@ -77,6 +77,7 @@ def add_group(sub: argparse._SubParsersAction) -> None:
     def decoding(p: argparse.ArgumentParser) -> None:
         p.add_argument("--method", choices=["greedy", "sample", "beam"], default="greedy", help="decoding")
         p.add_argument("--beam", type=int, default=5, help="beam width")
+        p.add_argument("-o", "--output", type=Path, help="also write the rows as a CSV file (as the molecule commands)")
 
     sample = common("sample", "sentences from the prior")
     sample.add_argument("-n", type=int, default=10, help="number of sentences")

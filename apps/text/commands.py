@@ -102,6 +102,17 @@ def load_model(args: argparse.Namespace) -> TextModel:
     return model
 
 
+def write_rows(args: argparse.Namespace, rows) -> int:
+    """With -o FILE, the printed rows also as a CSV file (written atomically)."""
+    if args.output is not None:
+        import pandas as pd
+
+        frame = pd.DataFrame(rows)
+        write_atomic(args.output, lambda p: frame.to_csv(p, index=False))
+        print(f"wrote {args.output}", file=sys.stderr)
+    return 0
+
+
 def api_model(args: argparse.Namespace):
     """The command's model as the Python API's lebm.text.Model."""
     from .api import Model
@@ -130,9 +141,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def cmd_sample(args: argparse.Namespace) -> int:
     if args.n < 1:
         raise DataError(f"-n must be >= 1, got {args.n}")
-    for text in api_model(args).sample(args.n, args.seed, args.method, args.temperature, args.top_p, args.beam):
+    texts = api_model(args).sample(args.n, args.seed, args.method, args.temperature, args.top_p, args.beam)
+    for text in texts:
         print(text)
-    return 0
+    return write_rows(args, {"text": texts})
 
 
 def texts_from(args: argparse.Namespace) -> list[str]:
@@ -149,7 +161,7 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
                                         args.beam)
     for text, rec in zip(frame.text, frame.reconstruction):
         print(f"{text}\n  -> {rec}")
-    return 0
+    return write_rows(args, frame)
 
 
 def cmd_interpolate(args: argparse.Namespace) -> int:
@@ -159,7 +171,7 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
                                         args.method, args.beam)
     for t, text in zip(frame.t, frame.text):
         print(f"{t:.2f}  {text}")
-    return 0
+    return write_rows(args, frame)
 
 
 def cmd_encode(args: argparse.Namespace) -> int:
