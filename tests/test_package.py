@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_the_wheel_installs_beside_another_projects_apps_package(tmp_path):
     source = tmp_path / "source"  # built from a copy: the build's own folders never land in the checkout
-    for name in ("apps", "shared"):
+    for name in ("apps", "shared", "models"):
         shutil.copytree(ROOT / name, source / name, ignore=shutil.ignore_patterns("__pycache__"))
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(ROOT / name, source / name)
@@ -55,3 +55,16 @@ def test_the_wheel_installs_beside_another_projects_apps_package(tmp_path):
     assert probe.returncode == 0, probe.stderr[-3000:]
     who, core = probe.stdout.splitlines()
     assert who == "another project" and Path(core).is_relative_to(site)
+
+    # the wheel carries the bundled models: the commands and the API work with no repository on the path
+    assert {"lebm/models/zinc-lebm/model.safetensors", "lebm/models/bbc-text/tokenizer/tokenizer.json"} <= set(names)
+    assert wheel.stat().st_size < 40e6  # 27 MB: the text model 15 MB, the molecule model 4 MB, reference data
+    for argv in (["lebm", "molecule", "generate", "-n", "20", "-o", "g.csv", "--quiet"], ["lebm", "text", "sample", "-n", "2"]):
+        done = subprocess.run([env / "bin" / argv[0], *argv[1:]], cwd=run, capture_output=True, text=True)
+        assert done.returncode == 0, (argv, done.stderr[-3000:])
+    assert len((run / "g.csv").read_text().splitlines()) == 21
+    api = subprocess.run([python, "-c", "import lebm.molecule as m; from lebm.molecule.cli import BUNDLED; "
+                          "print(len(m.load_model().generate(5)), BUNDLED)"], cwd=run, capture_output=True, text=True)
+    assert api.returncode == 0, api.stderr[-3000:]
+    rows, bundled = api.stdout.split()
+    assert rows == "5" and Path(bundled).is_relative_to(site)

@@ -14,7 +14,7 @@ from lebm.core.cli import add_common, command
 from lebm.core.config import load_toml
 
 # the bundled model, the default of every command: trained on ZINC250k, heads qed, sa, logp, mw, tpsa, plogp
-BUNDLED = Path(__file__).resolve().parents[2] / "models" / "zinc-lebm"
+BUNDLED = Path(str(files("lebm.models") / "zinc-lebm"))  # package data: in the wheel as in the checkout
 PRESETS = ("latent", "fast", "paper", "charrnn")
 
 
