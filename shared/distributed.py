@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 import random
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -66,13 +67,20 @@ def resolve_precision(name: str, device: torch.device, flags: set[str] | None = 
         ("fp32", f"auto: this {what} has no native bf16")
 
 
-def autocast(precision: str, device: torch.device) -> AbstractContextManager[Any]:
-    """A context that runs matrix products in bf16 (weights, gradients and optimiser state stay fp32), or nothing.
-    Enter it around one forward pass at a time: autocast caches its bf16 copies of the weights until the outermost
-    context exits, so a context held across optimiser steps would keep computing with the first step's weights."""
+@contextmanager
+def autocast(precision: str, device: torch.device) -> Iterator[None]:
+    """Matrix products in bf16 inside the block (weights, gradients and optimiser state stay fp32), or nothing. Enter
+    it around one forward pass at a time: autocast keeps its bf16 copies of the weights until the outermost autocast
+    context exits, so this one clears them on leaving, even inside another (a user's, or a disabled one), else the
+    next step would compute with the old weights."""
     if precision != "bf16":
-        return nullcontext()
-    return torch.autocast(device.type, dtype=torch.bfloat16)
+        yield
+        return
+    try:
+        with torch.autocast(device.type, dtype=torch.bfloat16):
+            yield
+    finally:
+        torch.clear_autocast_cache()
 
 
 @dataclass

@@ -62,3 +62,31 @@ def test_init_from_refuses_another_architecture(tmp_path):
     assert main(["molecule", "train", "--data", "moses", "--preset", "charrnn", "--max-molecules", "3000", "--config",
                  str(tmp_path / "wide.toml"), "--out", str(tmp_path / "other"), "--steps", "1", "--quiet",
                  "--init-from", str(first / "model")]) == 2
+
+
+def test_bf16_steps_learn_inside_another_autocast_context():
+    """Autocast keeps its bf16 weight copies until the outermost context exits: the learner clears them after every
+    step, so a caller's own (here disabled) autocast context around the loop does not freeze the weights it uses."""
+    from lebm.core.config import deep_merge, from_dict, to_dict
+    from lebm.core.learning import Learner
+    from lebm.core.options import LearnConfig
+    from lebm.molecule.model import MoleculeConfig
+    from lebm.molecule.tokens import Vocabulary
+
+    smiles = moses_smiles("train")[:2000]
+    vocab = Vocabulary.build(smiles)
+    x = vocab.encode(smiles, 60)
+    table = {"max_len": 60, "decoder": {"hidden": 64, "embed": 16, "use_latent": False},
+             "ebm": {"prior": {"kind": "gaussian", "hidden": []}, "posterior_chain": {"steps": 0},
+                     "posterior_init": "reference", "bag": {"size": 0}}}
+    losses = {}
+    for precision in ("fp32", "bf16"):
+        torch.manual_seed(0)
+        model = MoleculeModel(from_dict(MoleculeConfig, deep_merge(to_dict(MoleculeConfig()), table)), vocab)
+        learner = Learner(model, LearnConfig(precision=precision, lr_generator=3e-3), len(x))
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=False):
+            losses[precision] = [learner.step({"x": x[torch.arange(64 * s, 64 * s + 64) % len(x)],
+                                               "index": torch.arange(64 * s, 64 * s + 64) % len(x)}, s)["nll_x"]
+                                 for s in range(40)]
+    assert losses["bf16"][-1] < 0.7 * losses["bf16"][0]
+    assert losses["bf16"][-1] == pytest.approx(losses["fp32"][-1], rel=0.05)
