@@ -134,12 +134,10 @@ def cmd_generate(args: argparse.Namespace) -> int:
     print(f"{len(frame)} generated, valid {len(valid) / len(frame):.3f}, unique among valid "
           f"{valid.canonical_smiles.nunique() / max(len(valid), 1):.3f}; wrote {args.output}")
     if args.image:
-        from rdkit.Chem import Draw
+        from .props import write_grid
 
         shown = valid.drop_duplicates("canonical_smiles").head(args.image_count)
-        image = Draw.MolsToGridImage([Chem.MolFromSmiles(s) for s in shown.canonical_smiles], molsPerRow=6,
-                                     subImgSize=(250, 200), legends=list(shown.canonical_smiles))
-        write_atomic(args.image, lambda p: image.save(str(p), format="PNG"))
+        write_grid(args.image, list(shown.canonical_smiles), list(shown.canonical_smiles))
         print(f"wrote {args.image} ({len(shown)} molecules)")
     return 0
 
@@ -309,7 +307,7 @@ OPTIMIZE_OUTPUTS = ("lead_*.csv", "lead_*.png", "summary.csv")
 
 def cmd_optimize(args: argparse.Namespace) -> int:
     """Lead optimisation: per lead a CSV of candidates within the similarity bound and a PNG; a summary."""
-    from rdkit.Chem import Draw
+    from .props import write_grid
 
     from .optimize import LeadSettings, optimize_leads
 
@@ -345,12 +343,11 @@ def cmd_optimize(args: argparse.Namespace) -> int:
                      "best_similarity": best.similarity, f"best_{name}": best[name],
                      "best_improvement": best.improvement, "success": bool(best.improvement > 0)})
         if args.images:
-            mols = [Chem.MolFromSmiles(s) for s in [lead, *frame.candidate[: args.image_count]]]
+            shown = [lead, *frame.candidate[: args.image_count]]
             legends = [f"lead {name} {value:.2f}"] + [
                 f"{name} {r[name]:.2f} ({r.improvement:+.2f}), sim {r.similarity:.2f}"
                 for _, r in frame.head(args.image_count).iterrows()]
-            image = Draw.MolsToGridImage(mols, molsPerRow=min(len(mols), 4), subImgSize=(300, 240), legends=legends)
-            write_atomic(args.out / f"lead_{i:04d}.png", lambda p, im=image: im.save(str(p), format="PNG"))
+            write_grid(args.out / f"lead_{i:04d}.png", shown, legends, min(len(shown), 4), (300, 240))
     summary = pd.DataFrame(rows)
     write_atomic(args.out / "summary.csv", lambda p: summary.to_csv(p, index=False))
     gains = summary.best_improvement[summary.success]

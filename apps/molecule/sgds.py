@@ -671,14 +671,13 @@ class DesignRun:
         top = self.population[self.population.feasible].head(100) if len(self.population) else self.population
         write_atomic(self.out / "top.csv", lambda p: top.to_csv(p, index=False))
         self.plot()
-        from rdkit import Chem
-        from rdkit.Chem import Draw
+        from .props import write_grid
 
-        mols = [Chem.MolFromSmiles(s) for s in top.canonical_smiles[:24]]
-        legend = [f"{self.cfg.objectives[0].property} {v:.3f}" for v in top[self.cfg.objectives[0].property][:24]]
-        if mols:
-            image = Draw.MolsToGridImage(mols, molsPerRow=6, subImgSize=(250, 200), legends=legend)
-            write_atomic(self.out / "top.png", lambda p: image.save(str(p), format="PNG"))
+        shown = top.head(24)
+        legends = [", ".join(f"{o.property} {row[o.property]:.3f}" for o in self.cfg.objectives)
+                   for _, row in shown.iterrows()]
+        if len(shown):
+            write_grid(self.out / "top.png", list(shown.canonical_smiles), legends)
 
     def plot(self) -> None:
         import matplotlib

@@ -96,7 +96,7 @@ def test_graph_mutations_add_candidates_near_the_lead(headed_model, tmp_path):
     (["--objective", "nonsense", "--start", "CCO"], "unknown objective 'nonsense'"),
     (["--start", "CCO", "--min-similarity", "1.5"], "--min-similarity must be in [0, 1]"),
     ([], "no lead molecules"),
-    (["--start-file", "EMPTY"], "no lead molecule"),
+    (["--start-file", "EMPTY"], "has no molecules (empty, or blank lines only)"),
 ])
 def test_optimize_errors_are_one_line(headed_model, tmp_path, extra, message, capsys):
     (tmp_path / "empty.smi").write_text("")
@@ -128,7 +128,8 @@ def test_encode_and_reconstruct_refuse_files_without_an_encodable_molecule(heade
     assert main(["molecule", command, str(tmp_path / "in.smi"), "--model", str(headed_model),
                  "-o", str(tmp_path / "out.csv")]) == 2
     err = capsys.readouterr().err
-    assert "error: " in err and "no molecule the model can encode" in err and not (tmp_path / "out.csv").exists()
+    expected = "has no molecules (empty, or blank lines only)" if not content else "no molecule the model can encode"
+    assert "error: " in err and expected in err and not (tmp_path / "out.csv").exists()
 
 
 def test_out_of_the_box_the_bundled_model_samples_and_optimizes(tmp_path, capsys):
