@@ -14,7 +14,7 @@ bench/results/design_<task>.json).
 `constrained`: the `--starts` molecules of a split (ZINC250k test: the JT-VAE / GCPN / MoFlow setting; ZINC250k
 valid to choose settings without touching the test side; or MOSES) with the lowest penalized logP in the
 `--objective` convention (default plogp_jtvae, the ZINC-normalised one those papers report),
-optimised by the loop of `lebm molecule optimize` (apps/molecule/optimize.py: `--repeats` chains per
+optimised by the loop of `lebm molecule optimize` (apps/molecule/leads.py: `--repeats` chains per
 start from its posterior mean, `--steps` Langevin steps on log p_a(z) + log p(y + shift | z), every step
 decoded and scored by the real oracle); a start succeeds for delta when some candidate has Tanimoto
 similarity >= delta and a higher plogP; reported: the success rate and the mean improvement over the
@@ -69,7 +69,7 @@ def constrained(args: argparse.Namespace) -> dict:
     from lebm.molecule.data import clean, dataset_smiles, input_standard
     from lebm.molecule.metrics import cache_dir
     from lebm.molecule.model import MoleculeModel
-    from lebm.molecule.optimize import LeadSettings, optimize_leads
+    from lebm.molecule.leads import LeadSettings, optimize_leads
     from lebm.molecule.oracles import property_table
 
     model = MoleculeModel.from_pretrained(args.model).eval()

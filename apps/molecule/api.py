@@ -276,13 +276,13 @@ def optimize(leads: str | Sequence[str], objective: str = "plogp", min_similarit
     model : Model, optional
         The bundled model when omitted.
     settings
-        steps, chains, step_size, shift, temperature, mutations (lebm.molecule.optimize.LeadSettings).
+        steps, chains, step_size, shift, temperature, mutations (lebm.molecule.leads.LeadSettings).
 
     Returns
     -------
     DataFrame
         One row per candidate: lead, lead_value, candidate, similarity, the objective, improvement, step; best first
-        within each lead.
+        within each lead; ``frame.attrs["leads"]`` maps every lead to its own value (a lead may have no candidate).
 
     Examples
     --------
@@ -290,7 +290,7 @@ def optimize(leads: str | Sequence[str], objective: str = "plogp", min_similarit
     >>> bool((frame.similarity >= 0.4).all() and (frame.improvement > 0).any())
     True
     """
-    from .optimize import LeadSettings, optimize_leads
+    from .leads import LeadSettings, optimize_leads
 
     model = model or load_model()
     lead_settings = LeadSettings(objective=objective, min_similarity=min_similarity, minimize=minimize, **settings)
@@ -299,9 +299,11 @@ def optimize(leads: str | Sequence[str], objective: str = "plogp", min_similarit
     torch.manual_seed(seed)
     values, frames = optimize_leads(model.network, kept, lead_settings, quiet=quiet, cluster=cluster)
     parts = [frame.assign(lead=lead, lead_value=value) for lead, value, frame in zip(kept, values, frames)]
-    out = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+    out = pd.concat(parts, ignore_index=True)
     first = ["lead", "lead_value"]
-    return out[first + [c for c in out.columns if c not in first]]
+    out = out[first + [c for c in out.columns if c not in first]]
+    out.attrs["leads"] = dict(zip(kept, values))  # every lead's own value, those without a candidate too
+    return out
 
 
 @dataclass

@@ -307,9 +307,9 @@ OPTIMIZE_OUTPUTS = ("lead_*.csv", "lead_*.png", "summary.csv")
 
 def cmd_optimize(args: argparse.Namespace) -> int:
     """Lead optimisation: per lead a CSV of candidates within the similarity bound and a PNG; a summary."""
+    from .api import Model, optimize
+    from .leads import LeadSettings
     from .props import write_grid
-
-    from .optimize import LeadSettings, optimize_leads
 
     settings = LeadSettings(args.objective, args.min_similarity, args.steps, args.chains, args.step_size,
                             args.shift, args.temperature, args.minimize, args.mutations)
@@ -331,12 +331,14 @@ def cmd_optimize(args: argparse.Namespace) -> int:
     if report.rejects or report.changed:
         print(f"leads: {report.summary()}", file=sys.stderr)
     leads = report.kept
-    torch.manual_seed(args.seed)
     with open_cluster(args) as cluster:
-        base, frames = optimize_leads(model, leads, settings, quiet=args.quiet, cluster=cluster)
+        found = optimize(leads, args.objective, args.min_similarity, Model(model), args.seed, args.minimize, cluster,
+                         args.quiet, steps=args.steps, chains=args.chains, step_size=args.step_size, shift=args.shift,
+                         temperature=args.temperature, mutations=args.mutations)
     args.out.mkdir(parents=True, exist_ok=True)
     rows, name = [], settings.objective
-    for i, (lead, value, frame) in enumerate(zip(leads, base, frames)):
+    for i, (lead, value) in enumerate(found.attrs["leads"].items()):
+        frame = found[found.lead == lead].drop(columns=["lead", "lead_value"]).reset_index(drop=True)
         write_atomic(args.out / f"lead_{i:04d}.csv", lambda p, f=frame: f.to_csv(p, index=False))
         best = frame.iloc[0] if len(frame) else pd.Series(index=frame.columns, dtype=object)  # none: all NaN
         rows.append({"lead": lead, name: value, "candidates": len(frame), "best_candidate": best.candidate,
@@ -359,7 +361,7 @@ def cmd_optimize(args: argparse.Namespace) -> int:
 
 def cmd_fit_heads(args: argparse.Namespace) -> int:
     """A trained model + property heads regressed on its latent: a new model directory."""
-    from .optimize import fit_heads
+    from .leads import fit_heads
 
     claim_dir(args.out, overwrite=args.overwrite, owned=("config.json", "model.safetensors", "vocab.json",
                                                          "diagnostics.json"), resumable=False)

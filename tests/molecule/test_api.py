@@ -127,3 +127,14 @@ def test_resuming_a_finished_design_run_says_how_to_extend_it(tmp_path, capsys):
     assert "has finished: 1 iterations" in err and "--iterations 11" in err
     assert main([*args, "--resume", "--iterations", "2"]) == 0
     assert pd.read_csv(tmp_path / "run" / "summary.csv").columns.tolist() == columns  # order kept after a resume
+
+
+def test_optimize_gives_the_commands_rows(tmp_path):
+    flags = ["--objective", "logp", "--chains", "4", "--steps", "3", "--mutations", "4", "--seed", "2"]
+    assert main(["molecule", "optimize", "--start", "CCCCCCc1ccccc1", "--start", "CCOc1ccccc1", *flags, "--out",
+                 str(tmp_path / "opt"), "--quiet"]) == 0
+    frame = mol.optimize(["CCCCCCc1ccccc1", "CCOc1ccccc1"], objective="logp", chains=4, steps=3, mutations=4, seed=2)
+    assert set(frame.attrs["leads"]) == {"CCCCCCc1ccccc1", "CCOc1ccccc1"}
+    for i, lead in enumerate(frame.attrs["leads"]):
+        written = pd.read_csv(tmp_path / "opt" / f"lead_{i:04d}.csv")
+        assert written.candidate.tolist() == frame[frame.lead == lead].candidate.tolist()
