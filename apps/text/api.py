@@ -93,8 +93,8 @@ class Model:
         z = self.network.sample_prior(n).z.detach()
         return self.network.decode_latents(z, method, temperature, top_p, beam)
 
-    def encode(self, texts: str | Sequence[str], seed: int = 0, chains: int = 4, refine_steps: int | None = None
-               ) -> np.ndarray:
+    def encode(self, texts: str | Sequence[str], seed: int = 0, chains: int = 4, refine_steps: int | None = None,
+               quiet: bool = True) -> np.ndarray:
         """Posterior means [N, d] of sentences: latent features for a classifier.
 
         Examples
@@ -105,7 +105,7 @@ class Model:
         require_latent(self.network, "encoding")
         torch.manual_seed(seed)
         texts = [texts] if isinstance(texts, str) else list(texts)
-        return posterior_means(self.network, texts, chains, refine_steps=self.default_refine(refine_steps)).numpy()
+        return posterior_means(self.network, texts, chains, quiet, self.default_refine(refine_steps)).numpy()
 
     def reconstruct(self, texts: str | Sequence[str], seed: int = 0, chains: int = 4, refine_steps: int = 0,
                     method: Decoding = "greedy", beam: int = 5) -> pd.DataFrame:

@@ -180,7 +180,9 @@ def cmd_encode(args: argparse.Namespace) -> int:
     if args.output.suffix not in (".csv", ".npy"):
         raise DataError(f"--output must end in .csv or .npy, got {args.output.name}")
     corpus = load_corpus(str(args.input))
-    feats = posterior_means(model, corpus.texts, args.chains, args.quiet, refine_steps=args.refine_steps).numpy()
+    from .api import Model
+
+    feats = Model(model).encode(corpus.texts, args.seed, args.chains, args.refine_steps, quiet=args.quiet)
     if args.output.suffix == ".npy":
         write_atomic(args.output, lambda p: np.save(p.open("wb"), feats))
     else:
