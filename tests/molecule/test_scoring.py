@@ -108,8 +108,8 @@ def test_a_command_plugin_scores_and_its_failures_are_counted(tmp_path):
 
 
 @pytest.mark.parametrize("table, message", [
-    ({"name": "x"}, "exactly one of callable, command, pmo (got none)"),
-    ({"name": "x", "callable": "a:b", "pmo": "qed"}, "exactly one of callable, command, pmo (got callable, pmo)"),
+    ({"name": "x"}, "exactly one of callable, command, pmo, python (got none)"),
+    ({"name": "x", "callable": "a:b", "pmo": "qed"}, "exactly one of callable, command, pmo, python (got callable, pmo)"),
     ({"name": "x", "pmo": "drd2"}, "unknown PMO task 'drd2'"),
     ({"name": "x", "callable": "no_colon"}, "must be 'module:function'"),
     ({"name": "x", "command": "true", "timeout": 0}, "timeout must be > 0"),
