@@ -138,3 +138,20 @@ def test_optimize_gives_the_commands_rows(tmp_path):
     for i, lead in enumerate(frame.attrs["leads"]):
         written = pd.read_csv(tmp_path / "opt" / f"lead_{i:04d}.csv")
         assert written.candidate.tolist() == frame[frame.lead == lead].candidate.tolist()
+
+
+def test_generate_samples_with_the_prior_chain_recorded_in_the_model_directory(tmp_path):
+    import json
+    import shutil
+
+    from lebm.molecule.cli import BUNDLED
+
+    shutil.copytree(BUNDLED, tmp_path / "m")
+    header = json.loads((tmp_path / "m" / "config.json").read_text())
+    assert header["config"]["ebm"]["prior_chain"]["steps"] == 0  # the bundled model samples N(0, I) (chosen on valid)
+    header["config"]["ebm"]["prior_chain"]["steps"] = 5
+    (tmp_path / "m" / "config.json").write_text(json.dumps(header))
+    chained = mol.load_model(tmp_path / "m")
+    own = chained.generate(20, seed=1).smiles.tolist()
+    assert own == chained.generate(20, seed=1, prior_steps=5).smiles.tolist()
+    assert own != chained.generate(20, seed=1, prior_steps=0).smiles.tolist()
