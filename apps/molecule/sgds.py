@@ -102,6 +102,8 @@ class DesignConfig:
     finetune_batch: int = option(128, "batch size of the fine-tuning")
     iterations: int = option(10, "number of shift iterations")
     oracle_budget: int | None = option(None, "stop once this many oracle calls were made (unset: no limit)")
+    patience: int = option(0, "stop once the 100 best scores (fitness) of the run are unchanged for this many "
+                              "iterations in a row (PMO's convergence rule: 5; 0: off)")
     jobs: int = option(1, "oracle worker processes: with jobs > 1 and no scheduler, a Dask LocalCluster of this many "
                           "single-threaded workers")
     scheduler: str = option("", "a Dask scheduler's address (tcp://HOST:8786): the oracles run on its workers "
@@ -167,6 +169,8 @@ class DesignConfig:
             raise ConfigError(f"elite must be >= 0, got {self.elite}")
         if not 0 < self.max_similarity <= 1:
             raise ConfigError(f"max_similarity must be in (0, 1] (1: off), got {self.max_similarity}")
+        if self.patience < 0:
+            raise ConfigError(f"patience must be >= 0 (0: off), got {self.patience}")
         if self.screen < 1:
             raise ConfigError(f"screen must be >= 1 (1: off), got {self.screen}")
         if self.top_k > self.population:
@@ -180,6 +184,8 @@ class DesignState:
     history: list[dict] = field(default_factory=list)
     share: float = 0.0  # graph proposals' share of the next iteration
     boost: float = 1.0  # exploration: step size factor of the next latent moves
+    best: list[float] = field(default_factory=list)  # the 100 best fitness values at the last check (patience)
+    unchanged: int = 0  # checks in a row they stayed the same
 
 
 # what a design run writes into its directory (`--overwrite` removes these, and only these)
@@ -407,7 +413,8 @@ class DesignRun:
         if resume and ((self.out / "state" / "state.json").exists() or (self.out / "pending").exists()):
             self.load()
             done = len(self.state.history) - 1
-            if done >= self.cfg.iterations or self.over_budget():
+            spent = self.cfg.oracle_budget is not None and self.state.oracle_calls >= self.cfg.oracle_budget
+            if done >= self.cfg.iterations or spent:
                 print(f"{self.out} has finished: {done} iterations, {self.state.oracle_calls} oracle calls; to extend it, "
                       f"resume with more iterations (--iterations {done + 10}) or a larger oracle_budget",
                       file=sys.stderr)
@@ -606,7 +613,16 @@ class DesignRun:
                     opt.step()
 
     def over_budget(self) -> bool:
-        return self.cfg.oracle_budget is not None and self.state.oracle_calls >= self.cfg.oracle_budget
+        """The oracle budget is spent, or (patience) the 100 best scores have stopped changing."""
+        if self.cfg.oracle_budget is not None and self.state.oracle_calls >= self.cfg.oracle_budget:
+            return True
+        if not self.cfg.patience:
+            return False
+        scored = pd.DataFrame(list(self.known.values()), columns=list(self.oracles))
+        best = sorted((v for v in self.fitness(scored) if np.isfinite(v)), reverse=True)[:100]
+        self.state.unchanged = self.state.unchanged + 1 if best == self.state.best else 0
+        self.state.best = best
+        return len(best) == 100 and self.state.unchanged >= self.cfg.patience
 
     # --- outputs and state ----------------------------------------------------------------------
     def record(self, proposals: pd.DataFrame, seconds: float = 0.0) -> None:
@@ -641,7 +657,8 @@ class DesignRun:
             np.save(tmp / "latents.npy", self.z.cpu().numpy())
             save_json(tmp / "state.json", {"iteration": self.state.iteration, "oracle_calls": self.state.oracle_calls,
                                            "history": self.state.history, "share": self.state.share,
-                                           "boost": self.state.boost, "config": to_dict(self.cfg)})
+                                           "boost": self.state.boost, "best": self.state.best,
+                                           "unchanged": self.state.unchanged, "config": to_dict(self.cfg)})
             torch.save(rng_state(), tmp / "rng.pt")
 
         write_dir_atomic(self.out / "state", fill)
@@ -663,7 +680,7 @@ class DesignRun:
         self.population = _read_scored(state_dir / "population.csv")
         self.z = torch.from_numpy(np.load(state_dir / "latents.npy", allow_pickle=False)).to(self.device)
         self.state = DesignState(saved["iteration"], saved["oracle_calls"], saved["history"], saved["share"],
-                                 saved["boost"])
+                                 saved["boost"], saved.get("best", []), saved.get("unchanged", 0))
         set_rng_state(torch.load(state_dir / "rng.pt", weights_only=True))
 
     def write_top(self) -> None:

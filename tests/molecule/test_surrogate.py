@@ -47,3 +47,33 @@ def test_a_screened_run_pays_only_population_per_iteration(tmp_path):
     later = pd.concat(scored[1:])
     assert later.valid.all() and later.canonical_smiles.is_unique  # screened: new, distinct, valid molecules only
     assert not set(later.canonical_smiles) & set(scored[0].canonical_smiles)
+
+
+def test_pmo_accounting_through_the_api_with_a_surrogate(tmp_path):
+    """The harness's path: a budgeted scorer handed to lebm.molecule.design. Every paid call goes through the
+    scorer once (the surrogate's predictions are free and never enter the history), the run stops at the budget,
+    and a repeat or an invalid SMILES is never paid."""
+    import sys
+    from pathlib import Path
+
+    from lebm.molecule import design
+    from lebm.molecule.scoring import BudgetedScorer, pmo_scorer
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+    from pmo import spent_is_nan
+
+    seen: list[str] = []
+    oracle = pmo_scorer("qed")
+    scorer = BudgetedScorer(lambda smiles: (seen.extend(smiles), oracle(smiles))[1], 150)
+    result = design(objectives=[{"property": "task", "shift": 0.05}], scorers={"task": spent_is_nan(scorer)},
+                    population=60, top_k=20, iterations=20, train_smiles="none", screen=3, oracle_budget=150, seed=3)
+    assert len(scorer.history) == 150 and len(seen) == len(set(seen)) == 150
+    assert result.summary.oracle_calls.iloc[-1] >= 150 and len(result.summary) <= 4
+
+
+def test_patience_stops_a_run_whose_best_scores_stopped_changing():
+    from lebm.molecule import design
+
+    result = design(objectives=[{"property": "flat", "shift": 0.05}], scorers={"flat": lambda s: [1.0] * len(s)},
+                    population=120, top_k=20, iterations=12, train_smiles="none", patience=2, seed=0)
+    assert len(result.summary) < 12  # stopped before its iterations ran out
