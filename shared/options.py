@@ -106,9 +106,10 @@ class TrainConfig(LearnConfig):
     warm_start: str = option("", "a model directory whose generator starts this run (e.g. a language model's "
                                  "decoder, use_latent = false: z's weights start at zero, so training begins from "
                                  "its fluency); ignored when resuming ('' = off)")
-    init_from: str = option("", "a model directory whose every part (prior, generator, encoder, heads) starts this run, "
-                                "the optimisers fresh at step 0: to go on training a saved model, e.g. with other "
-                                "settings or precision (a warm_start beside it is ignored); ignored when resuming ('' = off)")
+    init_from: str = option("", "a model directory whose every part (prior, generator, encoder, heads) starts this "
+                                "run, the optimisers fresh at step 0: to go on training a saved model, e.g. with "
+                                "other settings or precision (a warm_start beside it is ignored); ignored when "
+                                "resuming ('' = off)")
     diagnose: int = option(256, "latent diagnostics at every evaluation on this many fixed training rows (0 = off)")
 
     def __post_init__(self) -> None:

@@ -243,7 +243,8 @@ def evaluate(smiles: Sequence[str], reference: str | Sequence[str] = "zinc250k-t
     scaffold_reference = None
     if isinstance(reference, str):
         if reference not in REFERENCES:
-            raise ConfigError(f"reference must be one of {', '.join(REFERENCES)} or a list of SMILES, got {reference!r}")
+            raise ConfigError(f"reference must be one of {', '.join(REFERENCES)} or a list of SMILES, "
+                              f"got {reference!r}")
         if reference == "moses-test-fcd":
             stats = shipped_fcd_reference()
         else:
@@ -261,8 +262,9 @@ def evaluate(smiles: Sequence[str], reference: str | Sequence[str] = "zinc250k-t
     return moses_metrics(smiles, stats, train_set, tuple(k), quiet=quiet, scaffold_reference=scaffold_reference)
 
 
-def optimize(leads: str | Sequence[str], objective: str = "plogp", min_similarity: float = 0.4, model: Model | None = None,
-             seed: int = 0, minimize: bool = False, cluster: Any = None, quiet: bool = True, **settings: Any
+def optimize(leads: str | Sequence[str], objective: str = "plogp", min_similarity: float = 0.4,
+             model: Model | None = None, seed: int = 0, minimize: bool = False, cluster: Any = None,
+             quiet: bool = True, **settings: Any
              ) -> pd.DataFrame:
     """Lead optimisation: candidates near each lead (Tanimoto >= min_similarity) with a better objective, from latent
     moves along the objective's head and graph mutations of the best.
@@ -372,8 +374,8 @@ def design(config: Any = None, scorers: dict[str, Callable[[list[str]], list[flo
     """
     from lebm.core.config import resolve, to_dict
 
-    from .sgds import DesignConfig, DesignRun
     from .scoring import ScorerConfig
+    from .sgds import DesignConfig, DesignRun
 
     scorers = dict(scorers or {})
     if isinstance(config, str | Path):

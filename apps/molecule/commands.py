@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -20,7 +19,7 @@ from lebm.core.errors import ConfigError, DataError
 from lebm.core.io import RUN_ENTRIES, claim_dir, save_json, save_npy, write_atomic
 from lebm.core.trainer import TrainConfig, Trainer
 
-from .cli import BUNDLED, preset
+from .cli import preset
 from .data import (
     DATASETS,
     Standardise,

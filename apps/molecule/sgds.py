@@ -415,8 +415,8 @@ class DesignRun:
             done = len(self.state.history) - 1
             spent = self.cfg.oracle_budget is not None and self.state.oracle_calls >= self.cfg.oracle_budget
             if done >= self.cfg.iterations or spent:
-                print(f"{self.out} has finished: {done} iterations, {self.state.oracle_calls} oracle calls; to extend it, "
-                      f"resume with more iterations (--iterations {done + 10}) or a larger oracle_budget",
+                print(f"{self.out} has finished: {done} iterations, {self.state.oracle_calls} oracle calls; to "
+                      f"extend it, resume with more iterations (--iterations {done + 10}) or a larger oracle_budget",
                       file=sys.stderr)
             else:
                 print(f"resuming {self.out} after iteration {done}", file=sys.stderr)

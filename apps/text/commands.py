@@ -12,13 +12,13 @@ import torch
 from lebm.core.cli import print_preset
 from lebm.core.config import config_toml, deep_merge, from_dict, load_toml, resolve, to_dict
 from lebm.core.distributed import pick_device
-from lebm.core.errors import ConfigError, DataError
+from lebm.core.errors import DataError
 from lebm.core.io import RUN_ENTRIES, claim_dir, save_json, write_atomic
 from lebm.core.trainer import TrainConfig, Trainer
 
+from .api import posterior_means, require_latent
 from .cli import REFINE_STEPS, preset
 from .data import Corpus, encode, load_corpus, load_tokenizer, train_tokenizer
-from .api import posterior_means, require_latent
 from .evaluate import evaluate
 from .model import TextConfig, TextModel
 

@@ -4,11 +4,10 @@ import numpy as np
 import pandas as pd
 from rdkit import Chem
 
-from lebm.molecule.sgds import DesignRun
-from lebm.molecule.oracles import PROPERTIES
-from lebm.molecule.surrogate import fingerprint_matrix, gp_posterior, screen, tanimoto
-
 from lebm.molecule.cli import BUNDLED
+from lebm.molecule.oracles import PROPERTIES
+from lebm.molecule.sgds import DesignRun
+from lebm.molecule.surrogate import fingerprint_matrix, gp_posterior, screen, tanimoto
 
 from .test_design import pmo_design
 

@@ -10,7 +10,8 @@ from lebm.molecule.data import moses_smiles
 from lebm.molecule.model import MoleculeModel
 
 TINY = ("[model]\nmax_len = 60\n[model.ebm.prior]\nlatent_dim = 8\nhidden = [32]\n[model.encoder]\nhidden = 32\n"
-        "embed = 16\n[model.ebm.bag]\nsize = 0\n[model.decoder]\nhidden = 128\nembed = 32\n[model.head]\nhidden = [32]\n")
+        "embed = 16\n[model.ebm.bag]\nsize = 0\n[model.decoder]\nhidden = 128\nembed = 32\n"
+        "[model.head]\nhidden = [32]\n")
 
 
 def train(tmp, name, preset, steps, *flags):
