@@ -67,6 +67,11 @@ def resolve_precision(name: str, device: torch.device, flags: set[str] | None = 
         ("fp32", f"auto: this {what} has no native bf16")
 
 
+def widened(t: torch.Tensor) -> torch.Tensor:
+    """`t` in fp32 when autocast left it in a half type (bf16, fp16); fp32 and fp64 tensors unchanged."""
+    return t.float() if t.dtype in (torch.bfloat16, torch.float16) else t
+
+
 @contextmanager
 def autocast(precision: str, device: torch.device) -> Iterator[None]:
     """Matrix products in bf16 inside the block (weights, gradients and optimiser state stay fp32), or nothing. Enter

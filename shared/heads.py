@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from .config import check_choices, option
+from .distributed import widened
 from .errors import ConfigError
 from .prior import Activation, mlp
 
@@ -39,12 +40,12 @@ class GaussianHead(nn.Module):
 
     def predict(self, z: torch.Tensor) -> torch.Tensor:
         """The mean g(z), shape [B]."""
-        out = self.net(z)[:, 0].float()  # fp32 under autocast too
+        out = widened(self.net(z)[:, 0])  # fp32 under autocast too
         return torch.sigmoid(out) if self.config.output == "sigmoid" else out
 
     def log_likelihood(self, y: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         """-(y - g(z))^2 / (2 v) per row (the constant is dropped); 0 where y is NaN."""
-        y = y.float()
+        y = y.to(z.dtype)
         known = torch.isfinite(y)
         err = torch.where(known, y, torch.zeros_like(y)) - self.predict(z)
         return torch.where(known, -err.pow(2) / (2 * self.config.variance), torch.zeros_like(err))
@@ -74,5 +75,6 @@ class BagHead(nn.Module):
         return torch.sigmoid(self.net(z))
 
     def log_likelihood(self, y: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-        bce = nn.functional.binary_cross_entropy_with_logits(self.net(z).float(), y.float(), reduction="none")
+        logits = widened(self.net(z))
+        bce = nn.functional.binary_cross_entropy_with_logits(logits, y.to(logits.dtype), reduction="none")
         return -self.config.weight * bce.sum(1)

@@ -39,7 +39,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from .distributed import Dist, autocast, resolve_precision
+from .distributed import Dist, autocast, resolve_precision, widened
 from .errors import ConfigError, DataError
 from .kernel import LangevinResult
 from .model import LatentEBM
@@ -69,13 +69,13 @@ class GeneratorSide(nn.Module):
         of log p(x, y, z0)) from the posterior chain's first step, when z0 was drawn from the encoder: the
         ELBO then reuses that gradient instead of another pass through the generator."""
         if z is None:
-            mean, logvar = (t.float() for t in self.encoder(x))
+            mean, logvar = (widened(t) for t in self.encoder(x))
             loss, stats, z = self._negative_elbo(x, ys, mean, logvar, labels, kl_weight, train_generator=True)
             return loss, stats, z.detach()
         loss, stats = self._data_log_likelihood(x, ys, z)
         loss = -loss.mean()
         if self.encoder is not None:
-            mean, logvar = (t.float() for t in self.encoder(x))
+            mean, logvar = (widened(t) for t in self.encoder(x))
             if self.config.encoder_objective == "chain":
                 term = encoder_nll(mean, logvar, z).mean()
             elif start is not None:
@@ -94,10 +94,10 @@ class GeneratorSide(nn.Module):
         if self.training and self.config.latent_dropout:
             drop = torch.rand(len(z), 1, device=z.device) < self.config.latent_dropout
             z_x = torch.where(drop, self._prior[0].sample_reference(len(z), z.device), z)
-        total = self.generator.log_likelihood(x, z_x).float()
+        total = widened(self.generator.log_likelihood(x, z_x))
         stats = {"nll_x": -total.mean().detach()}
         for name, head in self.heads.items():
-            term = head.log_likelihood(ys[name], z).float()
+            term = widened(head.log_likelihood(ys[name], z))
             stats[f"nll_{name}"] = -term.mean().detach()
             total = total + term
         return total, stats
@@ -225,7 +225,7 @@ class Learner:
                 start = None if post.grad_start is None else (z0, post.grad_start, -post.energy_start)
                 loss, stats, z_post = self.side(x, ys, post.z, labels, kl_weight, start)
                 out.update(langevin_grad_post=post.grad_norm, resets=float(post.resets))
-        z_post = z_post.float()
+        z_post = widened(z_post)
         loss.backward()
         out["grad_generator"] = _clip(self.side.parameters(), cfg.clip_generator)
         self.opt_generator.step()

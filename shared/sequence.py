@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .config import check_choices, option
+from .distributed import widened
 from .errors import ConfigError
 
 PAD, BOS, EOS = 0, 1, 2
@@ -77,7 +78,7 @@ def summed_log_likelihood(out: torch.Tensor, target: torch.Tensor, logits) -> to
     """sum_t log p(target_t) per row (fp32) from decoder outputs [B, T, H]; the vocabulary projection `logits`
     runs only where a token is predicted (not on padding)."""
     keep = target != PAD
-    nll = F.cross_entropy(logits(out[keep]).float(), target[keep], reduction="none")  # fp32 under autocast too
+    nll = F.cross_entropy(widened(logits(out[keep])), target[keep], reduction="none")  # fp32 under autocast too
     return -nll.new_zeros(len(target)).index_add(0, keep.nonzero()[:, 0], nll)
 
 
