@@ -48,7 +48,9 @@ from lebm.semisup.estimator import labeled_accuracy, parse_params
 
 LABELS = {"digits": [10, 50, 100], "penbased": [10, 50, 100, 1000], "magic": [20, 100, 1000],
           "mnist5k": [10, 100, 1000], "rotten_tomatoes": [20, 100, 1000],
-          "satimage": [30, 120], "segment": [35, 140], "spambase": [20, 100]}
+          "satimage": [30, 120], "segment": [35, 70, 140], "spambase": [20, 100],
+          # 10 labels per class on tables never tuned on
+          "vehicle": [40], "vowel": [110], "texture": [110], "wdbc": [20]}
 METHODS = ["LR (labeled only)", "LabelSpreading knn", "LabelSpreading rbf", "SelfTraining(LR)", "SymbolVector (ours)"]
 
 

@@ -68,3 +68,22 @@ def test_the_wheel_installs_beside_another_projects_apps_package(tmp_path):
     assert api.returncode == 0, api.stderr[-3000:]
     rows, bundled = api.stdout.split()
     assert rows == "5" and Path(bundled).is_relative_to(site)
+
+
+def test_make_setup_is_the_all_extra_plus_the_no_deps_packages():
+    """`pip install 'lebm[all]'` and the Makefile's --no-deps line give what `make setup` gives, each installed here
+    at its pin; pyproject.toml says why each --no-deps package cannot be an extra."""
+    import re
+    import tomllib
+    from importlib.metadata import version
+
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    extras = tomllib.loads(pyproject)["project"]["optional-dependencies"]
+    assert extras["all"] == [f"lebm[{','.join(sorted(set(extras) - {'all', 'test'}))}]"]
+    no_deps = re.search(r"^NO_DEPS := (.+)$", (ROOT / "Makefile").read_text(), re.M).group(1).split()
+    pinned = [r for name in set(extras) - {"all", "test"} for r in extras[name] if "==" in r] + no_deps
+    for requirement in pinned:
+        name, pin = requirement.split("==")
+        assert version(name) == pin, requirement
+    for requirement in no_deps:
+        assert requirement.split("==")[0] + " " + requirement.split("==")[1] in pyproject.replace("\n# ", " ")

@@ -16,12 +16,26 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable
+import signal
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from lebm.core.errors import ConfigError
 
 BATCH = 64  # molecules per task at most: amortises the per-task overhead (milliseconds) for cheap oracles
 MISSING = "oracle scoring on a Dask cluster needs dask.distributed: pip install 'lebm[cluster]'"
+
+
+@contextmanager
+def interrupts_ignored() -> Iterator[None]:
+    """Processes started inside ignore SIGINT (an ignored signal stays ignored across fork and exec): a Ctrl-C
+    reaches the whole process group, and workers that raised KeyboardInterrupt too would print their tracebacks
+    while this process closes them."""
+    before = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, before)
 
 
 def _score_batch(fn: Callable[[list[str]], list[float]], smiles: list[str]) -> list[float]:
@@ -53,8 +67,9 @@ class Cluster:
                 raise ConfigError(f"the Dask scheduler {scheduler} did not answer within {connect_timeout:g} s "
                                   f"({type(e).__name__})") from None
         else:
-            self.local = LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True, dashboard_address=":0",
-                                      silence_logs=logging.ERROR)
+            with interrupts_ignored():  # the workers leave a Ctrl-C to this process, which closes them
+                self.local = LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True,
+                                          dashboard_address=":0", silence_logs=logging.ERROR)
             self.client = Client(self.local)
         self.address = self.client.scheduler.address
 

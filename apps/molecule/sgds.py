@@ -438,7 +438,6 @@ class DesignRun:
     def iterate(self, it: int) -> None:
         """One iteration (0: the starting population), from its pending proposals when it was interrupted."""
         start = time.perf_counter()
-        bar = progress(total=self.cfg.population, desc=f"iteration {it}: decoding", unit="mol", quiet=self.quiet)
         self.calls_before = self.state.oracle_calls  # a latent proposal scored before this iteration repeats
         pending = self.load_pending(it)
         if pending is None:
@@ -455,10 +454,7 @@ class DesignRun:
             else:  # nothing valid kept yet: shift fresh prior samples (heads supply the current values)
                 z0 = self.model.sample_prior(n).z
                 z_new = self.shift(z0, pd.DataFrame({o.property: [math.nan] * len(z0) for o in self.cfg.objectives}))
-            smiles: list[str] = []
-            for a in range(0, len(z_new), 256):
-                smiles += self.model.decode_smiles(z_new[a:a + 256], temperature=self.state.boost ** 0.25)
-                bar.update(len(smiles) - bar.n)
+            smiles = self.decode(z_new, it)
             if made > self.cfg.population:  # the surrogate picks which proposals are paid for
                 keep = self.screened(smiles + graph, self.cfg.population)
                 z_new = z_new[torch.tensor([i for i in keep if i < len(smiles)], dtype=torch.long, device=z_new.device)]
@@ -472,10 +468,8 @@ class DesignRun:
             done = None
         else:
             z_new, smiles, sources, done = pending
-        bar.reset(total=len(smiles))
-        bar.set_description(f"iteration {it}: scoring")
-        if done is not None:
-            bar.update(len(done))
+        bar = progress(total=len(smiles), initial=0 if done is None else len(done), desc=f"iteration {it}: scoring",
+                       unit="mol", quiet=self.quiet)
         pending_rows = self.out / "pending" / "scored.csv"
         proposals = self.score(smiles, it, bar, done,
                                on_chunk=lambda rows: write_atomic(pending_rows, lambda p: rows.to_csv(p, index=False)))
@@ -492,6 +486,15 @@ class DesignRun:
         self.adapt(proposals, it)
         self.state.iteration = it
         self.record(proposals, seconds=time.perf_counter() - start)
+
+    def decode(self, z: torch.Tensor, it: int, chunk: int = 64) -> list[str]:
+        """SMILES decoded from the proposals' latents, in chunks that move the progress bar."""
+        smiles: list[str] = []
+        with progress(total=len(z), desc=f"iteration {it}: decoding", unit="mol", quiet=self.quiet) as bar:
+            for a in range(0, len(z), chunk):
+                smiles += self.model.decode_smiles(z[a:a + chunk], temperature=self.state.boost ** 0.25)
+                bar.update(len(smiles) - bar.n)
+        return smiles
 
     def adapt(self, proposals: pd.DataFrame, it: int) -> None:
         """The next iteration's graph share (from which proposals were kept) and exploration boost (from how many

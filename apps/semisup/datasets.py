@@ -45,4 +45,5 @@ def rotten_tomatoes(max_features: int = 2000) -> tuple[object, np.ndarray, str]:
 LOADERS = {"digits": digits, "penbased": lambda: keel("penbased"), "magic": lambda: keel("magic"),
            "mnist5k": mnist5k, "rotten_tomatoes": rotten_tomatoes,
            # further tables, never tuned on (the floor check of BENCHMARKS.md); spambase kept for the final run
-           "satimage": lambda: keel("satimage"), "segment": lambda: keel("segment"), "spambase": lambda: keel("spambase")}
+           "satimage": lambda: keel("satimage"), "segment": lambda: keel("segment"), "spambase": lambda: keel("spambase"),
+           **{name: (lambda name=name: keel(name)) for name in ("vehicle", "vowel", "texture", "wdbc")}}
