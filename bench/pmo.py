@@ -149,7 +149,7 @@ def run_one(task: str, method: str, seed: int, budget: int, settings: dict, clus
         run_sgds(task, scorer, seed, Path("runs") / "pmo" / f"{task}_{method}_{seed}",
                  5 if method == "sgds-div" else 0, settings, budget)
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-    best = sorted(scorer.memory.items(), key=lambda kv: kv[1], reverse=True)
+    best = sorted(scorer.scores().items(), key=lambda kv: kv[1], reverse=True)
     history = scorer.history
     return {"task": task, "method": method, "seed": seed, "budget": budget, "calls": len(history),
             "auc_top10": auc_top_k(history, budget), "top1": best[0][1] if best else 0.0,

@@ -178,37 +178,76 @@ def pmo_scorer(task: str) -> Callable[[list[str]], list[float]]:
     return score
 
 
+class Ledger:
+    """Pay once: every distinct valid molecule (canonical SMILES) a run paid an oracle call for, with its values
+    and the number of that call (1, 2, ... in payment order). A repeat is answered from here, never paid again."""
+
+    def __init__(self) -> None:
+        self.entries: dict[str, dict[str, float]] = {}
+        self.calls = 0
+
+    def __contains__(self, key: str) -> bool:
+        return key in self.entries
+
+    def __getitem__(self, key: str) -> dict[str, float]:
+        return self.entries[key]
+
+    def unpaid(self, keys: list[str | None]) -> list[str]:
+        """The distinct keys not paid for yet, in first-seen order (empty and None keys: invalid, never paid)."""
+        return [k for k in dict.fromkeys(keys) if k and k not in self.entries]
+
+    def pay(self, keys: list[str], values: dict[str, list[float]]) -> None:
+        """Record one call per key, numbered on from the calls so far; values[name][i] is key i's value."""
+        for i, key in enumerate(keys):
+            self.calls += 1
+            self.entries[key] = {name: v[i] for name, v in values.items()} | {"oracle_calls": self.calls}
+
+    def remember(self, key: str, values: dict[str, float]) -> None:
+        """A molecule paid for earlier (read back from a run's files), with its values and its call number."""
+        if key and key not in self.entries:
+            self.entries[key] = values
+            self.calls = max(self.calls, int(values["oracle_calls"]))
+
+
 class BudgetedScorer:
-    """PMO's oracle accounting around a batch scorer: a call is a distinct valid molecule (canonical SMILES)
-    scored for the first time; repeats are answered from memory and SMILES that do not parse score 0, neither
-    counted; a failed score (NaN) counts and scores 0. Once `budget` calls are spent, new molecules score 0
-    and `exhausted` is set; a later call with new molecules raises BudgetSpent (so a foreign optimiser stops).
-    `history` holds the scores in call order."""
+    """PMO's oracle accounting around a batch scorer, on a Ledger: a call is a distinct valid molecule (canonical
+    SMILES) scored for the first time; repeats are answered from the ledger and SMILES that do not parse score 0,
+    neither counted; a failed score (NaN) counts and scores 0. Once `budget` calls are spent, new molecules score
+    0 and `exhausted` is set; a later call with new molecules raises BudgetSpent (so a foreign optimiser stops).
+    `free` holds molecules answered without a call (a subclass's pre-check, e.g. docking's cheap filters)."""
 
     class BudgetSpent(RuntimeError):
         pass
 
     def __init__(self, fn: Callable[[list[str]], list[float]], budget: int):
         self.fn, self.budget = fn, budget
-        self.memory: dict[str, float] = {}
-        self.history: list[float] = []
+        self.ledger = Ledger()
+        self.free: dict[str, float] = {}
         self.exhausted = False
+
+    @property
+    def history(self) -> list[float]:
+        """The scores in call order."""
+        return [entry["score"] for entry in self.ledger.entries.values()]
+
+    def scores(self) -> dict[str, float]:
+        """Every molecule answered so far (canonical SMILES) and its score."""
+        return {k: entry["score"] for k, entry in self.ledger.entries.items()} | self.free
 
     def __call__(self, smiles: list[str]) -> list[float]:
         from .data import canonical
 
         keys = [canonical(s) if s else None for s in smiles]
-        new = list(dict.fromkeys(k for k in keys if k and k not in self.memory))
+        new = [k for k in self.ledger.unpaid(keys) if k not in self.free]
         if new and self.exhausted:
             raise BudgetedScorer.BudgetSpent(f"the budget of {self.budget} oracle calls is spent")
-        room = self.budget - len(self.history)
+        room = self.budget - self.ledger.calls
         if len(new) >= room:
             self.exhausted = True
-        for key, value in zip(new[:room], self.fn(new[:room]) if room > 0 else []):
-            value = 0.0 if value is None or math.isnan(value) else float(value)
-            self.memory[key] = value
-            self.history.append(value)
-        return [self.memory.get(k, 0.0) if k else 0.0 for k in keys]
+        paid = new[:max(room, 0)]
+        scores = self.fn(paid) if paid else []
+        self.ledger.pay(paid, {"score": [0.0 if v is None or math.isnan(v) else float(v) for v in scores]})
+        return [self.ledger[k]["score"] if k in self.ledger else self.free.get(k, 0.0) if k else 0.0 for k in keys]
 
 
 def auc_top_k(history: list[float], budget: int, k: int = 10, every: int = 100) -> float:

@@ -14,6 +14,7 @@ from lebm.core.config import from_dict
 from lebm.core.errors import ConfigError
 from lebm.molecule.sgds import Constraint, DesignConfig, DesignRun, Objective
 from lebm.molecule.scoring import ScorerConfig
+from lebm.molecule.selection import feasible, rings_allowed, selected, with_fitness
 
 from .conftest import train_tiny
 
@@ -55,9 +56,7 @@ def test_two_iterations_write_every_output_and_resume_matches(qed_model, tmp_pat
     assert (summary.qed_top1.diff().dropna() >= 0).all()  # the kept population never loses its best
     top = pd.read_csv(whole / "top.csv")
     assert top.feasible.all() and (top.sa <= 7.0).all()
-    from lebm.molecule.sgds import _rings_allowed
-
-    assert all(_rings_allowed(s, {5, 6}) for s in top.canonical_smiles)
+    assert all(rings_allowed(s, {5, 6}) for s in top.canonical_smiles)
 
     # interrupted after one iteration, then resumed to two: the same population as the run above
     assert main(["molecule", "design", "--config", str(design_toml(tmp_path, qed_model, 1)), "--out",
@@ -124,14 +123,13 @@ def test_objective_without_a_head_is_refused(qed_model, tmp_path):
 
 def test_ring_size_constraint_reads_every_ring():
     from lebm.molecule.data import moses_smiles
-    from lebm.molecule.sgds import _rings_allowed
 
-    assert _rings_allowed("c1ccccc1C1CCCC1", {5, 6}) and _rings_allowed("CCO", {6})
-    assert not _rings_allowed("C1CC1c1ccccc1", {5, 6}) and not _rings_allowed("C1CCCCCCC1", {5, 6})
-    assert not _rings_allowed("", {6}) and not _rings_allowed("C1CC", {6})
+    assert rings_allowed("c1ccccc1C1CCCC1", {5, 6}) and rings_allowed("CCO", {6})
+    assert not rings_allowed("C1CC1c1ccccc1", {5, 6}) and not rings_allowed("C1CCCCCCC1", {5, 6})
+    assert not rings_allowed("", {6}) and not rings_allowed("C1CC", {6})
     # many calls in a row: the ring info must be read while its molecule is alive (it crashed once)
     smiles = moses_smiles("test")[:3000]
-    assert sum(_rings_allowed(s, {5, 6}) for s in smiles) > 2500
+    assert sum(rings_allowed(s, {5, 6}) for s in smiles) > 2500
 
 
 def test_paths_in_a_design_config_are_relative_to_the_config_file(qed_model, tmp_path, monkeypatch, capsys):
@@ -200,28 +198,41 @@ def test_transformed_scores_rank_the_molecules(qed_model, tmp_path):
         Objective(property="qed", transform="sigmoid", low=1.0, high=1.0)
 
 
-def test_the_diversity_filter_caps_a_scaffolds_members(qed_model, tmp_path):
-    import torch
+def test_fitness_signs_weights_and_transforms_each_objective_without_changing_the_frame():
+    frame = pd.DataFrame({"qed": [0.2, 0.9, float("nan")], "sa": [2.0, 4.0, 3.0]})
+    objectives = [Objective(property="qed", transform="linear", low=0.0, high=0.5, weight=2.0),
+                  Objective(property="sa", direction="min")]
+    out = with_fitness(frame, objectives)
+    assert list(frame.columns) == ["qed", "sa"]  # the caller's frame is left as it was
+    assert out.qed_transformed.tolist()[:2] == [0.4, 1.0] and out.sa_transformed.tolist() == [2.0, 4.0, 3.0]
+    assert out.fitness.tolist() == [2 * 0.4 - 2.0, 2 * 1.0 - 4.0, float("-inf")]  # a missing value ranks last
 
+
+def test_feasibility_needs_validity_every_bound_and_allowed_rings():
+    frame = pd.DataFrame({"canonical_smiles": ["CCO", "C1CC1", "c1ccccc1", ""], "valid": [True, True, True, False],
+                          "sa": [2.0, 2.0, 6.0, 1.0]})
+    assert feasible(frame, [], []).tolist() == [True, True, True, False]
+    assert feasible(frame, [Constraint(property="sa", max=5.0)], []).tolist() == [True, True, False, False]
+    assert feasible(frame, [Constraint(property="sa", min=3.0)], [6]).tolist() == [False, False, True, False]
+    assert feasible(frame, [], [5, 6]).tolist() == [True, False, True, False]
+
+
+def test_the_diversity_filter_caps_a_scaffolds_members():
     benzenes = ["c1ccccc1C", "c1ccccc1CC", "c1ccccc1CCC", "c1ccccc1CCCC", "c1ccccc1CCCCC"]
     others = ["C1CCNCC1C", "c1ccncc1C", "C1CCOC1C"]
     smiles = benzenes + others
     frame = pd.DataFrame({"smiles": smiles, "canonical_smiles": smiles, "valid": True, "feasible": True,
                           "fitness": [10, 9, 8, 7, 6, 3, 2, 1]})
     for cap, expected in ((0, benzenes[:4]), (2, benzenes[:2] + others[:2])):
-        cfg = DesignConfig(model=str(qed_model), population=8, top_k=4, train_smiles="none", scaffold_cap=cap)
-        kept, latents = DesignRun(cfg, tmp_path, quiet=True).select(frame, torch.arange(8.0)[:, None])
+        kept = selected(frame, DesignConfig(population=8, top_k=4, scaffold_cap=cap))
         assert kept.canonical_smiles.tolist() == expected
-        assert latents[:, 0].tolist() == [float(smiles.index(s)) for s in expected]
+        assert kept.index.tolist() == [smiles.index(s) for s in expected]  # the rows that pick the latents
     # too few uncrowded molecules: the crowded ones fill the rest, best first
-    cfg = DesignConfig(model=str(qed_model), population=8, top_k=7, train_smiles="none", scaffold_cap=1)
-    kept, _ = DesignRun(cfg, tmp_path, quiet=True).select(frame, torch.arange(8.0)[:, None])
+    kept = selected(frame, DesignConfig(population=8, top_k=7, scaffold_cap=1))
     assert kept.canonical_smiles.tolist() == benzenes[:1] + others + benzenes[1:4]
 
 
-def test_the_similarity_filter_keeps_one_of_each_near_duplicate_group(qed_model, tmp_path):
-    import torch
-
+def test_the_similarity_filter_keeps_one_of_each_near_duplicate_group():
     # Morgan r2 Tanimoto: the pentyl/hexyl/heptyl benzenes 0.95-1.0 to each other, the alcohols 1.0, across <= 0.32
     smiles = ["c1ccccc1CCCCC", "c1ccccc1CCCCCC", "CCCCCCCCO", "c1ccccc1CCCCCCC", "CCCCCCCCCO", "C1CCNCC1C"]
     frame = pd.DataFrame({"smiles": smiles, "canonical_smiles": smiles, "valid": True, "feasible": True,
@@ -229,13 +240,11 @@ def test_the_similarity_filter_keeps_one_of_each_near_duplicate_group(qed_model,
     # 0.25: only the piperidine is far enough from the best one; the crowded fill the rest, best first
     for bound, expected in ((1.0, smiles[:3]), (0.9, [smiles[0], smiles[2], smiles[5]]),
                             (0.25, [smiles[0], smiles[5], smiles[1]])):
-        cfg = DesignConfig(model=str(qed_model), population=8, top_k=3, train_smiles="none", max_similarity=bound)
-        kept, latents = DesignRun(cfg, tmp_path, quiet=True).select(frame, torch.arange(6.0)[:, None])
+        kept = selected(frame, DesignConfig(population=8, top_k=3, max_similarity=bound))
         assert kept.canonical_smiles.tolist() == expected
-        assert latents[:, 0].tolist() == [float(smiles.index(s)) for s in expected]
+        assert kept.index.tolist() == [smiles.index(s) for s in expected]
     # the best two are elite: the hexylbenzene stays although it is 0.95 like the best one
-    cfg = DesignConfig(model=str(qed_model), population=8, top_k=3, train_smiles="none", max_similarity=0.9, elite=2)
-    kept, _ = DesignRun(cfg, tmp_path, quiet=True).select(frame, torch.arange(6.0)[:, None])
+    kept = selected(frame, DesignConfig(population=8, top_k=3, max_similarity=0.9, elite=2))
     assert kept.canonical_smiles.tolist() == smiles[:3]
 
 
@@ -291,13 +300,18 @@ def test_a_learned_heads_unit_is_at_least_one_shift(qed_model, tmp_path):
     import numpy as np
     import torch
 
-    run = DesignRun(pmo_design(qed_model, iterations=1), tmp_path, quiet=True)
-    z = torch.randn(6, run.model.prior.latent_dim)
-    run.fit_heads(z, pd.DataFrame({"celecoxib": [1e-4, 2e-4, 0.0, 3e-4, np.nan, 1e-4]}), steps=2)
-    assert run.model.config.property_stats["celecoxib"][1] == pytest.approx(0.05)
-    run = DesignRun(pmo_design(qed_model, iterations=1), tmp_path, quiet=True)
-    run.fit_heads(z, pd.DataFrame({"celecoxib": [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]}), steps=2)
-    assert run.model.config.property_stats["celecoxib"][1] == pytest.approx(np.std([0, 0.2, 0.4, 0.6, 0.8, 1.0]))
+    from lebm.molecule.model import MoleculeModel
+    from lebm.molecule.moves import fit_learned_heads
+
+    model = MoleculeModel.from_pretrained(qed_model)
+    z = torch.randn(6, model.prior.latent_dim)
+    fit_learned_heads(model, {"celecoxib": 0.05}, z, pd.DataFrame({"celecoxib": [1e-4, 2e-4, 0.0, 3e-4, np.nan, 1e-4]}),
+                      steps=2)
+    assert model.config.property_stats["celecoxib"][1] == pytest.approx(0.05)
+    model = MoleculeModel.from_pretrained(qed_model)
+    fit_learned_heads(model, {"celecoxib": 0.05}, z, pd.DataFrame({"celecoxib": [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]}),
+                      steps=2)
+    assert model.config.property_stats["celecoxib"][1] == pytest.approx(np.std([0, 0.2, 0.4, 0.6, 0.8, 1.0]))
 
 
 def interrupting_scorer(tmp_path: Path, stop_at_call: int) -> str:
@@ -334,8 +348,8 @@ def test_an_interrupted_iteration_resumes_without_paying_a_molecule_twice(qed_mo
     before = pd.read_csv(out / "pending" / "scored.csv", keep_default_na=False)
     resumed = DesignRun(from_dict(DesignConfig, tomllib.loads(toml.read_text())["design"]), out, quiet=True)
     resumed.load()
-    assert resumed.load_pending(json.loads((out / "pending" / "proposals.json").read_text())["iteration"]) is not None
-    assert set(before.canonical_smiles[before.valid]) <= set(resumed.known)  # paid for: never scored again
+    assert resumed.resume_pending(json.loads((out / "pending" / "proposals.json").read_text())["iteration"]) is not None
+    assert set(before.canonical_smiles[before.valid]) <= set(resumed.ledger.entries)  # paid for: never scored again
     assert main(["molecule", "design", "--config", str(toml), "--out", str(out), "--quiet", "--resume"]) == 0
     paid = (tmp_path / "scored.log").read_text().splitlines()
     assert len(paid) == len(set(paid))  # no molecule went to the oracle twice, across the interruption
@@ -403,15 +417,14 @@ def test_repeating_proposals_make_the_next_moves_go_further(qed_model, tmp_path)
                                              "top_k": 2}), tmp_path, quiet=True)
     repeats = pd.DataFrame({"source": ["latent"] * 4, "valid": [True, True, True, False],
                             "oracle_calls": pd.array([3, 5, 9, None], dtype="Int64")})
-    run.calls_before = 8  # two of the three valid proposals were scored in earlier iterations
-    run.adapt(repeats, 1)
+    # calls before the iteration 8: two of the three valid proposals were scored in earlier iterations
+    run.adapt(repeats, 1, calls_before=8)
     assert run.state.boost == 1.5
-    run.adapt(repeats, 2)
-    run.adapt(repeats, 3)
-    run.adapt(repeats, 4)
+    run.adapt(repeats, 2, calls_before=8)
+    run.adapt(repeats, 3, calls_before=8)
+    run.adapt(repeats, 4, calls_before=8)
     assert run.state.boost == 4.0  # capped
-    run.calls_before = 2  # all new
-    run.adapt(repeats, 5)
+    run.adapt(repeats, 5, calls_before=2)  # all new
     assert run.state.boost == pytest.approx(4.0 / 1.5)
     steps = run.shift(torch.zeros(3, run.model.prior.latent_dim), pd.DataFrame({"qed": [0.5] * 3}))
     assert steps.abs().sum() > 0

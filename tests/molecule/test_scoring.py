@@ -119,3 +119,18 @@ def test_bad_scorer_configs(table, message):
     with pytest.raises(ConfigError) as err:
         from_dict(ScorerConfig, table)
     assert message in str(err.value)
+
+
+def test_the_ledger_pays_each_molecule_once_and_numbers_the_calls():
+    from lebm.molecule.scoring import Ledger
+
+    ledger = Ledger()
+    assert ledger.unpaid(["CCO", "", None, "CCO", "CCN"]) == ["CCO", "CCN"]
+    ledger.pay(["CCO", "CCN"], {"qed": [0.1, 0.2]})
+    assert ledger.unpaid(["CCN", "CCC"]) == ["CCC"] and ledger.calls == 2
+    assert ledger["CCN"] == {"qed": 0.2, "oracle_calls": 2}
+    ledger.remember("CCCl", {"qed": 0.5, "oracle_calls": 7})  # read back from a run's files
+    ledger.remember("CCO", {"qed": 9.0, "oracle_calls": 9})  # already paid: kept as it was
+    assert ledger.calls == 7 and ledger["CCO"]["qed"] == 0.1
+    ledger.pay(["CCC"], {"qed": [0.3]})
+    assert ledger["CCC"]["oracle_calls"] == 8
