@@ -26,7 +26,7 @@ from semisup import LABELS, label_draw, views  # noqa: E402
 
 from lebm.semisup import SymbolVectorClassifier  # noqa: E402
 from lebm.semisup.datasets import LOADERS  # noqa: E402
-from lebm.semisup.estimator import parse_params  # noqa: E402
+from lebm.semisup.commands import parse_params  # noqa: E402
 
 
 def lr_accuracy(train_x, train_y, test_x, test_y) -> float:

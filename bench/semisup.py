@@ -44,7 +44,8 @@ from sklearn.semi_supervised import LabelSpreading, SelfTrainingClassifier
 
 from lebm.semisup import SymbolVectorClassifier
 from lebm.semisup.datasets import LOADERS
-from lebm.semisup.estimator import labeled_accuracy, parse_params
+from lebm.semisup.commands import parse_params
+from lebm.semisup.estimator import labeled_accuracy
 
 LABELS = {"digits": [10, 50, 100], "penbased": [10, 50, 100, 1000], "magic": [20, 100, 1000],
           "mnist5k": [10, 100, 1000], "rotten_tomatoes": [20, 100, 1000],
@@ -276,7 +277,7 @@ def main() -> None:
                              "(GridSearchCV, scoring=labeled_accuracy), e.g. label_weight=1,auto")
     parser.add_argument("--calibration-at", type=float,
                         help="share of the steps after which the held calibration labels join the training "
-                             "(lebm.semisup.estimator.CALIBRATION_AT; default: the estimator's)")
+                             "(lebm.semisup.calibration.CALIBRATION_AT; default: the estimator's)")
     parser.add_argument("--table", type=Path, nargs="+", metavar="JSON",
                         help="only print the table of these result files (a later file's cell replaces an earlier one's)")
     args = parser.parse_args()
@@ -287,9 +288,9 @@ def main() -> None:
         return
     torch.set_num_threads(args.threads)
     if args.calibration_at is not None:
-        from lebm.semisup import estimator
+        from lebm.semisup import calibration
 
-        estimator.CALIBRATION_AT = args.calibration_at
+        calibration.CALIBRATION_AT = args.calibration_at
     try:
         ours = parse_params(args.params)
     except ValueError as e:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +17,8 @@ from lebm.core.model import ChainConfig, LatentEBMConfig
 from lebm.core.prior import PriorConfig
 from lebm.core.trainer import TrainConfig, Trainer
 
+from . import calibration as calib
+from .calibration import calibrate, calibration_rows, fit_calibration
 from .model import SemisupConfig, SemisupModel
 
 
@@ -43,55 +44,7 @@ def _widths(value) -> bool:
     return isinstance(value, (list, tuple)) and all(_is_int(w) and w >= 1 for w in value)
 
 
-def parse_params(items: list[str]) -> dict:
-    """NAME=VALUE strings -> SymbolVectorClassifier settings; a value is read as JSON (3e-4, [64, 64], true)
-    or else kept as a word (likelihood=gaussian). Unknown names raise ValueError."""
-    known, params = SymbolVectorClassifier().get_params(), {}
-    for item in items:
-        name, sep, value = item.partition("=")
-        if not sep or name not in known:
-            raise ValueError(f"{item!r}: expected NAME=VALUE with NAME one of {', '.join(sorted(known))}")
-        try:
-            params[name] = json.loads(value)
-        except json.JSONDecodeError:
-            params[name] = value
-        if isinstance(params[name], list):  # hidden=[64, 64]
-            params[name] = tuple(params[name])
-    return params
-
-
 PROBABILITY_FLOOR = 1e-9  # predict_proba never says exactly 0 or 1
-CALIBRATION_AT = 0.5  # share of the steps after which the held calibration rows' labels join the training
-# (0.5 against 0.3 and 0.75 on the validation side of penbased 50 / 100 and magic 20 / 100: BENCHMARKS.md)
-TEMPERATURES = np.geomspace(1.0, 100.0, 41)
-MIXES = np.linspace(0.0, 0.975, 40)  # never all the way to the uniform: the ranking stays
-
-
-def calibrate(p: np.ndarray, temperature: float, mix: float) -> np.ndarray:
-    """p^(1/T) renormalised, then mixed with the uniform distribution: (1 - mix) p + mix / K."""
-    q = np.exp(np.log(np.maximum(p, 1e-300)) / temperature)
-    return (1 - mix) * q / q.sum(1, keepdims=True) + mix / p.shape[1]
-
-
-def fit_calibration(logp: torch.Tensor, y: np.ndarray, classes: int) -> tuple[float, float]:
-    """(T, mix) on grids: the temperature T >= 1 that maximises the held rows' log-likelihood (1 without held
-    rows), then the mix that maximises it over the held rows plus two virtual rows at their most confident
-    tempered prediction, one labeled with its top class and one with another: a claim of certainty has to
-    survive one error (Laplace's rule), so few held rows soften the probabilities much and many leave them to
-    the data. With no held rows the virtual pair alone sets the top probability to 1/2."""
-    p = logp.double().exp().numpy()
-
-    def loglik(q: np.ndarray, labels: np.ndarray) -> float:
-        return float(np.log(np.maximum(q[np.arange(len(labels)), labels], 1e-300)).sum())
-
-    y = y.astype(np.int64)
-    t = max(TEMPERATURES, key=lambda t: loglik(calibrate(p, t, 0.0), y)) if len(p) else 1.0
-    q = calibrate(p, t, 0.0) if len(p) else np.zeros((0, classes))
-    top = q[q.max(1).argmax()] if len(q) else np.eye(classes)[0]
-    first, second = np.argsort(-top, kind="stable")[:2]
-    q, y = np.vstack([q, top, top]), np.concatenate([y, [first, second]])
-    mix = max(MIXES, key=lambda m: loglik((1 - m) * q + m / classes, y))
-    return float(t), float(mix)
 
 
 def labeled_accuracy(estimator, X, y, sample_weight=None) -> float:
@@ -246,7 +199,7 @@ class SymbolVectorClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
                             lr_class=float(self.class_learning_rate),
                             quiet=not self.verbose, device=self.device, precision=self.precision,
                             diagnose=256 if self.verbose else 0)
-        held = self._calibration_rows(index, seed) if self.calibration == "auto" else np.zeros(0, np.int64)
+        held = calibration_rows(index, seed) if self.calibration == "auto" else np.zeros(0, np.int64)
         unlabeled = np.flatnonzero(index < 0)
         unlabeled = np.random.RandomState(seed).choice(unlabeled, min(len(unlabeled), 2048), replace=False)
         labels = torch.from_numpy(np.where(np.isin(rows, held), -1, index[rows]))  # held rows: unlabeled at first
@@ -265,7 +218,7 @@ class SymbolVectorClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
             return {}
 
         if len(held):
-            train.eval_every = max(1, int(CALIBRATION_AT * self.steps))
+            train.eval_every = max(1, int(calib.CALIBRATION_AT * self.steps))
         trainer = Trainer(self.model_, {"x": torch.from_numpy(X[rows]), "label": labels}, train,
                           eval_fn=reveal if len(held) else None)
         trainer.fit()
@@ -316,17 +269,8 @@ class SymbolVectorClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         with torch.no_grad():
             final = self.model_.averaged_log_probabilities(*self.model_.encoder(torch.from_numpy(
                 X[unlabeled].astype(np.float64))))
-        return next((float(u) for u in TEMPERATURES if u >= t and confidence(final, u) <= target + 1e-9),
-                    float(TEMPERATURES[-1])), mix
-
-    @staticmethod
-    def _calibration_rows(index: np.ndarray, seed: int) -> np.ndarray:
-        """A third of each class's labeled rows (at least one), for classes with two or more labels: held out
-        of the class terms until CALIBRATION_AT of the steps, their predictions then fit the temperature."""
-        rng = np.random.RandomState(seed)
-        held = [rng.choice(rows, max(1, len(rows) // 3), replace=False)
-                for rows in (np.flatnonzero(index == k) for k in np.unique(index[index >= 0])) if len(rows) >= 2]
-        return np.sort(np.concatenate(held)) if held else np.zeros(0, np.int64)
+        return next((float(u) for u in calib.TEMPERATURES if u >= t and confidence(final, u) <= target + 1e-9),
+                    float(calib.TEMPERATURES[-1])), mix
 
     def _check_params(self) -> None:
         """One ValueError (ConfigError) naming the first invalid setting; the core checks the rest."""

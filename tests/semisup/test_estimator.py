@@ -268,7 +268,7 @@ def test_calibration_follows_the_held_rows():
     rows the virtual pair alone puts the top probability at about 1/2."""
     import torch
 
-    from lebm.semisup.estimator import calibrate, fit_calibration
+    from lebm.semisup.calibration import calibrate, fit_calibration
 
     rng = np.random.RandomState(0)
     y = rng.randint(0, 2, 200)
@@ -287,9 +287,11 @@ def test_calibration_holds_labels_out_then_uses_them():
     """calibration='auto' holds a third of each class's labels (one of two) out of the class terms until 75% of
     the steps, fits the temperature on them, and the estimator keeps it; a fixed temperature is taken as given;
     one label per class leaves nothing to hold out: the virtual pair alone caps the probabilities near 1/2."""
+    from lebm.semisup.calibration import calibration_rows
+
     X, y = make_moons(300, noise=0.3, random_state=0)
     partial = two_labels_per_class(y)
-    held = SymbolVectorClassifier._calibration_rows(np.where(partial >= 0, partial, -1), 0)
+    held = calibration_rows(np.where(partial >= 0, partial, -1), 0)
     assert len(held) == 2 and set(y[held]) == {0, 1}
     clf = SymbolVectorClassifier(**(SMALL | {"steps": 60})).fit(X, partial)
     assert 1.0 <= clf.temperature_ <= 100.0 and 0.0 <= clf.mix_ <= 1.0
