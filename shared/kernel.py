@@ -60,6 +60,22 @@ def _log_density_and_grad(target: LogDensity, z: torch.Tensor) -> tuple[torch.Te
     return logp.detach(), grad
 
 
+def _check_langevin(z0: torch.Tensor, steps: int, noise: float, clip_grad: float | None, on_nonfinite: str) -> None:
+    """One error naming the first bad argument of `langevin`."""
+    if z0.dim() != 2:
+        raise DataError(f"Langevin initial states must have shape [chains, dim], got {list(z0.shape)}")
+    if not torch.isfinite(z0).all():
+        raise DataError("Langevin initial states contain NaN or infinite values")
+    if steps < 0 or int(steps) != steps:
+        raise ConfigError(f"Langevin steps must be a non-negative integer, got {steps}")
+    if noise < 0:
+        raise ConfigError(f"Langevin noise factor must be >= 0, got {noise}")
+    if clip_grad is not None and not clip_grad > 0:
+        raise ConfigError(f"Langevin clip_grad must be > 0 or None, got {clip_grad}")
+    if on_nonfinite not in ("raise", "reset"):
+        raise ConfigError(f"on_nonfinite must be 'raise' or 'reset', got {on_nonfinite!r}")
+
+
 def langevin(
     z0: torch.Tensor,
     target: LogDensity,
@@ -79,18 +95,7 @@ def langevin(
     the matching rows of `reset(n_chains)`) and go on. Diagnostics sync with the device once.
     Parameter gradients are never accumulated; only z is differentiated.
     """
-    if z0.dim() != 2:
-        raise DataError(f"Langevin initial states must have shape [chains, dim], got {list(z0.shape)}")
-    if not torch.isfinite(z0).all():
-        raise DataError("Langevin initial states contain NaN or infinite values")
-    if steps < 0 or int(steps) != steps:
-        raise ConfigError(f"Langevin steps must be a non-negative integer, got {steps}")
-    if noise < 0:
-        raise ConfigError(f"Langevin noise factor must be >= 0, got {noise}")
-    if clip_grad is not None and not clip_grad > 0:
-        raise ConfigError(f"Langevin clip_grad must be > 0 or None, got {clip_grad}")
-    if on_nonfinite not in ("raise", "reset"):
-        raise ConfigError(f"on_nonfinite must be 'raise' or 'reset', got {on_nonfinite!r}")
+    _check_langevin(z0, steps, noise, clip_grad, on_nonfinite)
     sizes = step_sizes(step_size, steps)
     z0 = z0.detach()
     z = z0.clone()

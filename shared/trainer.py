@@ -198,12 +198,10 @@ class Trainer:
         model save."""
         return self.costs["step"] + 1.2 * self.costs["evaluate"] + 2.5 * self.costs["save"]
 
-    def fit(self) -> dict[str, Any]:
-        """Train to `config.steps`; returns the last step's figures and the last evaluation."""
+    def start(self, dist: Dist) -> tuple[Learner, bool]:
+        """The learner on `dist`'s device, resumed from the checkpoint (when asked and there is one) or initialised
+        (init_from, warm_start) and seeded per rank; True when it resumed."""
         cfg = self.config
-        if cfg.keep_best and self.eval_fn is None:
-            raise ConfigError(f"keep_best = {cfg.keep_best!r} needs an evaluation, and this run has none")
-        dist = setup(cfg.device)
         self.model.to(dist.device)
         self.data = {k: v.to(dist.device) for k, v in self.data.items()}
         seed_everything(cfg.seed)  # identical chain-start state on every rank
@@ -211,7 +209,7 @@ class Trainer:
         resumed = self.resume and self.load_checkpoint(learner, dist)
         if self.resume and dist.main:
             print(f"resuming from step {self.step} ({self.seconds_before / 60:.1f} training minutes) of {self.out_dir}"
-                  if resumed else f"--resume: no checkpoint in {self.out_dir}; starting at step 0", file=sys.stderr)
+                  if resumed else f"resume: no checkpoint in {self.out_dir}; starting at step 0", file=sys.stderr)
         if not resumed:  # in place: the optimisers hold the same parameters
             if cfg.init_from:
                 self.model.init_from(cfg.init_from)
@@ -221,6 +219,31 @@ class Trainer:
         if dist.main and not cfg.quiet:
             print(f"precision: {learner.precision} ({learner.precision_reason})", file=sys.stderr)
         learner.distribute()
+        return learner, resumed
+
+    def after_step(self, dist: Dist, learner: Learner, bar: Any, snapshots: list[float]) -> dict[str, float]:
+        """The step's log line, evaluation, checkpoint and snapshots, each when it is due; the evaluation's
+        figures (empty when none was due)."""
+        cfg, metrics = self.config, {}
+        if cfg.eval_every and self.step % cfg.eval_every == 0 and self.step < cfg.steps:
+            metrics = self.evaluate(dist)
+            if metrics and not cfg.quiet:
+                bar.write(f"step {self.step}: " + "  ".join(f"{k} {v:.4g}" for k, v in metrics.items()))
+        if cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0 and self.step < cfg.steps:
+            self.save_checkpoint(learner, dist)
+        while snapshots and self.seconds() >= 60 * snapshots[0]:
+            minutes = snapshots.pop(0)
+            self.model.save_pretrained(self.out_dir / f"snapshot-{minutes:g}min")
+            self.log(dist, {"step": self.step, "snapshot": f"snapshot-{minutes:g}min"})
+        return metrics
+
+    def fit(self) -> dict[str, Any]:
+        """Train to `config.steps`; returns the last step's figures and the last evaluation."""
+        cfg = self.config
+        if cfg.keep_best and self.eval_fn is None:
+            raise ConfigError(f"keep_best = {cfg.keep_best!r} needs an evaluation, and this run has none")
+        dist = setup(cfg.device)
+        learner, resumed = self.start(dist)
         bar = progress(total=cfg.steps, initial=self.step, quiet=cfg.quiet or not dist.main, desc="train")
         stats: dict[str, float] = {}
         metrics: dict[str, float] = {}
@@ -244,29 +267,25 @@ class Trainer:
             bar.set_postfix({k: f"{stats[k]:.3g}" for k in SHOWN if k in stats}, refresh=False)
             if cfg.log_every and self.step % cfg.log_every == 0:
                 self.log(dist, {"step": self.step, **stats})
-            if cfg.eval_every and self.step % cfg.eval_every == 0 and self.step < cfg.steps:
-                metrics = self.evaluate(dist)
-                if metrics and not cfg.quiet:
-                    bar.write(f"step {self.step}: " + "  ".join(f"{k} {v:.4g}" for k, v in metrics.items()))
-            if cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0 and self.step < cfg.steps:
-                self.save_checkpoint(learner, dist)
-            while snapshots and self.seconds() >= 60 * snapshots[0]:
-                minutes = snapshots.pop(0)
-                self.model.save_pretrained(self.out_dir / f"snapshot-{minutes:g}min")
-                self.log(dist, {"step": self.step, "snapshot": f"snapshot-{minutes:g}min"})
+            metrics = self.after_step(dist, learner, bar, snapshots) or metrics
         bar.close()
         if time.monotonic() + self.costs["evaluate"] <= deadline:
             metrics = self.evaluate(dist) or metrics
         elif dist.main:
-            print(f"note: no final evaluation: the --max-minutes budget ({cfg.max_minutes:g}) is spent", file=sys.stderr)
+            print(f"note: no final evaluation: the time budget (max_minutes {cfg.max_minutes:g}) is spent",
+                  file=sys.stderr)
+        self.finish(learner, dist)
+        return {"step": self.step, "resumed": resumed, "stats": stats, "eval": metrics}
+
+    def finish(self, learner: Learner, dist: Dist) -> None:
+        """The last checkpoint and the trained model; every rank waits until rank 0 has saved them."""
         self.save_checkpoint(learner, dist)
         if dist.main and self.out_dir is not None:
             self.model.save_pretrained(self.out_dir / "model")
-            print(f"wrote {self.out_dir / 'model'} (the trained model), {self.out_dir / 'checkpoint'} (to --resume) "
+            print(f"wrote {self.out_dir / 'model'} (the trained model), {self.out_dir / 'checkpoint'} (to resume) "
                   f"and {self.out_dir / 'train_log.jsonl'}", file=sys.stderr)
         if dist.active:  # no rank tears the process group down while rank 0 still evaluates and saves
             torch.distributed.barrier()
-        return {"step": self.step, "resumed": resumed, "stats": stats, "eval": metrics}
 
 
 def _all_past(dist: Dist, deadline: float) -> bool:

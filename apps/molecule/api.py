@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,9 +31,9 @@ REFERENCES = ("zinc250k-test", "moses-test", "moses-test-fcd")
 
 def bundled_model_dir() -> Path:
     """The bundled model's directory (ZINC250k; heads qed, sa, logp, mw, tpsa, plogp, plogp_jtvae)."""
-    from .cli import BUNDLED as path  # one definition of where it lies
+    from lebm.models import MOLECULE
 
-    return path
+    return MOLECULE
 
 
 def load_model(path: str | Path | None = None, device: str = "cpu") -> Model:
@@ -319,23 +319,6 @@ class DesignResult:
     out_dir: Path | None
 
 
-def design_table(path: str | Path) -> dict[str, Any]:
-    """A design TOML's [design] table, its relative paths (model, train_smiles, docking receptor) made relative to
-    the file rather than to the working directory."""
-    from lebm.core.config import load_toml
-
-    path = Path(path)
-    table = load_toml(path)
-    design = table.get("design", table)
-    for key, keep in (("model", ("",)), ("train_smiles", ("", *DATASETS, "none"))):
-        if isinstance(design.get(key), str) and design[key] not in keep:
-            design[key] = str(path.parent / Path(design[key]).expanduser())
-    receptor = design.get("docking", {}).get("receptor")
-    if isinstance(receptor, str) and not receptor.startswith("dockstring:"):
-        design["docking"]["receptor"] = str(path.parent / Path(receptor).expanduser())
-    return design
-
-
 def design(config: Any = None, scorers: dict[str, Callable[[list[str]], list[float]]] | None = None,
            out_dir: str | Path | None = None, resume: bool = False, progress: bool = False, **settings: Any
            ) -> DesignResult:
@@ -372,24 +355,11 @@ def design(config: Any = None, scorers: dict[str, Callable[[list[str]], list[flo
     >>> len(result.populations), len(result.top), bool(result.top.aromatic.max() >= 2)
     (3, 10, True)
     """
-    from lebm.core.config import resolve, to_dict
-
-    from .scoring import ScorerConfig
-    from .sgds import DesignConfig, DesignRun
+    from .design_config import design_config
+    from .sgds import DesignRun
 
     scorers = dict(scorers or {})
-    if isinstance(config, str | Path):
-        config = design_table(config)
-    if isinstance(config, DesignConfig):
-        table = to_dict(config)
-    else:
-        table = dict(config or {})
-    table |= settings
-    named = {sc["name"] if isinstance(sc, dict) else sc.name for sc in table.get("scorers", [])}
-    table["scorers"] = [to_dict(sc) if isinstance(sc, ScorerConfig) else sc for sc in table.get("scorers", [])] + \
-        [{"name": name, "python": True} for name in scorers if name not in named]
-    cfg = resolve(DesignConfig, None, table, where="design.")
-    cfg = replace(cfg, model=cfg.model or str(bundled_model_dir()))
+    cfg = design_config(config, list(scorers), settings)
     with tempfile.TemporaryDirectory(prefix="lebm-design-") as scratch:
         out = Path(out_dir) if out_dir is not None else Path(scratch)
         run = DesignRun(cfg, out, quiet=not progress, callables=scorers)

@@ -5,7 +5,6 @@ sample, design, optimize, fit-heads, demo). Building the parser imports nothing 
 from __future__ import annotations
 
 import argparse
-import importlib
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
@@ -13,8 +12,8 @@ from typing import Any
 from lebm.core.cli import add_common, command
 from lebm.core.config import load_toml
 
-# the bundled model, the default of every command: trained on ZINC250k, heads qed, sa, logp, mw, tpsa, plogp
-BUNDLED = Path(str(files("lebm.models") / "zinc-lebm"))  # package data: in the wheel as in the checkout
+from lebm.models import MOLECULE as BUNDLED  # the bundled model, the default of every command
+
 PRESETS = ("latent", "fast", "paper", "charrnn")
 
 
@@ -28,10 +27,6 @@ def preset(name: str) -> dict[str, Any]:
 
 def _command(name: str):
     return command("lebm.molecule.commands", name)
-
-
-def __getattr__(name: str) -> Any:  # lebm.molecule.cli.cmd_train & co. stay importable from here
-    return getattr(importlib.import_module("lebm.molecule.commands"), name)
 
 
 def add_cluster_flags(p: argparse.ArgumentParser) -> None:

@@ -248,7 +248,8 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
 
 def cmd_design(args: argparse.Namespace) -> int:
-    from .api import design, design_table
+    from .api import design
+    from .design_config import design_table
     from .sgds import OUTPUTS
 
     claim_dir(args.out, resume=args.resume, overwrite=args.overwrite, owned=OUTPUTS)

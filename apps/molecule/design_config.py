@@ -4,16 +4,17 @@ a bad setting is one ConfigError naming it."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 
-from lebm.core.config import check_choices, option
+from lebm.core.config import check_choices, load_toml, option, resolve, to_dict
 from lebm.core.errors import ConfigError
 
-from .data import canonical
+from .data import DATASETS, canonical
 from .oracles import PROPERTIES, DockingSpec
 from .scoring import ScorerConfig
 
@@ -145,3 +146,34 @@ class DesignConfig:
             raise ConfigError(f"screen must be >= 1 (1: off), got {self.screen}")
         if self.top_k > self.population:
             raise ConfigError(f"top_k ({self.top_k}) cannot exceed population ({self.population})")
+
+
+def design_table(path: str | Path) -> dict[str, Any]:
+    """A design TOML's [design] table, its relative paths (model, train_smiles, docking receptor) made relative to
+    the file rather than to the working directory."""
+    path = Path(path)
+    table = load_toml(path)
+    design = table.get("design", table)
+    for key, keep in (("model", ("",)), ("train_smiles", ("", *DATASETS, "none"))):
+        if isinstance(design.get(key), str) and design[key] not in keep:
+            design[key] = str(path.parent / Path(design[key]).expanduser())
+    receptor = design.get("docking", {}).get("receptor")
+    if isinstance(receptor, str) and not receptor.startswith("dockstring:"):
+        design["docking"]["receptor"] = str(path.parent / Path(receptor).expanduser())
+    return design
+
+
+def design_config(config: Any, python_scorers: list[str], settings: dict[str, Any]) -> DesignConfig:
+    """The DesignConfig of `design`'s arguments: `config` (a DesignConfig, a [design] dict or a TOML path) with
+    `settings` over it, a scorer entry for each Python scorer it does not name yet, the bundled model by default."""
+    from .api import bundled_model_dir
+
+    if isinstance(config, str | Path):
+        config = design_table(config)
+    table = to_dict(config) if isinstance(config, DesignConfig) else dict(config or {})
+    table |= settings
+    named = {sc["name"] if isinstance(sc, dict) else sc.name for sc in table.get("scorers", [])}
+    table["scorers"] = [to_dict(sc) if isinstance(sc, ScorerConfig) else sc for sc in table.get("scorers", [])] + \
+        [{"name": name, "python": True} for name in python_scorers if name not in named]
+    cfg = resolve(DesignConfig, None, table, where="design.")
+    return replace(cfg, model=cfg.model or str(bundled_model_dir()))

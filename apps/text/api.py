@@ -38,7 +38,7 @@ def load_model(path: str | Path | None = None, device: str = "cpu") -> Model:
     >>> load_model().network.latent
     True
     """
-    from .cli import BUNDLED
+    from lebm.models import TEXT as BUNDLED
 
     return Model(TextModel.from_pretrained(path or BUNDLED, device=pick_device(device)).eval())
 

@@ -20,6 +20,8 @@ def test_the_installed_names_import_and_run_the_command_line():
     import lebm.molecule.cli
 
     assert lebm.core.errors.__spec__.name == "lebm.core.errors" and callable(lebm.core.langevin)
-    assert lebm.molecule.cli.DataError is lebm.core.errors.DataError
+    import lebm.molecule.commands
+
+    assert lebm.molecule.commands.DataError is lebm.core.errors.DataError  # one copy of each module
     run = subprocess.run([sys.executable, "-m", "lebm", "semisup", "--help"], cwd=ROOT, capture_output=True, text=True)
     assert run.returncode == 0 and "evaluate" in run.stdout, run.stderr[-2000:]
