@@ -35,8 +35,12 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=Path(__file__).parent / "results" / "cluster.json")
     args = parser.parse_args()
     smiles = zinc250k_smiles("test")
-    result = {"machine": f"{platform.machine()}, Python {platform.python_version()}", "date": time.strftime("%Y-%m-%d"),
-              "cheap": {}, "docking": {}}
+    result = {
+        "machine": f"{platform.machine()}, Python {platform.python_version()}",
+        "date": time.strftime("%Y-%m-%d"),
+        "cheap": {},
+        "docking": {},
+    }
     qed = Oracle("qed")
     cheap = smiles[: args.cheap]
     result["cheap"]["in_process_s"], reference = timed(lambda: qed(cheap))
@@ -46,17 +50,20 @@ def main() -> None:
             seconds, values = timed(lambda: qed(cheap, cluster=cluster))
         assert values == reference
         result["cheap"][f"workers_{workers}_s"] = seconds
-    result["cheap"]["overhead_ms_per_molecule_1_worker"] = 1000 * (result["cheap"]["workers_1_s"]
-                                                                    - result["cheap"]["in_process_s"]) / len(cheap)
+    result["cheap"]["overhead_ms_per_molecule_1_worker"] = (
+        1000 * (result["cheap"]["workers_1_s"] - result["cheap"]["in_process_s"]) / len(cheap)
+    )
     print(json.dumps(result["cheap"], indent=1), flush=True)
     if args.docking and not docking_error():
         dock = Oracle("docking", docking=DockingSpec(receptor="dockstring:ESR1", exhaustiveness=args.exhaustiveness))
-        batch = smiles[1000: 1000 + args.docking]
+        batch = smiles[1000 : 1000 + args.docking]
         for workers in (1, 2):
             with Cluster(jobs=workers, timeout=3600) as cluster:
                 result["docking"][f"workers_{workers}_s"], values = timed(lambda: dock(batch, cluster=cluster))
             result["docking"][f"workers_{workers}_scores"] = values
-        result["docking"]["throughput_ratio_2_to_1"] = result["docking"]["workers_1_s"] / result["docking"]["workers_2_s"]
+        result["docking"]["throughput_ratio_2_to_1"] = (
+            result["docking"]["workers_1_s"] / result["docking"]["workers_2_s"]
+        )
         result["docking"] |= {"molecules": len(batch), "exhaustiveness": args.exhaustiveness}
         print(json.dumps({k: v for k, v in result["docking"].items() if "scores" not in k}, indent=1))
     args.json.parent.mkdir(parents=True, exist_ok=True)

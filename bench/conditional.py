@@ -49,39 +49,69 @@ def main() -> None:
     parser.add_argument("--oversample", type=int, default=1, help="prior samples per chain start (sample --oversample)")
     parser.add_argument("--steps", type=int, help="Langevin steps (default: the model's prior chain)")
     parser.add_argument("--temperature", type=float, default=1.0, help="decoding temperature")
-    parser.add_argument("--targets", nargs="+", help="NAME=VALUE targets instead of the seven above (e.g. settings "
-                                                       "chosen on other targets than the benchmark's)")
+    parser.add_argument(
+        "--targets",
+        nargs="+",
+        help="NAME=VALUE targets instead of the seven above (e.g. settings "
+        "chosen on other targets than the benchmark's)",
+    )
     parser.add_argument("--select", type=int, default=1, help="decode K x n, keep the n closest by real values")
     parser.add_argument("--json", type=Path, default=Path(__file__).parent / "results" / "conditional.json")
     args = parser.parse_args()
     torch.set_num_threads(1)
     model = MoleculeModel.from_pretrained(args.model).eval()
     rows = []
-    print("| target | decoded valid | valid | unique | real mean | within tol. | degenerate | median SA | head mean |\n"
-          "|---|---|---|---|---|---|---|---|---|")
+    print(
+        "| target | decoded valid | valid | unique | real mean | within tol. | degenerate | median SA | head mean |\n"
+        "|---|---|---|---|---|---|---|---|---|"
+    )
     targets = [(t.split("=")[0], float(t.split("=")[1])) for t in args.targets] if args.targets else TARGETS
     for name, target in targets:
         torch.manual_seed(0)
         chain = {"steps": args.steps} if args.steps is not None else {}
-        frame, proposals = sample_on_target(model, args.n, {name: target}, args.select, temperature=args.temperature,
-                                            oversample=args.oversample, **chain)
+        frame, proposals = sample_on_target(
+            model,
+            args.n,
+            {name: target},
+            args.select,
+            temperature=args.temperature,
+            oversample=args.oversample,
+            **chain,
+        )
         valid = [c for c in map(canonical, frame.smiles) if c]
         real = np.array(Oracle(name)(valid), dtype=float)
         sa = np.array(Oracle("sa")(valid), dtype=float)
-        row = {"property": name, "target": target, "decoded_valid": proposals["valid"], "valid": len(valid) / args.n,
-               "unique": len(set(valid)) / max(len(valid), 1), "real_mean": float(np.nanmean(real)),
-               "within": float((np.abs(real - target) <= TOLERANCE.get(name, 0.1 * max(abs(target), 1.0))).sum() / args.n),
-               "degenerate": float(np.mean([degenerate(s) for s in valid])) if valid else float("nan"),
-               "median_sa": float(np.nanmedian(sa)), "head_mean": float(frame[f"predicted_{name}"].mean())}
+        row = {
+            "property": name,
+            "target": target,
+            "decoded_valid": proposals["valid"],
+            "valid": len(valid) / args.n,
+            "unique": len(set(valid)) / max(len(valid), 1),
+            "real_mean": float(np.nanmean(real)),
+            "within": float((np.abs(real - target) <= TOLERANCE.get(name, 0.1 * max(abs(target), 1.0))).sum() / args.n),
+            "degenerate": float(np.mean([degenerate(s) for s in valid])) if valid else float("nan"),
+            "median_sa": float(np.nanmedian(sa)),
+            "head_mean": float(frame[f"predicted_{name}"].mean()),
+        }
         rows.append(row)
-        print(f"| {name} = {target:g} | {row['decoded_valid']:.3f} | {row['valid']:.3f} | {row['unique']:.3f} | {row['real_mean']:.3f} | "
-              f"{row['within']:.1%} | {row['degenerate']:.1%} | {row['median_sa']:.2f} | {row['head_mean']:.3f} |",
-              flush=True)
-    result = {"command": "python bench/conditional.py " + " ".join(sys.argv[1:]), "model": str(args.model),
-              "machine": f"{platform.machine()}, Python {platform.python_version()}, torch {torch.__version__}",
-              "date": time.strftime("%Y-%m-%d"), "n": args.n, "oversample": args.oversample, "steps": args.steps, "select": args.select,
-              "temperature": args.temperature,
-              "rows": rows}
+        print(
+            f"| {name} = {target:g} | {row['decoded_valid']:.3f} | {row['valid']:.3f} | {row['unique']:.3f} | "
+            f"{row['real_mean']:.3f} | "
+            f"{row['within']:.1%} | {row['degenerate']:.1%} | {row['median_sa']:.2f} | {row['head_mean']:.3f} |",
+            flush=True,
+        )
+    result = {
+        "command": "python bench/conditional.py " + " ".join(sys.argv[1:]),
+        "model": str(args.model),
+        "machine": f"{platform.machine()}, Python {platform.python_version()}, torch {torch.__version__}",
+        "date": time.strftime("%Y-%m-%d"),
+        "n": args.n,
+        "oversample": args.oversample,
+        "steps": args.steps,
+        "select": args.select,
+        "temperature": args.temperature,
+        "rows": rows,
+    }
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(result, indent=1))
 

@@ -36,8 +36,10 @@ from lebm.core.config import deep_merge, from_dict, to_dict
 from lebm.molecule.cli import BUNDLED, preset
 from lebm.molecule.sgds import DesignConfig, DesignRun
 
-PUBLISHED = {"qed": "JT-VAE 0.925, GCPN 0.948, MolDQN 0.948, MARS 0.948, GraphDF 0.948, LIMO 0.947, SGDS 0.948 (x3)",
-             "plogp": "LIMO 10.5, GraphDF 13.7, MARS 45.0 (mixed conventions), SGDS about 26 (LIMO convention)"}
+PUBLISHED = {
+    "qed": "JT-VAE 0.925, GCPN 0.948, MolDQN 0.948, MARS 0.948, GraphDF 0.948, LIMO 0.947, SGDS 0.948 (x3)",
+    "plogp": "LIMO 10.5, GraphDF 13.7, MARS 45.0 (mixed conventions), SGDS about 26 (LIMO convention)",
+}
 
 
 def longest_carbon_chain(smiles: str) -> int:
@@ -67,37 +69,59 @@ def constrained(args: argparse.Namespace) -> dict:
     import torch
 
     from lebm.molecule.data import clean, dataset_smiles, input_standard
+    from lebm.molecule.leads import LeadSettings, optimize_leads
     from lebm.molecule.metrics import cache_dir
     from lebm.molecule.model import MoleculeModel
-    from lebm.molecule.leads import LeadSettings, optimize_leads
     from lebm.molecule.oracles import property_table
 
     model = MoleculeModel.from_pretrained(args.model).eval()
     pool = dataset_smiles(args.data, args.split)
     scores = property_table(pool, [args.objective], jobs=2, cache=cache_dir())[args.objective]  # selection: free
     starts = [s for _, s in sorted(zip(scores.tolist(), pool))[: args.starts]]
-    settings = LeadSettings(args.objective, min_similarity=0.4, steps=args.steps, chains=args.repeats,
-                            step_size=args.step_size, shift=args.shift, temperature=args.temperature,
-                            mutations=args.mutations)
+    settings = LeadSettings(
+        args.objective,
+        min_similarity=0.4,
+        steps=args.steps,
+        chains=args.repeats,
+        step_size=args.step_size,
+        shift=args.shift,
+        temperature=args.temperature,
+        mutations=args.mutations,
+    )
     # as `optimize` reads leads: standardised for the model (largest fragment, neutralised); a lead with a token the
     # model's vocabulary lacks even then cannot be encoded, and counts as a failure
     report = clean(starts, model.config.representation, model.vocab, standard=input_standard(model.vocab), unique=False)
     print(f"leads: {report.summary()}")
     torch.manual_seed(0)
     _, frames = optimize_leads(model, report.kept, settings, quiet=False)
-    out = {"data": args.data, "split": args.split, "objective": args.objective, "starts": len(starts),
-           "leads_encoded": len(report.kept), "leads": report.summary(), "steps": args.steps, "chains": args.repeats,
-           "step_size": args.step_size, "shift": args.shift, "temperature": args.temperature,
-           "decoded_per_start": args.steps * args.repeats, "mutations": args.mutations}
+    out = {
+        "data": args.data,
+        "split": args.split,
+        "objective": args.objective,
+        "starts": len(starts),
+        "leads_encoded": len(report.kept),
+        "leads": report.summary(),
+        "steps": args.steps,
+        "chains": args.repeats,
+        "step_size": args.step_size,
+        "shift": args.shift,
+        "temperature": args.temperature,
+        "decoded_per_start": args.steps * args.repeats,
+        "mutations": args.mutations,
+    }
     for delta in (0.4, 0.6):
         gains = [f.improvement[f.similarity >= delta].max() for f in frames if (f.similarity >= delta).any()]
         gains = [g for g in gains if g > 0]
         best = [f[f.similarity >= delta].iloc[0] for f in frames if (f[f.similarity >= delta].improvement > 0).any()]
         out[f"delta_{delta}_won_by"] = {move: sum(b.move == move for b in best) for move in ("latent", "graph")}
-        out[f"delta_{delta}"] = {"success_rate": len(gains) / len(starts),
-                                 "mean_improvement": float(sum(gains) / len(gains)) if gains else 0.0}
-    out["published"] = ("GCPN 0.4: 2.49 (100%), 0.6: 0.79 (100%); MoFlow 0.4: 4.71 (100%), 0.6: 2.10 (100%); "
-                        "VAE-latent Langevin 0.4: 6.14 (70.9%), 0.6: 2.94 (35.4%)")
+        out[f"delta_{delta}"] = {
+            "success_rate": len(gains) / len(starts),
+            "mean_improvement": float(sum(gains) / len(gains)) if gains else 0.0,
+        }
+    out["published"] = (
+        "GCPN 0.4: 2.49 (100%), 0.6: 0.79 (100%); MoFlow 0.4: 4.71 (100%), 0.6: 2.10 (100%); "
+        "VAE-latent Langevin 0.4: 6.14 (70.9%), 0.6: 2.94 (35.4%)"
+    )
     return out
 
 
@@ -117,9 +141,12 @@ def main() -> None:
     parser.add_argument("--temperature", type=float, default=0.7, help="constrained: decoding temperature")
     parser.add_argument("--mutations", type=int, default=16, help="constrained: graph mutations per lead and step")
     parser.add_argument("--data", choices=["zinc250k", "moses"], default="zinc250k", help="constrained: data set")
-    parser.add_argument("--split", default="test",
-                        help="constrained: the split whose lowest-plogP molecules start (test: the benchmark; "
-                             "valid: for choosing settings without touching the test side)")
+    parser.add_argument(
+        "--split",
+        default="test",
+        help="constrained: the split whose lowest-plogP molecules start (test: the benchmark; "
+        "valid: for choosing settings without touching the test side)",
+    )
     parser.add_argument("--objective", default="plogp_jtvae", help="constrained: the plogP convention (a head)")
     args = parser.parse_args()
     if args.task == "constrained":
@@ -130,8 +157,9 @@ def main() -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(result, indent=2) + "\n")
         return
-    table = preset(f"design_{args.task}" + ("_gpu" if args.scale == "paper" else ""))["design"] | \
-        {"model": str(args.model)}
+    table = preset(f"design_{args.task}" + ("_gpu" if args.scale == "paper" else ""))["design"] | {
+        "model": str(args.model)
+    }
     cfg = from_dict(DesignConfig, deep_merge(table, args.override))
     out = args.out or Path(f"runs/bench-design-{args.task}")
     start = time.perf_counter()
@@ -139,22 +167,30 @@ def main() -> None:
     seconds = time.perf_counter() - start
     summary = pd.read_csv(out / "summary.csv")
     everything = pd.concat([pd.read_csv(p) for p in sorted(out.glob("population_*.csv"))]).drop_duplicates(
-        "canonical_smiles")
+        "canonical_smiles"
+    )
     for o in cfg.objectives:
         everything[o.property] = pd.to_numeric(everything[o.property], errors="coerce")
     main_prop = cfg.objectives[0].property
     top = final[final.feasible].sort_values(main_prop, ascending=False).head(3)
-    result = {"task": args.task, "scale": args.scale, "seconds": seconds, "machine": platform.platform(),
-              "oracle_calls": int(summary.oracle_calls.iloc[-1]), "config": to_dict(cfg),
-              "top3": top[["canonical_smiles", *[o.property for o in cfg.objectives]]].to_dict("records"),
-              "final_validity": float(summary.validity.iloc[-1]), "published": PUBLISHED.get(args.task, "")}
+    result = {
+        "task": args.task,
+        "scale": args.scale,
+        "seconds": seconds,
+        "machine": platform.platform(),
+        "oracle_calls": int(summary.oracle_calls.iloc[-1]),
+        "config": to_dict(cfg),
+        "top3": top[["canonical_smiles", *[o.property for o in cfg.objectives]]].to_dict("records"),
+        "final_validity": float(summary.validity.iloc[-1]),
+        "published": PUBLISHED.get(args.task, ""),
+    }
     from lebm.molecule.data import dataset_smiles
 
     train = set(dataset_smiles(cfg.train_smiles, "train")) if cfg.train_smiles in ("zinc250k", "moses") else set()
     result["top3_in_training_set"] = [s in train for s in top.canonical_smiles]
     if args.task == "qed":
         hits = everything[everything.qed >= 0.947].canonical_smiles
-        result["distinct_at_0.947"] = int(len(hits))
+        result["distinct_at_0.947"] = len(hits)
         result["distinct_at_0.947_not_in_training_set"] = int(sum(s not in train for s in hits))
     if args.task == "plogp":
         result["top3_longest_carbon_chain"] = [longest_carbon_chain(s) for s in top.canonical_smiles]
@@ -162,7 +198,9 @@ def main() -> None:
 
         result["top3_qed"] = [QED.qed(Chem.MolFromSmiles(s)) for s in top.canonical_smiles]
     if args.task == "multi":
-        result["pareto_front"] = pareto_front(final[final.feasible])[["canonical_smiles", "qed", "sa"]].to_dict("records")
+        result["pareto_front"] = pareto_front(final[final.feasible])[["canonical_smiles", "qed", "sa"]].to_dict(
+            "records"
+        )
     # sample efficiency: best-so-far against oracle calls, and the top-10 mean within 10,000 calls
     result["best_so_far"] = list(zip(summary.oracle_calls.tolist(), summary[f"{main_prop}_top1"].cummax().tolist()))
     within = everything[everything.iteration <= summary[summary.oracle_calls <= 10000].iteration.max()]

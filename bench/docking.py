@@ -31,9 +31,9 @@ import torch
 from pmo import PATIENCE, diversity, run_mol_ga, spent_is_nan
 
 from lebm.molecule.cli import BUNDLED
-from lebm.molecule.sgds import Constraint, DesignConfig, Objective
 from lebm.molecule.oracles import DockingSpec, Oracle
 from lebm.molecule.scoring import BudgetedScorer, ScorerConfig, auc_top_k
+from lebm.molecule.sgds import Constraint, DesignConfig, Objective
 
 RESULTS = Path(__file__).parent / "results" / "docking"
 QED_MIN, SA_MAX = 0.4, 5.5
@@ -65,6 +65,7 @@ def negated_docking(spec: DockingSpec, cluster):
 
     def score(smiles: list[str]) -> list[float]:
         return [-v for v in oracle(smiles, cluster=cluster)]
+
     return score
 
 
@@ -73,12 +74,22 @@ def run_sgds(scorer: FeasibleBudget, seed: int, out: Path, settings: dict) -> No
 
     from lebm.molecule import design
 
-    cfg = DesignConfig(model=settings["model"], objectives=[Objective(property="esr1", shift=settings["shift"])],
-                       constraints=[Constraint(property="qed", min=QED_MIN), Constraint(property="sa", max=SA_MAX)],
-                       scorers=[ScorerConfig(name="esr1", python=True)],
-                       population=settings["population"], top_k=settings["top_k"], iterations=10**6,
-                       train_smiles="none", seed=seed, device="cpu", langevin_steps=settings["langevin_steps"],
-                       graph_share=settings["graph_share"], oracle_budget=scorer.budget, patience=PATIENCE)
+    cfg = DesignConfig(
+        model=settings["model"],
+        objectives=[Objective(property="esr1", shift=settings["shift"])],
+        constraints=[Constraint(property="qed", min=QED_MIN), Constraint(property="sa", max=SA_MAX)],
+        scorers=[ScorerConfig(name="esr1", python=True)],
+        population=settings["population"],
+        top_k=settings["top_k"],
+        iterations=10**6,
+        train_smiles="none",
+        seed=seed,
+        device="cpu",
+        langevin_steps=settings["langevin_steps"],
+        graph_share=settings["graph_share"],
+        oracle_budget=scorer.budget,
+        patience=PATIENCE,
+    )
     shutil.rmtree(out, ignore_errors=True)
     design(cfg, scorers={"esr1": spent_is_nan(scorer)}, out_dir=out)
 
@@ -108,30 +119,47 @@ def run_one(method: str, seed: int, args: argparse.Namespace, settings: dict) ->
         redocked = negated_docking(DockingSpec(receptor="dockstring:ESR1", exhaustiveness=8, seed=seed), cluster)(top)
         cpu = cpu_seconds(cluster) - cpu
     history = scorer.history
-    return {"method": method, "seed": seed, "budget": args.budget, "calls": len(history),
-            "exhaustiveness": args.exhaustiveness, "infeasible_not_docked": scorer.infeasible,
-            "auc_top10": auc_top_k(history, args.budget), "top1": best[0][1] if best else 0.0,
-            "top10": float(np.mean([v for _, v in best])) if best else 0.0,
-            "top10_redocked_at_8": float(np.mean(redocked)) if redocked else 0.0,
-            "top10_qed": Oracle("qed")(top), "top10_sa": Oracle("sa")(top), "diversity_top10": diversity(top),
-            "best": [[s, v, r] for (s, v), r in zip(best, redocked)],
-            "top10_curve": [float(np.mean(sorted(history[:m], reverse=True)[:10]))
-                            for m in range(100, len(history) + 1, 100)],
-            "cpu_hours": cpu / 3600, "wall_seconds": time.perf_counter() - wall, "jobs": args.jobs,
-            "settings": settings if method == "sgds" else {"start": "1,000 random ZINC", "offspring_size": 100},
-            "machine": f"{platform.machine()}, Python {platform.python_version()}",
-            "command": " ".join(["python", "bench/docking.py", *sys.argv[1:]])}
+    return {
+        "method": method,
+        "seed": seed,
+        "budget": args.budget,
+        "calls": len(history),
+        "exhaustiveness": args.exhaustiveness,
+        "infeasible_not_docked": scorer.infeasible,
+        "auc_top10": auc_top_k(history, args.budget),
+        "top1": best[0][1] if best else 0.0,
+        "top10": float(np.mean([v for _, v in best])) if best else 0.0,
+        "top10_redocked_at_8": float(np.mean(redocked)) if redocked else 0.0,
+        "top10_qed": Oracle("qed")(top),
+        "top10_sa": Oracle("sa")(top),
+        "diversity_top10": diversity(top),
+        "best": [[s, v, r] for (s, v), r in zip(best, redocked)],
+        "top10_curve": [
+            float(np.mean(sorted(history[:m], reverse=True)[:10])) for m in range(100, len(history) + 1, 100)
+        ],
+        "cpu_hours": cpu / 3600,
+        "wall_seconds": time.perf_counter() - wall,
+        "jobs": args.jobs,
+        "settings": settings if method == "sgds" else {"start": "1,000 random ZINC", "offspring_size": 100},
+        "machine": f"{platform.machine()}, Python {platform.python_version()}",
+        "command": " ".join(["python", "bench/docking.py", *sys.argv[1:]]),
+    }
 
 
 def table(results: list[dict]) -> str:
-    lines = ["| method | seed | calls | AUC top-10 | top-1 | top-10 | top-10 re-docked at 8 | QED of the top 10 "
-             "| SA of the top 10 | not docked (constraints) | CPU h |", "|" + "---|" * 11]
+    lines = [
+        "| method | seed | calls | AUC top-10 | top-1 | top-10 | top-10 re-docked at 8 | QED of the top 10 "
+        "| SA of the top 10 | not docked (constraints) | CPU h |",
+        "|" + "---|" * 11,
+    ]
     for r in sorted(results, key=lambda r: (r["method"], r["seed"])):
-        lines.append(f"| {r['method']} | {r['seed']} | {r['calls']} | {r['auc_top10']:.3f} | {r['top1']:.2f} | "
-                     f"{r['top10']:.2f} | {r['top10_redocked_at_8']:.2f} | {np.mean(r['top10_qed']):.2f} "
-                     f"({min(r['top10_qed']):.2f}-{max(r['top10_qed']):.2f}) | {np.mean(r['top10_sa']):.2f} "
-                     f"({min(r['top10_sa']):.2f}-{max(r['top10_sa']):.2f}) | {r['infeasible_not_docked']} | "
-                     f"{r['cpu_hours']:.2f} |")
+        lines.append(
+            f"| {r['method']} | {r['seed']} | {r['calls']} | {r['auc_top10']:.3f} | {r['top1']:.2f} | "
+            f"{r['top10']:.2f} | {r['top10_redocked_at_8']:.2f} | {np.mean(r['top10_qed']):.2f} "
+            f"({min(r['top10_qed']):.2f}-{max(r['top10_qed']):.2f}) | {np.mean(r['top10_sa']):.2f} "
+            f"({min(r['top10_sa']):.2f}-{max(r['top10_sa']):.2f}) | {r['infeasible_not_docked']} | "
+            f"{r['cpu_hours']:.2f} |"
+        )
     return "\n".join(lines)
 
 
@@ -146,15 +174,23 @@ def main() -> None:
     parser.add_argument("--top-k", type=int, default=50, help="sgds: molecules kept per iteration")
     parser.add_argument("--shift", type=float, default=1.0, help="sgds: target shift per iteration (kcal/mol, as SGDS)")
     parser.add_argument("--langevin-steps", type=int, default=2, help="sgds: Langevin steps per iteration")
-    parser.add_argument("--graph-share", type=float, default=0.25, help="sgds: share of graph proposals (as bench/pmo.py)")
+    parser.add_argument(
+        "--graph-share", type=float, default=0.25, help="sgds: share of graph proposals (as bench/pmo.py)"
+    )
     parser.add_argument("--model", type=Path, default=BUNDLED, help="sgds: the model the design loop starts from")
     parser.add_argument("--out", type=Path, default=RESULTS, help="folder of the per-run JSON files")
     parser.add_argument("--table", action="store_true", help="only print the table of the finished runs in --out")
     args = parser.parse_args()
     if not args.table:
         torch.set_num_threads(1)
-        settings = {"population": args.population, "top_k": args.top_k, "shift": args.shift,
-                    "langevin_steps": args.langevin_steps, "graph_share": args.graph_share, "model": str(args.model)}
+        settings = {
+            "population": args.population,
+            "top_k": args.top_k,
+            "shift": args.shift,
+            "langevin_steps": args.langevin_steps,
+            "graph_share": args.graph_share,
+            "model": str(args.model),
+        }
         args.out.mkdir(parents=True, exist_ok=True)
         for method in args.methods:
             for seed in args.seeds:

@@ -29,18 +29,33 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from molecule_moses import step_costs  # noqa: E402
+from molecule_moses import step_costs
 
-from lebm.core.diagnostics import latent_diagnostics  # noqa: E402
-from lebm.molecule.cli import held_out_molecules  # noqa: E402
-from lebm.molecule.data import canonical, moses_smiles  # noqa: E402
-from lebm.molecule.latent import encode_ids, reconstruct  # noqa: E402
-from lebm.molecule.metrics import moses_metrics, shipped_fcd_reference  # noqa: E402
-from lebm.molecule.model import MoleculeModel  # noqa: E402
-from lebm.molecule.tokens import to_representation  # noqa: E402
+from lebm.core.diagnostics import latent_diagnostics
+from lebm.molecule.cli import held_out_molecules
+from lebm.molecule.data import canonical, moses_smiles
+from lebm.molecule.latent import encode_ids, reconstruct
+from lebm.molecule.metrics import moses_metrics, shipped_fcd_reference
+from lebm.molecule.model import MoleculeModel
+from lebm.molecule.tokens import to_representation
 
-COLUMNS = ["Valid", "Unique@10k", "Novelty", "FCD/Test", "IntDiv", "recon_tanimoto", "recon_exact", "recon_valid",
-           "post_valid", "au", "kl", "mi", "f_spread", "mmd_prior", "mmd_ref"]
+COLUMNS = [
+    "Valid",
+    "Unique@10k",
+    "Novelty",
+    "FCD/Test",
+    "IntDiv",
+    "recon_tanimoto",
+    "recon_exact",
+    "recon_valid",
+    "post_valid",
+    "au",
+    "kl",
+    "mi",
+    "f_spread",
+    "mmd_prior",
+    "mmd_ref",
+]
 
 
 def score(model: MoleculeModel, n: int, held_out: list[str], train: set[str]) -> dict[str, float]:
@@ -52,9 +67,12 @@ def score(model: MoleculeModel, n: int, held_out: list[str], train: set[str]) ->
         return row
     fits = [s for s in held_out if not model.vocab.unknown(to_representation(s, model.config.representation))]
     rec = reconstruct(model, fits)
-    row |= {"recon_tanimoto": float(np.mean([r["tanimoto"] for r in rec])),
-            "recon_exact": float(np.mean([r["exact"] for r in rec])),
-            "recon_valid": float(np.mean([r["valid"] for r in rec])), "recon_n": len(rec)}
+    row |= {
+        "recon_tanimoto": float(np.mean([r["tanimoto"] for r in rec])),
+        "recon_exact": float(np.mean([r["exact"] for r in rec])),
+        "recon_valid": float(np.mean([r["valid"] for r in rec])),
+        "recon_n": len(rec),
+    }
     torch.manual_seed(0)
     with torch.no_grad():
         x = encode_ids(model, fits)
@@ -76,22 +94,24 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=Path(__file__).parent / "results" / "latent_molecule.json")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    result = {"command": "python bench/latent_molecule.py " + " ".join(sys.argv[1:]),
-              "machine": f"{platform.machine()}, Python {platform.python_version()}, torch {torch.__version__}, 1 thread",
-              "rows": {}}
+    result = {
+        "command": "python bench/latent_molecule.py " + " ".join(sys.argv[1:]),
+        "machine": f"{platform.machine()}, Python {platform.python_version()}, torch {torch.__version__}, 1 thread",
+        "rows": {},
+    }
     if args.json.is_file():  # rows of earlier invocations are kept, newer ones replace them by name
         result["rows"] = json.loads(args.json.read_text()).get("rows", {})
     held_out, train = held_out_molecules(args.recon, "moses"), set(moses_smiles("train")) if args.models else set()
     for item in args.models:
         name, _, directory = item.partition("=")
-        result["rows"][name] = score(MoleculeModel.from_pretrained(directory).eval(), args.n, held_out, train) | \
-            {"model": directory}
+        result["rows"][name] = score(MoleculeModel.from_pretrained(directory).eval(), args.n, held_out, train) | {
+            "model": directory
+        }
         print(name, json.dumps(result["rows"][name]), flush=True)
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(result, indent=1))
     if args.cost:
-        cost = step_costs({"latent": ("latent", None), "charrnn": ("charrnn", None)}, 128,
-                          args.cost_steps)
+        cost = step_costs({"latent": ("latent", None), "charrnn": ("charrnn", None)}, 128, args.cost_steps)
         result["step_seconds"] = cost | {"ratio": cost["latent"] / cost["charrnn"]}
         print(json.dumps(result["step_seconds"]))
     print("| model | " + " | ".join(COLUMNS) + " |\n" + "|---" * (len(COLUMNS) + 1) + "|")

@@ -22,11 +22,11 @@ from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from semisup import LABELS, label_draw, views  # noqa: E402
+from semisup import LABELS, label_draw, views
 
-from lebm.semisup import SymbolVectorClassifier  # noqa: E402
-from lebm.semisup.datasets import LOADERS  # noqa: E402
-from lebm.semisup.commands import parse_params  # noqa: E402
+from lebm.semisup import SymbolVectorClassifier
+from lebm.semisup.commands import parse_params
+from lebm.semisup.datasets import LOADERS
 
 
 def lr_accuracy(train_x, train_y, test_x, test_y) -> float:
@@ -45,9 +45,12 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     ours = parse_params(args.params)
-    out = {"command": "python bench/latent_probe.py " + " ".join(sys.argv[1:]), "params": args.params,
-           "machine": f"{platform.machine()}, Python {platform.python_version()}, torch {torch.__version__}, 1 thread",
-           "rows": []}
+    out = {
+        "command": "python bench/latent_probe.py " + " ".join(sys.argv[1:]),
+        "params": args.params,
+        "machine": f"{platform.machine()}, Python {platform.python_version()}, torch {torch.__version__}, 1 thread",
+        "rows": [],
+    }
     print("| data | labels | LR on raw | LR on our latent means | ours (predict) | fit s |\n|---|---|---|---|---|---|")
     for name in args.datasets:
         X, y, kind = LOADERS[name]()
@@ -63,12 +66,17 @@ def main() -> None:
                 est = SymbolVectorClassifier(random_state=seed, **ours).fit(ours_train, y_semi)
                 seconds.append(time.perf_counter() - start)
                 raw.append(lr_accuracy(ours_train[rows], y_train[rows], ours_test, y_test))
-                latent.append(lr_accuracy(est.transform(ours_train[rows]), y_train[rows], est.transform(ours_test), y_test))
+                latent.append(
+                    lr_accuracy(est.transform(ours_train[rows]), y_train[rows], est.transform(ours_test), y_test)
+                )
                 own.append(float(est.score(ours_test, y_test)))
             row = {"data": name, "labels": n, "lr_raw": raw, "lr_latent": latent, "ours": own, "fit_seconds": seconds}
             out["rows"].append(row)
-            print(f"| {name} | {n} | {100 * np.mean(raw):.1f} | {100 * np.mean(latent):.1f} | {100 * np.mean(own):.1f} "
-                  f"| {np.mean(seconds):.0f} |", flush=True)
+            print(
+                f"| {name} | {n} | {100 * np.mean(raw):.1f} | {100 * np.mean(latent):.1f} | {100 * np.mean(own):.1f} "
+                f"| {np.mean(seconds):.0f} |",
+                flush=True,
+            )
             args.json.parent.mkdir(parents=True, exist_ok=True)
             args.json.write_text(json.dumps(out, indent=1))
 

@@ -4,6 +4,7 @@ Decoded at temperature 1; Valid, Unique@10k, Novelty, FCD/Test (shipped moments)
 
     python bench/latent_samplers.py MODEL_DIR [N] [JSON]
 """
+
 import json
 import sys
 import time
@@ -20,11 +21,15 @@ model = MoleculeModel.from_pretrained(sys.argv[1]).eval()
 n = int(sys.argv[2]) if len(sys.argv) > 2 else 10000
 ref = shipped_fcd_reference()
 train = set(moses_smiles("train"))
+
+
 def decode(z):
     out = []
     for i in range(0, len(z), 500):
-        out += model.decode_smiles(z[i:i+500], 1.0)
+        out += model.decode_smiles(z[i : i + 500], 1.0)
     return out
+
+
 rows = {}
 for name in ("reference", "prior-30", "prior-100", "sir-20"):
     torch.manual_seed(0)
@@ -46,5 +51,6 @@ for name in ("reference", "prior-30", "prior-100", "sir-20"):
         z = torch.cat(zs)
     m = moses_metrics(decode(z), ref, train, ks=(10000,), quiet=True)
     rows[name] = {k: round(v, 4) for k, v in m.items() if k in ("Valid", "Unique@10k", "Novelty", "FCD/Test", "IntDiv")}
-    print(name, rows[name], f"{time.time()-t:.0f}s", flush=True)
-json.dump(rows, open(sys.argv[3] if len(sys.argv) > 3 else "bench/results/latent_samplers.json", "w"), indent=1)
+    print(name, rows[name], f"{time.time() - t:.0f}s", flush=True)
+with open(sys.argv[3] if len(sys.argv) > 3 else "bench/results/latent_samplers.json", "w") as f:
+    json.dump(rows, f, indent=1)

@@ -27,8 +27,9 @@ def write(out, mu, sigma, frag, scaf, props=None) -> None:
     with gzip.open(out / "counts.json.gz", "wt", encoding="utf-8") as fh:
         json.dump({"frag": dict(frag), "scaf": dict(scaf)}, fh, sort_keys=True)
     if props is not None:
-        np.savez_compressed(out / "props.npz", **{name: np.asarray(props[name], dtype=np.float32)
-                                                  for name in PROPERTY_NAMES})
+        np.savez_compressed(
+            out / "props.npz", **{name: np.asarray(props[name], dtype=np.float32) for name in PROPERTY_NAMES}
+        )
     print(f"wrote {out}: " + ", ".join(f"{p.name} {p.stat().st_size / 1e6:.1f} MB" for p in sorted(out.iterdir())))
 
 
@@ -40,8 +41,14 @@ def main() -> None:
         for split in ("test", "test_scaffolds"):
             stats = np.load(moses_file(f"dataset/data/{split}_stats.npz"), allow_pickle=True)["stats"].item()
             props = {name: stats[name]["values"] for name in PROPERTY_NAMES} if split == "test" else None
-            write(SHIPPED / "moses" / split, stats["FCD"]["mu"], stats["FCD"]["sigma"], stats["Frag"]["frag"],
-                  stats["Scaf"]["scaf"], props)  # MOSES measures the property distances against the test split only
+            write(
+                SHIPPED / "moses" / split,
+                stats["FCD"]["mu"],
+                stats["FCD"]["sigma"],
+                stats["Frag"]["frag"],
+                stats["Scaf"]["scaf"],
+                props,
+            )  # MOSES measures the property distances against the test split only
     if "zinc250k" in args.sets:
         ref = ReferenceStats.compute(zinc250k_smiles("test"))
         write(SHIPPED / "zinc250k" / "test", ref.mu, ref.sigma, ref.frag, ref.scaf, ref.props)

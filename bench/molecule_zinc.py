@@ -45,8 +45,22 @@ from lebm.molecule.model import MoleculeModel
 from lebm.molecule.oracles import property_table
 from lebm.molecule.tokens import to_representation
 
-COLUMNS = ["Valid", "Unique@1k", "Unique@10k", "Novelty", "FCD/Test", "SNN/Test", "Frag/Test", "Scaf/Test",
-           "IntDiv", "Filters", "logP", "SA", "QED", "weight"]
+COLUMNS = [
+    "Valid",
+    "Unique@1k",
+    "Unique@10k",
+    "Novelty",
+    "FCD/Test",
+    "SNN/Test",
+    "Frag/Test",
+    "Scaf/Test",
+    "IntDiv",
+    "Filters",
+    "logP",
+    "SA",
+    "QED",
+    "weight",
+]
 RATIOS = ["FCD/Test", "logP", "SA", "QED", "weight"]  # lower is better: reported as model / CharRNN
 HEADS = ["qed", "sa", "logp", "mw", "tpsa", "plogp"]
 
@@ -95,8 +109,14 @@ def step_costs(dirs: dict[str, Path], batch: int, rounds: int) -> dict[str, floa
     for name, directory in dirs.items():
         model = MoleculeModel.from_pretrained(directory)
         fresh = MoleculeModel(model.read_config(directory), model.vocab)
-        table = next((load_toml(p).get("train", {}) for p in (directory / "train_config.toml",
-                                                             directory.parent / "config.toml") if p.is_file()), {})
+        table = next(
+            (
+                load_toml(p).get("train", {})
+                for p in (directory / "train_config.toml", directory.parent / "config.toml")
+                if p.is_file()
+            ),
+            {},
+        )
         keep = {k: v for k, v in table.items() if k in to_dict(TrainConfig())}
         train = from_dict(TrainConfig, keep | {"batch_size": batch, "warm_start": ""})
         texts = [to_representation(s, fresh.config.representation) for s in smiles]
@@ -119,9 +139,12 @@ def main() -> None:
     parser.add_argument("--recon", type=int, default=1000, help="test molecules reconstructed")
     parser.add_argument("--speed-n", type=int, default=1000, help="molecules per throughput timing")
     parser.add_argument("--rounds", type=int, default=3, help="throughput and step-cost rounds")
-    parser.add_argument("--charrnn-json", type=Path,
-                        help="take the CharRNN's row from this earlier result JSON (the same --charrnn, -n and "
-                             "--split) instead of sampling it again")
+    parser.add_argument(
+        "--charrnn-json",
+        type=Path,
+        help="take the CharRNN's row from this earlier result JSON (the same --charrnn, -n and "
+        "--split) instead of sampling it again",
+    )
     parser.add_argument("--no-speed", action="store_true", help="skip the throughput and training-cost timings")
     parser.add_argument("--json", type=Path, default=Path(__file__).parent / "results" / "molecule_zinc.json")
     args = parser.parse_args()
@@ -131,16 +154,32 @@ def main() -> None:
     chains = {name: {"steps": int(spec.partition("@")[2])} if "@" in spec else {} for name, spec in specs.items()}
     models = {name: MoleculeModel.from_pretrained(d).eval() for name, d in dirs.items()}
     test = zinc250k_smiles(args.split)
-    reference = (dataset_reference("zinc250k", "test", quiet=True) if args.split == "test"
-                 else ReferenceStats.compute(test, quiet=True))
+    reference = (
+        dataset_reference("zinc250k", "test", quiet=True)
+        if args.split == "test"
+        else ReferenceStats.compute(test, quiet=True)
+    )
     train = set(zinc250k_smiles("train"))
     test = [test[i] for i in np.random.default_rng(0).choice(len(test), args.recon, replace=False)]
-    result: dict = {"meta": {"date": str(date.today()), "machine": platform.platform(), "torch": torch.__version__,
-                             "threads": 1, "n": args.n, "split": args.split, "models": specs}, "rows": {}}
+    result: dict = {
+        "meta": {
+            "date": str(date.today()),
+            "machine": platform.platform(),
+            "torch": torch.__version__,
+            "threads": 1,
+            "n": args.n,
+            "split": args.split,
+            "models": specs,
+        },
+        "rows": {},
+    }
     for name, model in models.items():
         if name == "CharRNN" and args.charrnn_json:  # its row from an earlier run of this script (same n, split)
-            result["rows"][name] = {k: v for k, v in json.loads(args.charrnn_json.read_text())["rows"]["CharRNN"].items()
-                                    if not k.endswith(" ratio")}
+            result["rows"][name] = {
+                k: v
+                for k, v in json.loads(args.charrnn_json.read_text())["rows"]["CharRNN"].items()
+                if not k.endswith(" ratio")
+            }
             continue
         torch.manual_seed(0)
         started = time.perf_counter()
@@ -152,19 +191,30 @@ def main() -> None:
         result["rows"][name] = row
         print(name, json.dumps(row), flush=True)
     base = result["rows"]["CharRNN"]
-    for name, row in result["rows"].items():
+    for row in result["rows"].values():
         row |= {f"{c} ratio": row[c] / base[c] for c in RATIOS if c in row and base.get(c)}
     if not args.no_speed:
         speed = throughput(models, chains, args.speed_n, args.rounds)
         cost = step_costs(dirs, 128, 5 * args.rounds)
         for name in models:
-            result["rows"][name] |= {"mol_per_s": speed[name], "speed ratio": speed[name] / speed["CharRNN"],
-                                     "step_seconds": cost[name], "cost ratio": cost[name] / cost["CharRNN"]}
+            result["rows"][name] |= {
+                "mol_per_s": speed[name],
+                "speed ratio": speed[name] / speed["CharRNN"],
+                "step_seconds": cost[name],
+                "cost ratio": cost[name] / cost["CharRNN"],
+            }
     lines = ["| model | " + " | ".join(COLUMNS) + " |", "|---" * (len(COLUMNS) + 1) + "|"]
     for name, row in result["rows"].items():
         lines.append(f"| {name} | " + " | ".join(f"{row[c]:.3f}" if c in row else "-" for c in COLUMNS) + " |")
-    extra = ["recon_tanimoto", "recon_exact", "au", *[f"r2_{h}" for h in HEADS], *[f"{c} ratio" for c in RATIOS],
-             "speed ratio", "cost ratio"]
+    extra = [
+        "recon_tanimoto",
+        "recon_exact",
+        "au",
+        *[f"r2_{h}" for h in HEADS],
+        *[f"{c} ratio" for c in RATIOS],
+        "speed ratio",
+        "cost ratio",
+    ]
     lines += ["", "| model | " + " | ".join(extra) + " |", "|---" * (len(extra) + 1) + "|"]
     for name, row in result["rows"].items():
         lines.append(f"| {name} | " + " | ".join(f"{row[c]:.3f}" if c in row else "-" for c in extra) + " |")

@@ -60,16 +60,25 @@ def main() -> None:
     vocab = Vocabulary.build(smiles, "smiles")
     x = vocab.encode(smiles, 100)
     rows = {arm: curve(arm, preset(args.preset), args.hidden, args.steps, x, vocab) for arm in args.arms}
-    print(f"| arm ({args.preset}, GRU {args.hidden}) | " + " | ".join(f"NLL steps {50 * i + 1}-{50 * i + 50}"
-                                                                     for i in range(args.steps // 50)) + " | seconds |")
+    print(
+        f"| arm ({args.preset}, GRU {args.hidden}) | "
+        + " | ".join(f"NLL steps {50 * i + 1}-{50 * i + 50}" for i in range(args.steps // 50))
+        + " | seconds |"
+    )
     print("|---|" + "---|" * (args.steps // 50 + 1))
     for arm, (points, seconds) in rows.items():
         print(f"| {arm} | " + " | ".join(f"{p:.3f}" for p in points) + f" | {seconds:.0f} |")
     args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps({"command": "python bench/precision_parity.py " + " ".join(sys.argv[1:]),
-                                     "date": time.strftime("%Y-%m-%d %H:%M"),
-                                     "rows": {a: {"nll_per_50": p, "seconds": s} for a, (p, s) in rows.items()}},
-                                    indent=1))
+    args.json.write_text(
+        json.dumps(
+            {
+                "command": "python bench/precision_parity.py " + " ".join(sys.argv[1:]),
+                "date": time.strftime("%Y-%m-%d %H:%M"),
+                "rows": {a: {"nll_per_50": p, "seconds": s} for a, (p, s) in rows.items()},
+            },
+            indent=1,
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -43,15 +43,25 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.semi_supervised import LabelSpreading, SelfTrainingClassifier
 
 from lebm.semisup import SymbolVectorClassifier
-from lebm.semisup.datasets import LOADERS
 from lebm.semisup.commands import parse_params
+from lebm.semisup.datasets import LOADERS
 from lebm.semisup.estimator import labeled_accuracy
 
-LABELS = {"digits": [10, 50, 100], "penbased": [10, 50, 100, 1000], "magic": [20, 100, 1000],
-          "mnist5k": [10, 100, 1000], "rotten_tomatoes": [20, 100, 1000],
-          "satimage": [30, 120], "segment": [35, 70, 140], "spambase": [20, 100],
-          # 10 labels per class on tables never tuned on
-          "vehicle": [40], "vowel": [110], "texture": [110], "wdbc": [20]}
+LABELS = {
+    "digits": [10, 50, 100],
+    "penbased": [10, 50, 100, 1000],
+    "magic": [20, 100, 1000],
+    "mnist5k": [10, 100, 1000],
+    "rotten_tomatoes": [20, 100, 1000],
+    "satimage": [30, 120],
+    "segment": [35, 70, 140],
+    "spambase": [20, 100],
+    # 10 labels per class on tables never tuned on
+    "vehicle": [40],
+    "vowel": [110],
+    "texture": [110],
+    "wdbc": [20],
+}
 METHODS = ["LR (labeled only)", "LabelSpreading knn", "LabelSpreading rbf", "SelfTraining(LR)", "SymbolVector (ours)"]
 
 
@@ -97,8 +107,12 @@ def make(method, gamma, seed, ours, grid=None):
 def label_draw(y_train, n_labels, seed):
     """The labeled rows of draw `seed`: n_labels / K per class, numpy.random.RandomState(seed)."""
     rs = np.random.RandomState(seed)
-    return np.concatenate([rs.choice(np.flatnonzero(y_train == k), n_labels // len(np.unique(y_train)), replace=False)
-                           for k in np.unique(y_train)])
+    return np.concatenate(
+        [
+            rs.choice(np.flatnonzero(y_train == k), n_labels // len(np.unique(y_train)), replace=False)
+            for k in np.unique(y_train)
+        ]
+    )
 
 
 def split(X, y):
@@ -149,11 +163,21 @@ def run_cell(name, n_labels, seeds, data, ours, validation=False, grid=None):
                     tempered[str(t)].append(brier(temper(proba, t), y_eval, model.classes_))
             if grid and m.endswith("(ours)"):
                 chosen.append(model.best_params_)
-    return {"dataset": name, "labels": n_labels, "kind": kind, "seeds": seeds, "rbf_gamma": gamma,
-            "scored": "validation (unlabeled training rows)" if validation else "test",
-            "accuracy": acc, "fit_seconds": secs, "brier": briers, "confident": confident,
-            "temperature": temperatures, "cv_chosen": chosen,
-            "our_brier_at_temperature": tempered}
+    return {
+        "dataset": name,
+        "labels": n_labels,
+        "kind": kind,
+        "seeds": seeds,
+        "rbf_gamma": gamma,
+        "scored": "validation (unlabeled training rows)" if validation else "test",
+        "accuracy": acc,
+        "fit_seconds": secs,
+        "brier": briers,
+        "confident": confident,
+        "temperature": temperatures,
+        "cv_chosen": chosen,
+        "our_brier_at_temperature": tempered,
+    }
 
 
 TEMPERATURES = (1, 1.5, 2, 3, 5, 10, 100)
@@ -176,8 +200,11 @@ def timed(model, X, y, **facts):
     process during it (time.process_time, so other jobs on the cores count little) and the process's peak RSS."""
     cpu, wall = time.process_time(), time.perf_counter()
     model.fit(X, y)
-    return facts | {"fit_seconds": time.perf_counter() - wall, "cpu_seconds": time.process_time() - cpu,
-                    "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    return facts | {
+        "fit_seconds": time.perf_counter() - wall,
+        "cpu_seconds": time.process_time() - cpu,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
 
 
 def measure(method, n, ours, queue):
@@ -202,8 +229,11 @@ def timed_fit(name, n_labels, ours, queue):
     y_semi = np.full(len(y_train), -1)
     labeled = label_draw(y_train, n_labels, 0)
     y_semi[labeled] = y_train[labeled]
-    queue.put(timed(make("SymbolVector (ours)", None, 0, ours), X_fit, y_semi, dataset=name, labels=n_labels,
-                    rows=len(y_train)))
+    queue.put(
+        timed(
+            make("SymbolVector (ours)", None, 0, ours), X_fit, y_semi, dataset=name, labels=n_labels, rows=len(y_train)
+        )
+    )
 
 
 def in_fresh_process(target, *args):
@@ -226,15 +256,23 @@ def scaling(sizes, ours):
     return out
 
 
-FIT_TIME_CELLS = [("digits", 10), ("digits", 50), ("digits", 100), ("magic", 100)]  # targets: digits <= 30 s, magic <= 2 min
+FIT_TIME_CELLS = [
+    ("digits", 10),
+    ("digits", 50),
+    ("digits", 100),
+    ("magic", 100),
+]  # targets: digits <= 30 s, magic <= 2 min
 
 
 def fit_times(ours):
     out = []
     for name, n_labels in FIT_TIME_CELLS:
         r = in_fresh_process(timed_fit, name, n_labels, ours)
-        print(f"| {name} | {n_labels} | {r['rows']} | {r['cpu_seconds']:.1f} | {r['fit_seconds']:.1f} | "
-              f"{r['peak_rss_mb']:.0f} |", flush=True)
+        print(
+            f"| {name} | {n_labels} | {r['rows']} | {r['cpu_seconds']:.1f} | {r['fit_seconds']:.1f} | "
+            f"{r['peak_rss_mb']:.0f} |",
+            flush=True,
+        )
         out.append(r)
     return out
 
@@ -243,8 +281,11 @@ def table(cells):
     """Accuracy (mean ± std, %) per method; ours minus the best baseline and minus LR on the labeled rows;
     Brier scores of LR and ours; our mean fit seconds (cells of older runs lack Brier scores: '-')."""
     ours, lr = "SymbolVector (ours)", "LR (labeled only)"
-    lines = ["| data | labels | " + " | ".join(METHODS) + " | ours - best baseline | ours - LR | Brier LR / ours "
-             "| our fit s | ours: rows > 0.99 (right) | our T |", "|---|---|" + "---|" * (len(METHODS) + 6)]
+    lines = [
+        "| data | labels | " + " | ".join(METHODS) + " | ours - best baseline | ours - LR | Brier LR / ours "
+        "| our fit s | ours: rows > 0.99 (right) | our T |",
+        "|---|---|" + "---|" * (len(METHODS) + 6),
+    ]
     for c in cells:
         means = {m: 100 * np.mean(v) for m, v in c["accuracy"].items()}
         best = max(v for m, v in means.items() if not m.endswith("(ours)"))
@@ -253,33 +294,61 @@ def table(cells):
         sure = np.array(c["confident"][ours]) if c.get("confident") else None
         sure = "-" if sure is None else f"{100 * sure[:, 0].mean():.1f}% ({100 * np.nanmean(sure[:, 1]):.1f}%)"
         temps = f"{np.mean(c['temperature']):.2g}" if c.get("temperature") else "-"
-        lines.append(f"| {c['dataset']} | {c['labels']} | {row} | {means[ours] - best:+.1f} | {means[ours] - means[lr]:+.1f} "
-                     f"| {score} | {np.mean(c['fit_seconds'][ours]):.0f} | {sure} | {temps} |")
+        lines.append(
+            f"| {c['dataset']} | {c['labels']} | {row} | {means[ours] - best:+.1f} | {means[ours] - means[lr]:+.1f} "
+            f"| {score} | {np.mean(c['fit_seconds'][ours]):.0f} | {sure} | {temps} |"
+        )
     return "\n".join(lines)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--datasets", nargs="+", default=list(LABELS), choices=list(LABELS))
-    parser.add_argument("--labels", type=int, nargs="+", help="only these label counts (default: all of each dataset's)")
+    parser.add_argument(
+        "--labels", type=int, nargs="+", help="only these label counts (default: all of each dataset's)"
+    )
     parser.add_argument("--seeds", type=int, default=5)
-    parser.add_argument("--validation", action="store_true",
-                        help="score the training part's unlabeled rows, never the test split (for choosing settings)")
+    parser.add_argument(
+        "--validation",
+        action="store_true",
+        help="score the training part's unlabeled rows, never the test split (for choosing settings)",
+    )
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--scaling", action="store_true", help="only time fits on 1k / 5k / 19k rows of magic")
-    parser.add_argument("--fit-time", action="store_true",
-                        help="only time our fits (fresh process, one thread, draw 0) on digits and magic")
+    parser.add_argument(
+        "--fit-time",
+        action="store_true",
+        help="only time our fits (fresh process, one thread, draw 0) on digits and magic",
+    )
     parser.add_argument("--json", type=Path, default=Path(__file__).parent / "results" / "semisup.json")
-    parser.add_argument("--params", nargs="+", default=[], metavar="NAME=VALUE",
-                        help="SymbolVectorClassifier settings instead of its defaults, e.g. prior_learning_rate=3e-4")
-    parser.add_argument("--cv", nargs="+", default=[], metavar="NAME=V1,V2",
-                        help="choose these settings of ours by 3-fold cross-validation on the labeled rows "
-                             "(GridSearchCV, scoring=labeled_accuracy), e.g. label_weight=1,auto")
-    parser.add_argument("--calibration-at", type=float,
-                        help="share of the steps after which the held calibration labels join the training "
-                             "(lebm.semisup.calibration.CALIBRATION_AT; default: the estimator's)")
-    parser.add_argument("--table", type=Path, nargs="+", metavar="JSON",
-                        help="only print the table of these result files (a later file's cell replaces an earlier one's)")
+    parser.add_argument(
+        "--params",
+        nargs="+",
+        default=[],
+        metavar="NAME=VALUE",
+        help="SymbolVectorClassifier settings instead of its defaults, e.g. prior_learning_rate=3e-4",
+    )
+    parser.add_argument(
+        "--cv",
+        nargs="+",
+        default=[],
+        metavar="NAME=V1,V2",
+        help="choose these settings of ours by 3-fold cross-validation on the labeled rows "
+        "(GridSearchCV, scoring=labeled_accuracy), e.g. label_weight=1,auto",
+    )
+    parser.add_argument(
+        "--calibration-at",
+        type=float,
+        help="share of the steps after which the held calibration labels join the training "
+        "(lebm.semisup.calibration.CALIBRATION_AT; default: the estimator's)",
+    )
+    parser.add_argument(
+        "--table",
+        type=Path,
+        nargs="+",
+        metavar="JSON",
+        help="only print the table of these result files (a later file's cell replaces an earlier one's)",
+    )
     args = parser.parse_args()
     if args.table:
         cells = {(c["dataset"], c["labels"]): c for f in args.table for c in json.loads(f.read_text())["cells"]}
@@ -296,13 +365,21 @@ def main() -> None:
     except ValueError as e:
         parser.error(f"--params: {e}")
     try:
-        grid = {name: [parse_params([f"{name}={v}"])[name] for v in values.split(",")]
-                for name, _, values in (item.partition("=") for item in args.cv)}
+        grid = {
+            name: [parse_params([f"{name}={v}"])[name] for v in values.split(",")]
+            for name, _, values in (item.partition("=") for item in args.cv)
+        }
     except ValueError as e:
         parser.error(f"--cv: {e}")
-    result = {"command": " ".join(["python", "bench/semisup.py", *sys.argv[1:]]),
-              "machine": f"{platform.machine()} {mp.cpu_count()} cores, Python {platform.python_version()}, "
-                         f"torch {torch.__version__}", "our_params": ours, "cv_grid": grid, "cells": [], "scaling": []}
+    result = {
+        "command": " ".join(["python", "bench/semisup.py", *sys.argv[1:]]),
+        "machine": f"{platform.machine()} {mp.cpu_count()} cores, Python {platform.python_version()}, "
+        f"torch {torch.__version__}",
+        "our_params": ours,
+        "cv_grid": grid,
+        "cells": [],
+        "scaling": [],
+    }
 
     def save():
         args.json.parent.mkdir(parents=True, exist_ok=True)

@@ -58,40 +58,74 @@ def main() -> None:
     torch.set_num_threads(1)
     torch.manual_seed(0)
     model = TextModel.from_pretrained(args.model).eval()
-    texts = [t for t in load_corpus("bbc", args.split).texts if len(model.tokenizer.tokenize(t)) <= model.config.max_len]
+    texts = [
+        t for t in load_corpus("bbc", args.split).texts if len(model.tokenizer.tokenize(t)) <= model.config.max_len
+    ]
     samples = model.decode_latents(model.sample_prior(args.samples).z.detach(), "sample")
     picked = texts[: args.sentences]
     plain = model.decode_latents(posterior_means(model, picked, 4).to(model.device()), "greedy")
-    refined = model.decode_latents(posterior_means(model, picked, 4, refine_steps=args.refine_steps)
-                                   .to(model.device()), "greedy")
+    refined = model.decode_latents(
+        posterior_means(model, picked, 4, refine_steps=args.refine_steps).to(model.device()), "greedy"
+    )
     ends = posterior_means(model, texts[: 2 * args.pairs], 4).to(model.device())
     w = torch.linspace(0, 1, 8, device=ends.device)[:, None, None]
     paths = ((1 - w) * ends[0::2][None] + w * ends[1::2][None]).transpose(0, 1)  # [pairs, 8, d]
     lines = model.decode_latents(paths.reshape(-1, ends.shape[1]), "greedy")
-    interpolations = [lines[i:i + 8] for i in range(0, len(lines), 8)]
-    row = {"model": str(args.model), "split": args.split,
-           "bad_samples": sum(map(garbage, samples)), "samples": len(samples),
-           "bad_reconstructions": sum(map(garbage, plain + refined)), "reconstructions": len(plain + refined),
-           "bad_interpolation_lines": sum(map(garbage, lines)), "interpolation_lines": len(lines),
-           "pairs": len(interpolations), "pairs_passing": sum(map(interpolation_passes, interpolations)),
-           "distinct_per_pair": sum(len(set(p)) for p in interpolations) / len(interpolations),
-           "ending_in_punctuation": sum(map(ends_in_punctuation, lines)) / len(lines),
-           "example_interpolation": interpolations[0], "example_samples": samples[:5]}
+    interpolations = [lines[i : i + 8] for i in range(0, len(lines), 8)]
+    row = {
+        "model": str(args.model),
+        "split": args.split,
+        "bad_samples": sum(map(garbage, samples)),
+        "samples": len(samples),
+        "bad_reconstructions": sum(map(garbage, plain + refined)),
+        "reconstructions": len(plain + refined),
+        "bad_interpolation_lines": sum(map(garbage, lines)),
+        "interpolation_lines": len(lines),
+        "pairs": len(interpolations),
+        "pairs_passing": sum(map(interpolation_passes, interpolations)),
+        "distinct_per_pair": sum(len(set(p)) for p in interpolations) / len(interpolations),
+        "ending_in_punctuation": sum(map(ends_in_punctuation, lines)) / len(lines),
+        "example_interpolation": interpolations[0],
+        "example_samples": samples[:5],
+    }
     if args.evaluate_sentences:
         start = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "lebm", "text", "evaluate", "--model", str(args.model), "--split",
-                        args.split, "--max-sentences", str(args.evaluate_sentences), "--device", "cpu", "--quiet"],
-                       check=True, capture_output=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "lebm",
+                "text",
+                "evaluate",
+                "--model",
+                str(args.model),
+                "--split",
+                args.split,
+                "--max-sentences",
+                str(args.evaluate_sentences),
+                "--device",
+                "cpu",
+                "--quiet",
+            ],
+            check=True,
+            capture_output=True,
+            env={**os.environ, "OMP_NUM_THREADS": "1"},
+        )
         row["evaluate_minutes"] = (time.perf_counter() - start) / 60
-    print("| model | samples with <unk>/U+FFFD | reconstructions with | interpolation lines with | pairs passing "
-          "| distinct / 8 | ending in punctuation | evaluate 1,000 (min) |\n|---|---|---|---|---|---|---|---|")
-    print(f"| {args.model} | {row['bad_samples']} / {row['samples']} | {row['bad_reconstructions']} / "
-          f"{row['reconstructions']} | {row['bad_interpolation_lines']} / {row['interpolation_lines']} | "
-          f"{row['pairs_passing']} / {row['pairs']} | {row['distinct_per_pair']:.2f} | "
-          f"{row['ending_in_punctuation']:.3f} | {row.get('evaluate_minutes', float('nan')):.2f} |")
+    print(
+        "| model | samples with <unk>/U+FFFD | reconstructions with | interpolation lines with | pairs passing "
+        "| distinct / 8 | ending in punctuation | evaluate 1,000 (min) |\n|---|---|---|---|---|---|---|---|"
+    )
+    print(
+        f"| {args.model} | {row['bad_samples']} / {row['samples']} | {row['bad_reconstructions']} / "
+        f"{row['reconstructions']} | {row['bad_interpolation_lines']} / {row['interpolation_lines']} | "
+        f"{row['pairs_passing']} / {row['pairs']} | {row['distinct_per_pair']:.2f} | "
+        f"{row['ending_in_punctuation']:.3f} | {row.get('evaluate_minutes', float('nan')):.2f} |"
+    )
     args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps({"command": "python bench/text_bundled.py " + " ".join(sys.argv[1:]),
-                                     "rows": [row]}, indent=1))
+    args.json.write_text(
+        json.dumps({"command": "python bench/text_bundled.py " + " ".join(sys.argv[1:]), "rows": [row]}, indent=1)
+    )
 
 
 if __name__ == "__main__":

@@ -31,7 +31,7 @@ import torch
 from lebm.molecule.model import MoleculeModel
 
 sys.path.insert(0, str(Path(__file__).parent))
-from timing import alternating_step_seconds  # noqa: E402
+from timing import alternating_step_seconds
 
 
 def seconds(model: MoleculeModel, n: int, chain: dict) -> float:
@@ -92,7 +92,9 @@ def text_learners(precisions: tuple[str, ...]) -> tuple[dict, int]:
         train = from_dict(TrainConfig, table.get("train", {}) | {"precision": precision})
         batch = train.batch_size
         out[f"text {cfg.decoder.cell.upper()} {cfg.decoder.hidden}/{precision}"] = (
-            Learner(model, train, len(data["x"])), data)
+            Learner(model, train, len(data["x"])),
+            data,
+        )
     return out, batch
 
 
@@ -135,11 +137,18 @@ def training(args: argparse.Namespace) -> None:
         fp32, bf16 = costs[key], costs[f"{what}/bf16"]
         rows_out[what] = {"fp32_s": fp32, "bf16_s": bf16, "speedup": fp32 / bf16}
         print(f"| {what} | {fp32:.3f} | {bf16:.3f} | {fp32 / bf16:.2f}x |")
-    print(f"latent GRU 512, bf16: 1 thread {threads[1]:.3f} s a step, 2 threads {threads[2]:.3f} s "
-          f"({threads[1] / threads[2]:.2f}x)")
-    result = {"command": "python bench/throughput.py " + " ".join(sys.argv[1:]), "machine": machine(),
-              "date": time.strftime("%Y-%m-%d %H:%M"), "batch_size": batch, "rows": rows_out,
-              "threads": {"1": threads[1], "2": threads[2]}}
+    print(
+        f"latent GRU 512, bf16: 1 thread {threads[1]:.3f} s a step, 2 threads {threads[2]:.3f} s "
+        f"({threads[1] / threads[2]:.2f}x)"
+    )
+    result = {
+        "command": "python bench/throughput.py " + " ".join(sys.argv[1:]),
+        "machine": machine(),
+        "date": time.strftime("%Y-%m-%d %H:%M"),
+        "batch_size": batch,
+        "rows": rows_out,
+        "threads": {"1": threads[1], "2": threads[2]},
+    }
     json_path = args.json or Path(__file__).parent / "results" / "throughput_training.json"
     json_path.parent.mkdir(parents=True, exist_ok=True)
     json_path.write_text(json.dumps(result, indent=1))
@@ -182,12 +191,18 @@ def main() -> None:
     print("| model | mol/s (median) | ratio to CharRNN (median of rounds) |\n|---|---|---|")
     for name in models:
         ratios = [c / t for c, t in zip(times["charrnn"], times[name])]
-        rows[name] = {"mol_per_s": args.n / statistics.median(times[name]), "ratio": statistics.median(ratios),
-                      "seconds": times[name]}
+        rows[name] = {
+            "mol_per_s": args.n / statistics.median(times[name]),
+            "ratio": statistics.median(ratios),
+            "seconds": times[name],
+        }
         print(f"| {name} | {rows[name]['mol_per_s']:.0f} | {rows[name]['ratio']:.2f} |")
-    result = {"command": "python bench/throughput.py " + " ".join(sys.argv[1:]),
-              "machine": machine(),
-              "date": time.strftime("%Y-%m-%d %H:%M"), "rows": rows}
+    result = {
+        "command": "python bench/throughput.py " + " ".join(sys.argv[1:]),
+        "machine": machine(),
+        "date": time.strftime("%Y-%m-%d %H:%M"),
+        "rows": rows,
+    }
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(result, indent=1))
 

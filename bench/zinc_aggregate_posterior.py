@@ -6,6 +6,7 @@ sampler cannot lift validity.
 
     python bench/zinc_aggregate_posterior.py MODEL_DIR [JSON]
 """
+
 import json
 import sys
 
@@ -30,12 +31,12 @@ train = set(zinc250k_smiles("train"))
 with torch.no_grad():
     draws = []
     for start in range(0, len(encoded), 500):
-        mean, logvar = model.encoder(encode_ids(model, encoded[start:start + 500]))
+        mean, logvar = model.encoder(encode_ids(model, encoded[start : start + 500]))
         draws.append(mean + (0.5 * logvar).exp() * torch.randn_like(mean))
     posterior = torch.cat(draws)
     result = {}
     for name, z in (("aggregate posterior", posterior), ("N(0, I)", torch.randn_like(posterior))):
-        smiles = [s for start in range(0, len(z), 500) for s in model.decode_smiles(z[start:start + 500], 1.0)]
+        smiles = [s for start in range(0, len(z), 500) for s in model.decode_smiles(z[start : start + 500], 1.0)]
         row = moses_metrics(smiles, reference, train, ks=(1000,), quiet=True)
         result[name] = {k: row[k] for k in ("Valid", "FCD/Test", "logP", "SA", "QED", "weight")}
         print(name, {k: round(v, 3) for k, v in result[name].items()}, flush=True)

@@ -10,12 +10,30 @@ if __name__ != "lebm.core":  # the folder's own name would make a second copy of
 
 # name -> the module that defines it, imported at first use (the command line builds its parser without torch)
 _EXPORTS = {
-    "from_dict": "config", "load_toml": "config", "to_dict": "config", "pick_device": "distributed",
-    "seed_everything": "distributed", "ConfigError": "errors", "DataError": "errors", "LangevinError": "errors",
-    "LebmError": "errors", "ModelLoadError": "errors", "GaussianHead": "heads", "HeadConfig": "heads",
-    "LangevinResult": "kernel", "langevin": "kernel", "log_density_sum": "kernel", "LearnConfig": "options",
-    "Learner": "learning", "ChainConfig": "model", "LatentEBM": "model", "LatentEBMConfig": "model",
-    "EnergyPrior": "prior", "PriorConfig": "prior", "TrainConfig": "options", "Trainer": "trainer",
+    "from_dict": "config",
+    "load_toml": "config",
+    "to_dict": "config",
+    "pick_device": "distributed",
+    "seed_everything": "distributed",
+    "ConfigError": "errors",
+    "DataError": "errors",
+    "LangevinError": "errors",
+    "LebmError": "errors",
+    "ModelLoadError": "errors",
+    "GaussianHead": "heads",
+    "HeadConfig": "heads",
+    "LangevinResult": "kernel",
+    "langevin": "kernel",
+    "log_density_sum": "kernel",
+    "LearnConfig": "options",
+    "Learner": "learning",
+    "ChainConfig": "model",
+    "LatentEBM": "model",
+    "LatentEBMConfig": "model",
+    "EnergyPrior": "prior",
+    "PriorConfig": "prior",
+    "TrainConfig": "options",
+    "Trainer": "trainer",
 }
 __all__ = sorted(_EXPORTS)
 

@@ -31,8 +31,11 @@ def add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", type=Path, help="TOML file with [model] and [train] tables")
     parser.add_argument("--out", type=Path, required=True, help="output directory (checkpoint, model, log)")
     parser.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint if it exists")
-    parser.add_argument("--overwrite", action="store_true",
-                        help="replace the run already in OUT (without it, a non-empty OUT is refused)")
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the run already in OUT (without it, a non-empty OUT is refused)",
+    )
     add_arguments(parser, TrainConfig)
 
 
@@ -71,8 +74,14 @@ def toy_train(args: argparse.Namespace) -> int:
     model = ToyModel(model_cfg)
     x, _ = make_data(args.n_train, seed=train_cfg.seed)
     x_test, mode_test = make_data(2000, seed=train_cfg.seed + 1)
-    trainer = Trainer(model, {"x": x}, train_cfg, out_dir=args.out, resume=args.resume,
-                      eval_fn=lambda m: evaluate(m, x_test, mode_test))
+    trainer = Trainer(
+        model,
+        {"x": x},
+        train_cfg,
+        out_dir=args.out,
+        resume=args.resume,
+        eval_fn=lambda m: evaluate(m, x_test, mode_test),
+    )
     result = trainer.fit()
     if result["eval"]:
         print(json.dumps({"step": result["step"], **result["eval"]}))
@@ -94,8 +103,11 @@ def toy_demo(args: argparse.Namespace) -> int:
         torch.manual_seed(0)
         model = ToyModel(toy_config(kind))
         start = time.perf_counter()
-        Trainer(model, {"x": x}, TrainConfig(steps=args.steps, batch_size=128, lr_prior=1e-3, quiet=args.quiet,
-                                             device="cpu")).fit()
+        Trainer(
+            model,
+            {"x": x},
+            TrainConfig(steps=args.steps, batch_size=128, lr_prior=1e-3, quiet=args.quiet, device="cpu"),
+        ).fit()
         seconds = time.perf_counter() - start
         torch.manual_seed(1)
         rows.append({"prior": kind, **evaluate(model, x_test, mode_test), "train_s": seconds})
@@ -103,7 +115,9 @@ def toy_demo(args: argparse.Namespace) -> int:
     print(f"\nToy latent model, {args.steps} steps, held-out data (MMD floor data-vs-data: {floor:.4f})")
     print(f"{'prior':<10}{'MMD':>10}{'near mode':>12}{'min mode share':>16}{'train s':>10}")
     for r in rows:
-        print(f"{r['prior']:<10}{r['mmd']:>10.4f}{r['near_mode']:>12.3f}{r['min_mode_share']:>16.3f}{r['train_s']:>10.1f}")
+        print(
+            f"{r['prior']:<10}{r['mmd']:>10.4f}{r['near_mode']:>12.3f}{r['min_mode_share']:>16.3f}{r['train_s']:>10.1f}"
+        )
     print(f"EBM prior / Gaussian prior MMD ratio: {rows[1]['mmd'] / rows[0]['mmd']:.3f}")
     if args.json:
         save_json(args.json, {"steps": args.steps, "mmd_floor": floor, "rows": rows})
@@ -117,8 +131,11 @@ def add_toy_group(sub: argparse._SubParsersAction) -> None:
     train = cmds.add_parser("train", help="train the toy model")
     add_common(train)
     train.add_argument("--prior", choices=["ebm", "gaussian"], help="prior kind (default: ebm)")
-    train.add_argument("--posterior-init", choices=["reference", "persistent", "amortised"],
-                       help="where posterior chains start (default: reference)")
+    train.add_argument(
+        "--posterior-init",
+        choices=["reference", "persistent", "amortised"],
+        help="where posterior chains start (default: reference)",
+    )
     train.add_argument("--n-train", type=int, default=4000, help="number of generated training points")
     train.set_defaults(func=toy_train)
     demo = cmds.add_parser("demo", help="EBM prior vs Gaussian prior on the toy; prints held-out figures")
@@ -133,8 +150,11 @@ class DefaultsFormatter(argparse.HelpFormatter):
 
     def _get_help_string(self, action: argparse.Action) -> str:
         text = action.help or ""
-        if (action.option_strings and not any(action.default is v for v in (None, False, argparse.SUPPRESS))
-                and "default" not in text):
+        if (
+            action.option_strings
+            and not any(action.default is v for v in (None, False, argparse.SUPPRESS))
+            and "default" not in text
+        ):
             text += " (default: %(default)s)"
         return text
 

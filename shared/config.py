@@ -190,8 +190,9 @@ def add_arguments(parser: argparse.ArgumentParser, cls: type, skip: tuple[str, .
             group.add_argument(_flag(f.name), type=base if base in (int, float, str) else str, default=None, help=help_)
 
 
-def resolve(cls: type[C], args: argparse.Namespace | None = None, toml: dict[str, Any] | None = None,
-            where: str = "") -> C:
+def resolve(
+    cls: type[C], args: argparse.Namespace | None = None, toml: dict[str, Any] | None = None, where: str = ""
+) -> C:
     """Defaults < TOML table < command-line flags, validated through `from_dict`."""
     data = dict(toml or {})
     if args is not None:

@@ -32,8 +32,9 @@ def gaussian_log_density(z: torch.Tensor, mean: torch.Tensor, logvar: torch.Tens
 
 
 @torch.no_grad()
-def log_normaliser(model: LatentEBM, n: int = 100_000, batch: int = 10_000,
-                   around: tuple[torch.Tensor, torch.Tensor] | None = None) -> float:
+def log_normaliser(
+    model: LatentEBM, n: int = 100_000, batch: int = 10_000, around: tuple[torch.Tensor, torch.Tensor] | None = None
+) -> float:
     """log Z of p(z) = exp(f(z)) N(z; 0, s^2 I) / Z: 0 for a Gaussian prior, else log of an unbiased Monte
     Carlo estimate of Z = E_p0[exp f]. With `around` = (means, logvars) of posterior fits, the draws come from
     r = 1/2 N(0, s^2 I) + 1/2 mixture_i N(m_i, 1.5^2 v_i) with weights p0 exp(f) / r: a learned prior puts
@@ -52,8 +53,12 @@ def log_normaliser(model: LatentEBM, n: int = 100_000, batch: int = 10_000,
             pick = torch.randint(len(means), (len(z),), device=device)
             near = means[pick] + (0.5 * wide[pick]).exp() * torch.randn_like(z)
             z = torch.where((torch.rand(len(z), device=device) < 0.5)[:, None], z, near)
-            mixture = torch.cat([torch.logsumexp(gaussian_log_density(z[j:j + 500, None], means[None], wide[None]), 1)
-                                 for j in range(0, len(z), 500)]) - math.log(len(means))
+            mixture = torch.cat(
+                [
+                    torch.logsumexp(gaussian_log_density(z[j : j + 500, None], means[None], wide[None]), 1)
+                    for j in range(0, len(z), 500)
+                ]
+            ) - math.log(len(means))
             log_r = torch.logaddexp(prior.reference_log_density(z), mixture) - math.log(2)
         log_w.append(prior.reference_log_density(z) + prior(z) - log_r)
     return float(torch.logsumexp(torch.cat(log_w).double(), 0) - math.log(n))
@@ -65,8 +70,9 @@ def prior_log_density(model: LatentEBM, z: torch.Tensor, log_z: float) -> torch.
     return (model.prior.reference_log_density(flat) + model.prior(flat) - log_z).view(z.shape[:-1])
 
 
-def posterior_fit(model: LatentEBM, x: Any, chains: int = 8, ys: Mapping[str, torch.Tensor] | None = None,
-                  refine_steps: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def posterior_fit(
+    model: LatentEBM, x: Any, chains: int = 8, ys: Mapping[str, torch.Tensor] | None = None, refine_steps: int = 0
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(mean, logvar, samples [M, B, d]) of q(z | x) from the model's own posterior inference. refine_steps K: for a
     model whose posterior is its encoder (0 chain steps), the encoder's mean refined by K steps towards the mode of
     p(z | x) (LatentEBM.refine_posterior), its variance kept; for a chain model, K chain steps instead of its own."""
@@ -106,13 +112,15 @@ def mmd(a: torch.Tensor, b: torch.Tensor) -> float:
     k = torch.exp(-d2 / d2[d2 > 0].median().clamp_min(1e-12))
     n, m = len(a), len(b)
     kaa, kbb, kab = k[:n, :n], k[n:, n:], k[:n, n:]
-    return float((kaa.sum() - kaa.diag().sum()) / (n * (n - 1)) + (kbb.sum() - kbb.diag().sum()) / (m * (m - 1))
-                 - 2 * kab.mean())
+    return float(
+        (kaa.sum() - kaa.diag().sum()) / (n * (n - 1)) + (kbb.sum() - kbb.diag().sum()) / (m * (m - 1)) - 2 * kab.mean()
+    )
 
 
 @torch.no_grad()
-def latent_diagnostics(model: LatentEBM, x: Any, ys: Mapping[str, torch.Tensor] | None = None,
-                       chains: int = 4, log_z_draws: int = 20_000) -> dict[str, float]:
+def latent_diagnostics(
+    model: LatentEBM, x: Any, ys: Mapping[str, torch.Tensor] | None = None, chains: int = 4, log_z_draws: int = 20_000
+) -> dict[str, float]:
     """KL, MI, AU, f_spread, mmd_prior and mmd_ref (module docstring) on the rows x."""
     mean, logvar, z = posterior_fit(model, x, chains, ys)
     log_z = log_normaliser(model, log_z_draws, around=(mean, logvar))
@@ -121,6 +129,11 @@ def latent_diagnostics(model: LatentEBM, x: Any, ys: Mapping[str, torch.Tensor] 
     posterior = z[0]
     n = len(posterior)
     prior = model.sample_prior(n).z
-    return {"kl": float(kl), "mi": mutual_information(mean, logvar), "au": active_units(mean),
-            "f_spread": float(model.prior(posterior).std()),
-            "mmd_prior": mmd(prior, posterior), "mmd_ref": mmd(model.prior.sample_reference(n, posterior.device), posterior)}
+    return {
+        "kl": float(kl),
+        "mi": mutual_information(mean, logvar),
+        "au": active_units(mean),
+        "f_spread": float(model.prior(posterior).std()),
+        "mmd_prior": mmd(prior, posterior),
+        "mmd_ref": mmd(model.prior.sample_reference(n, posterior.device), posterior),
+    }

@@ -63,8 +63,9 @@ def resolve_precision(name: str, device: torch.device, flags: set[str] | None = 
         return "bf16", "as asked" if supported else f"as asked, though this {what} has no native bf16 (slow)"
     if name != "auto":
         raise ConfigError(f"precision must be auto, bf16 or fp32, got {name!r}")
-    return ("bf16", f"auto: this {what} computes bf16") if supported else \
-        ("fp32", f"auto: this {what} has no native bf16")
+    return (
+        ("bf16", f"auto: this {what} computes bf16") if supported else ("fp32", f"auto: this {what} has no native bf16")
+    )
 
 
 def widened(t: torch.Tensor) -> torch.Tensor:

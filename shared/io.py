@@ -73,12 +73,28 @@ def resolve_dir(path: str | Path) -> Path:
 
 
 # what a training run writes into its output directory (`--overwrite` removes these, and only these)
-RUN_ENTRIES = ("config.toml", "train_log.jsonl", "diagnostics.json", "checkpoint", "checkpoint.old", "model",
-               "model.old", "best", "best.old", "snapshot-*")
+RUN_ENTRIES = (
+    "config.toml",
+    "train_log.jsonl",
+    "diagnostics.json",
+    "checkpoint",
+    "checkpoint.old",
+    "model",
+    "model.old",
+    "best",
+    "best.old",
+    "snapshot-*",
+)
 
 
-def claim_dir(path: str | Path, *, resume: bool = False, overwrite: bool = False, owned: tuple[str, ...] = (),
-              resumable: bool = True) -> Path:
+def claim_dir(
+    path: str | Path,
+    *,
+    resume: bool = False,
+    overwrite: bool = False,
+    owned: tuple[str, ...] = (),
+    resumable: bool = True,
+) -> Path:
     """Check that a command may write into the directory `path` before it writes anything there.
 
     A missing or empty directory is free. A non-empty one is refused with one line naming --resume and
@@ -97,8 +113,11 @@ def claim_dir(path: str | Path, *, resume: bool = False, overwrite: bool = False
         return path
     if not overwrite:
         shown = ", ".join(held[:4]) + (", ..." if len(held) > 4 else "")
-        hint = "pass --resume to continue that run or --overwrite to replace it" if resumable else \
-            "pass --overwrite to replace it (this command cannot --resume: it always starts afresh)"
+        hint = (
+            "pass --resume to continue that run or --overwrite to replace it"
+            if resumable
+            else "pass --overwrite to replace it (this command cannot --resume: it always starts afresh)"
+        )
         raise ConfigError(f"{path} is not empty (it holds {shown}); {hint}")
     for pattern in owned:
         for entry in path.glob(pattern):
@@ -112,6 +131,7 @@ def save_json(path: str | Path, data: Any) -> Path:
 
 def save_npy(path: str | Path, array: np.ndarray) -> Path:
     """np.save to exactly `path`, atomically (np.save itself appends .npy to a name without it)."""
+
     def write(p: Path) -> None:
         with p.open("wb") as fh:
             np.save(fh, array)
@@ -166,7 +186,7 @@ def package_path(package: str, relative: str = "", install: str = "") -> Path:
     spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
         raise DataError(f"package {package!r} is not installed ({install or 'make setup installs it'})")
-    path = Path(list(spec.submodule_search_locations)[0]) / relative
+    path = Path(next(iter(spec.submodule_search_locations))) / relative
     if not path.exists():
         raise DataError(f"{path} is missing from the installed package {package!r}")
     return path

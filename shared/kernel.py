@@ -54,8 +54,9 @@ def _log_density_and_grad(target: LogDensity, z: torch.Tensor) -> tuple[torch.Te
         z = z.detach().requires_grad_(True)
         logp = target(z)
         if logp.shape != z.shape[:1]:
-            raise DataError(f"a Langevin target must return one log-density per chain, shape [{z.shape[0]}], "
-                            f"got {list(logp.shape)}")
+            raise DataError(
+                f"a Langevin target must return one log-density per chain, shape [{z.shape[0]}], got {list(logp.shape)}"
+            )
         (grad,) = torch.autograd.grad(logp.sum(), z)
     return logp.detach(), grad
 
@@ -125,9 +126,11 @@ def langevin(
             history.append(z.clone())
     if on_nonfinite == "raise" and first_bad.item() > 0:
         n = int((~torch.isfinite(z).all(dim=1)).sum())
-        raise LangevinError(f"Langevin produced non-finite values in {max(n, 1)} of {len(z)} chains at step "
-                            f"{int(first_bad)} (step size {sizes[int(first_bad) - 1]:g}); lower the step size "
-                            "or set clip_grad")
+        raise LangevinError(
+            f"Langevin produced non-finite values in {max(n, 1)} of {len(z)} chains at step "
+            f"{int(first_bad)} (step size {sizes[int(first_bad) - 1]:g}); lower the step size "
+            "or set clip_grad"
+        )
     return LangevinResult(
         z=z.detach(),
         energy_start=float(energy_start),
@@ -148,5 +151,5 @@ def ascend(z0: torch.Tensor, target: LogDensity, steps: int, step_size: float) -
         better = logp > best_logp
         best, best_logp = torch.where(better[:, None], z, best), torch.where(better, logp, best_logp)
         if k < steps:
-            z = z + 0.5 * step_size ** 2 * grad.nan_to_num(0.0)
+            z = z + 0.5 * step_size**2 * grad.nan_to_num(0.0)
     return best.detach()

@@ -57,13 +57,20 @@ class GeneratorSide(nn.Module):
         self.config = config
         self.generator, self.heads = model.generator, model.heads
         self.encoder = model.encoder if model.ebm.posterior_init == "amortised" else None
-        self.joint = self.encoder is not None and config.encoder_objective == "elbo" and \
-            model.ebm.posterior_chain.steps == 0
+        self.joint = (
+            self.encoder is not None and config.encoder_objective == "elbo" and model.ebm.posterior_chain.steps == 0
+        )
         self._prior = [model.prior]  # read (never trained) here: kept out of this module's parameters
 
-    def forward(self, x: Any, ys: dict[str, torch.Tensor], z: torch.Tensor | None, labels: torch.Tensor | None = None,
-                kl_weight: float = 1.0, start: tuple[torch.Tensor, torch.Tensor, float] | None = None
-                ) -> tuple[torch.Tensor, dict[str, torch.Tensor], torch.Tensor]:
+    def forward(
+        self,
+        x: Any,
+        ys: dict[str, torch.Tensor],
+        z: torch.Tensor | None,
+        labels: torch.Tensor | None = None,
+        kl_weight: float = 1.0,
+        start: tuple[torch.Tensor, torch.Tensor, float] | None = None,
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor], torch.Tensor]:
         """Loss of the generator side and the posterior samples it used. z: posterior samples from chains,
         or None for the joint VAE step (z drawn from q here). `start` = (z0, grad_z log p(x, y, z0), mean
         of log p(x, y, z0)) from the posterior chain's first step, when z0 was drawn from the encoder: the
@@ -86,8 +93,9 @@ class GeneratorSide(nn.Module):
             loss = loss + term
         return loss, stats, z
 
-    def _data_log_likelihood(self, x: Any, ys: dict[str, torch.Tensor], z: torch.Tensor
-                             ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    def _data_log_likelihood(
+        self, x: Any, ys: dict[str, torch.Tensor], z: torch.Tensor
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """log p_b(x | z) + sum_k log p_k(y_k | z) per row, and each term's batch mean (negated) as stats; in
         training, with latent dropout, a share of the rows' generator terms read a reference draw instead of z."""
         z_x = z
@@ -102,16 +110,24 @@ class GeneratorSide(nn.Module):
             total = total + term
         return total, stats
 
-    def _kl(self, mean: torch.Tensor, logvar: torch.Tensor, kl_weight: float, stats: dict[str, torch.Tensor]
-            ) -> torch.Tensor:
+    def _kl(
+        self, mean: torch.Tensor, logvar: torch.Tensor, kl_weight: float, stats: dict[str, torch.Tensor]
+    ) -> torch.Tensor:
         """b * sum_j max(l, mean_batch KL_j(q(z|x) || N(0, s^2 I))) (the reference part of the KL)."""
         kl = kl_to_reference(mean, logvar, self._prior[0].config.ref_std).mean(0)
         stats["kl_ref"] = kl.sum().detach()
         return kl_weight * kl.clamp_min(self.config.free_bits).sum()
 
-    def _negative_elbo(self, x: Any, ys: dict[str, torch.Tensor], mean: torch.Tensor, logvar: torch.Tensor,
-                       labels: torch.Tensor | None = None, kl_weight: float = 1.0, train_generator: bool = False
-                       ) -> tuple[torch.Tensor, dict[str, torch.Tensor], torch.Tensor]:
+    def _negative_elbo(
+        self,
+        x: Any,
+        ys: dict[str, torch.Tensor],
+        mean: torch.Tensor,
+        logvar: torch.Tensor,
+        labels: torch.Tensor | None = None,
+        kl_weight: float = 1.0,
+        train_generator: bool = False,
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor], torch.Tensor]:
         """-E_q[log p(x, y | z) + b f_a(z)] + b KL(q || p0) (free bits as configured), reparameterised; the
         prior is frozen, and so are the generator and heads unless `train_generator` (the joint step)."""
         z = mean + (0.5 * logvar).exp() * torch.randn_like(mean)
@@ -126,8 +142,15 @@ class GeneratorSide(nn.Module):
         loss = -log_joint.mean() + self._kl(mean, logvar, kl_weight, stats) - bonus
         return loss, stats, z
 
-    def _negative_elbo_at_start(self, mean: torch.Tensor, logvar: torch.Tensor, z0: torch.Tensor, grad0: torch.Tensor,
-                                log_joint0: float, kl_weight: float = 1.0) -> torch.Tensor:
+    def _negative_elbo_at_start(
+        self,
+        mean: torch.Tensor,
+        logvar: torch.Tensor,
+        z0: torch.Tensor,
+        grad0: torch.Tensor,
+        log_joint0: float,
+        kl_weight: float = 1.0,
+    ) -> torch.Tensor:
         """The loss of `_negative_elbo` and the same encoder gradient, for the draw z0 ~ q(z|x) the chain started
         from: z0 is rebuilt as mean + std * eps, so d log p(x, y, z0) / d phi = grad0 . d z0 / d phi needs no
         generator pass. The chain's target holds log p_a(z) = f_a(z) - |z|^2 / 2s^2 once: the reference part
@@ -159,19 +182,27 @@ class Learner:
         self.opt_generator = torch.optim.Adam(self.side.parameters(), lr=config.lr_generator, **adam)
         prior_params = list(model.prior.parameters())
         self.opt_prior = torch.optim.Adam(prior_params, lr=config.lr_prior, **adam) if prior_params else None
-        self.opt_class = torch.optim.Adam(prior_params, lr=config.lr_class, **adam) \
-            if config.lr_class and model.prior.config.kind == "coupled" else None
+        self.opt_class = (
+            torch.optim.Adam(prior_params, lr=config.lr_class, **adam)
+            if config.lr_class and model.prior.config.kind == "coupled"
+            else None
+        )
         self.precision, self.precision_reason = resolve_precision(config.precision, model.device())
-        self.buffer = model.prior.sample_reference(config.prior_buffer, model.device()) \
-            if config.prior_init == "persistent" and prior_params and config.prior_objective == "contrastive" else None
+        self.buffer = (
+            model.prior.sample_reference(config.prior_buffer, model.device())
+            if config.prior_init == "persistent" and prior_params and config.prior_objective == "contrastive"
+            else None
+        )
 
     def distribute(self) -> None:
         """Wrap the two updated parts in DistributedDataParallel (call after loading any checkpoint)."""
         if not self.dist.active:
             return
         if self.config.class_mi_weight or self.opt_class is not None:
-            raise ConfigError("class_mi_weight and lr_class are not supported under torchrun (their prior gradients "
-                              "would not be synced)")
+            raise ConfigError(
+                "class_mi_weight and lr_class are not supported under torchrun (their prior gradients "
+                "would not be synced)"
+            )
         ids = [self.dist.device] if self.dist.device.type == "cuda" else None
         self.side = DistributedDataParallel(self.side, device_ids=ids)
         if self.opt_prior is not None:
@@ -264,8 +295,13 @@ class Learner:
             loss_prior = loss_prior - cfg.class_mi_weight * class_information(model.prior.logits(z_post))
         loss_prior.backward()
         spread = f_pos.std().item() if len(f_pos) > 1 else 0.0  # one example: no spread (and no torch warning)
-        out.update(f_prior=f_neg.mean().item(), f_post=f_pos.mean().item(), f_spread=spread,
-                   loss_prior=loss.item(), grad_prior=_clip(self.prior.parameters(), cfg.clip_prior))
+        out.update(
+            f_prior=f_neg.mean().item(),
+            f_post=f_pos.mean().item(),
+            f_spread=spread,
+            loss_prior=loss.item(),
+            grad_prior=_clip(self.prior.parameters(), cfg.clip_prior),
+        )
         self.opt_prior.step()
         return out
 
@@ -290,8 +326,9 @@ class Learner:
         stages, prior = self.model.prior.config.stages, self.model.prior
         b = len(z_post)
         noise = [NCE_MIN_NOISE ** (k / (stages - 1)) for k in range(stages)] + [0.0]
-        path = [z_post * (1 - r * r) ** 0.5 + prior.sample_reference(b, z_post.device) * r
-                for r in noise]  # path[0] ~ p0, path[stages] = z+
+        path = [
+            z_post * (1 - r * r) ** 0.5 + prior.sample_reference(b, z_post.device) * r for r in noise
+        ]  # path[0] ~ p0, path[stages] = z+
         out = self.prior(torch.cat(path), per_stage=True).view(stages + 1, b, stages)
         k = torch.arange(stages, device=z_post.device)
         loss = (F.softplus(-out[k + 1, :, k]) + F.softplus(out[k, :, k])).mean(1).sum()

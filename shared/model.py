@@ -47,8 +47,16 @@ class ChainConfig:
             raise ConfigError(f"chain steps must be >= 0, got {self.steps}")
 
     def run(self, z0: torch.Tensor, target: LogDensity, **overrides: Any) -> LangevinResult:
-        kw = dict(steps=self.steps, step_size=self.step_size, noise=self.noise, clip_grad=self.clip_grad,
-                  on_nonfinite=self.on_nonfinite) | overrides
+        kw = (
+            dict(
+                steps=self.steps,
+                step_size=self.step_size,
+                noise=self.noise,
+                clip_grad=self.clip_grad,
+                on_nonfinite=self.on_nonfinite,
+            )
+            | overrides
+        )
         return langevin(z0, target, **kw)
 
 
@@ -60,9 +68,11 @@ class LatentEBMConfig:
     prior_chain: ChainConfig = option(ChainConfig(steps=60, step_size=0.4), "Langevin chain for prior samples")
     posterior_chain: ChainConfig = option(ChainConfig(steps=20, step_size=0.1), "Langevin chain for posterior samples")
     posterior_init: Literal["reference", "persistent", "amortised"] = option(
-        "reference", "start posterior chains from the reference, per-example persistent chains, or an encoder")
-    bag: BagConfig = option(BagConfig(), "auxiliary head p(bag | z) over the observation's parts (training "
-                                         "data then needs a 'bag' entry)")
+        "reference", "start posterior chains from the reference, per-example persistent chains, or an encoder"
+    )
+    bag: BagConfig = option(
+        BagConfig(), "auxiliary head p(bag | z) over the observation's parts (training data then needs a 'bag' entry)"
+    )
 
     def __post_init__(self) -> None:
         check_choices(self)
@@ -76,8 +86,14 @@ class LatentEBM(nn.Module):
 
     config_class: ClassVar[type]
 
-    def __init__(self, config: Any, ebm: LatentEBMConfig, generator: nn.Module,
-                 heads: Mapping[str, nn.Module] | None = None, encoder: nn.Module | None = None):
+    def __init__(
+        self,
+        config: Any,
+        ebm: LatentEBMConfig,
+        generator: nn.Module,
+        heads: Mapping[str, nn.Module] | None = None,
+        encoder: nn.Module | None = None,
+    ):
         super().__init__()
         self.config = config
         self.ebm = ebm
@@ -93,8 +109,13 @@ class LatentEBM(nn.Module):
             raise ConfigError("posterior_init = 'amortised' needs a model with an encoder")
 
     # --- targets -------------------------------------------------------------------------------
-    def posterior_log_density(self, x: Any, ys: Mapping[str, torch.Tensor] | None = None,
-                              labels: torch.Tensor | None = None, label_weight: float = 1.0) -> LogDensity:
+    def posterior_log_density(
+        self,
+        x: Any,
+        ys: Mapping[str, torch.Tensor] | None = None,
+        labels: torch.Tensor | None = None,
+        label_weight: float = 1.0,
+    ) -> LogDensity:
         """log p_a(z) + log p_b(x | z) + sum_k log p_k(y_k | z) (+ w log p(label | z) for a coupled
         prior; -1 marks unlabeled rows), unnormalised."""
         terms: list[LogDensity] = [self.prior.log_density, lambda z: self.generator.log_likelihood(x, z)]
@@ -127,8 +148,9 @@ class LatentEBM(nn.Module):
         z0 = self.prior.sample_reference(n, self.device())
         return self.ebm.prior_chain.run(z0, self.prior.log_density, **chain)
 
-    def sample_conditional(self, n: int, targets: Mapping[str, float | torch.Tensor], oversample: int = 1,
-                           **chain: Any) -> LangevinResult:
+    def sample_conditional(
+        self, n: int, targets: Mapping[str, float | torch.Tensor], oversample: int = 1, **chain: Any
+    ) -> LangevinResult:
         """z ~ p(z | y*) ∝ p_a(z) prod_k p_k(y_k* | z) for target values y* (one value, or one per chain). With
         oversample K > 1 the chains start from K n prior samples resampled without replacement in proportion to
         prod_k p_k(y_k* | z) (importance resampling: the starts lie where the prior puts its mass, so a short chain
@@ -158,8 +180,9 @@ class LatentEBM(nn.Module):
         """Whether posterior inference is the encoder alone (0 chain steps), which refine_posterior can sharpen."""
         return self.encoder is not None and self.ebm.posterior_chain.steps == 0
 
-    def refine_posterior(self, x: Any, mean: torch.Tensor, logvar: torch.Tensor, steps: int,
-                         ys: Mapping[str, torch.Tensor] | None = None) -> torch.Tensor:
+    def refine_posterior(
+        self, x: Any, mean: torch.Tensor, logvar: torch.Tensor, steps: int, ys: Mapping[str, torch.Tensor] | None = None
+    ) -> torch.Tensor:
         """Short-run refinement of an amortised posterior at inference time: `steps` noise-free Langevin steps on
         log p(x | z) + log p_a(z) from the encoder's mean, towards the mode of p(z | x). The steps are taken in the
         encoder's whitened coordinates z = mean + sd * w (so one step size suits sharp and wide posteriors alike),
@@ -168,8 +191,9 @@ class LatentEBM(nn.Module):
         target = self.posterior_log_density(x, ys)
         return mean + sd * ascend(torch.zeros_like(mean), lambda w: target(mean + sd * w), steps, REFINE_STEP)
 
-    def infer_posterior(self, x: Any, ys: Mapping[str, torch.Tensor] | None = None, n: int | None = None,
-                        **chain: Any) -> LangevinResult:
+    def infer_posterior(
+        self, x: Any, ys: Mapping[str, torch.Tensor] | None = None, n: int | None = None, **chain: Any
+    ) -> LangevinResult:
         """z ~ p(z | x [, y]) by a posterior chain (n = batch size of x when x is a tensor)."""
         n = n if n is not None else len(x)
         return self.ebm.posterior_chain.run(self.initial_posterior(x, n), self.posterior_log_density(x, ys), **chain)
@@ -193,8 +217,12 @@ class LatentEBM(nn.Module):
 
     def write_files(self, directory: Path) -> None:
         """The model's files, written into an existing (temporary) directory."""
-        header = {"format": FORMAT, "format_version": FORMAT_VERSION, "class": type(self).__name__,
-                  "config": to_dict(self.config)}
+        header = {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "class": type(self).__name__,
+            "config": to_dict(self.config),
+        }
         save_json(directory / "config.json", header)
         save_tensors(directory / "model.safetensors", self.state_dict())
         if self.diagnostics:
@@ -211,8 +239,9 @@ class LatentEBM(nn.Module):
         if not isinstance(header, dict) or header.get("format") != FORMAT:
             raise ModelLoadError(f"{path} is not an lebm model config")
         if header.get("format_version") != FORMAT_VERSION:
-            raise ModelLoadError(f"{path} has format version {header.get('format_version')}, "
-                                 f"this lebm reads version {FORMAT_VERSION}")
+            raise ModelLoadError(
+                f"{path} has format version {header.get('format_version')}, this lebm reads version {FORMAT_VERSION}"
+            )
         if header.get("class") != cls.__name__:
             raise ModelLoadError(f"{path} holds a {header.get('class')} model, not a {cls.__name__}")
         try:
@@ -221,7 +250,7 @@ class LatentEBM(nn.Module):
             raise ModelLoadError(f"{path} is incompatible: {e}") from None
 
     @classmethod
-    def from_pretrained(cls, directory: str | Path, device: str | torch.device = "cpu") -> "LatentEBM":
+    def from_pretrained(cls, directory: str | Path, device: str | torch.device = "cpu") -> LatentEBM:
         """Load a directory written by `save_pretrained` (weights via safetensors, never pickle)."""
         directory = Path(directory)
         model = cls(cls.read_config(directory))
@@ -246,7 +275,7 @@ class LatentEBM(nn.Module):
         self.check_warm_start(source, directory)
         self.load_weights(source.state_dict(), where=Path(directory) / "model.safetensors")
 
-    def check_warm_start(self, source: "LatentEBM", directory: str | Path) -> None:
+    def check_warm_start(self, source: LatentEBM, directory: str | Path) -> None:
         """Subclasses refuse a source that does not fit (another vocabulary, another data representation)."""
 
     def load_weights(self, tensors: Mapping[str, torch.Tensor], where: Any) -> None:
@@ -259,8 +288,10 @@ class LatentEBM(nn.Module):
             raise ModelLoadError(f"{where} does not match its config.json: it {what}")
         for k, v in own.items():
             if tensors[k].shape != v.shape:
-                raise ModelLoadError(f"{where} does not match its config.json: weight '{k}' has shape "
-                                     f"{list(tensors[k].shape)}, the config needs {list(v.shape)}")
+                raise ModelLoadError(
+                    f"{where} does not match its config.json: weight '{k}' has shape "
+                    f"{list(tensors[k].shape)}, the config needs {list(v.shape)}"
+                )
         self.load_state_dict(dict(tensors))
 
 
@@ -269,4 +300,3 @@ def check_finite(name: str, value: torch.Tensor) -> None:
     if value.is_floating_point() and not torch.isfinite(value).all():
         bad = (~torch.isfinite(value)).reshape(len(value), -1).any(1).nonzero()[:, 0]
         raise DataError(f"{name} has NaN or infinite values in {len(bad)} rows (first: row {int(bad[0])})")
-

@@ -1,9 +1,9 @@
 """Where posterior chains start: the main lever on training cost.
 
-  reference:  z0 ~ N(0, s^2 I), a fresh short run every time (the papers' default);
-  persistent: z0 = the chain state this example ended with last time (one row per example);
-  amortised:  z0 ~ q(z | x) from an encoder that learns to match the chains' outputs, so that a
-              few steps suffice (q is fit by maximising log q(z_K | x) on the chain outputs).
+reference:  z0 ~ N(0, s^2 I), a fresh short run every time (the papers' default);
+persistent: z0 = the chain state this example ended with last time (one row per example);
+amortised:  z0 ~ q(z | x) from an encoder that learns to match the chains' outputs, so that a
+            few steps suffice (q is fit by maximising log q(z_K | x) on the chain outputs).
 """
 
 from __future__ import annotations

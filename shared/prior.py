@@ -13,6 +13,7 @@ One class serves three kinds:
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 from typing import Literal
@@ -36,7 +37,7 @@ Activation = Literal["gelu", "leaky_relu", "swish", "relu", "tanh"]
 def mlp(sizes: list[int], activation: str) -> nn.Sequential:
     """Linear layers of the given sizes with `activation` between them (none after the last)."""
     layers: list[nn.Module] = []
-    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+    for i, (a, b) in enumerate(itertools.pairwise(sizes)):
         layers.append(nn.Linear(a, b))
         if i < len(sizes) - 2:
             layers.append(ACTIVATIONS[activation]())
@@ -46,7 +47,9 @@ def mlp(sizes: list[int], activation: str) -> nn.Sequential:
 @dataclass
 class PriorConfig:
     latent_dim: int = option(100, "dimension d of the latent vector z")
-    kind: Literal["ebm", "gaussian", "coupled"] = option("ebm", "learned energy, plain Gaussian, or K-class coupled head")
+    kind: Literal["ebm", "gaussian", "coupled"] = option(
+        "ebm", "learned energy, plain Gaussian, or K-class coupled head"
+    )
     ref_std: float = option(1.0, "standard deviation s of the Gaussian reference N(0, s^2 I)")
     hidden: list[int] = option([200, 200], "hidden widths of the energy MLP f_a")
     activation: Activation = option("gelu", "activation of the energy MLP")
@@ -93,8 +96,9 @@ class EnergyPrior(nn.Module):
             raise ConfigError("a Gaussian prior has no energy network")
         return self.net(self.check(z))
 
-    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None, label_weight: float = 1.0,
-                per_stage: bool = False) -> torch.Tensor:
+    def forward(
+        self, z: torch.Tensor, labels: torch.Tensor | None = None, label_weight: float = 1.0, per_stage: bool = False
+    ) -> torch.Tensor:
         """Score f_a(z): MLP output (summed over stages), logsumexp of the K outputs, or 0 for the Gaussian prior.
         `per_stage`: the stage outputs [B, stages] of an 'ebm' prior instead of their sum.
 

@@ -27,10 +27,17 @@ class _Lines:
         self.stream.flush()
 
 
-def progress(iterable: Iterable | None = None, *, total: int | None = None, desc: str | None = None,
-             quiet: bool = False, **kwargs: Any) -> tqdm:
+def progress(
+    iterable: Iterable | None = None,
+    *,
+    total: int | None = None,
+    desc: str | None = None,
+    quiet: bool = False,
+    **kwargs: Any,
+) -> tqdm:
     """A tqdm bar on stderr: redrawn every 0.1 s on a terminal, else a line every 10 s (log files stay readable)."""
     tty = sys.stderr.isatty()
     options = {"mininterval": 0.1 if tty else 10.0, "dynamic_ncols": tty} | kwargs
-    return tqdm(iterable, total=total, desc=desc, disable=quiet, file=sys.stderr if tty else _Lines(sys.stderr),
-                **options)
+    return tqdm(
+        iterable, total=total, desc=desc, disable=quiet, file=sys.stderr if tty else _Lines(sys.stderr), **options
+    )

@@ -36,11 +36,15 @@ class DecoderConfig:
     hidden: int = option(512, "recurrent state size (gpt2: model width)")
     layers: int = option(1, "number of recurrent (gpt2: transformer) layers")
     heads: int = option(4, "gpt2: attention heads (hidden must be a multiple)")
-    latent_input: Literal["prefix", "add"] = option("prefix", "gpt2: z as one prefix embedding before <bos>, or "
-                                                               "added to every input embedding")
+    latent_input: Literal["prefix", "add"] = option(
+        "prefix", "gpt2: z as one prefix embedding before <bos>, or added to every input embedding"
+    )
     dropout: float = option(0.0, "dropout on embeddings, on the outputs and between layers")
-    input_dropout: float = option(0.0, "training only: share of previous-token inputs replaced by <pad> (word "
-                                       "dropout, Bowman et al.), so the decoder must lean on z")
+    input_dropout: float = option(
+        0.0,
+        "training only: share of previous-token inputs replaced by <pad> (word "
+        "dropout, Bowman et al.), so the decoder must lean on z",
+    )
     use_latent: bool = option(True, "condition on z (false: a plain language model, the baseline)")
     tie: bool = option(False, "tie the output layer to the embedding (through a projection if sizes differ)")
 
@@ -96,7 +100,7 @@ def block_repeats(logits: torch.Tensor, history: torch.Tensor, n: int) -> torch.
     if n < 2 or history.shape[1] < n:
         return logits
     windows = history.unfold(1, n, 1)  # [B, W, n]
-    seen = (windows[:, :, :-1] == history[:, None, -(n - 1):]).all(2)
+    seen = (windows[:, :, :-1] == history[:, None, -(n - 1) :]).all(2)
     rows, at = seen.nonzero(as_tuple=True)
     return logits.index_put((rows, windows[rows, at, -1]), logits.new_tensor(-torch.inf))
 
@@ -135,8 +139,13 @@ def beam_decode(z: torch.Tensor, max_len: int, beam: int, start, advance) -> tor
         parent = (flat // vocab + torch.arange(n, device=z.device)[:, None] * k).view(-1)
         token = (flat % vocab).view(-1, 1)
         seqs = torch.cat([seqs[parent], token], dim=1)
-        state = state if state is None else tuple(s[:, parent] for s in state) if isinstance(state, tuple) \
+        state = (
+            state
+            if state is None
+            else tuple(s[:, parent] for s in state)
+            if isinstance(state, tuple)
             else state[:, parent]
+        )
         done = done[parent] | (token[:, 0] == EOS) | (token[:, 0] == PAD)
         if done.all():
             break
@@ -150,8 +159,13 @@ class RNNDecoder(nn.Module):
         self.never_emitted = list(NEVER_EMITTED)
         self.embed = nn.Embedding(vocab_size, cfg.embed, padding_idx=PAD)
         rnn = nn.LSTM if cfg.cell == "lstm" else nn.GRU
-        self.rnn = rnn(cfg.embed + self.latent_dim, cfg.hidden, cfg.layers, batch_first=True,
-                       dropout=cfg.dropout if cfg.layers > 1 else 0.0)
+        self.rnn = rnn(
+            cfg.embed + self.latent_dim,
+            cfg.hidden,
+            cfg.layers,
+            batch_first=True,
+            dropout=cfg.dropout if cfg.layers > 1 else 0.0,
+        )
         states = 2 if cfg.cell == "lstm" else 1
         self.init = nn.Linear(self.latent_dim, states * cfg.layers * cfg.hidden) if self.latent_dim else None
         self.drop = nn.Dropout(cfg.dropout)
@@ -167,14 +181,20 @@ class RNNDecoder(nn.Module):
         source does not (a language model), z's columns of the first layer's input weights and the map z ->
         initial state start at zero: the decoder computes exactly what the source does until training moves them."""
         own, theirs = self.state_dict(), source.state_dict()
-        if not isinstance(source, RNNDecoder) or (source.cfg.cell, source.cfg.embed, source.cfg.hidden,
-                                                   source.cfg.layers) != (self.cfg.cell, self.cfg.embed,
-                                                                          self.cfg.hidden, self.cfg.layers):
-            raise ConfigError("warm start: the source decoder differs in cell or sizes (cell, embed, hidden, layers "
-                              "must match)")
+        if not isinstance(source, RNNDecoder) or (
+            source.cfg.cell,
+            source.cfg.embed,
+            source.cfg.hidden,
+            source.cfg.layers,
+        ) != (self.cfg.cell, self.cfg.embed, self.cfg.hidden, self.cfg.layers):
+            raise ConfigError(
+                "warm start: the source decoder differs in cell or sizes (cell, embed, hidden, layers must match)"
+            )
         if theirs["embed.weight"].shape != own["embed.weight"].shape:
-            raise ConfigError(f"warm start: the source has {len(theirs['embed.weight'])} tokens, this model "
-                              f"{len(own['embed.weight'])}")
+            raise ConfigError(
+                f"warm start: the source has {len(theirs['embed.weight'])} tokens, this model "
+                f"{len(own['embed.weight'])}"
+            )
         for name, value in own.items():
             if name not in theirs:  # z -> initial state: zero, as a language model starts from a zero state
                 value.zero_()
@@ -219,12 +239,18 @@ class RNNDecoder(nn.Module):
         projection W_ih [embed(x); z] + b_ih is a row of a [vocab, 3H] table (embedding through the token
         part of W_ih) plus the latent's share, both computed once per batch instead of at every step.
         Returns the step and the latent shares [B, 3H] (zeros [B, 1] without a latent)."""
-        weights = [(getattr(self.rnn, f"weight_ih_l{k}"), getattr(self.rnn, f"bias_ih_l{k}"),
-                    getattr(self.rnn, f"weight_hh_l{k}"), getattr(self.rnn, f"bias_hh_l{k}"))
-                   for k in range(self.cfg.layers)]
+        weights = [
+            (
+                getattr(self.rnn, f"weight_ih_l{k}"),
+                getattr(self.rnn, f"bias_ih_l{k}"),
+                getattr(self.rnn, f"weight_hh_l{k}"),
+                getattr(self.rnn, f"bias_hh_l{k}"),
+            )
+            for k in range(self.cfg.layers)
+        ]
         w_ih0, b_ih0 = weights[0][:2]
         table = self.embed.weight @ w_ih0[:, : self.cfg.embed].T + b_ih0
-        latent = z @ w_ih0[:, self.cfg.embed:].T if self.latent_dim else z.new_zeros(len(z), 1)
+        latent = z @ w_ih0[:, self.cfg.embed :].T if self.latent_dim else z.new_zeros(len(z), 1)
 
         def step(tokens: torch.Tensor, state: torch.Tensor | None, shares: torch.Tensor) -> torch.Tensor:
             if state is None:
@@ -244,8 +270,9 @@ class RNNDecoder(nn.Module):
         return step, latent
 
     @torch.no_grad()
-    def sample(self, z: torch.Tensor, max_len: int = 100, temperature: float = 1.0, top_p: float = 1.0,
-               no_repeat: int = 0) -> torch.Tensor:
+    def sample(
+        self, z: torch.Tensor, max_len: int = 100, temperature: float = 1.0, top_p: float = 1.0, no_repeat: int = 0
+    ) -> torch.Tensor:
         """Token ids [B, <= max_len + 2] from <bos>; temperature 0 decodes greedily; top_p < 1 samples from
         the smallest set of tokens holding that much probability (nucleus sampling); no_repeat n >= 2 never
         repeats an n-gram of tokens within a row (block_repeats)."""
@@ -279,6 +306,7 @@ class RNNDecoder(nn.Module):
     @torch.no_grad()
     def beam_search(self, z: torch.Tensor, max_len: int = 100, beam: int = 5) -> torch.Tensor:
         """The highest-scoring sequence per latent among `beam` hypotheses (sum of log-probabilities)."""
+
         def advance(seqs, state, zb):
             out, state = self.rnn(self.step_inputs(seqs[:, -1:], zb), state)
             return self.next_logits(out), state
@@ -298,10 +326,20 @@ class TransformerDecoder(nn.Module):
         self.cfg, self.latent_dim = cfg, latent_dim if cfg.use_latent else 0
         self.never_emitted = list(NEVER_EMITTED)
         self.prefix = int(bool(self.latent_dim) and cfg.latent_input == "prefix")
-        config = GPT2Config(vocab_size=vocab_size, n_positions=max_len + 2 + self.prefix, n_embd=cfg.hidden,
-                            n_layer=cfg.layers, n_head=cfg.heads, resid_pdrop=cfg.dropout, embd_pdrop=cfg.dropout,
-                            attn_pdrop=cfg.dropout, bos_token_id=BOS, eos_token_id=EOS, pad_token_id=PAD,
-                            tie_word_embeddings=False)
+        config = GPT2Config(
+            vocab_size=vocab_size,
+            n_positions=max_len + 2 + self.prefix,
+            n_embd=cfg.hidden,
+            n_layer=cfg.layers,
+            n_head=cfg.heads,
+            resid_pdrop=cfg.dropout,
+            embd_pdrop=cfg.dropout,
+            attn_pdrop=cfg.dropout,
+            bos_token_id=BOS,
+            eos_token_id=EOS,
+            pad_token_id=PAD,
+            tie_word_embeddings=False,
+        )
         self.gpt = GPT2LMHeadModel(config)
         self.latent_in = nn.Linear(self.latent_dim, cfg.hidden) if self.latent_dim else None
 
@@ -313,7 +351,7 @@ class TransformerDecoder(nn.Module):
         if self.latent_dim:
             shift = self.latent_in(z)[:, None]
             e = torch.cat([shift, e], 1) if self.prefix else e + shift
-        return self.gpt.transformer(inputs_embeds=e).last_hidden_state[:, self.prefix:]
+        return self.gpt.transformer(inputs_embeds=e).last_hidden_state[:, self.prefix :]
 
     def log_likelihood(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         """sum_t log p(x_t | x_<t, z) over the tokens after <bos>, <eos> included, per row."""
@@ -328,15 +366,17 @@ class TransformerDecoder(nn.Module):
         return logits
 
     @torch.no_grad()
-    def sample(self, z: torch.Tensor, max_len: int = 100, temperature: float = 1.0, top_p: float = 1.0,
-               no_repeat: int = 0) -> torch.Tensor:
+    def sample(
+        self, z: torch.Tensor, max_len: int = 100, temperature: float = 1.0, top_p: float = 1.0, no_repeat: int = 0
+    ) -> torch.Tensor:
         """Token ids [B, <= max_len + 2] from <bos> (as RNNDecoder.sample)."""
         out = torch.full((len(z), max_len + 2), PAD, dtype=torch.long, device=z.device)
         out[:, 0] = BOS
         done = torch.zeros(len(z), dtype=torch.bool, device=z.device)
         for t in range(1, max_len + 2):
-            token = pick_tokens(block_repeats(self.next_logp(out[:, :t], z), out[:, :t], no_repeat), temperature,
-                                top_p)[:, 0]
+            token = pick_tokens(
+                block_repeats(self.next_logp(out[:, :t], z), out[:, :t], no_repeat), temperature, top_p
+            )[:, 0]
             out[:, t] = token.masked_fill(done, PAD)
             done |= token == EOS
             if done.all():
@@ -359,8 +399,12 @@ class TokenEncoder(nn.Module):
         self.embed = nn.Embedding(vocab_size, cfg.embed, padding_idx=PAD)
         if cfg.kind == "cnn":
             pad = cfg.kernel // 2
-            self.conv = nn.Sequential(nn.Conv1d(cfg.embed, cfg.hidden, cfg.kernel, padding=pad), nn.ReLU(),
-                                      nn.Conv1d(cfg.hidden, cfg.hidden, cfg.kernel, padding=pad), nn.ReLU())
+            self.conv = nn.Sequential(
+                nn.Conv1d(cfg.embed, cfg.hidden, cfg.kernel, padding=pad),
+                nn.ReLU(),
+                nn.Conv1d(cfg.hidden, cfg.hidden, cfg.kernel, padding=pad),
+                nn.ReLU(),
+            )
             self.head = nn.Linear(cfg.hidden, 2 * latent_dim)
         else:
             self.rnn = nn.GRU(cfg.embed, cfg.hidden, batch_first=True, bidirectional=True)

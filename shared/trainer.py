@@ -44,9 +44,16 @@ COLLAPSE_EVALS, COLLAPSE_MI = 3, 0.05  # this many evaluations in a row with MI 
 
 
 class Trainer:
-    def __init__(self, model: LatentEBM, data: Mapping[str, torch.Tensor], config: TrainConfig,
-                 out_dir: str | Path | None = None, eval_fn: EvalFn | None = None, resume: bool = False,
-                 started: float | None = None):
+    def __init__(
+        self,
+        model: LatentEBM,
+        data: Mapping[str, torch.Tensor],
+        config: TrainConfig,
+        out_dir: str | Path | None = None,
+        eval_fn: EvalFn | None = None,
+        resume: bool = False,
+        started: float | None = None,
+    ):
         """started: time.monotonic() when the command began (max_minutes counts from it; default: now)."""
         self.model, self.config, self.eval_fn, self.resume = model, config, eval_fn, resume
         self.command_started = time.monotonic() if started is None else started  # run seconds count from here
@@ -83,8 +90,8 @@ class Trainer:
         per_epoch = math.ceil(per_rank / self.config.batch_size)
         epoch, j = divmod(step, per_epoch)
         g = torch.Generator().manual_seed(self.config.seed * 1_000_003 + epoch)
-        shard = torch.randperm(self.n, generator=g)[dist.rank::dist.world][:per_rank]
-        return shard[j * self.config.batch_size:(j + 1) * self.config.batch_size]
+        shard = torch.randperm(self.n, generator=g)[dist.rank :: dist.world][:per_rank]
+        return shard[j * self.config.batch_size : (j + 1) * self.config.batch_size]
 
     # --- checkpoints ----------------------------------------------------------------------------
     @property
@@ -96,8 +103,15 @@ class Trainer:
         if not dist.main or self.checkpoint_dir is None:
             return
         began = time.monotonic()
-        state = {"step": self.step, "world": dist.world, "rng": rngs, "learner": learner.state_dict(),
-                 "train_config": to_dict(self.config), "best": self.best, "seconds": self.seconds()}
+        state = {
+            "step": self.step,
+            "world": dist.world,
+            "rng": rngs,
+            "learner": learner.state_dict(),
+            "train_config": to_dict(self.config),
+            "best": self.best,
+            "seconds": self.seconds(),
+        }
 
         def fill(tmp: Path) -> None:
             self.model.write_files(tmp)
@@ -120,8 +134,10 @@ class Trainer:
         state = load_state(ckpt / "trainer_state.pt")
         for key in ("seed", "batch_size"):
             if state["train_config"].get(key) != getattr(self.config, key):
-                raise ModelLoadError(f"checkpoint {ckpt} was made with {key} = {state['train_config'].get(key)}, "
-                                     f"this run has {getattr(self.config, key)}")
+                raise ModelLoadError(
+                    f"checkpoint {ckpt} was made with {key} = {state['train_config'].get(key)}, "
+                    f"this run has {getattr(self.config, key)}"
+                )
         try:
             learner.load_state_dict(state["learner"])
         except (KeyError, ValueError, DataError) as e:
@@ -164,8 +180,9 @@ class Trainer:
         key, sign = self.config.keep_best.lstrip("-"), -1.0 if self.config.keep_best.startswith("-") else 1.0
         if key and self.out_dir is not None:
             if key not in metrics:
-                raise ConfigError(f"keep_best = {self.config.keep_best!r}, but the evaluation reports only "
-                                  f"{sorted(metrics)}")
+                raise ConfigError(
+                    f"keep_best = {self.config.keep_best!r}, but the evaluation reports only {sorted(metrics)}"
+                )
             if sign * metrics[key] > self.best:
                 self.best = sign * metrics[key]
                 self.model.save_pretrained(self.out_dir / "best")
@@ -180,17 +197,23 @@ class Trainer:
         """Latent diagnostics on fixed training rows; one warning line once the latent has collapsed."""
         if not self.diagnosing:
             return {}
-        rows = torch.randperm(self.n, generator=torch.Generator().manual_seed(self.config.seed))[:self.config.diagnose]
+        rows = torch.randperm(self.n, generator=torch.Generator().manual_seed(self.config.seed))[: self.config.diagnose]
         rows = rows.to(self.model.device())
         x = self.data["x"][rows]
         figures = latent_diagnostics(self.model, x, {k: self.data[k][rows] for k in self.model.heads})
         self.model.diagnostics = {"step": self.step, **figures}
         self.collapsed.append(figures["au"] == 0 or figures["mi"] < COLLAPSE_MI)
-        if len(self.collapsed) >= COLLAPSE_EVALS and all(self.collapsed[-COLLAPSE_EVALS:]) and \
-                not any(self.collapsed[-COLLAPSE_EVALS - 1:-COLLAPSE_EVALS]):
-            print(f"warning: the latent has collapsed (active units {figures['au']:g}, MI {figures['mi']:.3f} nats "
-                  f"at step {self.step}, {COLLAPSE_EVALS} evaluations in a row): z carries almost nothing about x; "
-                  "see free_bits, pretrain_steps, decoder input_dropout and the bag head", file=sys.stderr)
+        if (
+            len(self.collapsed) >= COLLAPSE_EVALS
+            and all(self.collapsed[-COLLAPSE_EVALS:])
+            and not any(self.collapsed[-COLLAPSE_EVALS - 1 : -COLLAPSE_EVALS])
+        ):
+            print(
+                f"warning: the latent has collapsed (active units {figures['au']:g}, MI {figures['mi']:.3f} nats "
+                f"at step {self.step}, {COLLAPSE_EVALS} evaluations in a row): z carries almost nothing about x; "
+                "see free_bits, pretrain_steps, decoder input_dropout and the bag head",
+                file=sys.stderr,
+            )
         return figures
 
     def reserve(self) -> float:
@@ -208,8 +231,12 @@ class Trainer:
         learner = Learner(self.model, cfg, self.n, dist)
         resumed = self.resume and self.load_checkpoint(learner, dist)
         if self.resume and dist.main:
-            print(f"resuming from step {self.step} ({self.seconds_before / 60:.1f} training minutes) of {self.out_dir}"
-                  if resumed else f"resume: no checkpoint in {self.out_dir}; starting at step 0", file=sys.stderr)
+            print(
+                f"resuming from step {self.step} ({self.seconds_before / 60:.1f} training minutes) of {self.out_dir}"
+                if resumed
+                else f"resume: no checkpoint in {self.out_dir}; starting at step 0",
+                file=sys.stderr,
+            )
         if not resumed:  # in place: the optimisers hold the same parameters
             if cfg.init_from:
                 self.model.init_from(cfg.init_from)
@@ -252,13 +279,19 @@ class Trainer:
         if cfg.max_minutes:  # time an evaluation (the starting figures) and a save, so that the final ones fit
             metrics = self.evaluate(dist)
             self.save_checkpoint(learner, dist)
-        snapshots = sorted(m for m in cfg.snapshot_minutes if not (self.out_dir / f"snapshot-{m:g}min").exists()) \
-            if self.out_dir is not None and dist.main else []
+        snapshots = (
+            sorted(m for m in cfg.snapshot_minutes if not (self.out_dir / f"snapshot-{m:g}min").exists())
+            if self.out_dir is not None and dist.main
+            else []
+        )
         while self.step < cfg.steps and not _all_past(dist, deadline - self.reserve()):
             index = self.batch_indices(self.step, dist)
             batch = {k: v[index] for k, v in self.data.items()} | {"index": index.to(dist.device)}
-            noise = None if cfg.posterior_noise_final is None else \
-                noise0 + (cfg.posterior_noise_final - noise0) * self.step / cfg.steps
+            noise = (
+                None
+                if cfg.posterior_noise_final is None
+                else noise0 + (cfg.posterior_noise_final - noise0) * self.step / cfg.steps
+            )
             began = time.monotonic()
             stats = learner.step(batch, self.step, noise)
             self.costs["step"] = time.monotonic() - began
@@ -272,8 +305,10 @@ class Trainer:
         if time.monotonic() + self.costs["evaluate"] <= deadline:
             metrics = self.evaluate(dist) or metrics
         elif dist.main:
-            print(f"note: no final evaluation: the time budget (max_minutes {cfg.max_minutes:g}) is spent",
-                  file=sys.stderr)
+            print(
+                f"note: no final evaluation: the time budget (max_minutes {cfg.max_minutes:g}) is spent",
+                file=sys.stderr,
+            )
         self.finish(learner, dist)
         return {"step": self.step, "resumed": resumed, "stats": stats, "eval": metrics}
 
@@ -282,8 +317,11 @@ class Trainer:
         self.save_checkpoint(learner, dist)
         if dist.main and self.out_dir is not None:
             self.model.save_pretrained(self.out_dir / "model")
-            print(f"wrote {self.out_dir / 'model'} (the trained model), {self.out_dir / 'checkpoint'} (to resume) "
-                  f"and {self.out_dir / 'train_log.jsonl'}", file=sys.stderr)
+            print(
+                f"wrote {self.out_dir / 'model'} (the trained model), {self.out_dir / 'checkpoint'} (to resume) "
+                f"and {self.out_dir / 'train_log.jsonl'}",
+                file=sys.stderr,
+            )
         if dist.active:  # no rank tears the process group down while rank 0 still evaluates and saves
             torch.distributed.barrier()
 

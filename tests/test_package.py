@@ -17,8 +17,12 @@ def test_the_wheel_installs_beside_another_projects_apps_package(tmp_path):
         shutil.copytree(ROOT / name, source / name, ignore=shutil.ignore_patterns("__pycache__"))
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(ROOT / name, source / name)
-    build = subprocess.run([sys.executable, "-c", "from setuptools import build_meta as b; b.build_wheel('dist')"],
-                           cwd=source, capture_output=True, text=True)
+    build = subprocess.run(
+        [sys.executable, "-c", "from setuptools import build_meta as b; b.build_wheel('dist')"],
+        cwd=source,
+        capture_output=True,
+        text=True,
+    )
     assert build.returncode == 0, build.stderr[-3000:]
     output = build.stdout + build.stderr
     assert not [line for line in output.splitlines() if "license" in line.lower() and "deprecat" in line.lower()]
@@ -29,19 +33,38 @@ def test_the_wheel_installs_beside_another_projects_apps_package(tmp_path):
     assert {t for t in tops if not t.endswith(".dist-info")} == {"lebm"}
     names = zipfile.ZipFile(wheel).namelist()
     assert "lebm/molecule/presets/latent.toml" in names
-    assert {f"lebm/molecule/data/{split}/{f}" for split in ("moses/test", "moses/test_scaffolds", "zinc250k/test")
-            for f in ("fcd.npz", "counts.json.gz")} | {"lebm/molecule/data/moses/test/props.npz",
-                                                       "lebm/molecule/data/zinc250k/test/props.npz"} <= set(names)
+    assert {
+        f"lebm/molecule/data/{split}/{f}"
+        for split in ("moses/test", "moses/test_scaffolds", "zinc250k/test")
+        for f in ("fcd.npz", "counts.json.gz")
+    } | {"lebm/molecule/data/moses/test/props.npz", "lebm/molecule/data/zinc250k/test/props.npz"} <= set(names)
 
     env = tmp_path / "env"
     venv.create(env, with_pip=False)
     python = env / "bin" / "python"
-    site = Path(subprocess.check_output([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                                        text=True).strip())
+    site = Path(
+        subprocess.check_output(
+            [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], text=True
+        ).strip()
+    )
     (site / "apps").mkdir()
     (site / "apps" / "__init__.py").write_text("WHO = 'another project'\n")
-    install = subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps",
-                              "--no-index", "--quiet", str(wheel)], capture_output=True, text=True)
+    install = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "--python",
+            str(python),
+            "install",
+            "--no-deps",
+            "--no-index",
+            "--quiet",
+            str(wheel),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert install.returncode == 0, install.stderr[-3000:]
     # torch, rdkit & co. come from this test's environment (added after the install, so pip never sees them)
     (site / "deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
@@ -50,8 +73,12 @@ def test_the_wheel_installs_beside_another_projects_apps_package(tmp_path):
     help_ = subprocess.run([env / "bin" / "lebm", "--help"], cwd=run, capture_output=True, text=True)
     assert help_.returncode == 0, help_.stderr[-3000:]
     assert all(group in help_.stdout for group in ("molecule", "semisup", "text", "toy"))
-    probe = subprocess.run([python, "-c", "import apps, lebm.core, lebm.molecule.cli; "
-                            "print(apps.WHO); print(lebm.core.__file__)"], cwd=run, capture_output=True, text=True)
+    probe = subprocess.run(
+        [python, "-c", "import apps, lebm.core, lebm.molecule.cli; print(apps.WHO); print(lebm.core.__file__)"],
+        cwd=run,
+        capture_output=True,
+        text=True,
+    )
     assert probe.returncode == 0, probe.stderr[-3000:]
     who, core = probe.stdout.splitlines()
     assert who == "another project" and Path(core).is_relative_to(site)
@@ -59,12 +86,24 @@ def test_the_wheel_installs_beside_another_projects_apps_package(tmp_path):
     # the wheel carries the bundled models: the commands and the API work with no repository on the path
     assert {"lebm/models/zinc-lebm/model.safetensors", "lebm/models/bbc-text/tokenizer/tokenizer.json"} <= set(names)
     assert wheel.stat().st_size < 40e6  # 27 MB: the text model 15 MB, the molecule model 4 MB, reference data
-    for argv in (["lebm", "molecule", "generate", "-n", "20", "-o", "g.csv", "--quiet"], ["lebm", "text", "sample", "-n", "2"]):
+    for argv in (
+        ["lebm", "molecule", "generate", "-n", "20", "-o", "g.csv", "--quiet"],
+        ["lebm", "text", "sample", "-n", "2"],
+    ):
         done = subprocess.run([env / "bin" / argv[0], *argv[1:]], cwd=run, capture_output=True, text=True)
         assert done.returncode == 0, (argv, done.stderr[-3000:])
     assert len((run / "g.csv").read_text().splitlines()) == 21
-    api = subprocess.run([python, "-c", "import lebm.molecule as m; from lebm.molecule.cli import BUNDLED; "
-                          "print(len(m.load_model().generate(5)), BUNDLED)"], cwd=run, capture_output=True, text=True)
+    api = subprocess.run(
+        [
+            python,
+            "-c",
+            "import lebm.molecule as m; from lebm.molecule.cli import BUNDLED; "
+            "print(len(m.load_model().generate(5)), BUNDLED)",
+        ],
+        cwd=run,
+        capture_output=True,
+        text=True,
+    )
     assert api.returncode == 0, api.stderr[-3000:]
     rows, bundled = api.stdout.split()
     assert rows == "5" and Path(bundled).is_relative_to(site)

@@ -10,8 +10,14 @@
 Everything is imported at first use (the command line stays free of torch and RDKit until a command runs).
 """
 
-_EXPORTS = {"load_model": "api", "Model": "api", "evaluate": "api", "optimize": "api", "design": "api",
-            "DesignResult": "api"}
+_EXPORTS = {
+    "load_model": "api",
+    "Model": "api",
+    "evaluate": "api",
+    "optimize": "api",
+    "design": "api",
+    "DesignResult": "api",
+}
 __all__ = sorted(_EXPORTS)
 
 

@@ -68,8 +68,15 @@ class Model:
         """The property heads p(y | z): the targets `sample` accepts."""
         return list(self.network.config.properties)
 
-    def generate(self, n: int = 1000, seed: int = 0, temperature: float = 1.0, prior_steps: int | None = None,
-                 batch_size: int = 500, quiet: bool = True) -> pd.DataFrame:
+    def generate(
+        self,
+        n: int = 1000,
+        seed: int = 0,
+        temperature: float = 1.0,
+        prior_steps: int | None = None,
+        batch_size: int = 500,
+        quiet: bool = True,
+    ) -> pd.DataFrame:
         """Molecules sampled from the prior and decoded, with their RDKit properties.
 
         Parameters
@@ -103,9 +110,18 @@ class Model:
         smiles = self.network.generate_smiles(n, batch_size, temperature, quiet=quiet, **chain)
         return pd.DataFrame([{"smiles": s, **properties(s)} for s in smiles])
 
-    def sample(self, condition: dict[str, float], n: int = 100, seed: int = 0, select: int = 8,
-               oversample: int = 64, steps: int = 0, temperature: float = 0.7, batch_size: int = 500,
-               cluster: Any = None) -> pd.DataFrame:
+    def sample(
+        self,
+        condition: dict[str, float],
+        n: int = 100,
+        seed: int = 0,
+        select: int = 8,
+        oversample: int = 64,
+        steps: int = 0,
+        temperature: float = 0.7,
+        batch_size: int = 500,
+        cluster: Any = None,
+    ) -> pd.DataFrame:
         """Molecules with given property values: z ~ p(z | y*) through the heads, decoded, checked by RDKit.
 
         Parameters
@@ -143,8 +159,9 @@ class Model:
             if value < 1:
                 raise ConfigError(f"{name} must be >= 1, got {value}")
         torch.manual_seed(seed)
-        frame, proposals = sample_on_target(self.network, n, dict(condition), select, batch_size, temperature,
-                                            oversample, cluster=cluster, steps=steps)
+        frame, proposals = sample_on_target(
+            self.network, n, dict(condition), select, batch_size, temperature, oversample, cluster=cluster, steps=steps
+        )
         frame.attrs["proposals"] = proposals
         return frame
 
@@ -152,12 +169,19 @@ class Model:
         """The molecules standardised (largest fragment, neutral) and canonical as the model reads them; one clear
         error for the first that it cannot read."""
         smiles = [smiles] if isinstance(smiles, str) else list(smiles)
-        report = clean(smiles, self.network.config.representation, self.network.vocab,
-                       standard=input_standard(self.network.vocab), unique=False)
+        report = clean(
+            smiles,
+            self.network.config.representation,
+            self.network.vocab,
+            standard=input_standard(self.network.vocab),
+            unique=False,
+        )
         if report.rejects:
             row, raw, reason = report.rejects[0]
-            raise DataError(f"molecule {row} ({raw!r}) cannot be encoded: {reason}"
-                            + (f" ({len(report.rejects) - 1} more)" if len(report.rejects) > 1 else ""))
+            raise DataError(
+                f"molecule {row} ({raw!r}) cannot be encoded: {reason}"
+                + (f" ({len(report.rejects) - 1} more)" if len(report.rejects) > 1 else "")
+            )
         return report.kept
 
     def encode(self, smiles: str | Sequence[str], seed: int = 0, batch_size: int = 256) -> np.ndarray:
@@ -188,8 +212,9 @@ class Model:
         torch.manual_seed(seed)
         return self.network.decode_smiles(z, temperature)
 
-    def reconstruct(self, smiles: str | Sequence[str], temperature: float = 0.0, seed: int = 0,
-                    batch_size: int = 256) -> pd.DataFrame:
+    def reconstruct(
+        self, smiles: str | Sequence[str], temperature: float = 0.0, seed: int = 0, batch_size: int = 256
+    ) -> pd.DataFrame:
         """Each molecule decoded from its posterior mean: smiles, decoded, valid, tanimoto, exact.
 
         Examples
@@ -201,13 +226,19 @@ class Model:
         from .latent import reconstruct
 
         torch.manual_seed(seed)
-        return pd.DataFrame(reconstruct(self.network, self.encodable(smiles), temperature, batch_size),
-                            columns=["smiles", "decoded", "valid", "tanimoto", "exact"])
+        return pd.DataFrame(
+            reconstruct(self.network, self.encodable(smiles), temperature, batch_size),
+            columns=["smiles", "decoded", "valid", "tanimoto", "exact"],
+        )
 
 
-def evaluate(smiles: Sequence[str], reference: str | Sequence[str] = "zinc250k-test",
-             train: str | Sequence[str] | None = "zinc250k", k: Sequence[int] = (1000,), quiet: bool = True
-             ) -> dict[str, float]:
+def evaluate(
+    smiles: Sequence[str],
+    reference: str | Sequence[str] = "zinc250k-test",
+    train: str | Sequence[str] | None = "zinc250k",
+    k: Sequence[int] = (1000,),
+    quiet: bool = True,
+) -> dict[str, float]:
     """The MOSES metrics of generated SMILES (invalid and empty strings count as invalid).
 
     Parameters
@@ -243,8 +274,9 @@ def evaluate(smiles: Sequence[str], reference: str | Sequence[str] = "zinc250k-t
     scaffold_reference = None
     if isinstance(reference, str):
         if reference not in REFERENCES:
-            raise ConfigError(f"reference must be one of {', '.join(REFERENCES)} or a list of SMILES, "
-                              f"got {reference!r}")
+            raise ConfigError(
+                f"reference must be one of {', '.join(REFERENCES)} or a list of SMILES, got {reference!r}"
+            )
         if reference == "moses-test-fcd":
             stats = shipped_fcd_reference()
         else:
@@ -262,10 +294,17 @@ def evaluate(smiles: Sequence[str], reference: str | Sequence[str] = "zinc250k-t
     return moses_metrics(smiles, stats, train_set, tuple(k), quiet=quiet, scaffold_reference=scaffold_reference)
 
 
-def optimize(leads: str | Sequence[str], objective: str = "plogp", min_similarity: float = 0.4,
-             model: Model | None = None, seed: int = 0, minimize: bool = False, cluster: Any = None,
-             quiet: bool = True, **settings: Any
-             ) -> pd.DataFrame:
+def optimize(
+    leads: str | Sequence[str],
+    objective: str = "plogp",
+    min_similarity: float = 0.4,
+    model: Model | None = None,
+    seed: int = 0,
+    minimize: bool = False,
+    cluster: Any = None,
+    quiet: bool = True,
+    **settings: Any,
+) -> pd.DataFrame:
     """Lead optimisation: candidates near each lead (Tanimoto >= min_similarity) with a better objective, from latent
     moves along the objective's head and graph mutations of the best.
 
@@ -319,9 +358,14 @@ class DesignResult:
     out_dir: Path | None
 
 
-def design(config: Any = None, scorers: dict[str, Callable[[list[str]], list[float]]] | None = None,
-           out_dir: str | Path | None = None, resume: bool = False, progress: bool = False, **settings: Any
-           ) -> DesignResult:
+def design(
+    config: Any = None,
+    scorers: dict[str, Callable[[list[str]], list[float]]] | None = None,
+    out_dir: str | Path | None = None,
+    resume: bool = False,
+    progress: bool = False,
+    **settings: Any,
+) -> DesignResult:
     """Design molecules toward objectives by gradual distribution shifting (SGDS, Kong et al. 2023).
 
     Parameters
@@ -365,5 +409,9 @@ def design(config: Any = None, scorers: dict[str, Callable[[list[str]], list[flo
         run = DesignRun(cfg, out, quiet=not progress, callables=scorers)
         run.run(resume=resume)
         populations = [pd.read_csv(p) for p in sorted(out.glob("population_*.csv"))]
-        return DesignResult(pd.read_csv(out / "summary.csv"), populations, pd.read_csv(out / "top.csv"),
-                            Path(out_dir) if out_dir is not None else None)
+        return DesignResult(
+            pd.read_csv(out / "summary.csv"),
+            populations,
+            pd.read_csv(out / "top.csv"),
+            Path(out_dir) if out_dir is not None else None,
+        )

@@ -64,20 +64,27 @@ class Cluster:
             try:
                 self.client = Client(scheduler, timeout=f"{connect_timeout}s")
             except (OSError, TimeoutError, ValueError) as e:
-                raise ConfigError(f"the Dask scheduler {scheduler} did not answer within {connect_timeout:g} s "
-                                  f"({type(e).__name__})") from None
+                raise ConfigError(
+                    f"the Dask scheduler {scheduler} did not answer within {connect_timeout:g} s ({type(e).__name__})"
+                ) from None
         else:
             with interrupts_ignored():  # the workers leave a Ctrl-C to this process, which closes them
-                self.local = LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True,
-                                          dashboard_address=":0", silence_logs=logging.ERROR)
+                self.local = LocalCluster(
+                    n_workers=jobs,
+                    threads_per_worker=1,
+                    processes=True,
+                    dashboard_address=":0",
+                    silence_logs=logging.ERROR,
+                )
             self.client = Client(self.local)
         self.address = self.client.scheduler.address
 
     def workers(self) -> int:
         return len(self.client.scheduler_info()["workers"])
 
-    def map(self, fn: Callable[[list[str]], list[float]], smiles: list[str],
-            done: Callable[[int], None] | None = None) -> list[float]:
+    def map(
+        self, fn: Callable[[list[str]], list[float]], smiles: list[str], done: Callable[[int], None] | None = None
+    ) -> list[float]:
         """fn over the molecules in batches on the workers; `done(n)` after each batch of n molecules finishes."""
         from distributed import wait
 
@@ -85,7 +92,7 @@ class Cluster:
             return []
         size = max(1, min(BATCH, math.ceil(len(smiles) / (4 * max(1, self.workers())))))
         starts = range(0, len(smiles), size)
-        futures = {self.client.submit(_score_batch, fn, smiles[a:a + size], pure=False, retries=1): a for a in starts}
+        futures = {self.client.submit(_score_batch, fn, smiles[a : a + size], pure=False, retries=1): a for a in starts}
         values: list[float] = [math.nan] * len(smiles)
         pending = set(futures)
         try:
@@ -96,9 +103,9 @@ class Cluster:
                 for future in finished:
                     a = futures[future]
                     if future.status == "finished":
-                        values[a:a + size] = future.result()
+                        values[a : a + size] = future.result()
                     if done is not None:
-                        done(len(smiles[a:a + size]))
+                        done(len(smiles[a : a + size]))
         except TimeoutError:
             pass
         finally:

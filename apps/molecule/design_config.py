@@ -26,8 +26,10 @@ class Objective:
     shift: float = option(0.02, "target shift per iteration, in property units")
     weight: float = option(1.0, "weight in the ranking score")
     transform: Literal["none", "linear", "sigmoid"] = option(
-        "none", "score used in the ranking: the raw value, or mapped to [0, 1] between low and high (linear: "
-                "clipped ramp; sigmoid: smooth step centred between them)")
+        "none",
+        "score used in the ranking: the raw value, or mapped to [0, 1] between low and high (linear: "
+        "clipped ramp; sigmoid: smooth step centred between them)",
+    )
     low: float = option(0.0, "transform: the value that maps to 0")
     high: float = option(1.0, "transform: the value that maps to 1")
 
@@ -73,39 +75,68 @@ class DesignConfig:
     finetune_batch: int = option(128, "batch size of the fine-tuning")
     iterations: int = option(10, "number of shift iterations")
     oracle_budget: int | None = option(None, "stop once this many oracle calls were made (unset: no limit)")
-    patience: int = option(0, "stop once the 100 best scores (fitness) of the run are unchanged for this many "
-                              "iterations in a row (PMO's convergence rule: 5; 0: off)")
-    jobs: int = option(1, "oracle worker processes: with jobs > 1 and no scheduler, a Dask LocalCluster of this many "
-                          "single-threaded workers")
-    scheduler: str = option("", "a Dask scheduler's address (tcp://HOST:8786): the oracles run on its workers "
-                                "(needs the 'cluster' extra)")
-    oracle_timeout: float = option(600.0, "seconds without any oracle batch finishing on the cluster, after which "
-                                          "the unfinished molecules score NaN")
+    patience: int = option(
+        0,
+        "stop once the 100 best scores (fitness) of the run are unchanged for this many "
+        "iterations in a row (PMO's convergence rule: 5; 0: off)",
+    )
+    jobs: int = option(
+        1,
+        "oracle worker processes: with jobs > 1 and no scheduler, a Dask LocalCluster of this many "
+        "single-threaded workers",
+    )
+    scheduler: str = option(
+        "", "a Dask scheduler's address (tcp://HOST:8786): the oracles run on its workers (needs the 'cluster' extra)"
+    )
+    oracle_timeout: float = option(
+        600.0,
+        "seconds without any oracle batch finishing on the cluster, after which the unfinished molecules score NaN",
+    )
     seed: int = option(0, "seed")
     device: str = option("auto", "auto (CUDA when present), cpu, cuda")
     train_smiles: str = option("zinc250k", "training set for novelty: 'zinc250k', 'moses', a SMILES file, or 'none'")
     docking: DockingSpec | None = option(None, "receptor and box for a 'docking' objective or constraint")
-    scorers: list[ScorerConfig] = option([], "user scores (callable, command or PMO task) that objectives and "
-                                              "constraints can name")
-    learn_heads: bool = option(False, "a built-in objective the model has no head for gets one learned during the "
-                                      "run (scorers always do); off: such a run is refused")
-    scaffold_cap: int = option(0, "diversity filter: at most this many kept molecules per Murcko scaffold before "
-                                  "the rest rank last (0: off)")
-    max_similarity: float = option(1.0, "diversity filter: a molecule whose Tanimoto similarity (Morgan radius 2, "
-                                        "2,048 bits) to a better kept one exceeds this ranks last (1: off)")
+    scorers: list[ScorerConfig] = option(
+        [], "user scores (callable, command or PMO task) that objectives and constraints can name"
+    )
+    learn_heads: bool = option(
+        False,
+        "a built-in objective the model has no head for gets one learned during the "
+        "run (scorers always do); off: such a run is refused",
+    )
+    scaffold_cap: int = option(
+        0, "diversity filter: at most this many kept molecules per Murcko scaffold before the rest rank last (0: off)"
+    )
+    max_similarity: float = option(
+        1.0,
+        "diversity filter: a molecule whose Tanimoto similarity (Morgan radius 2, "
+        "2,048 bits) to a better kept one exceeds this ranks last (1: off)",
+    )
     elite: int = option(0, "with max_similarity: the best this many molecules are kept whatever their similarity")
-    graph_share: float = option(0.0, "share of each iteration's proposals made by graph mutation and crossover of "
-                                     "kept molecules (mol-ga's Graph GA operators) instead of latent moves (0: off)")
-    adapt_share: bool = option(True, "with graph_share: after each iteration the share moves to the graph "
-                                     "proposals' part of the newcomers kept, per proposal made (bounded to 0.1-0.9)")
-    screen: int = option(1, "proposals made per molecule scored: with M > 1 each iteration after the first makes M "
-                            "times `population` proposals and pays the oracle for only the `population` new valid "
-                            "ones a Tanimoto-kernel GP, fitted on the molecules scored so far, ranks highest (upper "
-                            "confidence bound; lebm.molecule.surrogate); 1: every proposal is scored")
+    graph_share: float = option(
+        0.0,
+        "share of each iteration's proposals made by graph mutation and crossover of "
+        "kept molecules (mol-ga's Graph GA operators) instead of latent moves (0: off)",
+    )
+    adapt_share: bool = option(
+        True,
+        "with graph_share: after each iteration the share moves to the graph "
+        "proposals' part of the newcomers kept, per proposal made (bounded to 0.1-0.9)",
+    )
+    screen: int = option(
+        1,
+        "proposals made per molecule scored: with M > 1 each iteration after the first makes M "
+        "times `population` proposals and pays the oracle for only the `population` new valid "
+        "ones a Tanimoto-kernel GP, fitted on the molecules scored so far, ranks highest (upper "
+        "confidence bound; lebm.molecule.surrogate); 1: every proposal is scored",
+    )
     screen_beta: float = option(1.0, "with screen > 1: weight of the GP's standard deviation in the ranking")
-    explore: bool = option(True, "when over half of an iteration's valid latent proposals were scored before, the "
-                                 "next moves go further and decode hotter (step size x1.5 a time, up to x4; the "
-                                 "decoding temperature with its fourth root); back down once they are new again")
+    explore: bool = option(
+        True,
+        "when over half of an iteration's valid latent proposals were scored before, the "
+        "next moves go further and decode hotter (step size x1.5 a time, up to x4; the "
+        "decoding temperature with its fourth root); back down once they are new again",
+    )
 
     def __post_init__(self) -> None:
         check_choices(self)
@@ -118,8 +149,10 @@ class DesignConfig:
         names = [o.property for o in self.objectives] + [c.property for c in self.constraints]
         for name in names:
             if name not in PROPERTIES and name not in ("similarity", "docking", *scorer_names):
-                raise ConfigError(f"unknown property {name!r} (known: {', '.join(sorted(PROPERTIES))}, "
-                                  "similarity, docking, or a [[design.scorers]] name)")
+                raise ConfigError(
+                    f"unknown property {name!r} (known: {', '.join(sorted(PROPERTIES))}, "
+                    "similarity, docking, or a [[design.scorers]] name)"
+                )
         if "docking" in names and self.docking is None:
             raise ConfigError("a docking objective or constraint needs a [design.docking] table")
         if any(c.property == "similarity" for c in self.constraints) and not self.start_smiles:
@@ -132,8 +165,10 @@ class DesignConfig:
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.oracle_budget is not None and self.oracle_budget < self.population:
-            raise ConfigError(f"oracle_budget {self.oracle_budget} cannot score even one population of "
-                              f"{self.population} (leave it unset for no limit)")
+            raise ConfigError(
+                f"oracle_budget {self.oracle_budget} cannot score even one population of "
+                f"{self.population} (leave it unset for no limit)"
+            )
         if self.scaffold_cap < 0:
             raise ConfigError(f"scaffold_cap must be >= 0 (0: off), got {self.scaffold_cap}")
         if self.elite < 0:
@@ -173,7 +208,8 @@ def design_config(config: Any, python_scorers: list[str], settings: dict[str, An
     table = to_dict(config) if isinstance(config, DesignConfig) else dict(config or {})
     table |= settings
     named = {sc["name"] if isinstance(sc, dict) else sc.name for sc in table.get("scorers", [])}
-    table["scorers"] = [to_dict(sc) if isinstance(sc, ScorerConfig) else sc for sc in table.get("scorers", [])] + \
-        [{"name": name, "python": True} for name in python_scorers if name not in named]
+    table["scorers"] = [to_dict(sc) if isinstance(sc, ScorerConfig) else sc for sc in table.get("scorers", [])] + [
+        {"name": name, "python": True} for name in python_scorers if name not in named
+    ]
     cfg = resolve(DesignConfig, None, table, where="design.")
     return replace(cfg, model=cfg.model or str(bundled_model_dir()))

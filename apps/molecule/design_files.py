@@ -27,8 +27,17 @@ from .design_config import Objective
 from .model import MoleculeModel
 
 # what a design run writes into its directory (`--overwrite` removes these, and only these)
-OUTPUTS = ("population_*.csv", "scored_*.csv", "summary.csv", "state", "state.old", "pending", "top.csv", "top.png",
-           "properties.png")
+OUTPUTS = (
+    "population_*.csv",
+    "scored_*.csv",
+    "summary.csv",
+    "state",
+    "state.old",
+    "pending",
+    "top.csv",
+    "top.png",
+    "properties.png",
+)
 
 
 @dataclass
@@ -47,8 +56,14 @@ def read_scored(path: Path) -> pd.DataFrame:
     return pd.read_csv(path, keep_default_na=False, na_values=[""]).fillna({"smiles": "", "canonical_smiles": ""})
 
 
-def write_iteration(out: Path, state: DesignState, proposals: pd.DataFrame, population: pd.DataFrame,
-                    objectives: list[Objective], oracles: list[str]) -> None:
+def write_iteration(
+    out: Path,
+    state: DesignState,
+    proposals: pd.DataFrame,
+    population: pd.DataFrame,
+    objectives: list[Objective],
+    oracles: list[str],
+) -> None:
     """The iteration's scored molecules and kept population, the summary, top molecules and plots."""
     it = state.iteration
     out.mkdir(parents=True, exist_ok=True)
@@ -92,9 +107,16 @@ def plot(out: Path, names: list[str]) -> None:
     plt.close(fig)
 
 
-def save_state(out: Path, model: MoleculeModel, population: pd.DataFrame, z: torch.Tensor, state: DesignState,
-               config: dict[str, Any]) -> None:
+def save_state(
+    out: Path,
+    model: MoleculeModel,
+    population: pd.DataFrame,
+    z: torch.Tensor,
+    state: DesignState,
+    config: dict[str, Any],
+) -> None:
     """state/ after a completed iteration; the iteration's pending proposals are dropped (it is in the state)."""
+
     def fill(tmp: Path) -> None:
         (tmp / "model").mkdir()
         model.write_files(tmp / "model")
@@ -127,6 +149,7 @@ def load_state(out: Path, device: torch.device) -> tuple[MoleculeModel, pd.DataF
 def save_pending(out: Path, it: int, z: torch.Tensor, smiles: list[str], sources: list[str]) -> None:
     """The iteration's proposals and the RNG state after them: a resumed run scores only what is left and
     continues as the uninterrupted run would."""
+
     def fill(tmp: Path) -> None:
         np.save(tmp / "latents.npy", z.detach().cpu().numpy())
         save_json(tmp / "proposals.json", {"iteration": it, "smiles": smiles, "sources": sources})
@@ -140,8 +163,9 @@ def save_pending_rows(out: Path, rows: pd.DataFrame) -> None:
     write_atomic(out / "pending" / "scored.csv", lambda p: rows.to_csv(p, index=False))
 
 
-def load_pending(out: Path, it: int, device: torch.device
-                 ) -> tuple[torch.Tensor, list[str], list[str], pd.DataFrame | None] | None:
+def load_pending(
+    out: Path, it: int, device: torch.device
+) -> tuple[torch.Tensor, list[str], list[str], pd.DataFrame | None] | None:
     """Iteration `it`'s pending proposals (latents, SMILES, sources, the rows already scored) with the RNG state
     saved after them restored; None when it has none."""
     folder = out / "pending"

@@ -63,7 +63,7 @@ def posterior_means(model: MoleculeModel, smiles: list[str], batch_size: int = 2
     model.eval()
     out = []
     for start in range(0, len(smiles), batch_size):
-        x = encode_ids(model, smiles[start:start + batch_size])
+        x = encode_ids(model, smiles[start : start + batch_size])
         if model.encoder is not None:
             out.append(model.encoder(x)[0])
         else:
@@ -80,31 +80,49 @@ def tanimoto(a: str | None, b: str | None) -> float:
 
 
 @torch.no_grad()
-def reconstruct(model: MoleculeModel, smiles: list[str], temperature: float = 0.0, batch_size: int = 256
-                ) -> list[dict[str, object]]:
+def reconstruct(
+    model: MoleculeModel, smiles: list[str], temperature: float = 0.0, batch_size: int = 256
+) -> list[dict[str, object]]:
     """Decode each molecule's posterior mean: rows of input, decoded, valid, tanimoto, exact."""
     z = posterior_means(model, smiles, batch_size)
     decoded: list[str] = []
     for start in range(0, len(z), batch_size):
-        decoded += model.decode_smiles(z[start:start + batch_size], temperature)
+        decoded += model.decode_smiles(z[start : start + batch_size], temperature)
     rows = []
     for smi, dec in zip(smiles, decoded):
         can = canonical(dec)
-        rows.append({"smiles": smi, "decoded": dec, "valid": can is not None, "tanimoto": tanimoto(smi, can),
-                     "exact": can == smi})
+        rows.append(
+            {
+                "smiles": smi,
+                "decoded": dec,
+                "valid": can is not None,
+                "tanimoto": tanimoto(smi, can),
+                "exact": can == smi,
+            }
+        )
     return rows
 
 
 def reconstruction_figures(model: MoleculeModel, smiles: list[str]) -> dict[str, float]:
     """Mean Tanimoto and exact-match share of greedy reconstructions (canonical SMILES in)."""
     rows = reconstruct(model, smiles)
-    return {"recon_tanimoto": float(np.mean([r["tanimoto"] for r in rows])),
-            "recon_exact": float(np.mean([r["exact"] for r in rows]))}
+    return {
+        "recon_tanimoto": float(np.mean([r["tanimoto"] for r in rows])),
+        "recon_exact": float(np.mean([r["exact"] for r in rows])),
+    }
 
 
-def sample_on_target(model: MoleculeModel, n: int, targets: dict[str, float], select: int = 1, batch_size: int = 500,
-                     temperature: float = 1.0, oversample: int = 1, cluster=None,
-                     **chain) -> tuple[pd.DataFrame, dict[str, float]]:
+def sample_on_target(
+    model: MoleculeModel,
+    n: int,
+    targets: dict[str, float],
+    select: int = 1,
+    batch_size: int = 500,
+    temperature: float = 1.0,
+    oversample: int = 1,
+    cluster=None,
+    **chain,
+) -> tuple[pd.DataFrame, dict[str, float]]:
     """Conditional sampling checked by the real property values: n * select molecules are decoded from
     z ~ p(z | y*), each target property is computed by its oracle (RDKit), and the n distinct valid molecules
     closest to the targets are kept, ranked by their largest distance in tolerance units (<= 1: within every
@@ -123,11 +141,16 @@ def sample_on_target(model: MoleculeModel, n: int, targets: dict[str, float], se
         frame[name] = Oracle(name)(smiles, cluster=cluster)
         frame[f"predicted_{name}"] = predicted[name].detach().cpu().numpy()
     valid = [c for c in canon if c]
-    proposals = {"decoded": len(frame), "valid": len(valid) / max(len(frame), 1),
-                 "unique": len(set(valid)) / max(len(valid), 1)}
+    proposals = {
+        "decoded": len(frame),
+        "valid": len(valid) / max(len(frame), 1),
+        "unique": len(set(valid)) / max(len(valid), 1),
+    }
     if select > 1:
-        distance = pd.concat([(frame[name] - t).abs() / TOLERANCE.get(name, 0.1 * max(abs(t), 1.0))
-                              for name, t in targets.items()], axis=1).max(axis=1)
+        distance = pd.concat(
+            [(frame[name] - t).abs() / TOLERANCE.get(name, 0.1 * max(abs(t), 1.0)) for name, t in targets.items()],
+            axis=1,
+        ).max(axis=1)
         keep = frame.assign(distance=distance, canon=canon)[frame.valid].drop_duplicates("canon")
         frame = keep.sort_values("distance", kind="stable").head(n).drop(columns=["distance", "canon"])
     return frame.reset_index(drop=True), proposals

@@ -55,17 +55,25 @@ class LeadSettings:
         if self.objective not in PROPERTIES:
             raise ConfigError(f"unknown objective {self.objective!r} (known: {', '.join(sorted(PROPERTIES))})")
         if self.objective not in model.config.properties:
-            raise ConfigError(f"the model has no head for {self.objective!r} (heads: "
-                              f"{', '.join(model.config.properties) or 'none'}); add one with "
-                              f"`lebm molecule fit-heads --properties {self.objective}`")
+            raise ConfigError(
+                f"the model has no head for {self.objective!r} (heads: "
+                f"{', '.join(model.config.properties) or 'none'}); add one with "
+                f"`lebm molecule fit-heads --properties {self.objective}`"
+            )
         if not 0 <= self.min_similarity <= 1:
             raise ConfigError(f"--min-similarity must be in [0, 1], got {self.min_similarity}")
         if self.steps < 1 or self.chains < 1 or not self.step_size > 0 or self.temperature < 0 or self.mutations < 0:
             raise ConfigError("--steps and --chains must be >= 1, --step-size > 0, --temperature and --mutations >= 0")
 
 
-def optimize_leads(model: MoleculeModel, leads: list[str], settings: LeadSettings, batch_size: int = 1000,
-                   quiet: bool = True, cluster=None) -> tuple[list[float], list[pd.DataFrame]]:
+def optimize_leads(
+    model: MoleculeModel,
+    leads: list[str],
+    settings: LeadSettings,
+    batch_size: int = 1000,
+    quiet: bool = True,
+    cluster=None,
+) -> tuple[list[float], list[pd.DataFrame]]:
     """The leads' oracle values, and per lead its candidates (candidate, similarity, objective,
     improvement, step), best first, every row within the similarity bound. `cluster`: where the objective's
     oracle runs (a lebm.molecule.cluster.Cluster; None: here)."""
@@ -82,10 +90,13 @@ def optimize_leads(model: MoleculeModel, leads: list[str], settings: LeadSetting
         z = model.ebm.prior_chain.run(z, log_density, steps=1, step_size=settings.step_size).z.detach()
         decoded = []
         for start in range(0, len(z), batch_size):
-            decoded += model.decode_smiles(z[start:start + batch_size], settings.temperature)
+            decoded += model.decode_smiles(z[start : start + batch_size], settings.temperature)
         proposals = [(row % len(leads), smiles, "latent") for row, smiles in enumerate(decoded)]
-        proposals += [(lead, smiles, "graph") for lead in range(len(leads))
-                      for smiles in mutants(leads[lead], seen[lead], settings.mutations, rng)]
+        proposals += [
+            (lead, smiles, "graph")
+            for lead in range(len(leads))
+            for smiles in mutants(leads[lead], seen[lead], settings.mutations, rng)
+        ]
         fresh = {}  # (lead, canonical SMILES) -> the move that made it, new this step, in order
         for lead, smiles, move in proposals:
             can = canonical(smiles)
@@ -95,11 +106,21 @@ def optimize_leads(model: MoleculeModel, leads: list[str], settings: LeadSetting
         kept = [key for key, sim in sims.items() if sim >= settings.min_similarity]
         for key, value in zip(kept, oracle([can for _, can in kept], cluster=cluster)):
             if not math.isnan(value):
-                seen[key[0]][key[1]] = {"candidate": key[1], "similarity": sims[key], settings.objective: value,
-                                        "improvement": sign * (value - base[key[0]]), "step": step, "move": fresh[key]}
+                seen[key[0]][key[1]] = {
+                    "candidate": key[1],
+                    "similarity": sims[key],
+                    settings.objective: value,
+                    "improvement": sign * (value - base[key[0]]),
+                    "step": step,
+                    "move": fresh[key],
+                }
     columns = ["candidate", "similarity", settings.objective, "improvement", "step", "move"]
-    frames = [pd.DataFrame(list(rows.values()), columns=columns).sort_values("improvement", ascending=False,
-                                                                                 ignore_index=True) for rows in seen]
+    frames = [
+        pd.DataFrame(list(rows.values()), columns=columns).sort_values(
+            "improvement", ascending=False, ignore_index=True
+        )
+        for rows in seen
+    ]
     return base, frames
 
 
@@ -114,8 +135,16 @@ def mutants(lead: str, candidates: dict[str, dict], n: int, rng: random.Random, 
     return [m for m in (mutate(rng.choice(pool), rng) for _ in range(n)) if m]
 
 
-def fit_heads(model: MoleculeModel, smiles: list[str], names: list[str], steps: int = 2000, batch_size: int = 256,
-              seed: int = 0, jobs: int = 1, quiet: bool = True) -> dict[str, float]:
+def fit_heads(
+    model: MoleculeModel,
+    smiles: list[str],
+    names: list[str],
+    steps: int = 2000,
+    batch_size: int = 256,
+    seed: int = 0,
+    jobs: int = 1,
+    quiet: bool = True,
+) -> dict[str, float]:
     """Add (or refit) a head per property on the encoder means of `smiles` (those the model can encode;
     90% for training, 10% held out); returns each head's R^2 on the held-out molecules."""
     unknown = [n for n in names if n not in PROPERTIES]
@@ -132,11 +161,11 @@ def fit_heads(model: MoleculeModel, smiles: list[str], names: list[str], steps: 
         raise ConfigError(f"fit-heads needs at least 20 molecules with every property, got {len(smiles)}")
     generator = torch.Generator().manual_seed(seed)
     order = torch.randperm(len(smiles), generator=generator)
-    held, train = order[: max(len(smiles) // 10, 2)], order[max(len(smiles) // 10, 2):]
+    held, train = order[: max(len(smiles) // 10, 2)], order[max(len(smiles) // 10, 2) :]
     mean, std = y[train].mean(0), y[train].std(0).clamp(min=1e-6)
     y = (y - mean) / std
     with torch.no_grad():
-        stats = [model.encoder(encode_ids(model, smiles[i:i + 500])) for i in range(0, len(smiles), 500)]
+        stats = [model.encoder(encode_ids(model, smiles[i : i + 500])) for i in range(0, len(smiles), 500)]
     mu = torch.cat([s[0] for s in stats]).cpu()
     d = model.prior.latent_dim
     heads = {n: GaussianHead(d, model.config.head) for n in names}

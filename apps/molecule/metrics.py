@@ -62,22 +62,26 @@ def to_mol(smiles: str) -> Chem.Mol | None:
 
 def fingerprints(mols: list[Chem.Mol]) -> np.ndarray:
     """Morgan radius-2, 1024-bit fingerprints as a uint8 array [n, 1024]."""
-    return np.stack([_MORGAN.GetFingerprintAsNumPy(m).astype(np.uint8) for m in mols]) if mols else np.zeros((0, 1024), np.uint8)
+    return (
+        np.stack([_MORGAN.GetFingerprintAsNumPy(m).astype(np.uint8) for m in mols])
+        if mols
+        else np.zeros((0, 1024), np.uint8)
+    )
 
 
 def tanimoto_agg(ref: np.ndarray, gen: np.ndarray, agg: str = "max", p: int = 1, batch: int = 4096) -> float:
     """Mean over gen rows of max (or power-mean) Tanimoto similarity to the ref rows (0/0 counts as 1)."""
     acc = torch.zeros(len(gen), dtype=torch.float64)
     for i in range(0, len(gen), batch):
-        g = torch.from_numpy(gen[i:i + batch]).float()
+        g = torch.from_numpy(gen[i : i + batch]).float()
         best = torch.zeros(len(g), dtype=torch.float64)
         for j in range(0, len(ref), batch):
-            r = torch.from_numpy(ref[j:j + batch]).float()
+            r = torch.from_numpy(ref[j : j + batch]).float()
             inter = r @ g.T
             union = r.sum(1, keepdim=True) + g.sum(1)[None, :] - inter
             sim = torch.where(union > 0, inter / union.clamp(min=1), torch.ones_like(inter)).double()
             best = torch.maximum(best, sim.max(0).values) if agg == "max" else best + sim.pow(p).sum(0)
-        acc[i:i + batch] = best if agg == "max" else (best / len(ref)) ** (1 / p)
+        acc[i : i + batch] = best if agg == "max" else (best / len(ref)) ** (1 / p)
     return float(acc.mean())
 
 
@@ -140,19 +144,26 @@ def _fcd():
 class ReferenceStats:
     """What the metrics need of a reference set: fingerprints, fragment/scaffold counts, FCD moments."""
 
-    def __init__(self, fps: np.ndarray, frag: Counter, scaf: Counter, mu: np.ndarray, sigma: np.ndarray,
-                 props: dict[str, np.ndarray] | None = None):
+    def __init__(
+        self,
+        fps: np.ndarray,
+        frag: Counter,
+        scaf: Counter,
+        mu: np.ndarray,
+        sigma: np.ndarray,
+        props: dict[str, np.ndarray] | None = None,
+    ):
         self.fps, self.frag, self.scaf, self.mu, self.sigma = fps, frag, scaf, mu, sigma
         self.props = props or {}  # PROPERTY_NAMES -> the value of each reference molecule
 
     @classmethod
-    def compute(cls, smiles: list[str], quiet: bool = False, chunk: int = 5000) -> "ReferenceStats":
+    def compute(cls, smiles: list[str], quiet: bool = False, chunk: int = 5000) -> ReferenceStats:
         """Streams the set in chunks: memory stays flat (the MOSES test set is 176k molecules)."""
         fcd = _fcd()
         parts, frag, scaf, props = [], Counter(), Counter(), {name: [] for name in PROPERTY_NAMES}
         n, total, outer = 0, np.zeros(512), np.zeros((512, 512))
         for start in progress(range(0, len(smiles), chunk), desc="reference statistics", quiet=quiet):
-            mols = [m for m in map(to_mol, smiles[start:start + chunk]) if m is not None]
+            mols = [m for m in map(to_mol, smiles[start : start + chunk]) if m is not None]
             if not mols:
                 continue
             parts.append(np.packbits(fingerprints(mols), axis=1))
@@ -166,11 +177,18 @@ class ReferenceStats:
             raise DataError("the reference set needs at least two valid molecules")
         mu = total / n
         sigma = (outer - n * np.outer(mu, mu)) / (n - 1)  # = np.cov of all activations
-        return cls(np.unpackbits(np.concatenate(parts), axis=1), frag, scaf, mu, sigma,
-                   {name: np.concatenate(values) for name, values in props.items()})
+        return cls(
+            np.unpackbits(np.concatenate(parts), axis=1),
+            frag,
+            scaf,
+            mu,
+            sigma,
+            {name: np.concatenate(values) for name, values in props.items()},
+        )
 
     def save(self, directory: Path) -> None:
         """fps.npy, fcd.npz, counts.json.gz, props.npz: no pickles (see load)."""
+
         def fill(tmp: Path) -> None:
             save_npy(tmp / "fps.npy", np.packbits(self.fps, axis=1))
             np.savez(tmp / "fcd.npz", mu=self.mu, sigma=self.sigma)
@@ -182,7 +200,7 @@ class ReferenceStats:
         write_dir_atomic(directory, fill)
 
     @classmethod
-    def load(cls, directory: Path, fps: np.ndarray | None = None) -> "ReferenceStats":
+    def load(cls, directory: Path, fps: np.ndarray | None = None) -> ReferenceStats:
         """Statistics saved by `save` (or shipped; then `fps` comes from the caller)."""
         if fps is None:
             fps = np.unpackbits(np.load(directory / "fps.npy", allow_pickle=False), axis=1)
@@ -206,8 +224,10 @@ PROPERTY_NAMES = {"logP": "logp", "SA": "sa", "QED": "qed", "weight": "mw"}  # M
 
 
 def property_values(mols: list[Chem.Mol]) -> dict[str, np.ndarray]:
-    return {name: np.array([PROPERTIES[oracle](m) for m in mols], dtype=np.float64)
-            for name, oracle in PROPERTY_NAMES.items()}
+    return {
+        name: np.array([PROPERTIES[oracle](m) for m in mols], dtype=np.float64)
+        for name, oracle in PROPERTY_NAMES.items()
+    }
 
 
 def split_fingerprints(data: str, split: str, quiet: bool = False) -> np.ndarray:
@@ -218,7 +238,7 @@ def split_fingerprints(data: str, split: str, quiet: bool = False) -> np.ndarray
         return np.unpackbits(np.load(path, allow_pickle=False), axis=1)
     smiles, parts = dataset_smiles(data, split), []
     for start in progress(range(0, len(smiles), 10000), desc=f"{data} {split} fingerprints", quiet=quiet):
-        parts.append(fingerprints([to_mol(s) for s in smiles[start:start + 10000]]))
+        parts.append(fingerprints([to_mol(s) for s in smiles[start : start + 10000]]))
     fps = np.concatenate(parts)
     path.parent.mkdir(parents=True, exist_ok=True)
     save_npy(path, np.packbits(fps, axis=1))
@@ -250,16 +270,26 @@ def unique_name(k: int) -> str:
 def small_sample_warnings(n_valid: int, metrics: dict[str, float], ks: tuple[int, ...]) -> dict[str, str]:
     """A warning per metric computed on fewer valid molecules than it needs (Unique@k below k, FCD below
     FCD_MIN_SAMPLES), to print beside the figure."""
-    notes = {unique_name(k): f"on {n_valid} valid molecules, fewer than k = {k}" for k in ks
-             if n_valid < k and unique_name(k) in metrics}
+    notes = {
+        unique_name(k): f"on {n_valid} valid molecules, fewer than k = {k}"
+        for k in ks
+        if n_valid < k and unique_name(k) in metrics
+    }
     if "FCD/Test" in metrics and n_valid < FCD_MIN_SAMPLES:
-        notes["FCD/Test"] = f"on {n_valid} valid molecules; FCD is biased upward below {FCD_MIN_SAMPLES:,} (MOSES: 10,000)"
+        notes["FCD/Test"] = (
+            f"on {n_valid} valid molecules; FCD is biased upward below {FCD_MIN_SAMPLES:,} (MOSES: 10,000)"
+        )
     return notes
 
 
-def moses_metrics(generated: list[str], reference: ReferenceStats, train: set[str] | None,
-                  ks: tuple[int, ...] = (1000, 10000), quiet: bool = False,
-                  scaffold_reference: ReferenceStats | None = None) -> dict[str, float]:
+def moses_metrics(
+    generated: list[str],
+    reference: ReferenceStats,
+    train: set[str] | None,
+    ks: tuple[int, ...] = (1000, 10000),
+    quiet: bool = False,
+    scaffold_reference: ReferenceStats | None = None,
+) -> dict[str, float]:
     """The MOSES table for a list of generated SMILES (in generation order). With a reference that
     holds only FCD moments, SNN / Frag / Scaf are left out; the /TestSF columns need
     `scaffold_reference`, the property distances a reference with property values."""
@@ -282,8 +312,9 @@ def moses_metrics(generated: list[str], reference: ReferenceStats, train: set[st
     steps = progress(total=4 * len(references) + 3, desc="metrics", quiet=quiet)
     fcd = _fcd()
     gen_fcd = fcd.precalc(valid)
-    gen_frag, gen_scaf = (fragments(mols), scaffolds(mols)) if any(len(r.fps) for r in references.values()) \
-        else (Counter(), Counter())
+    gen_frag, gen_scaf = (
+        (fragments(mols), scaffolds(mols)) if any(len(r.fps) for r in references.values()) else (Counter(), Counter())
+    )
     for suffix, ref in references.items():
         out[f"FCD/{suffix}"] = float(fcd.metric({"mu": ref.mu, "sigma": ref.sigma}, gen_fcd))
         if len(ref.fps):

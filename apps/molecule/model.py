@@ -47,7 +47,9 @@ class MoleculeModel(LatentEBM):
             raise ConfigError("a molecule model needs its vocabulary (vocab_size is not set)")
         d = config.ebm.prior.latent_dim
         decoder = make_decoder(config.vocab_size, d, config.decoder, config.max_len)
-        encoder = TokenEncoder(config.vocab_size, d, config.encoder) if config.ebm.posterior_init == "amortised" else None
+        encoder = (
+            TokenEncoder(config.vocab_size, d, config.encoder) if config.ebm.posterior_init == "amortised" else None
+        )
         heads = {name: GaussianHead(d, config.head) for name in config.properties}
         super().__init__(config, config.ebm, decoder, heads=heads, encoder=encoder)
         self.vocab = vocab
@@ -73,16 +75,20 @@ class MoleculeModel(LatentEBM):
     def load_extra(self, directory: Path) -> None:
         vocab = Vocabulary.load(directory / "vocab.json")
         if len(vocab) != self.config.vocab_size or vocab.representation != self.config.representation:
-            raise ModelLoadError(f"{directory / 'vocab.json'} does not match config.json "
-                                 f"({len(vocab)} {vocab.representation} tokens, config says "
-                                 f"{self.config.vocab_size} {self.config.representation})")
+            raise ModelLoadError(
+                f"{directory / 'vocab.json'} does not match config.json "
+                f"({len(vocab)} {vocab.representation} tokens, config says "
+                f"{self.config.vocab_size} {self.config.representation})"
+            )
         self.vocab = vocab
 
-    def check_warm_start(self, source: "MoleculeModel", directory) -> None:
+    def check_warm_start(self, source: MoleculeModel, directory) -> None:
         if source.vocab.tokens != self.vocab.tokens or source.config.representation != self.config.representation:
-            raise ConfigError(f"warm start: {directory} was trained on other tokens ({len(source.vocab)} "
-                              f"{source.config.representation} tokens; this run has {len(self.vocab)} "
-                              f"{self.config.representation} tokens)")
+            raise ConfigError(
+                f"warm start: {directory} was trained on other tokens ({len(source.vocab)} "
+                f"{source.config.representation} tokens; this run has {len(self.vocab)} "
+                f"{self.config.representation} tokens)"
+            )
 
     @torch.no_grad()
     def decode_smiles(self, z: torch.Tensor, temperature: float = 1.0) -> list[str]:
@@ -90,16 +96,24 @@ class MoleculeModel(LatentEBM):
         ids = self.generator.sample(z, self.config.max_len, temperature)
         return [to_smiles(t, self.config.representation) for t in self.vocab.decode(ids.cpu())]
 
-    def generate_smiles(self, n: int, batch_size: int = 500, temperature: float = 1.0, quiet: bool = True,
-                        **chain) -> list[str]:
+    def generate_smiles(
+        self, n: int, batch_size: int = 500, temperature: float = 1.0, quiet: bool = True, **chain
+    ) -> list[str]:
         """n SMILES strings decoded from prior samples (chain: overrides of the prior chain, e.g. steps)."""
         out: list[str] = []
         for start in progress(range(0, n, batch_size), desc="generate", unit="batch", quiet=quiet):
             out += self.decode_smiles(self.sample_prior(min(batch_size, n - start), **chain).z, temperature)
         return out
 
-    def sample_smiles_conditional(self, n: int, targets: dict[str, float], batch_size: int = 500,
-                                  temperature: float = 1.0, oversample: int = 1, **chain) -> tuple[list[str], torch.Tensor]:
+    def sample_smiles_conditional(
+        self,
+        n: int,
+        targets: dict[str, float],
+        batch_size: int = 500,
+        temperature: float = 1.0,
+        oversample: int = 1,
+        **chain,
+    ) -> tuple[list[str], torch.Tensor]:
         """n SMILES from z ~ p(z | y*) (the core's conditional sampler), and the latents."""
         normalised = {k: float(self.normalise(k, torch.tensor(v))) for k, v in targets.items()}
         smiles, latents = [], []

@@ -38,15 +38,17 @@ def graph_proposals(model: MoleculeModel, population: pd.DataFrame, n: int, rng:
     return report.kept[:n]
 
 
-def finetuned(model: MoleculeModel, kept: pd.DataFrame, z: torch.Tensor, epochs: int, batch_size: int,
-              seed: int) -> torch.Tensor:
+def finetuned(
+    model: MoleculeModel, kept: pd.DataFrame, z: torch.Tensor, epochs: int, batch_size: int, seed: int
+) -> torch.Tensor:
     """Train `model` for `epochs` passes over the kept molecules it can encode (with their property values and
     fingerprint bags where it has those heads); `z` with those molecules' rows replaced by the new model's
     posterior samples."""
     vocab, max_len, device = model.vocab, model.config.max_len, z.device
     texts = [to_representation(s, model.config.representation) for s in kept.canonical_smiles]
-    usable = [i for i, t in enumerate(texts)
-              if not vocab.unknown(t) and len(tokenize(t, vocab.representation)) <= max_len]
+    usable = [
+        i for i, t in enumerate(texts) if not vocab.unknown(t) and len(tokenize(t, vocab.representation)) <= max_len
+    ]
     if not usable:
         return z
     data = {"x": vocab.encode([texts[i] for i in usable], max_len).to(device)}
@@ -57,16 +59,20 @@ def finetuned(model: MoleculeModel, kept: pd.DataFrame, z: torch.Tensor, epochs:
         smiles = kept.canonical_smiles.to_numpy()[usable].tolist()
         data["bag"] = fingerprint_bags(smiles, model.ebm.bag.size).to(device)
     steps = epochs * math.ceil(len(usable) / batch_size)
-    Trainer(model, data, TrainConfig(steps=steps, batch_size=batch_size, quiet=True, diagnose=0, device=str(device),
-                                     seed=seed)).fit()
+    Trainer(
+        model,
+        data,
+        TrainConfig(steps=steps, batch_size=batch_size, quiet=True, diagnose=0, device=str(device), seed=seed),
+    ).fit()
     model.eval()
     z = z.clone()
     z[torch.tensor(usable, device=device)] = model.infer_posterior(data["x"]).z  # the new model's view
     return z
 
 
-def fit_learned_heads(model: MoleculeModel, shifts: dict[str, float], latents: torch.Tensor, frame: pd.DataFrame,
-                      steps: int = 100) -> None:
+def fit_learned_heads(
+    model: MoleculeModel, shifts: dict[str, float], latents: torch.Tensor, frame: pd.DataFrame, steps: int = 100
+) -> None:
     """Heads for the properties in `shifts` (name: the objective's shift per iteration): created from the first
     scores (their mean and spread normalise the head's targets), then refitted by least squares on the latents
     and scores of `frame` (the first population, then the kept molecules after each fine-tuning)."""
@@ -78,8 +84,10 @@ def fit_learned_heads(model: MoleculeModel, shifts: dict[str, float], latents: t
             # the head's unit is at least one target shift: a shift never asks for more than one unit at a time
             # (scores that start nearly constant would otherwise turn it into a leap off the latent)
             spread = float(values[known].std()) if known.sum() > 1 else 0.0
-            cfg.property_stats[name] = [float(values[known].mean()) if known.any() else 0.0,
-                                        max(spread if spread > 1e-6 else 1.0, shift)]
+            cfg.property_stats[name] = [
+                float(values[known].mean()) if known.any() else 0.0,
+                max(spread if spread > 1e-6 else 1.0, shift),
+            ]
             cfg.properties.append(name)
             model.heads[name] = GaussianHead(model.prior.latent_dim, cfg.head).to(latents.device)
         if not known.any():

@@ -6,7 +6,8 @@ never an exception), and counts its calls. `oracle(smiles, jobs=N)` runs built-i
 processes, `oracle(smiles, cluster=c)` on a Dask cluster (lebm.molecule.cluster); the results equal the serial
 ones.
 
-Penalized logP conventions (MolDQN, Zhou et al. 2019; JT-VAE, Jin et al. 2018; LIMO, Eckmann et al. 2022), named explicitly because tables mix them:
+Penalized logP conventions (MolDQN, Zhou et al. 2019; JT-VAE, Jin et al. 2018; LIMO, Eckmann et al. 2022), named
+explicitly because tables mix them:
   plogp_moldqn  logP - SA - max(largest ring size - 6, 0)                         (MolDQN)
   plogp_jtvae   the same three terms, each z-normalised with ZINC250k statistics   (JT-VAE, GCPN)
   plogp_limo    logP - SA - (number of rings with more than 6 atoms)              (LIMO, SGDS; default)
@@ -49,8 +50,11 @@ def plogp_moldqn(mol: Chem.Mol) -> float:
 
 
 def plogp_jtvae(mol: Chem.Mol) -> float:
-    terms = ((Crippen.MolLogP(mol), ZINC_LOGP), (-sascorer.calculateScore(mol), ZINC_NEG_SA),
-             (-max(_largest_ring(mol) - 6, 0), ZINC_NEG_CYCLE))
+    terms = (
+        (Crippen.MolLogP(mol), ZINC_LOGP),
+        (-sascorer.calculateScore(mol), ZINC_NEG_SA),
+        (-max(_largest_ring(mol) - 6, 0), ZINC_NEG_CYCLE),
+    )
     return sum((value - mean) / std for value, (mean, std) in terms)
 
 
@@ -95,8 +99,11 @@ class DockingSpec:
             folder = Path(spec.origin).parent / "resources" / "targets"
             if not (folder / f"{target}_target.pdbqt").exists():
                 raise ConfigError(f"dockstring has no target {target!r}")
-            box = dict(line.replace(" ", "").split("=") for line in (folder / f"{target}_conf.txt").read_text()
-                       .splitlines() if "=" in line)
+            box = dict(
+                line.replace(" ", "").split("=")
+                for line in (folder / f"{target}_conf.txt").read_text().splitlines()
+                if "=" in line
+            )
             self.receptor = str(folder / f"{target}_target.pdbqt")
             self.center = self.center or [float(box[f"center_{a}"]) for a in "xyz"]
             self.size = self.size or [float(box[f"size_{a}"]) for a in "xyz"]
@@ -181,8 +188,13 @@ def _check_builtin(name: str, reference: str | None, docking: DockingSpec | None
 class Oracle:
     """One property as a counted function of SMILES: `oracle(smiles_list) -> list of floats`."""
 
-    def __init__(self, name: str, reference: str | None = None, docking: DockingSpec | None = None,
-                 scorer: Callable[[list[str]], list[float]] | None = None):
+    def __init__(
+        self,
+        name: str,
+        reference: str | None = None,
+        docking: DockingSpec | None = None,
+        scorer: Callable[[list[str]], list[float]] | None = None,
+    ):
         """`scorer`: a batch function (lebm.molecule.scoring) that scores under this name instead of a built-in."""
         self.scorer = scorer
         if scorer is None:
@@ -195,8 +207,11 @@ class Oracle:
         given, else in `jobs` worker processes, else here."""
         fn = partial(_evaluate, self.name, self.reference, self.docking)
         if cluster is not None:
-            batch = self.scorer if self.scorer is not None else partial(_evaluate_batch, self.name, self.reference,
-                                                                        self.docking)
+            batch = (
+                self.scorer
+                if self.scorer is not None
+                else partial(_evaluate_batch, self.name, self.reference, self.docking)
+            )
             values = cluster.map(batch, list(smiles), done)
         elif self.scorer is not None:
             values = self.scorer(list(smiles)) if smiles else []
@@ -224,7 +239,9 @@ def docking_error() -> str:
 TOLERANCE = {"qed": 0.05, "logp": 0.5, "mw": 25.0, "sa": 0.5, "tpsa": 10.0, "plogp": 0.5}
 
 
-def property_table(smiles: list[str], names: list[str], jobs: int = 1, cache: Path | None = None) -> dict[str, np.ndarray]:
+def property_table(
+    smiles: list[str], names: list[str], jobs: int = 1, cache: Path | None = None
+) -> dict[str, np.ndarray]:
     """Oracle values of every molecule for each named property, cached per data set and property."""
     key = hashlib.sha1("\n".join(smiles).encode()).hexdigest()[:16]
     out = {}

@@ -35,14 +35,26 @@ from lebm.core.errors import ConfigError
 # PMO task name -> the name of its benchmark in GuacaMol (goal-directed suite v2, plus the C7H8N2O2 isomers and
 # QED, which PMO adds); the scoring functions are GuacaMol's own objects, never re-implemented here.
 PMO_TASKS: dict[str, str] = {
-    "albuterol_similarity": "Albuterol similarity", "amlodipine_mpo": "Amlodipine MPO",
-    "celecoxib_rediscovery": "Celecoxib rediscovery", "deco_hop": "Deco Hop", "fexofenadine_mpo": "Fexofenadine MPO",
-    "isomers_c7h8n2o2": "C7H8N2O2", "isomers_c9h10n2o2pf2cl": "C9H10N2O2PF2Cl", "median1": "Median molecules 1",
-    "median2": "Median molecules 2", "mestranol_similarity": "Mestranol similarity",
-    "osimertinib_mpo": "Osimertinib MPO", "perindopril_mpo": "Perindopril MPO", "qed": "QED",
-    "ranolazine_mpo": "Ranolazine MPO", "scaffold_hop": "Scaffold Hop", "sitagliptin_mpo": "Sitagliptin MPO",
-    "thiothixene_rediscovery": "Thiothixene rediscovery", "troglitazone_rediscovery": "Troglitazone rediscovery",
-    "valsartan_smarts": "Valsartan SMARTS", "zaleplon_mpo": "Zaleplon MPO",
+    "albuterol_similarity": "Albuterol similarity",
+    "amlodipine_mpo": "Amlodipine MPO",
+    "celecoxib_rediscovery": "Celecoxib rediscovery",
+    "deco_hop": "Deco Hop",
+    "fexofenadine_mpo": "Fexofenadine MPO",
+    "isomers_c7h8n2o2": "C7H8N2O2",
+    "isomers_c9h10n2o2pf2cl": "C9H10N2O2PF2Cl",
+    "median1": "Median molecules 1",
+    "median2": "Median molecules 2",
+    "mestranol_similarity": "Mestranol similarity",
+    "osimertinib_mpo": "Osimertinib MPO",
+    "perindopril_mpo": "Perindopril MPO",
+    "qed": "QED",
+    "ranolazine_mpo": "Ranolazine MPO",
+    "scaffold_hop": "Scaffold Hop",
+    "sitagliptin_mpo": "Sitagliptin MPO",
+    "thiothixene_rediscovery": "Thiothixene rediscovery",
+    "troglitazone_rediscovery": "Troglitazone rediscovery",
+    "valsartan_smarts": "Valsartan SMARTS",
+    "zaleplon_mpo": "Zaleplon MPO",
 }
 
 
@@ -50,7 +62,9 @@ PMO_TASKS: dict[str, str] = {
 class ScorerConfig:
     name: str = option("", "the name objectives and constraints use for this score")
     callable: str = option("", "module:function taking a list of SMILES, returning one float each (NaN: failure)")
-    command: str = option("", "shell-free command line: reads SMILES on stdin (one per line), prints one score per line")
+    command: str = option(
+        "", "shell-free command line: reads SMILES on stdin (one per line), prints one score per line"
+    )
     pmo: str = option("", "a PMO benchmark task (scored with GuacaMol's definitions)")
     python: bool = option(False, "a Python callable handed over in code: lebm.molecule.design(scorers={name: f})")
     timeout: float = option(600.0, "seconds allowed per batch; past it the batch's molecules fail (NaN)")
@@ -60,8 +74,10 @@ class ScorerConfig:
         if not self.name:
             raise ConfigError("a scorer needs a name")
         if len(kinds) != 1:
-            raise ConfigError(f"scorer {self.name!r} must set exactly one of callable, command, pmo, python (got "
-                              f"{', '.join(kinds) or 'none'})")
+            raise ConfigError(
+                f"scorer {self.name!r} must set exactly one of callable, command, pmo, python (got "
+                f"{', '.join(kinds) or 'none'})"
+            )
         if self.pmo and self.pmo not in PMO_TASKS:
             raise ConfigError(f"scorer {self.name!r}: unknown PMO task {self.pmo!r} (known: {', '.join(PMO_TASKS)})")
         if self.callable and self.callable.count(":") != 1:
@@ -75,8 +91,10 @@ def build_scorer(config: ScorerConfig, python: Callable | None = None) -> Callab
     `python = true` scorer."""
     if config.python:
         if python is None:
-            raise ConfigError(f"scorer {config.name!r} is a Python scorer: hand its callable over, "
-                              f"lebm.molecule.design(..., scorers={{{config.name!r}: f}})")
+            raise ConfigError(
+                f"scorer {config.name!r} is a Python scorer: hand its callable over, "
+                f"lebm.molecule.design(..., scorers={{{config.name!r}: f}})"
+            )
         return lambda smiles: run_callable(python, smiles, config.timeout)
     if config.pmo:
         return pmo_scorer(config.pmo)
@@ -121,13 +139,17 @@ def run_callable(fn: Callable, smiles: list[str], timeout: float) -> list[float]
     if result.get("interrupted"):
         raise KeyboardInterrupt
     if worker.is_alive() or "error" in result:
-        print(f"scorer failed on {len(smiles)} molecules: {result.get('error', f'timed out after {timeout:g} s')}",
-              file=sys.stderr)
+        print(
+            f"scorer failed on {len(smiles)} molecules: {result.get('error', f'timed out after {timeout:g} s')}",
+            file=sys.stderr,
+        )
         return [math.nan] * len(smiles)
     values = list(result["values"])
     if len(values) != len(smiles):
-        print(f"scorer returned {len(values)} values for {len(smiles)} molecules: all counted as failures",
-              file=sys.stderr)
+        print(
+            f"scorer returned {len(values)} values for {len(smiles)} molecules: all counted as failures",
+            file=sys.stderr,
+        )
         return [math.nan] * len(smiles)
     return _floats(values, len(smiles))
 
@@ -144,8 +166,11 @@ def run_command(argv: list[str], smiles: list[str], timeout: float) -> list[floa
         return [math.nan] * len(smiles)
     lines = done.stdout.splitlines()
     if done.returncode != 0 or len(lines) != len(smiles):
-        print(f"scorer command exited {done.returncode} with {len(lines)} lines for {len(smiles)} molecules: all "
-              f"counted as failures ({done.stderr.strip()[-200:]})", file=sys.stderr)
+        print(
+            f"scorer command exited {done.returncode} with {len(lines)} lines for {len(smiles)} molecules: all "
+            f"counted as failures ({done.stderr.strip()[-200:]})",
+            file=sys.stderr,
+        )
         return [math.nan] * len(smiles)
     return _floats(lines, len(smiles))
 
@@ -161,8 +186,11 @@ def _guacamol_benchmarks() -> dict:
         from guacamol import benchmark_suites, standard_benchmarks
     except ImportError as e:
         raise ConfigError(f"PMO tasks need guacamol: pip install --no-deps guacamol==0.5.5 fcd==1.2.2 ({e})") from None
-    found = [*benchmark_suites.goal_directed_suite_v2(), standard_benchmarks.isomers_c7h8n2o2(),
-             standard_benchmarks.qed_benchmark()]
+    found = [
+        *benchmark_suites.goal_directed_suite_v2(),
+        standard_benchmarks.isomers_c7h8n2o2(),
+        standard_benchmarks.qed_benchmark(),
+    ]
     return {b.name: b for b in found}
 
 
@@ -244,7 +272,7 @@ class BudgetedScorer:
         room = self.budget - self.ledger.calls
         if len(new) >= room:
             self.exhausted = True
-        paid = new[:max(room, 0)]
+        paid = new[: max(room, 0)]
         scores = self.fn(paid) if paid else []
         self.ledger.pay(paid, {"score": [0.0 if v is None or math.isnan(v) else float(v) for v in scores]})
         return [self.ledger[k]["score"] if k in self.ledger else self.free.get(k, 0.0) if k else 0.0 for k in keys]

@@ -103,8 +103,9 @@ def similar_to_better(smiles: list[str], crowded: np.ndarray, cfg: DesignConfig,
         if crowded[i]:
             continue
         fp = memo.fingerprint(smi)
-        similar[i] = (len(kept) >= max(1, cfg.elite)
-                      and max(DataStructs.BulkTanimotoSimilarity(fp, kept)) > cfg.max_similarity)
+        similar[i] = (
+            len(kept) >= max(1, cfg.elite) and max(DataStructs.BulkTanimotoSimilarity(fp, kept)) > cfg.max_similarity
+        )
         if not similar[i]:
             kept.append(fp)
     return similar

@@ -35,16 +35,25 @@ from lebm.core.distributed import pick_device
 from lebm.core.errors import ConfigError
 from lebm.core.progress import progress
 
-from .moves import finetuned, fit_learned_heads, graph_proposals
 from .data import DATASETS, canonical, clean, dataset_smiles, input_standard, read_smiles_file
 from .design_config import Constraint, DesignConfig, Objective
-from .design_files import (OUTPUTS, DesignState, load_pending, load_state, read_scored, save_pending,
-                           save_pending_rows, save_state, saved_config, write_iteration)
+from .design_files import (
+    OUTPUTS,
+    DesignState,
+    load_pending,
+    load_state,
+    read_scored,
+    save_pending,
+    save_pending_rows,
+    save_state,
+    saved_config,
+    write_iteration,
+)
+from .design_scoring import Scoring, oracles_for
 from .latent import posterior_means
 from .model import MoleculeModel
-from .oracles import Oracle
-from .scoring import Ledger, build_scorer
-from .selection import Memo, feasible, selected, with_fitness
+from .moves import finetuned, fit_learned_heads, graph_proposals
+from .selection import Memo, selected
 from .tokens import to_representation
 
 __all__ = ["OUTPUTS", "Constraint", "DesignConfig", "DesignRun", "Objective"]
@@ -55,80 +64,58 @@ class DesignRun:
     spent, bringing every output up to date after each iteration (lebm.molecule.design_files); an interrupted
     run resumes where it stopped. The config is read, never changed; the model is the run's own copy."""
 
-    def __init__(self, config: DesignConfig, out_dir: Path, quiet: bool = False,
-                 callables: dict[str, Callable[[list[str]], list[float]]] | None = None):
+    def __init__(
+        self,
+        config: DesignConfig,
+        out_dir: Path,
+        quiet: bool = False,
+        callables: dict[str, Callable[[list[str]], list[float]]] | None = None,
+    ):
         """`callables`: the functions of the config's Python scorers (`python = true`), by name."""
         self.out, self.quiet = Path(out_dir), quiet
         self.device = pick_device(config.device)
         self.model = MoleculeModel.from_pretrained(config.model, device=self.device)
-        self.cfg = replace(config, start_smiles=self.standard_start(config.start_smiles)) if config.start_smiles \
-            else config
-        scorers = {sc.name: sc for sc in config.scorers}
+        self.cfg = (
+            replace(config, start_smiles=self.standard_start(config.start_smiles)) if config.start_smiles else config
+        )
+        scorers = {sc.name for sc in config.scorers}
         # objectives without a head: scorers always learn one; built-in properties only with learn_heads
         self.learned = [o.property for o in config.objectives if o.property not in self.model.config.properties]
         refused = [n for n in self.learned if n not in scorers and not config.learn_heads]
         if refused:
-            raise ConfigError(f"the model {config.model} has no head for objective {refused[0]!r} "
-                              f"(heads: {', '.join(self.model.config.properties) or 'none'}); train it with "
-                              "--properties, or set learn_heads = true to learn one during the run")
-        names = dict.fromkeys([o.property for o in config.objectives] + [c.property for c in config.constraints])
-        self.oracles = {n: Oracle(n, self.cfg.start_smiles or None, config.docking,
-                                  build_scorer(scorers[n], (callables or {}).get(n)) if n in scorers else None)
-                        for n in names}
+            raise ConfigError(
+                f"the model {config.model} has no head for objective {refused[0]!r} "
+                f"(heads: {', '.join(self.model.config.properties) or 'none'}); train it with "
+                "--properties, or set learn_heads = true to learn one during the run"
+            )
+        oracles = oracles_for(self.cfg, self.cfg.start_smiles or None, callables or {})
+        self.scoring = Scoring(self.cfg, oracles)
+        self.ledger = self.scoring.ledger  # every molecule paid for: its oracle values and the call that scored it
         self.memo = Memo()  # the diversity filter's scaffolds and fingerprints
         self.surrogate_fingerprints: dict[str, np.ndarray] = {}  # the surrogate's rows, by canonical SMILES
         self.state = DesignState()
-        self.ledger = Ledger()  # every molecule paid for: its oracle values and the call that scored it
         self.train = training_set(config.train_smiles)
         self.population = pd.DataFrame()
         self.z = torch.zeros(0, self.model.prior.latent_dim, device=self.device)
-        self._cluster = None
 
     def standard_start(self, smiles: str) -> str:
         """The start molecule standardised like every input (largest fragment, neutral); refused if not encodable."""
-        report = clean([smiles], self.model.config.representation, self.model.vocab, self.model.config.max_len,
-                       standard=input_standard(self.model.vocab))
+        report = clean(
+            [smiles],
+            self.model.config.representation,
+            self.model.vocab,
+            self.model.config.max_len,
+            standard=input_standard(self.model.vocab),
+        )
         if not report.kept:
             raise ConfigError(f"start_smiles {smiles!r}: {report.rejects[0][2]}")
         if report.changed and not self.quiet:
             print(f"start_smiles standardised ({', '.join(report.changed)}): {report.kept[0]}", file=sys.stderr)
         return report.kept[0]
 
-    # --- scoring ------------------------------------------------------------------------------
-    def score(self, smiles: list[str], iteration: int, bar=None, done: pd.DataFrame | None = None,
-              on_chunk=None) -> pd.DataFrame:
-        """Oracle values, feasibility and fitness of proposals. A molecule is paid once (the ledger): its first
-        scoring in the run is an oracle call (numbered in `oracle_calls`), a repeat reuses the values, an invalid
-        SMILES is not scored. Scored in chunks (a progress bar's unit); `done` holds rows already scored (a resumed
-        iteration); `on_chunk(rows so far)` is called after each chunk."""
-        parts = [] if done is None else [done]
-        cluster = self.cluster()
-        chunk = max(64, 8 * (cluster.workers() if cluster else self.cfg.jobs))
-        for a in range(0 if done is None else len(done), len(smiles), chunk):
-            part = smiles[a:a + chunk]
-            counted = [0]  # on a cluster the bar counts the first oracle's molecules as its batches finish
-
-            def finished(n: int, counted: list[int] = counted) -> None:
-                counted[0] += n
-                if bar is not None:
-                    bar.update(n)
-
-            parts.append(self._score_chunk(part, finished if cluster else None))
-            if bar is not None:
-                bar.update(len(part) - counted[0])  # the molecules no oracle call was needed for (repeats, invalid)
-                self._postfix(bar)
-            if on_chunk is not None:
-                on_chunk(pd.concat(parts, ignore_index=True))
-        frame = pd.concat(parts, ignore_index=True) if parts else self._score_chunk([])
-        frame["feasible"] = feasible(frame, self.cfg.constraints, self.cfg.ring_sizes)
-        frame = with_fitness(frame, self.cfg.objectives)
-        frame["iteration"] = iteration
-        return frame
-
-    def scored_fitness(self) -> pd.Series:
-        """The fitness of every molecule paid for so far."""
-        scored = pd.DataFrame(list(self.ledger.entries.values()), columns=list(self.oracles))
-        return with_fitness(scored, self.cfg.objectives).fitness
+    def score(self, smiles: list[str], iteration: int, bar=None, done=None, on_chunk=None) -> pd.DataFrame:
+        """The proposals scored (lebm.molecule.design_scoring.Scoring.score)."""
+        return self.scoring.score(smiles, iteration, bar, done, on_chunk)
 
     def screened(self, smiles: list[str], k: int) -> list[int]:
         """Indices of the k proposals to pay for (screen > 1): distinct new valid molecules ranked by the surrogate
@@ -139,45 +126,12 @@ class DesignRun:
         for i, c in enumerate(map(canonical, smiles)):
             if c and c not in self.ledger and c not in first:
                 first[c] = i
-        fit = self.scored_fitness().to_numpy(dtype=np.float64)
+        fit = self.scoring.paid_fitness().to_numpy(dtype=np.float64)
         ok = np.isfinite(fit)
-        pick = screen(np.asarray(list(self.ledger.entries), dtype=object)[ok].tolist(), fit[ok], list(first), k,
-                      self.cfg.screen_beta, self.cfg.seed * 1000 + self.state.iteration, self.surrogate_fingerprints)
+        paid = np.asarray(list(self.ledger.entries), dtype=object)[ok].tolist()
+        seed = self.cfg.seed * 1000 + self.state.iteration
+        pick = screen(paid, fit[ok], list(first), k, self.cfg.screen_beta, seed, self.surrogate_fingerprints)
         return sorted(list(first.values())[i] for i in pick)
-
-    def cluster(self):
-        """The Dask cluster the oracles run on (a scheduler's, or a LocalCluster for jobs > 1), started at the first
-        scoring; None: in this process."""
-        if self._cluster is None and (self.cfg.scheduler or self.cfg.jobs > 1):
-            from .cluster import Cluster
-
-            self._cluster = Cluster(self.cfg.scheduler, self.cfg.jobs, self.cfg.oracle_timeout)
-        return self._cluster
-
-    def _score_chunk(self, smiles: list[str], done=None) -> pd.DataFrame:
-        frame = pd.DataFrame({"smiles": smiles, "canonical_smiles": [canonical(s) or "" for s in smiles]})
-        frame["valid"] = frame.canonical_smiles != ""
-        new = self.ledger.unpaid(list(frame.canonical_smiles[frame.valid]))
-        self.ledger.pay(new, {name: np.asarray(oracle(new, cluster=self.cluster(), done=done if i == 0 else None),
-                                               dtype=np.float64) if new else np.zeros(0)
-                              for i, (name, oracle) in enumerate(self.oracles.items())})
-        for name in self.oracles:
-            frame[name] = [self.ledger[c][name] if c else math.nan for c in frame.canonical_smiles]
-        frame["oracle_calls"] = pd.array([self.ledger[c]["oracle_calls"] if c else None
-                                          for c in frame.canonical_smiles], dtype="Int64")  # invalid: never scored
-        return frame
-
-    def remember(self, scored: pd.DataFrame) -> None:
-        """Add the valid molecules of written scored rows to the ledger (their values and call)."""
-        for row in scored.itertuples(index=False):
-            self.ledger.remember(row.canonical_smiles, {n: getattr(row, n) for n in [*self.oracles, "oracle_calls"]})
-
-    def _postfix(self, bar) -> None:
-        main = self.cfg.objectives[0]
-        best = [v[main.property] for v in self.ledger.entries.values() if np.isfinite(v[main.property])]
-        bar.set_postfix({"oracle calls": self.ledger.calls,
-                         f"best {main.property}": f"{(max if main.direction == 'max' else min)(best):.3f}"
-                         if best else "-"}, refresh=False)
 
     # --- the loop -------------------------------------------------------------------------------
     def initial_latents(self) -> torch.Tensor:
@@ -196,20 +150,28 @@ class DesignRun:
         for o in self.cfg.objectives:
             current = torch.tensor(frame[o.property].to_numpy(), dtype=torch.float32, device=z.device)
             current = torch.where(torch.isfinite(current), current, predicted[o.property].detach())
-            targets[o.property] = self.model.normalise(o.property, current + (o.shift if o.direction == "max"
-                                                                                else -o.shift))
+            targets[o.property] = self.model.normalise(
+                o.property, current + (o.shift if o.direction == "max" else -o.shift)
+            )
         if self.cfg.start == "cold":
             z, steps = self.model.prior.sample_reference(len(z)), self.cfg.cold_steps
         else:
             steps = self.cfg.langevin_steps
-        return self.model.ebm.prior_chain.run(z, self.model.conditional_log_density(targets), steps=steps,
-                                              step_size=self.cfg.step_size * self.state.boost).z
+        return self.model.ebm.prior_chain.run(
+            z, self.model.conditional_log_density(targets), steps=steps, step_size=self.cfg.step_size * self.state.boost
+        ).z
 
     def finetune(self, kept: pd.DataFrame) -> None:
         """Fine-tune the model on the kept molecules; their latents become the new model's posterior samples."""
         if self.cfg.finetune_epochs and not kept.empty:
-            self.z = finetuned(self.model, kept, self.z, self.cfg.finetune_epochs, self.cfg.finetune_batch,
-                               self.cfg.seed + self.state.iteration)
+            self.z = finetuned(
+                self.model,
+                kept,
+                self.z,
+                self.cfg.finetune_epochs,
+                self.cfg.finetune_batch,
+                self.cfg.seed + self.state.iteration,
+            )
 
     def run(self, resume: bool = False) -> pd.DataFrame:
         """Iteration 0 scores the starting population; iterations 1.. shift, score, select, fine-tune. After each:
@@ -220,22 +182,27 @@ class DesignRun:
             done = len(self.state.history) - 1
             spent = self.cfg.oracle_budget is not None and self.ledger.calls >= self.cfg.oracle_budget
             if done >= self.cfg.iterations or spent:
-                print(f"{self.out} has finished: {done} iterations, {self.ledger.calls} oracle calls; to "
-                      f"extend it, resume with more iterations (--iterations {done + 10}) or a larger oracle_budget",
-                      file=sys.stderr)
+                print(
+                    f"{self.out} has finished: {done} iterations, {self.ledger.calls} oracle calls; to "
+                    f"extend it, resume with more iterations (--iterations {done + 10}) or a larger oracle_budget",
+                    file=sys.stderr,
+                )
             else:
                 print(f"resuming {self.out} after iteration {done}", file=sys.stderr)
-        bar = progress(total=self.cfg.iterations + 1, initial=len(self.state.history), desc="design", unit="iteration",
-                       quiet=self.quiet)
+        bar = progress(
+            total=self.cfg.iterations + 1,
+            initial=len(self.state.history),
+            desc="design",
+            unit="iteration",
+            quiet=self.quiet,
+        )
         try:
             while len(self.state.history) <= self.cfg.iterations and not (self.state.history and self.over_budget()):
                 self.iterate(len(self.state.history))
                 bar.update(1)
         finally:
             bar.close()
-            if self._cluster is not None:
-                self._cluster.close()
-                self._cluster = None
+            self.scoring.close()
         if not self.quiet:
             print(pd.DataFrame(self.state.history).to_string(index=False))
         return self.population
@@ -251,8 +218,13 @@ class DesignRun:
             done = None
         else:
             z_new, smiles, sources, done = pending
-        with progress(total=len(smiles), initial=0 if done is None else len(done), desc=f"iteration {it}: scoring",
-                      unit="mol", quiet=self.quiet) as bar:
+        with progress(
+            total=len(smiles),
+            initial=0 if done is None else len(done),
+            desc=f"iteration {it}: scoring",
+            unit="mol",
+            quiet=self.quiet,
+        ) as bar:
             proposals = self.score(smiles, it, bar, done, on_chunk=lambda rows: save_pending_rows(self.out, rows))
         proposals["source"] = sources
         if it == 0:
@@ -271,8 +243,12 @@ class DesignRun:
         only those the surrogate picks to pay for."""
         self.model.eval()
         made = self.cfg.population * (self.cfg.screen if it else 1)  # proposals made; `population` are paid for
-        graph = graph_proposals(self.model, self.population, round(self.state.share * made) if it else 0,
-                                random.Random(self.cfg.seed * 1000 + it))
+        graph = graph_proposals(
+            self.model,
+            self.population,
+            round(self.state.share * made) if it else 0,
+            random.Random(self.cfg.seed * 1000 + it),
+        )
         n = made - len(graph)
         if it == 0:
             z_new = self.initial_latents()
@@ -286,8 +262,10 @@ class DesignRun:
         if made > self.cfg.population:  # the surrogate picks which proposals are paid for
             keep = self.screened(smiles + graph, self.cfg.population)
             z_new = z_new[torch.tensor([i for i in keep if i < len(smiles)], dtype=torch.long, device=z_new.device)]
-            smiles, graph = [smiles[i] for i in keep if i < len(smiles)], \
-                [graph[i - len(smiles)] for i in keep if i >= len(smiles)]
+            smiles, graph = (
+                [smiles[i] for i in keep if i < len(smiles)],
+                [graph[i - len(smiles)] for i in keep if i >= len(smiles)],
+            )
         sources = ["latent"] * len(smiles) + ["graph"] * len(graph)
         if graph:  # graph proposals enter the population with their posterior means as latents
             z_new = torch.cat([z_new, posterior_means(self.model, graph)])
@@ -305,7 +283,7 @@ class DesignRun:
         smiles: list[str] = []
         with progress(total=len(z), desc=f"iteration {it}: decoding", unit="mol", quiet=self.quiet) as bar:
             for a in range(0, len(z), chunk):
-                smiles += self.model.decode_smiles(z[a:a + chunk], temperature=self.state.boost ** 0.25)
+                smiles += self.model.decode_smiles(z[a : a + chunk], temperature=self.state.boost**0.25)
                 bar.update(len(smiles) - bar.n)
         return smiles
 
@@ -328,15 +306,19 @@ class DesignRun:
         """An interrupted iteration's proposals; the molecules it had scored enter the ledger (never paid again)."""
         pending = load_pending(self.out, it, self.device)
         if pending is not None and pending[3] is not None:
-            self.remember(pending[3])
-            print(f"iteration {it}: {len(pending[3])} of {len(pending[1])} proposals were scored before the "
-                  "interruption; scoring the rest", file=sys.stderr)
+            self.scoring.remember(pending[3])
+            print(
+                f"iteration {it}: {len(pending[3])} of {len(pending[1])} proposals were scored before the "
+                "interruption; scoring the rest",
+                file=sys.stderr,
+            )
         return pending
 
     def fit_heads(self, latents: torch.Tensor, frame: pd.DataFrame) -> None:
         """The heads learned in the run (objectives the model had no head for), on `frame`'s latents and scores."""
-        fit_learned_heads(self.model, {o.property: o.shift for o in self.cfg.objectives if o.property in self.learned},
-                          latents, frame)
+        fit_learned_heads(
+            self.model, {o.property: o.shift for o in self.cfg.objectives if o.property in self.learned}, latents, frame
+        )
 
     def over_budget(self) -> bool:
         """The oracle budget is spent, or (patience) the 100 best scores have stopped changing."""
@@ -344,7 +326,7 @@ class DesignRun:
             return True
         if not self.cfg.patience:
             return False
-        best = sorted((v for v in self.scored_fitness() if np.isfinite(v)), reverse=True)[:100]
+        best = sorted((v for v in self.scoring.paid_fitness() if np.isfinite(v)), reverse=True)[:100]
         self.state.unchanged = self.state.unchanged + 1 if best == self.state.best else 0
         self.state.best = best
         return len(best) == 100 and self.state.unchanged >= self.cfg.patience
@@ -353,33 +335,43 @@ class DesignRun:
     def record(self, proposals: pd.DataFrame, seconds: float = 0.0) -> None:
         """The iteration's summary row; every output and the state brought up to date."""
         self.state.oracle_calls = self.ledger.calls
-        row = {"iteration": self.state.iteration, "oracle_calls": self.ledger.calls, "seconds": round(seconds, 2),
-               "graph_proposals": int((proposals.source == "graph").sum()), "next_graph_share": self.state.share,
-               "next_step_factor": self.state.boost,
-               "validity": float(proposals.valid.mean()),
-               "uniqueness": float(proposals[proposals.valid].canonical_smiles.nunique() / max(proposals.valid.sum(), 1))}
+        row = {
+            "iteration": self.state.iteration,
+            "oracle_calls": self.ledger.calls,
+            "seconds": round(seconds, 2),
+            "graph_proposals": int((proposals.source == "graph").sum()),
+            "next_graph_share": self.state.share,
+            "next_step_factor": self.state.boost,
+            "validity": float(proposals.valid.mean()),
+            "uniqueness": float(proposals[proposals.valid].canonical_smiles.nunique() / max(proposals.valid.sum(), 1)),
+        }
         if self.train is not None:
             distinct = set(proposals[proposals.valid].canonical_smiles)
             row["novelty"] = len(distinct - self.train) / max(len(distinct), 1)
         for o in self.cfg.objectives:
             best = self.population[o.property].sort_values(ascending=o.direction == "min")  # empty: NaN
-            row |= {f"{o.property}_mean": float(best.mean()), f"{o.property}_top1": float(best.iloc[:1].mean()),
-                    f"{o.property}_top3": float(best.iloc[:3].mean())}
+            row |= {
+                f"{o.property}_mean": float(best.mean()),
+                f"{o.property}_top1": float(best.iloc[:1].mean()),
+                f"{o.property}_top3": float(best.iloc[:3].mean()),
+            }
         self.state.history.append(row)
-        write_iteration(self.out, self.state, proposals, self.population, self.cfg.objectives, list(self.oracles))
+        oracles = list(self.scoring.oracles)
+        write_iteration(self.out, self.state, proposals, self.population, self.cfg.objectives, oracles)
         save_state(self.out, self.model, self.population, self.z, self.state, to_dict(self.cfg))
 
     def load(self) -> None:
         """The state after the last completed iteration (none: the run was interrupted in iteration 0), and every
         molecule scored so far (a molecule is paid once)."""
         for path in sorted(self.out.glob("scored_*.csv")):
-            self.remember(read_scored(path))
+            self.scoring.remember(read_scored(path))
         saved = saved_config(self.out)
         if saved is None:
             return
         unchanged = ("iterations", "oracle_budget")  # a finished run may be extended
-        if {k: v for k, v in saved.items() if k not in unchanged} != \
-                {k: v for k, v in to_dict(self.cfg).items() if k not in unchanged}:
+        if {k: v for k, v in saved.items() if k not in unchanged} != {
+            k: v for k, v in to_dict(self.cfg).items() if k not in unchanged
+        }:
             raise ConfigError(f"{self.out} was started with a different design config; use a new --out")
         self.model, self.population, self.z, self.state = load_state(self.out, self.device)
         self.ledger.calls = max(self.ledger.calls, self.state.oracle_calls)

@@ -37,8 +37,7 @@ def tanimoto(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return inner / np.maximum(a.sum(1)[:, None] + b.sum(1)[None, :] - inner, 1e-9)
 
 
-def gp_posterior(x: np.ndarray, y: np.ndarray, x_new: np.ndarray, noise: float = 0.1
-                 ) -> tuple[np.ndarray, np.ndarray]:
+def gp_posterior(x: np.ndarray, y: np.ndarray, x_new: np.ndarray, noise: float = 0.1) -> tuple[np.ndarray, np.ndarray]:
     """Mean and standard deviation at x_new of a GP with a constant mean (y's), the Tanimoto kernel scaled to y's
     variance, and Gaussian noise of `noise` times that variance."""
     mean, amp = float(y.mean()), float(y.var()) or 1.0
@@ -59,8 +58,15 @@ def training_rows(y: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.concatenate([order[:TRAIN_TOP], pick])
 
 
-def screen(scored: list[str], values: np.ndarray, candidates: list[str], k: int, beta: float = 1.0,
-           seed: int = 0, cache: dict[str, np.ndarray] | None = None) -> np.ndarray:
+def screen(
+    scored: list[str],
+    values: np.ndarray,
+    candidates: list[str],
+    k: int,
+    beta: float = 1.0,
+    seed: int = 0,
+    cache: dict[str, np.ndarray] | None = None,
+) -> np.ndarray:
     """Indices of the k candidates (distinct, valid, not yet scored) with the highest mean + beta * sd under a
     Tanimoto GP fitted on `scored` molecules and their (higher is better) `values`; all of them when k covers them."""
     if len(candidates) <= k or len(scored) < 2:

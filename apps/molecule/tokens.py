@@ -66,7 +66,7 @@ class Vocabulary:
         self.index = {t: i for i, t in enumerate(tokens)}
 
     @classmethod
-    def build(cls, texts: list[str], representation: Representation = "smiles") -> "Vocabulary":
+    def build(cls, texts: list[str], representation: Representation = "smiles") -> Vocabulary:
         seen: set[str] = set()
         for text in texts:
             seen.update(tokenize(text, representation))
@@ -106,7 +106,7 @@ class Vocabulary:
         path.write_text(json.dumps({"representation": self.representation, "tokens": self.tokens}, indent=1))
 
     @classmethod
-    def load(cls, path: Path) -> "Vocabulary":
+    def load(cls, path: Path) -> Vocabulary:
         if not path.is_file():
             raise ModelLoadError(f"{path} is missing")
         try:

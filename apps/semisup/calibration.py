@@ -40,9 +40,12 @@ def fit_calibration(logp: torch.Tensor, y: np.ndarray, classes: int) -> tuple[fl
 
 
 def calibration_rows(index: np.ndarray, seed: int) -> np.ndarray:
-        """A third of each class's labeled rows (at least one), for classes with two or more labels: held out
-        of the class terms until CALIBRATION_AT of the steps, their predictions then fit the temperature."""
-        rng = np.random.RandomState(seed)
-        held = [rng.choice(rows, max(1, len(rows) // 3), replace=False)
-                for rows in (np.flatnonzero(index == k) for k in np.unique(index[index >= 0])) if len(rows) >= 2]
-        return np.sort(np.concatenate(held)) if held else np.zeros(0, np.int64)
+    """A third of each class's labeled rows (at least one), for classes with two or more labels: held out
+    of the class terms until CALIBRATION_AT of the steps, their predictions then fit the temperature."""
+    rng = np.random.RandomState(seed)
+    held = [
+        rng.choice(rows, max(1, len(rows) // 3), replace=False)
+        for rows in (np.flatnonzero(index == k) for k in np.unique(index[index >= 0]))
+        if len(rows) >= 2
+    ]
+    return np.sort(np.concatenate(held)) if held else np.zeros(0, np.int64)

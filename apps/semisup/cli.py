@@ -27,16 +27,26 @@ def add_group(sub: argparse._SubParsersAction) -> None:
     fit.add_argument("--data", type=Path, required=True, help="CSV with feature columns and a label column")
     fit.add_argument("--label-column", required=True, help="the label column")
     fit.add_argument("--out", type=Path, required=True, help="model directory")
-    fit.add_argument("--overwrite", action="store_true",
-                     help="replace the model already in OUT (without it, a non-empty OUT is refused)")
+    fit.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the model already in OUT (without it, a non-empty OUT is refused)",
+    )
     fit.add_argument("--steps", type=int, default=2000, help="learning steps")
     fit.add_argument("--seed", type=int, default=0, help="random_state")
     fit.add_argument("--quiet", action="store_true", help="no progress bar")
-    fit.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
-                     help="another SymbolVectorClassifier setting, e.g. --param latent_dim=8 --param mi_weight=0.3")
+    fit.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="another SymbolVectorClassifier setting, e.g. --param latent_dim=8 --param mi_weight=0.3",
+    )
     fit.set_defaults(func=_command("cmd_fit"))
-    for name, func, text in (("predict", _command("cmd_predict"), "write predicted classes and probabilities"),
-                             ("evaluate", _command("cmd_evaluate"), "accuracy on the labeled rows of a CSV")):
+    for name, func, text in (
+        ("predict", _command("cmd_predict"), "write predicted classes and probabilities"),
+        ("evaluate", _command("cmd_evaluate"), "accuracy on the labeled rows of a CSV"),
+    ):
         cmd = cmds.add_parser(name, help=text)
         cmd.add_argument("--model", type=Path, required=True, help="model directory from fit")
         cmd.add_argument("--data", type=Path, required=True, help="CSV with the same feature columns")

@@ -60,7 +60,7 @@ class Columns:
         self.numeric, self.categories = numeric, categories
 
     @classmethod
-    def fit(cls, frame: pd.DataFrame) -> "Columns":
+    def fit(cls, frame: pd.DataFrame) -> Columns:
         numeric, categories = [], {}
         for name in frame.columns:
             values = pd.to_numeric(frame[name].replace("", np.nan), errors="coerce")
@@ -86,8 +86,11 @@ class Columns:
             unseen = ~frame[name].astype(str).isin(cats)
             if unseen.any():
                 values = ", ".join(repr(v) for v in sorted(frame.loc[unseen, name].astype(str).unique())[:5])
-                print(f"warning: {path}: column {name!r} has {int(unseen.sum())} row(s) with a category not seen in "
-                      f"training ({values}); they get none of the column's known categories", file=sys.stderr)
+                print(
+                    f"warning: {path}: column {name!r} has {int(unseen.sum())} row(s) with a category not seen in "
+                    f"training ({values}); they get none of the column's known categories",
+                    file=sys.stderr,
+                )
             parts.append((frame[name].astype(str).to_numpy()[:, None] == np.array(cats)[None, :]).astype(np.float64))
         return np.hstack(parts)
 
@@ -149,9 +152,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     known = ~labels.isin(UNLABELED)
     unknown = sorted(set(labels[known]) - set(names))
     if unknown:
-        raise DataError(f"{args.data}: column {args.label_column!r} holds labels the model was not fitted with: "
-                        f"{', '.join(map(repr, unknown[:5]))}{', ...' if len(unknown) > 5 else ''} "
-                        f"(its classes: {', '.join(map(repr, names))})")
+        raise DataError(
+            f"{args.data}: column {args.label_column!r} holds labels the model was not fitted with: "
+            f"{', '.join(map(repr, unknown[:5]))}{', ...' if len(unknown) > 5 else ''} "
+            f"(its classes: {', '.join(map(repr, names))})"
+        )
     if not known.any():
         raise DataError(f"{args.data}: column {args.label_column!r} has no labeled rows to evaluate on")
     from sklearn.metrics import brier_score_loss, log_loss
@@ -160,10 +165,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     predicted = np.array([names[int(c)] for c in clf.classes_[proba.argmax(1)]])
     truth = labels[known].to_numpy()
     onehot = (truth[:, None] == np.array([names[int(c)] for c in clf.classes_])[None, :]).astype(float)
-    figures = {"rows": int(known.sum()), "accuracy": float((predicted == truth).mean()),
-               # multi-class Brier score: mean over rows of the summed squared error of the probability vector
-               "brier": float(((proba - onehot) ** 2).sum(1).mean()),
-               "log_loss": float(log_loss(onehot.argmax(1), proba, labels=list(range(proba.shape[1]))))}
+    figures = {
+        "rows": int(known.sum()),
+        "accuracy": float((predicted == truth).mean()),
+        # multi-class Brier score: mean over rows of the summed squared error of the probability vector
+        "brier": float(((proba - onehot) ** 2).sum(1).mean()),
+        "log_loss": float(log_loss(onehot.argmax(1), proba, labels=list(range(proba.shape[1])))),
+    }
     if proba.shape[1] == 2:  # scikit-learn's binary Brier score (half the multi-class one), for comparison
         figures["brier_binary"] = float(brier_score_loss(onehot[:, 1], proba[:, 1]))
     print(json.dumps(figures))

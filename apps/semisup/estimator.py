@@ -25,7 +25,7 @@ from .model import SemisupConfig, SemisupModel
 def choose_likelihood(X: np.ndarray, sparse: bool) -> str:
     """counts (non-negative integers, e.g. bag-of-words) -> multinomial; values in [0, 1] -> bernoulli;
     anything else -> gaussian on standardised features."""
-    if X.min() >= 0 and np.all(X == np.round(X)) and (sparse or X.max() > 1):
+    if X.min() >= 0 and np.all(np.round(X) == X) and (sparse or X.max() > 1):
         return "multinomial"
     if X.min() >= 0 and X.max() <= 1:
         return "bernoulli"
@@ -103,12 +103,32 @@ class SymbolVectorClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
     100 and MNIST-5k 10 the two were level.
     """
 
-    def __init__(self, latent_dim=16, hidden=(256, 256), prior_hidden=(128, 128), likelihood="auto",
-                 label_weight="auto", balance=False, mi_weight=0.3, steps=2000, batch_size=256, prior_steps=40,
-                 prior_step_size=0.4, refine_steps=0, learning_rate=1e-3, prior_learning_rate=1e-4,
-                 prior_energy_reg="auto", prior_objective="nce", free_bits=0.0, class_learning_rate=1e-3,
-                 calibration="auto", random_state=None,
-                 device="cpu", precision="fp32", verbose=False):
+    def __init__(
+        self,
+        latent_dim=16,
+        hidden=(256, 256),
+        prior_hidden=(128, 128),
+        likelihood="auto",
+        label_weight="auto",
+        balance=False,
+        mi_weight=0.3,
+        steps=2000,
+        batch_size=256,
+        prior_steps=40,
+        prior_step_size=0.4,
+        refine_steps=0,
+        learning_rate=1e-3,
+        prior_learning_rate=1e-4,
+        prior_energy_reg="auto",
+        prior_objective="nce",
+        free_bits=0.0,
+        class_learning_rate=1e-3,
+        calibration="auto",
+        random_state=None,
+        device="cpu",
+        precision="fp32",
+        verbose=False,
+    ):
         self.latent_dim = latent_dim
         self.hidden = hidden
         self.prior_hidden = prior_hidden
@@ -136,8 +156,15 @@ class SymbolVectorClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
     # --- input handling -------------------------------------------------------------------------
     def _features(self, X, fitting: bool) -> np.ndarray:
         # sets (fitting) or checks n_features_in_ and, for DataFrames, feature_names_in_
-        X = validate_data(self, X, reset=fitting, accept_sparse=("csr", "csc", "coo"), dtype=np.float32,
-                          ensure_all_finite=True, ensure_min_samples=2 if fitting else 1)
+        X = validate_data(
+            self,
+            X,
+            reset=fitting,
+            accept_sparse=("csr", "csc", "coo"),
+            dtype=np.float32,
+            ensure_all_finite=True,
+            ensure_min_samples=2 if fitting else 1,
+        )
         sparse = sp.issparse(X)
         X = X.toarray() if sparse else X
         if fitting:
@@ -150,8 +177,10 @@ class SymbolVectorClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         y = column_or_1d(y, warn=True)
         if y.dtype.kind in "OUS":
             if any(v in (-1, "-1") for v in y):
-                raise ValueError("y mixes string labels with -1: unlabeled rows can be marked with -1 only when "
-                                 "labels are integers (encode the classes as integers first)")
+                raise ValueError(
+                    "y mixes string labels with -1: unlabeled rows can be marked with -1 only when "
+                    "labels are integers (encode the classes as integers first)"
+                )
             labeled = np.ones(len(y), bool)
         else:
             labeled = y != -1
@@ -184,21 +213,37 @@ class SymbolVectorClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         rows = np.concatenate([np.arange(len(index)), np.repeat(labeled, repeats - 1)])
         seed = 0 if self.random_state is None else int(np.random.RandomState(self.random_state).randint(2**31))
         ebm = LatentEBMConfig(
-            prior=PriorConfig(latent_dim=self.latent_dim, kind="coupled", num_classes=len(self.classes_),
-                              hidden=list(self.prior_hidden), activation="leaky_relu"),
+            prior=PriorConfig(
+                latent_dim=self.latent_dim,
+                kind="coupled",
+                num_classes=len(self.classes_),
+                hidden=list(self.prior_hidden),
+                activation="leaky_relu",
+            ),
             prior_chain=ChainConfig(steps=self.prior_steps, step_size=self.prior_step_size),
             posterior_chain=ChainConfig(steps=self.refine_steps, step_size=0.1),
-            posterior_init="amortised")
+            posterior_init="amortised",
+        )
         config = SemisupConfig(ebm=ebm, data_dim=X.shape[1], likelihood=self.likelihood_, hidden=list(self.hidden))
         torch.manual_seed(seed)
         self.model_ = SemisupModel(config)
-        train = TrainConfig(steps=self.steps, batch_size=min(self.batch_size, len(X)), seed=seed,
-                            lr_generator=self.learning_rate, lr_prior=self.prior_learning_rate, label_weight=weight,
-                            class_mi_weight=self.mi_weight, prior_energy_reg=self.prior_energy_reg_,
-                            prior_objective=self.prior_objective, free_bits=float(self.free_bits),
-                            lr_class=float(self.class_learning_rate),
-                            quiet=not self.verbose, device=self.device, precision=self.precision,
-                            diagnose=256 if self.verbose else 0)
+        train = TrainConfig(
+            steps=self.steps,
+            batch_size=min(self.batch_size, len(X)),
+            seed=seed,
+            lr_generator=self.learning_rate,
+            lr_prior=self.prior_learning_rate,
+            label_weight=weight,
+            class_mi_weight=self.mi_weight,
+            prior_energy_reg=self.prior_energy_reg_,
+            prior_objective=self.prior_objective,
+            free_bits=float(self.free_bits),
+            lr_class=float(self.class_learning_rate),
+            quiet=not self.verbose,
+            device=self.device,
+            precision=self.precision,
+            diagnose=256 if self.verbose else 0,
+        )
         held = calibration_rows(index, seed) if self.calibration == "auto" else np.zeros(0, np.int64)
         unlabeled = np.flatnonzero(index < 0)
         unlabeled = np.random.RandomState(seed).choice(unlabeled, min(len(unlabeled), 2048), replace=False)
@@ -212,15 +257,19 @@ class SymbolVectorClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
                 with torch.no_grad():
                     for part in (held, unlabeled):
                         x = torch.from_numpy(X[part]).to(model.device())
-                        at_reveal.append(model.averaged_log_probabilities(*model.encoder(x)).double().cpu()
-                                         if len(part) else torch.zeros(0, len(self.classes_)))
+                        at_reveal.append(
+                            model.averaged_log_probabilities(*model.encoder(x)).double().cpu()
+                            if len(part)
+                            else torch.zeros(0, len(self.classes_))
+                        )
                 trainer.data["label"].copy_(torch.from_numpy(index[rows]).to(trainer.data["label"].device))
             return {}
 
         if len(held):
             train.eval_every = max(1, int(calib.CALIBRATION_AT * self.steps))
-        trainer = Trainer(self.model_, {"x": torch.from_numpy(X[rows]), "label": labels}, train,
-                          eval_fn=reveal if len(held) else None)
+        trainer = Trainer(
+            self.model_, {"x": torch.from_numpy(X[rows]), "label": labels}, train, eval_fn=reveal if len(held) else None
+        )
         trainer.fit()
         self.model_.cpu().double().eval()  # float64 inference: predictions do not depend on the batch
         self.temperature_, self.mix_ = self._calibration(X, index, held, unlabeled, at_reveal)
@@ -249,8 +298,9 @@ class SymbolVectorClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
                 opt.step()
         return True
 
-    def _calibration(self, X: np.ndarray, index: np.ndarray, held: np.ndarray, unlabeled: np.ndarray,
-                     at_reveal: list[torch.Tensor]) -> tuple[float, float]:
+    def _calibration(
+        self, X: np.ndarray, index: np.ndarray, held: np.ndarray, unlabeled: np.ndarray, at_reveal: list[torch.Tensor]
+    ) -> tuple[float, float]:
         """(temperature, mix) of predict_proba: the setting's number, or fitted on the held rows' predictions at
         the reveal; the remaining steps sharpen the model, so the final temperature gives the sampled unlabeled rows
         the mean confidence the calibrated model had on them at the reveal."""
@@ -267,10 +317,13 @@ class SymbolVectorClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
 
         target = confidence(at_reveal[1], t)
         with torch.no_grad():
-            final = self.model_.averaged_log_probabilities(*self.model_.encoder(torch.from_numpy(
-                X[unlabeled].astype(np.float64))))
-        return next((float(u) for u in calib.TEMPERATURES if u >= t and confidence(final, u) <= target + 1e-9),
-                    float(calib.TEMPERATURES[-1])), mix
+            final = self.model_.averaged_log_probabilities(
+                *self.model_.encoder(torch.from_numpy(X[unlabeled].astype(np.float64)))
+            )
+        return next(
+            (float(u) for u in calib.TEMPERATURES if u >= t and confidence(final, u) <= target + 1e-9),
+            float(calib.TEMPERATURES[-1]),
+        ), mix
 
     def _check_params(self) -> None:
         """One ValueError (ConfigError) naming the first invalid setting; the core checks the rest."""
@@ -287,16 +340,25 @@ class SymbolVectorClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
             "prior_learning_rate": (number(self.prior_learning_rate) and self.prior_learning_rate > 0, "a number > 0"),
             "prior_step_size": (number(self.prior_step_size) and self.prior_step_size > 0, "a number > 0"),
             "mi_weight": (number(self.mi_weight) and self.mi_weight >= 0, "a number >= 0"),
-            "label_weight": (self.label_weight == "auto" or number(self.label_weight) and self.label_weight > 0,
-                             "'auto' or a number > 0"),
-            "prior_energy_reg": (self.prior_energy_reg == "auto" or number(self.prior_energy_reg)
-                                 and self.prior_energy_reg >= 0, "'auto' or a number >= 0"),
+            "label_weight": (
+                self.label_weight == "auto" or (number(self.label_weight) and self.label_weight > 0),
+                "'auto' or a number > 0",
+            ),
+            "prior_energy_reg": (
+                self.prior_energy_reg == "auto" or (number(self.prior_energy_reg) and self.prior_energy_reg >= 0),
+                "'auto' or a number >= 0",
+            ),
             "balance": (isinstance(self.balance, (bool, np.bool_)), "True or False"),
             "prior_objective": (self.prior_objective in ("contrastive", "nce"), "'contrastive' or 'nce'"),
             "free_bits": (number(self.free_bits) and self.free_bits >= 0, "a number >= 0"),
-            "class_learning_rate": (number(self.class_learning_rate) and self.class_learning_rate >= 0, "a number >= 0"),
-            "calibration": (self.calibration == "auto" or number(self.calibration) and self.calibration >= 1,
-                            "'auto' or a temperature >= 1"),
+            "class_learning_rate": (
+                number(self.class_learning_rate) and self.class_learning_rate >= 0,
+                "a number >= 0",
+            ),
+            "calibration": (
+                self.calibration == "auto" or (number(self.calibration) and self.calibration >= 1),
+                "'auto' or a temperature >= 1",
+            ),
         }
         for name, (ok, expected) in rules.items():
             if not ok:
@@ -348,12 +410,19 @@ class SymbolVectorClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         """The fitted estimator as one directory: the core's model files + estimator.json (no pickle), and
         `extra` {file name: JSON object} written with them (the directory appears whole or not at all)."""
         check_is_fitted(self, "model_")
-        state = {"params": self.get_params(), "classes": self.classes_.tolist(), "classes_dtype": self.classes_.dtype.str,
-                 "likelihood": self.likelihood_, "label_weight": self.label_weight_,
-                 "prior_energy_reg": self.prior_energy_reg_, "temperature": self.temperature_,
-                 "mix": self.mix_,
-                 "mean": self.mean_.tolist(), "scale": self.scale_.tolist(),
-                 "feature_names": getattr(self, "feature_names_in_", np.array([])).tolist()}
+        state = {
+            "params": self.get_params(),
+            "classes": self.classes_.tolist(),
+            "classes_dtype": self.classes_.dtype.str,
+            "likelihood": self.likelihood_,
+            "label_weight": self.label_weight_,
+            "prior_energy_reg": self.prior_energy_reg_,
+            "temperature": self.temperature_,
+            "mix": self.mix_,
+            "mean": self.mean_.tolist(),
+            "scale": self.scale_.tolist(),
+            "feature_names": getattr(self, "feature_names_in_", np.array([])).tolist(),
+        }
 
         def fill(tmp: Path) -> None:
             self.model_.write_files(tmp)
@@ -364,7 +433,7 @@ class SymbolVectorClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         return write_dir_atomic(directory, fill)
 
     @classmethod
-    def load(cls, directory: str | Path) -> "SymbolVectorClassifier":
+    def load(cls, directory: str | Path) -> SymbolVectorClassifier:
         state = load_json(Path(directory) / "estimator.json")
         try:
             params = state["params"] | {k: tuple(state["params"][k]) for k in ("hidden", "prior_hidden")}

@@ -1,8 +1,8 @@
 """The semi-supervised model: coupled latent prior + vector generator + inference network.
 
-    p(y, z) ~ exp(f_y(z)) N(z; 0, s^2 I)        (the core's coupled prior; classifier softmax f(z))
-    p(x | z): Gaussian (continuous features), Bernoulli (values in [0, 1]) or multinomial (counts)
-    q(z | x) = N(mu(x), diag sigma^2(x))         (trained by the ELBO; chains may refine its draws)
+p(y, z) ~ exp(f_y(z)) N(z; 0, s^2 I)        (the core's coupled prior; classifier softmax f(z))
+p(x | z): Gaussian (continuous features), Bernoulli (values in [0, 1]) or multinomial (counts)
+q(z | x) = N(mu(x), diag sigma^2(x))         (trained by the ELBO; chains may refine its draws)
 """
 
 from __future__ import annotations
@@ -95,12 +95,13 @@ class SemisupModel(LatentEBM):
         """p(y | x) = E_q(z|x) softmax(f(z)), averaged over `draws` latents m + s * eps (the same fixed eps for
         every row, so a row's probabilities do not depend on the batch or on a random state); with
         refine_steps, softmax(f) at the refined posterior mean. Rows go through in chunks (memory flat in rows)."""
+
         def chunk(rows: torch.Tensor) -> torch.Tensor:
             if refine_steps:
                 return torch.softmax(self.prior.logits(self.latent_means(rows, refine_steps)), dim=1)
             return self.averaged_log_probabilities(*self.encoder(rows), draws).exp()
 
-        return torch.cat([chunk(x[i:i + ROWS_PER_PASS]) for i in range(0, len(x), ROWS_PER_PASS)])
+        return torch.cat([chunk(x[i : i + ROWS_PER_PASS]) for i in range(0, len(x), ROWS_PER_PASS)])
 
     def averaged_log_probabilities(self, mean: torch.Tensor, logvar: torch.Tensor, draws: int = 64) -> torch.Tensor:
         """log of the mean over the fixed draws z = mean + exp(logvar / 2) eps of softmax(f(z)), computed in log

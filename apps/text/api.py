@@ -43,8 +43,9 @@ def load_model(path: str | Path | None = None, device: str = "cpu") -> Model:
     return Model(TextModel.from_pretrained(path or BUNDLED, device=pick_device(device)).eval())
 
 
-def posterior_means(model: TextModel, texts: list[str], chains: int, quiet: bool = True, refine_steps: int = 0
-                    ) -> torch.Tensor:
+def posterior_means(
+    model: TextModel, texts: list[str], chains: int, quiet: bool = True, refine_steps: int = 0
+) -> torch.Tensor:
     """Posterior means of sentences [N, d]; a sentence longer than the model's max_len is read up to it (a note
     names them), one without any token is an error."""
     enc = encode_texts(model.tokenizer, texts, model.config.max_len, "truncate")
@@ -52,8 +53,11 @@ def posterior_means(model: TextModel, texts: list[str], chains: int, quiet: bool
         raise DataError(f"{len(texts) - len(enc.kept)} of the texts have no tokens")
     if enc.truncated:
         shown = ", ".join(str(i + 1) for i in enc.truncated[:10]) + (", ..." if len(enc.truncated) > 10 else "")
-        print(f"note: {len(enc.truncated)} of {len(texts)} texts are longer than the model's {model.config.max_len} "
-              f"tokens; only their first {model.config.max_len} tokens are encoded (texts {shown})", file=sys.stderr)
+        print(
+            f"note: {len(enc.truncated)} of {len(texts)} texts are longer than the model's {model.config.max_len} "
+            f"tokens; only their first {model.config.max_len} tokens are encoded (texts {shown})",
+            file=sys.stderr,
+        )
     return latent_features(model, enc.ids, chains, quiet=quiet, refine_steps=refine_steps)
 
 
@@ -76,8 +80,15 @@ class Model:
             return REFINE_STEPS if self.network.encoder_posterior else 0
         return refine_steps
 
-    def sample(self, n: int = 10, seed: int = 0, method: Decoding = "sample", temperature: float = 1.0,
-               top_p: float = 1.0, beam: int = 5) -> list[str]:
+    def sample(
+        self,
+        n: int = 10,
+        seed: int = 0,
+        method: Decoding = "sample",
+        temperature: float = 1.0,
+        top_p: float = 1.0,
+        beam: int = 5,
+    ) -> list[str]:
         """Sentences decoded from prior samples.
 
         Examples
@@ -93,8 +104,14 @@ class Model:
         z = self.network.sample_prior(n).z.detach()
         return self.network.decode_latents(z, method, temperature, top_p, beam)
 
-    def encode(self, texts: str | Sequence[str], seed: int = 0, chains: int = 4, refine_steps: int | None = None,
-               quiet: bool = True) -> np.ndarray:
+    def encode(
+        self,
+        texts: str | Sequence[str],
+        seed: int = 0,
+        chains: int = 4,
+        refine_steps: int | None = None,
+        quiet: bool = True,
+    ) -> np.ndarray:
         """Posterior means [N, d] of sentences: latent features for a classifier.
 
         Examples
@@ -107,8 +124,15 @@ class Model:
         texts = [texts] if isinstance(texts, str) else list(texts)
         return posterior_means(self.network, texts, chains, quiet, self.default_refine(refine_steps)).numpy()
 
-    def reconstruct(self, texts: str | Sequence[str], seed: int = 0, chains: int = 4, refine_steps: int = 0,
-                    method: Decoding = "greedy", beam: int = 5) -> pd.DataFrame:
+    def reconstruct(
+        self,
+        texts: str | Sequence[str],
+        seed: int = 0,
+        chains: int = 4,
+        refine_steps: int = 0,
+        method: Decoding = "greedy",
+        beam: int = 5,
+    ) -> pd.DataFrame:
         """Each sentence decoded from its posterior mean: columns text, reconstruction.
 
         Examples
@@ -122,8 +146,17 @@ class Model:
         z = posterior_means(self.network, texts, chains, refine_steps=refine_steps).to(self.network.device())
         return pd.DataFrame({"text": texts, "reconstruction": self.network.decode_latents(z, method, beam=beam)})
 
-    def interpolate(self, start: str, end: str, points: int = 5, seed: int = 0, chains: int = 4,
-                    refine_steps: int = 0, method: Decoding = "greedy", beam: int = 5) -> pd.DataFrame:
+    def interpolate(
+        self,
+        start: str,
+        end: str,
+        points: int = 5,
+        seed: int = 0,
+        chains: int = 4,
+        refine_steps: int = 0,
+        method: Decoding = "greedy",
+        beam: int = 5,
+    ) -> pd.DataFrame:
         """Sentences decoded at `points` evenly spaced points between two sentences' latents: columns t, text.
 
         Examples
@@ -141,9 +174,17 @@ class Model:
         path = (1 - w) * z[0] + w * z[1]
         return pd.DataFrame({"t": w[:, 0].tolist(), "text": self.network.decode_latents(path, method, beam=beam)})
 
-    def evaluate(self, sentences: Sequence[str] | torch.Tensor, samples: int = 100, chains: int = 8,
-                 batch_size: int = 50, seed: int = 0, refine_steps: int | None = None, overlong: str | None = None,
-                 quiet: bool = True) -> dict[str, float]:
+    def evaluate(
+        self,
+        sentences: Sequence[str] | torch.Tensor,
+        samples: int = 100,
+        chains: int = 8,
+        batch_size: int = 50,
+        seed: int = 0,
+        refine_steps: int | None = None,
+        overlong: str | None = None,
+        quiet: bool = True,
+    ) -> dict[str, float]:
         """Held-out figures: importance-sampled NLL and PPL, REC, KL, MI, AU (lebm.text.evaluate).
 
         Examples
@@ -158,10 +199,21 @@ class Model:
         if isinstance(sentences, torch.Tensor):
             ids = sentences
         else:
-            enc = encode_texts(self.network.tokenizer, list(sentences), self.network.config.max_len,
-                               overlong or self.network.config.overlong)
+            enc = encode_texts(
+                self.network.tokenizer,
+                list(sentences),
+                self.network.config.max_len,
+                overlong or self.network.config.overlong,
+            )
             ids = enc.ids
         if not len(ids):
             raise DataError("no sentences to evaluate")
-        return evaluate_ids(self.network, ids, samples=samples, chains=chains, batch_size=batch_size, quiet=quiet,
-                            refine_steps=self.default_refine(refine_steps))
+        return evaluate_ids(
+            self.network,
+            ids,
+            samples=samples,
+            chains=chains,
+            batch_size=batch_size,
+            quiet=quiet,
+            refine_steps=self.default_refine(refine_steps),
+        )

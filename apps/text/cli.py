@@ -11,15 +11,16 @@ from typing import Any
 
 from lebm.core.cli import add_common, command
 from lebm.core.config import deep_merge, load_toml
+from lebm.models import TEXT as BUNDLED  # the bundled model, the default of every command
 
 PRESETS = ("paper", "latent", "fast", "vae", "lm")
-from lebm.models import TEXT as BUNDLED  # the bundled model, the default of every command
 REFINE_STEPS = 10  # default refinement of an encoder model (evaluate, encode, probe, demo): on BBC valid it
 # tightened the NLL bound by 2.5% and raised the 1,000-label probe by 2 points; greedy reconstructions gained nothing
 
 
 def preset(name: str) -> dict[str, Any]:
     """A preset's TOML tables; every preset but `paper` is written as changes to `paper`."""
+
     def read(n: str) -> dict[str, Any]:
         return load_toml(Path(str(files("lebm.text") / "presets" / f"{n}.toml")))
 
@@ -51,16 +52,27 @@ def add_group(sub: argparse._SubParsersAction) -> None:
 
     def common(name: str, help: str, chains: int = 4, refine: int | None = None) -> argparse.ArgumentParser:
         p = cmds.add_parser(name, help=help)
-        p.add_argument("--model", type=Path, default=BUNDLED,
-                       help="model directory (default: the bundled BBC model, models/bbc-text)")
+        p.add_argument(
+            "--model",
+            type=Path,
+            default=BUNDLED,
+            help="model directory (default: the bundled BBC model, models/bbc-text)",
+        )
         p.add_argument("--seed", type=int, default=0, help="seed for chains and sampling")
         p.add_argument("--device", default="auto", help="auto, cpu, cuda")
         p.add_argument("--chains", type=int, default=chains, help="posterior chains per sentence (their mean is used)")
-        p.add_argument("--refine-steps", type=int, default=refine,
-                       help="short-run refinement at inference time: K noise-free Langevin steps on log p(x | z) + "
-                            "log p(z) from the encoder's mean (a model with chains: K chain steps instead of its own); "
-                            + (f"default {refine}" if refine is not None else
-                               f"default {REFINE_STEPS} for an encoder model, 0 for a chain model"))
+        p.add_argument(
+            "--refine-steps",
+            type=int,
+            default=refine,
+            help="short-run refinement at inference time: K noise-free Langevin steps on log p(x | z) + "
+            "log p(z) from the encoder's mean (a model with chains: K chain steps instead of its own); "
+            + (
+                f"default {refine}"
+                if refine is not None
+                else f"default {REFINE_STEPS} for an encoder model, 0 for a chain model"
+            ),
+        )
         p.add_argument("--quiet", action="store_true", help="no progress bars")
         return p
 
@@ -107,8 +119,9 @@ def add_group(sub: argparse._SubParsersAction) -> None:
     probe = common("probe", "logistic regression on latent features with few labels")
     probe.add_argument("--data", default="bbc", help="'bbc' (train split pool, test split) or a labeled file")
     probe.add_argument("--test", help="labeled test file (default: BBC test split)")
-    probe.add_argument("--split", default="test", choices=["valid", "test"], help="BBC split scored (valid: for "
-                                                                                   "choosing settings)")
+    probe.add_argument(
+        "--split", default="test", choices=["valid", "test"], help="BBC split scored (valid: for choosing settings)"
+    )
     probe.add_argument("--labels", type=int, nargs="+", default=[100, 500, 1000], help="labeled rows")
     probe.add_argument("--seeds", type=int, default=5, help="label draws per size")
     probe.add_argument("--pool", type=int, default=5000, help="training rows encoded (labels drawn from these)")

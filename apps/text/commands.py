@@ -38,7 +38,9 @@ def corpus_ids(model: TextModel, corpus: Corpus, overlong: str | None = None) ->
     enc = encode(model.tokenizer, corpus.texts, model.config.max_len, overlong or model.config.overlong)
     skipped = {k: v for k, v in enc.counts.items() if v}
     if skipped:
-        print(f"tokens: {len(enc.kept)} texts kept; " + ", ".join(f"{k} {v}" for k, v in skipped.items()), file=sys.stderr)
+        print(
+            f"tokens: {len(enc.kept)} texts kept; " + ", ".join(f"{k} {v}" for k, v in skipped.items()), file=sys.stderr
+        )
     return enc.ids, enc.kept
 
 
@@ -57,6 +59,7 @@ def model_and_data(cfg: TextConfig, tokenizer, corpus: Corpus) -> tuple[TextMode
 
 def progress_probe(valid: torch.Tensor):
     """Eval callback: NLL, REC, KL, MI and AU on a fixed held-out batch (cheap settings)."""
+
     def probe(model: TextModel) -> dict[str, float]:
         out = evaluate(model, valid, samples=20, chains=4, log_z_draws=20_000)
         return {k: out[k] for k in ("nll", "ppl", "rec", "kl", "mi", "au") if k in out}
@@ -82,12 +85,21 @@ def cmd_train(args: argparse.Namespace) -> int:
     model, data = model_and_data(cfg, tokenizer, corpus)
     ids = data["x"]
     valid_source = args.valid or ("bbc" if args.data == "bbc" else None)
-    valid = corpus_ids(model, load_corpus(valid_source, "valid"))[0][: args.probe] if valid_source else ids[-args.probe:]
+    valid = (
+        corpus_ids(model, load_corpus(valid_source, "valid"))[0][: args.probe] if valid_source else ids[-args.probe :]
+    )
     args.out.mkdir(parents=True, exist_ok=True)
     write_atomic(args.out / "config.toml", lambda p: p.write_text(config_toml(cfg, train_cfg)))
     print(f"wrote {args.out / 'config.toml'} (every setting of this run)", file=sys.stderr)
-    result = Trainer(model, data, train_cfg, out_dir=args.out, resume=args.resume, started=getattr(args, "started", None),
-                     eval_fn=progress_probe(valid)).fit()
+    result = Trainer(
+        model,
+        data,
+        train_cfg,
+        out_dir=args.out,
+        resume=args.resume,
+        started=getattr(args, "started", None),
+        eval_fn=progress_probe(valid),
+    ).fit()
     print(json.dumps({"step": result["step"], **result["eval"]}))
     return 0
 
@@ -127,8 +139,15 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     ids = ids[: args.max_sentences] if args.max_sentences else ids
     from .api import Model
 
-    out = Model(model).evaluate(ids, samples=args.samples, chains=args.chains, batch_size=args.batch_size,
-                                seed=args.seed, refine_steps=args.refine_steps, quiet=args.quiet)
+    out = Model(model).evaluate(
+        ids,
+        samples=args.samples,
+        chains=args.chains,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        refine_steps=args.refine_steps,
+        quiet=args.quiet,
+    )
     out = {"model": str(args.model), "data": args.data, "split": args.split if args.data == "bbc" else None} | out
     print("| " + " | ".join(out) + " |\n|" + "---|" * len(out))
     print("| " + " | ".join(f"{v:.4g}" if isinstance(v, float) else str(v) for v in out.values()) + " |")
@@ -157,8 +176,9 @@ def texts_from(args: argparse.Namespace) -> list[str]:
 
 
 def cmd_reconstruct(args: argparse.Namespace) -> int:
-    frame = api_model(args).reconstruct(texts_from(args), args.seed, args.chains, args.refine_steps, args.method,
-                                        args.beam)
+    frame = api_model(args).reconstruct(
+        texts_from(args), args.seed, args.chains, args.refine_steps, args.method, args.beam
+    )
     for text, rec in zip(frame.text, frame.reconstruction):
         print(f"{text}\n  -> {rec}")
     return write_rows(args, frame)
@@ -167,8 +187,9 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
 def cmd_interpolate(args: argparse.Namespace) -> int:
     if args.points < 2:
         raise DataError(f"--points must be >= 2, got {args.points}")
-    frame = api_model(args).interpolate(args.start, args.end, args.points, args.seed, args.chains, args.refine_steps,
-                                        args.method, args.beam)
+    frame = api_model(args).interpolate(
+        args.start, args.end, args.points, args.seed, args.chains, args.refine_steps, args.method, args.beam
+    )
     for t, text in zip(frame.t, frame.text):
         print(f"{t:.2f}  {text}")
     return write_rows(args, frame)
@@ -195,8 +216,9 @@ def cmd_encode(args: argparse.Namespace) -> int:
     return 0
 
 
-def probe_accuracy(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, test_y: np.ndarray,
-                   labels: list[int], seeds: int) -> dict[int, list[float]]:
+def probe_accuracy(
+    train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, test_y: np.ndarray, labels: list[int], seeds: int
+) -> dict[int, list[float]]:
     """Logistic regression on n labeled rows drawn at random (seed s), accuracy on the test rows."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.preprocessing import StandardScaler
@@ -228,6 +250,7 @@ def cmd_probe(args: argparse.Namespace) -> int:
     require_latent(model, "the latent probe")
     train_texts, train_y = labeled(load_corpus(args.data, "train"), args.pool)
     test_texts, test_y = labeled(load_corpus(args.test or args.data, args.split), args.test_size)
+
     def features(texts: list[str]) -> np.ndarray:
         return posterior_means(model, texts, args.chains, args.quiet, refine_steps=args.refine_steps).numpy()
 
@@ -236,8 +259,15 @@ def cmd_probe(args: argparse.Namespace) -> int:
     for n, accs in result.items():
         print(f"| {n} | {np.mean(accs):.4f} ± {np.std(accs):.4f} |")
     if args.json:
-        save_json(args.json, {"model": str(args.model), "pool": len(train_y), "test": len(test_y),
-                              "accuracy": {str(k): v for k, v in result.items()}})
+        save_json(
+            args.json,
+            {
+                "model": str(args.model),
+                "pool": len(train_y),
+                "test": len(test_y),
+                "accuracy": {str(k): v for k, v in result.items()},
+            },
+        )
         print(f"wrote {args.json}")
     return 0
 
@@ -255,8 +285,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     picked = [short[i] for i in np.random.RandomState(args.seed).permutation(len(short))[:3]]
     z = posterior_means(model, picked, args.chains).to(model.device())
     refined = posterior_means(model, picked, args.chains, refine_steps=args.refine_steps).to(model.device())
-    print(f"\nthree BBC test sentences, greedy reconstructions from the model's posterior and after "
-          f"{args.refine_steps} Langevin refinement steps:")
+    print(
+        f"\nthree BBC test sentences, greedy reconstructions from the model's posterior and after "
+        f"{args.refine_steps} Langevin refinement steps:"
+    )
     for text, rec, ref in zip(picked, model.decode_latents(z, "greedy"), model.decode_latents(refined, "greedy")):
         print(f"  {text}\n    -> {rec}\n    -> {ref}  (refined)")
     w = torch.linspace(0, 1, 8, device=z.device)[:, None]

@@ -83,7 +83,11 @@ def read_text_file(path: str | Path) -> Corpus:
         raise DataError(f"text file {path} is empty")
     text = raw.decode("utf-8", errors="replace")
     texts, labels = [], []
-    counts = {"lines": 0, "empty": 0, "undecodable": text.count("\ufffd") - raw.decode("utf-8", "ignore").count("\ufffd")}
+    counts = {
+        "lines": 0,
+        "empty": 0,
+        "undecodable": text.count("\ufffd") - raw.decode("utf-8", "ignore").count("\ufffd"),
+    }
     for line in text.splitlines():
         counts["lines"] += 1
         label, sep, body = line.partition("\t")
@@ -132,11 +136,18 @@ def train_tokenizer(texts: list[str], kind: Literal["word", "bpe"] = "word", voc
         tok = Tokenizer(models.BPE(unk_token="<unk>"))
         tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=True)
         tok.decoder = decoders.ByteLevel()
-        trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=SPECIALS,
-                                      initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+        trainer = trainers.BpeTrainer(
+            vocab_size=vocab_size, special_tokens=SPECIALS, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
+        )
     tok.train_from_iterator(texts, trainer)
-    return PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", bos_token="<bos>", eos_token="<eos>",
-                                   unk_token="<unk>", clean_up_tokenization_spaces=False)
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        pad_token="<pad>",
+        bos_token="<bos>",
+        eos_token="<eos>",
+        unk_token="<unk>",
+        clean_up_tokenization_spaces=False,
+    )
 
 
 def load_tokenizer(directory: str | Path):
@@ -160,7 +171,12 @@ def encode(tokenizer, texts: list[str], max_len: int, overlong: Literal["skip", 
     """Token ids with <bos>/<eos>; texts longer than max_len tokens are skipped or cut (counted)."""
     if overlong not in ("skip", "truncate"):
         raise ConfigError(f"overlong must be 'skip' or 'truncate', got {overlong!r}")
-    rows, kept, truncated, counts = [], [], [], {"overlong_skipped": 0, "overlong_truncated": 0, "empty_after_tokenizing": 0}
+    rows, kept, truncated, counts = (
+        [],
+        [],
+        [],
+        {"overlong_skipped": 0, "overlong_truncated": 0, "empty_after_tokenizing": 0},
+    )
     for i, ids in enumerate(tokenizer(texts, add_special_tokens=False)["input_ids"]):
         if not ids:
             counts["empty_after_tokenizing"] += 1

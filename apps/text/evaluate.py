@@ -59,8 +59,9 @@ def log_likelihood(model: LatentEBM, x: torch.Tensor, z: torch.Tensor) -> torch.
 
 
 @torch.no_grad()
-def importance_nll(model: LatentEBM, x: torch.Tensor, mean: torch.Tensor, logvar: torch.Tensor, samples: int,
-                   log_z: float) -> torch.Tensor:
+def importance_nll(
+    model: LatentEBM, x: torch.Tensor, mean: torch.Tensor, logvar: torch.Tensor, samples: int, log_z: float
+) -> torch.Tensor:
     """-log p(x) per sentence by importance sampling from the defensive mixture around q(z | x)."""
     d = mean.shape[1]
     s2 = 2 * math.log(model.prior.config.ref_std)
@@ -68,17 +69,27 @@ def importance_nll(model: LatentEBM, x: torch.Tensor, mean: torch.Tensor, logvar
     pick = torch.rand(samples, len(x), 1, device=x.device) < MIX
     eps = torch.randn(samples, len(x), d, device=x.device)
     z = torch.where(pick, eps * model.prior.config.ref_std, mean + (0.5 * wide).exp() * eps)
-    log_r = torch.logaddexp(math.log(1 - MIX) + gaussian_log_density(z, mean, wide),
-                            math.log(MIX) + gaussian_log_density(z, torch.zeros_like(mean), torch.full_like(mean, s2)))
+    log_r = torch.logaddexp(
+        math.log(1 - MIX) + gaussian_log_density(z, mean, wide),
+        math.log(MIX) + gaussian_log_density(z, torch.zeros_like(mean), torch.full_like(mean, s2)),
+    )
     chunk = max(1, ROWS // len(x))  # samples decoded at once: memory stays flat in the sample count
-    log_px = torch.cat([log_likelihood(model, x, z[i:i + chunk]) for i in range(0, samples, chunk)])
+    log_px = torch.cat([log_likelihood(model, x, z[i : i + chunk]) for i in range(0, samples, chunk)])
     log_w = log_px + prior_log_density(model, z, log_z) - log_r
     return -(torch.logsumexp(log_w.double(), 0) - math.log(samples)).float()
 
 
 @torch.no_grad()
-def evaluate(model: LatentEBM, ids: torch.Tensor, samples: int = 100, chains: int = 8, batch_size: int = 50,
-             log_z_draws: int = 100_000, quiet: bool = True, refine_steps: int = 0) -> dict[str, float]:
+def evaluate(
+    model: LatentEBM,
+    ids: torch.Tensor,
+    samples: int = 100,
+    chains: int = 8,
+    batch_size: int = 50,
+    log_z_draws: int = 100_000,
+    quiet: bool = True,
+    refine_steps: int = 0,
+) -> dict[str, float]:
     """The table of section "evaluate" for token id rows [N, T] (see the module docstring); refine_steps: posterior
     Langevin steps from the encoder's draws for the fits (lebm.core.diagnostics.posterior_fit)."""
     model.eval()
@@ -86,10 +97,12 @@ def evaluate(model: LatentEBM, ids: torch.Tensor, samples: int = 100, chains: in
     lengths = (ids != 0).sum(1) - 1  # predicted tokens: everything after <bos>, <eos> included
     ids, lengths = ids[lengths.argsort()], lengths.sort().values  # batches of like lengths: little padding
     nll, rec, kl, fits = [], [], [], []
-    batches = [ids[start:start + batch_size].to(device).long() for start in range(0, len(ids), batch_size)]
+    batches = [ids[start : start + batch_size].to(device).long() for start in range(0, len(ids), batch_size)]
     if model.latent:  # posterior fits first: log Z is estimated around them
-        fits = [posterior_fit(model, x, chains, refine_steps=refine_steps)
-                for x in progress(batches, desc="posterior fits", quiet=quiet)]
+        fits = [
+            posterior_fit(model, x, chains, refine_steps=refine_steps)
+            for x in progress(batches, desc="posterior fits", quiet=quiet)
+        ]
         means, logvars = torch.cat([f[0] for f in fits]), torch.cat([f[1] for f in fits])
         log_z = log_normaliser(model, log_z_draws, around=(means, logvars))
     for i, x in enumerate(progress(batches, desc="likelihood", quiet=quiet)):
@@ -107,10 +120,17 @@ def evaluate(model: LatentEBM, ids: torch.Tensor, samples: int = 100, chains: in
         words = torch.tensor([word_count(t) + 1 for t in decode(model.tokenizer, ids)], dtype=torch.float64)
         out |= {"words": int(words.sum()), "ppl_word": math.exp(float(nll_all.sum() / words.sum()))}
     if model.latent:
-        out |= {"rec": float(torch.cat(rec).mean()), "kl": float(torch.cat(kl).mean()),
-                "mi": mutual_information(means.cpu(), logvars.cpu()), "au": active_units(means.cpu()),
-                "is_samples": samples, "chains": chains, "refine_steps": refine_steps, "log_z": log_z,
-                "proposal": PROPOSAL}
+        out |= {
+            "rec": float(torch.cat(rec).mean()),
+            "kl": float(torch.cat(kl).mean()),
+            "mi": mutual_information(means.cpu(), logvars.cpu()),
+            "au": active_units(means.cpu()),
+            "is_samples": samples,
+            "chains": chains,
+            "refine_steps": refine_steps,
+            "log_z": log_z,
+            "proposal": PROPOSAL,
+        }
     return out
 
 
@@ -119,17 +139,30 @@ def spread(nll: torch.Tensor, tokens: torch.Tensor) -> dict[str, float]:
     sentences (PPL's by the delta method on the ratio estimator of the per-token NLL)."""
     n, per_token = len(nll), float(nll.sum() / tokens.sum())
     nll_se = float(nll.std() / math.sqrt(n)) if n > 1 else float("nan")
-    ratio_se = float(((nll - per_token * tokens).pow(2).sum() / (n * (n - 1))).sqrt() * n / tokens.sum()) \
-        if n > 1 else float("nan")
+    ratio_se = (
+        float(((nll - per_token * tokens).pow(2).sum() / (n * (n - 1))).sqrt() * n / tokens.sum())
+        if n > 1
+        else float("nan")
+    )
     ppl = math.exp(per_token)
     return {"nll": float(nll.mean()), "nll_se": nll_se, "ppl": ppl, "ppl_se": ppl * ratio_se}
 
 
 @torch.no_grad()
-def latent_features(model: LatentEBM, ids: torch.Tensor, chains: int = 4, batch_size: int = 200,
-                    quiet: bool = True, refine_steps: int = 0) -> torch.Tensor:
+def latent_features(
+    model: LatentEBM,
+    ids: torch.Tensor,
+    chains: int = 4,
+    batch_size: int = 200,
+    quiet: bool = True,
+    refine_steps: int = 0,
+) -> torch.Tensor:
     """Posterior means (the mean of q(z | x) above) for every row: features for probes and files."""
     model.eval()
-    out = [posterior_fit(model, ids[i:i + batch_size].to(model.device()).long(), chains, refine_steps=refine_steps)[0].cpu()
-           for i in progress(range(0, len(ids), batch_size), desc="posterior means", unit="batch", quiet=quiet)]
+    out = [
+        posterior_fit(model, ids[i : i + batch_size].to(model.device()).long(), chains, refine_steps=refine_steps)[
+            0
+        ].cpu()
+        for i in progress(range(0, len(ids), batch_size), desc="posterior means", unit="batch", quiet=quiet)
+    ]
     return torch.cat(out)

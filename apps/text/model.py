@@ -49,7 +49,9 @@ class TextModel(LatentEBM):
             config.vocab_size = len(tokenizer)
         d = config.ebm.prior.latent_dim
         decoder = make_decoder(config.vocab_size, d, config.decoder, config.max_len)
-        encoder = TokenEncoder(config.vocab_size, d, config.encoder) if config.ebm.posterior_init == "amortised" else None
+        encoder = (
+            TokenEncoder(config.vocab_size, d, config.encoder) if config.ebm.posterior_init == "amortised" else None
+        )
         super().__init__(config, config.ebm, decoder, encoder=encoder)
         self.tokenizer = None
         if tokenizer is not None:
@@ -63,31 +65,43 @@ class TextModel(LatentEBM):
         self.generator.never_emitted = list(NEVER_EMITTED)
         if self.config.tokenizer == "bpe":
             decoder = tokenizer.backend_tokenizer.decoder
-            self.generator.never_emitted += [UNK] + [i for t, i in tokenizer.get_vocab().items()
-                                                     if i > UNK and "\ufffd" in decoder.decode([t])]
+            self.generator.never_emitted += [UNK] + [
+                i for t, i in tokenizer.get_vocab().items() if i > UNK and "\ufffd" in decoder.decode([t])
+            ]
 
     def save_extra(self, directory: Path) -> None:
         self.tokenizer.save_pretrained(str(directory / "tokenizer"))
 
-    def check_warm_start(self, source: "TextModel", directory) -> None:
+    def check_warm_start(self, source: TextModel, directory) -> None:
         if source.tokenizer.get_vocab() != self.tokenizer.get_vocab():
-            raise ConfigError(f"warm start: {directory} was trained with another tokenizer ({len(source.tokenizer)} "
-                              f"tokens; this run has {len(self.tokenizer)})")
+            raise ConfigError(
+                f"warm start: {directory} was trained with another tokenizer ({len(source.tokenizer)} "
+                f"tokens; this run has {len(self.tokenizer)})"
+            )
 
     def load_extra(self, directory: Path) -> None:
         try:
             tokenizer = load_tokenizer(directory / "tokenizer")
         except (OSError, ValueError) as e:
-            raise ModelLoadError(f"{directory / 'tokenizer'}: cannot load the tokenizer ({str(e).splitlines()[0]})") from None
+            raise ModelLoadError(
+                f"{directory / 'tokenizer'}: cannot load the tokenizer ({str(e).splitlines()[0]})"
+            ) from None
         if len(tokenizer) != self.config.vocab_size:
-            raise ModelLoadError(f"{directory / 'tokenizer'} has {len(tokenizer)} tokens, config.json says "
-                                 f"{self.config.vocab_size}")
+            raise ModelLoadError(
+                f"{directory / 'tokenizer'} has {len(tokenizer)} tokens, config.json says {self.config.vocab_size}"
+            )
         self.set_tokenizer(tokenizer)
 
     @torch.no_grad()
-    def decode_latents(self, z: torch.Tensor, method: Literal["greedy", "sample", "beam"] = "greedy",
-                       temperature: float = 1.0, top_p: float = 1.0, beam: int = 5,
-                       no_repeat: int = GREEDY_NO_REPEAT) -> list[str]:
+    def decode_latents(
+        self,
+        z: torch.Tensor,
+        method: Literal["greedy", "sample", "beam"] = "greedy",
+        temperature: float = 1.0,
+        top_p: float = 1.0,
+        beam: int = 5,
+        no_repeat: int = GREEDY_NO_REPEAT,
+    ) -> list[str]:
         """Sentences from latents; greedy decoding never repeats a `no_repeat`-gram of tokens (0: unguarded)."""
         if method == "beam":
             ids = self.generator.beam_search(z, self.config.max_len, beam)

@@ -33,8 +33,25 @@ def test_generate_gives_the_commands_rows(model, tmp_path):
 
 
 def test_sample_gives_the_commands_rows(model, tmp_path):
-    assert main(["molecule", "sample", "--condition", "qed=0.8", "-n", "6", "--seed", "2", "--select", "2",
-                 "-o", str(tmp_path / "s.csv")]) == 0
+    assert (
+        main(
+            [
+                "molecule",
+                "sample",
+                "--condition",
+                "qed=0.8",
+                "-n",
+                "6",
+                "--seed",
+                "2",
+                "--select",
+                "2",
+                "-o",
+                str(tmp_path / "s.csv"),
+            ]
+        )
+        == 0
+    )
     frame = model.sample({"qed": 0.8}, n=6, seed=2, select=2)
     assert pd.read_csv(tmp_path / "s.csv").smiles.tolist() == frame.smiles.tolist()
     assert frame.attrs["proposals"]["decoded"] == 12
@@ -67,8 +84,24 @@ def test_evaluate_gives_the_commands_figures(tmp_path, capsys):
     reference = ["CCCO", "c1ccccc1N", "CC(=O)Oc1ccccc1C(=O)O", "CCN", "OCCO", "CC(C)O"]
     (tmp_path / "g.smi").write_text("\n".join(generated) + "\n")
     (tmp_path / "r.smi").write_text("\n".join(reference) + "\n")
-    assert main(["molecule", "evaluate", str(tmp_path / "g.smi"), "--reference", str(tmp_path / "r.smi"), "--train",
-                 "none", "-k", "3", "--json", str(tmp_path / "m.json")]) == 0
+    assert (
+        main(
+            [
+                "molecule",
+                "evaluate",
+                str(tmp_path / "g.smi"),
+                "--reference",
+                str(tmp_path / "r.smi"),
+                "--train",
+                "none",
+                "-k",
+                "3",
+                "--json",
+                str(tmp_path / "m.json"),
+            ]
+        )
+        == 0
+    )
     import json
 
     written = json.loads((tmp_path / "m.json").read_text())["metrics"]
@@ -78,12 +111,22 @@ def test_evaluate_gives_the_commands_figures(tmp_path, capsys):
 
 
 def test_design_with_a_python_scorer_gives_the_commands_rows(tmp_path):
-    table = {"objectives": [{"property": "qed", "shift": 0.05}], "population": 20, "top_k": 8, "iterations": 1,
-             "train_smiles": "none", "seed": 5}
-    (tmp_path / "d.toml").write_text("[design]\npopulation = 20\ntop_k = 8\niterations = 1\ntrain_smiles = 'none'\n"
-                                     "seed = 5\n[[design.objectives]]\nproperty = 'qed'\nshift = 0.05\n")
-    assert main(["molecule", "design", "--config", str(tmp_path / "d.toml"), "--out", str(tmp_path / "run"),
-                 "--quiet"]) == 0
+    table = {
+        "objectives": [{"property": "qed", "shift": 0.05}],
+        "population": 20,
+        "top_k": 8,
+        "iterations": 1,
+        "train_smiles": "none",
+        "seed": 5,
+    }
+    (tmp_path / "d.toml").write_text(
+        "[design]\npopulation = 20\ntop_k = 8\niterations = 1\ntrain_smiles = 'none'\n"
+        "seed = 5\n[[design.objectives]]\nproperty = 'qed'\nshift = 0.05\n"
+    )
+    assert (
+        main(["molecule", "design", "--config", str(tmp_path / "d.toml"), "--out", str(tmp_path / "run"), "--quiet"])
+        == 0
+    )
     result = mol.design(table)
     assert result.out_dir is None and len(result.populations) == 2
     assert result.top.smiles.tolist() == pd.read_csv(tmp_path / "run" / "top.csv").smiles.tolist()
@@ -93,12 +136,27 @@ def test_design_with_a_python_scorer_gives_the_commands_rows(tmp_path):
         calls.append(len(smiles))
         return [len(s) / 100 for s in smiles]
 
-    scored = mol.design(objectives=[{"property": "size", "shift": 0.05}], scorers={"size": score}, population=20,
-                        top_k=8, iterations=1, train_smiles="none", out_dir=tmp_path / "mine")
+    scored = mol.design(
+        objectives=[{"property": "size", "shift": 0.05}],
+        scorers={"size": score},
+        population=20,
+        top_k=8,
+        iterations=1,
+        train_smiles="none",
+        out_dir=tmp_path / "mine",
+    )
     assert sum(calls) == scored.summary.oracle_calls.iloc[-1] and (tmp_path / "mine" / "top.csv").exists()
     with pytest.raises(ConfigError, match="hand its callable over"):
-        mol.design({"scorers": [{"name": "size", "python": True}], "objectives": [{"property": "size"}],
-                    "population": 20, "top_k": 8, "iterations": 1, "train_smiles": "none"})
+        mol.design(
+            {
+                "scorers": [{"name": "size", "python": True}],
+                "objectives": [{"property": "size"}],
+                "population": 20,
+                "top_k": 8,
+                "iterations": 1,
+                "train_smiles": "none",
+            }
+        )
 
 
 def test_rough_edges(tmp_path, capsys):
@@ -107,8 +165,22 @@ def test_rough_edges(tmp_path, capsys):
         assert main(["molecule", "evaluate", str(tmp_path / name), "--train", "none"]) == 2
         assert f"error: {tmp_path / name} has no" in capsys.readouterr().err
     (tmp_path / "bad.smi").write_text("C1CC\nnot_a_smiles\n")
-    assert main(["molecule", "evaluate", str(tmp_path / "bad.smi"), "--train", "none", "--reference",
-                 "moses-test-fcd", "-k", "1"]) == 0
+    assert (
+        main(
+            [
+                "molecule",
+                "evaluate",
+                str(tmp_path / "bad.smi"),
+                "--train",
+                "none",
+                "--reference",
+                "moses-test-fcd",
+                "-k",
+                "1",
+            ]
+        )
+        == 0
+    )
     assert "warning: none of the 2 molecules" in capsys.readouterr().err
     with pytest.raises(SystemExit) as exit_:
         main(["--version"])
@@ -116,8 +188,10 @@ def test_rough_edges(tmp_path, capsys):
 
 
 def test_resuming_a_finished_design_run_says_how_to_extend_it(tmp_path, capsys):
-    (tmp_path / "d.toml").write_text("[design]\npopulation = 12\ntop_k = 4\niterations = 1\ntrain_smiles = 'none'\n"
-                                     "[[design.objectives]]\nproperty = 'qed'\n")
+    (tmp_path / "d.toml").write_text(
+        "[design]\npopulation = 12\ntop_k = 4\niterations = 1\ntrain_smiles = 'none'\n"
+        "[[design.objectives]]\nproperty = 'qed'\n"
+    )
     args = ["molecule", "design", "--config", str(tmp_path / "d.toml"), "--out", str(tmp_path / "run"), "--quiet"]
     assert main(args) == 0
     columns = pd.read_csv(tmp_path / "run" / "summary.csv").columns.tolist()
@@ -131,8 +205,23 @@ def test_resuming_a_finished_design_run_says_how_to_extend_it(tmp_path, capsys):
 
 def test_optimize_gives_the_commands_rows(tmp_path):
     flags = ["--objective", "logp", "--chains", "4", "--steps", "3", "--mutations", "4", "--seed", "2"]
-    assert main(["molecule", "optimize", "--start", "CCCCCCc1ccccc1", "--start", "CCOc1ccccc1", *flags, "--out",
-                 str(tmp_path / "opt"), "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "molecule",
+                "optimize",
+                "--start",
+                "CCCCCCc1ccccc1",
+                "--start",
+                "CCOc1ccccc1",
+                *flags,
+                "--out",
+                str(tmp_path / "opt"),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     frame = mol.optimize(["CCCCCCc1ccccc1", "CCOc1ccccc1"], objective="logp", chains=4, steps=3, mutations=4, seed=2)
     assert set(frame.attrs["leads"]) == {"CCCCCCc1ccccc1", "CCOc1ccccc1"}
     for i, lead in enumerate(frame.attrs["leads"]):

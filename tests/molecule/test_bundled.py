@@ -40,11 +40,15 @@ def test_default_output_files_are_named_after_what_they_hold(command, output):
 def test_a_design_without_a_model_runs_on_the_bundled_model(tmp_path):
     from lebm.molecule.sgds import DesignConfig, DesignRun, Objective
 
-    run = DesignRun(DesignConfig(model=str(BUNDLED), objectives=[Objective("qed")], population=2, top_k=1,
-                                 train_smiles="none"), tmp_path)
+    run = DesignRun(
+        DesignConfig(model=str(BUNDLED), objectives=[Objective("qed")], population=2, top_k=1, train_smiles="none"),
+        tmp_path,
+    )
     assert {"qed", "sa", "logp", "mw", "tpsa", "plogp"} <= set(run.model.config.properties)
-    assert "--model" in subcommands()["design"].format_help() and "models/zinc-lebm" in \
-        subcommands()["design"].format_help()
+    assert (
+        "--model" in subcommands()["design"].format_help()
+        and "models/zinc-lebm" in subcommands()["design"].format_help()
+    )
 
 
 def test_bundled_model_generates_mostly_valid_smiles():

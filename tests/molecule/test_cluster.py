@@ -16,7 +16,7 @@ from lebm.molecule.oracles import Oracle
 from lebm.molecule.scoring import ScorerConfig, build_scorer
 
 pytest.importorskip("distributed")
-from lebm.molecule.cluster import Cluster  # noqa: E402
+from lebm.molecule.cluster import Cluster
 
 MOLECULES = ["CCO", "c1ccccc1O", "CC(=O)Nc1ccc(O)cc1", "not a molecule", "CN1CCC[C@H]1c1cccnc1", "O=C(O)c1ccccc1"] * 7
 
@@ -54,8 +54,11 @@ def test_built_in_oracles_and_scorers_score_as_in_process(cluster):
     for oracle in (Oracle("qed"), Oracle("plogp"), Oracle("similarity", reference="c1ccccc1O")):
         assert same(oracle(MOLECULES, cluster=cluster), oracle(MOLECULES)), oracle.name
     assert oracle.calls == 2 * len(MOLECULES) and oracle.failures == 2 * MOLECULES.count("not a molecule")
-    command = build_scorer(ScorerConfig(name="length", command=f"{sys.executable} -c \"import sys; "
-                                        "[print(len(l.strip())) for l in sys.stdin]\""))
+    command = build_scorer(
+        ScorerConfig(
+            name="length", command=f'{sys.executable} -c "import sys; [print(len(l.strip())) for l in sys.stdin]"'
+        )
+    )
     user = build_scorer(ScorerConfig(name="atoms", callable="tests.molecule.test_cluster:heavy_atoms"))
     for scorer in (command, user):
         wrapped = Oracle("user", scorer=scorer)
@@ -106,8 +109,25 @@ def test_a_scheduler_that_does_not_answer_is_refused_in_one_line(capsys, tmp_pat
     with pytest.raises(ConfigError, match="did not answer within 2 s"):
         Cluster("tcp://127.0.0.1:9", connect_timeout=2)
     assert time.perf_counter() - start < 15
-    assert main(["molecule", "sample", "--condition", "qed=0.8", "-n", "5", "--scheduler", "tcp://127.0.0.1:9",
-                 "-o", str(tmp_path / "s.csv"), "--device", "cpu"]) == 2
+    assert (
+        main(
+            [
+                "molecule",
+                "sample",
+                "--condition",
+                "qed=0.8",
+                "-n",
+                "5",
+                "--scheduler",
+                "tcp://127.0.0.1:9",
+                "-o",
+                str(tmp_path / "s.csv"),
+                "--device",
+                "cpu",
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err
     assert err.startswith("error: the Dask scheduler tcp://127.0.0.1:9 did not answer") and err.count("\n") == 1
     assert not (tmp_path / "s.csv").exists()
@@ -121,16 +141,28 @@ def test_a_design_run_on_a_local_cluster_matches_the_run_in_process(tmp_path):
     from lebm.molecule.cli import BUNDLED
     from lebm.molecule.sgds import Constraint, DesignConfig, DesignRun, Objective
 
-    command = ScorerConfig(name="length", command=f"{sys.executable} -c \"import sys; "
-                           "[print(len(l.strip())) for l in sys.stdin]\"")
+    command = ScorerConfig(
+        name="length", command=f'{sys.executable} -c "import sys; [print(len(l.strip())) for l in sys.stdin]"'
+    )
     frames = {}
     for jobs in (1, 2):
-        cfg = DesignConfig(model=str(BUNDLED), objectives=[Objective(property="qed", shift=0.02)], scorers=[command],
-                           constraints=[Constraint(property="length", max=60)], population=40, top_k=20,
-                           iterations=1, finetune_epochs=0, train_smiles="none", seed=2, device="cpu", jobs=jobs)
+        cfg = DesignConfig(
+            model=str(BUNDLED),
+            objectives=[Objective(property="qed", shift=0.02)],
+            scorers=[command],
+            constraints=[Constraint(property="length", max=60)],
+            population=40,
+            top_k=20,
+            iterations=1,
+            finetune_epochs=0,
+            train_smiles="none",
+            seed=2,
+            device="cpu",
+            jobs=jobs,
+        )
         run = DesignRun(cfg, tmp_path / f"jobs{jobs}", quiet=True)
         run.run()
-        assert run._cluster is None  # closed with the run
+        assert run.scoring._cluster is None  # closed with the run
         frames[jobs] = pd.concat([pd.read_csv(tmp_path / f"jobs{jobs}" / f"scored_{i:03d}.csv") for i in range(2)])
     columns = ["smiles", "valid", "qed", "length", "oracle_calls"]
     pd.testing.assert_frame_equal(frames[1][columns].reset_index(drop=True), frames[2][columns].reset_index(drop=True))

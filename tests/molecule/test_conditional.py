@@ -12,16 +12,42 @@ from .conftest import train_tiny
 @pytest.fixture(scope="module")
 def mw_model(tmp_path_factory):
     # an ELBO-trained encoder start makes the decoder use z within 250 steps (reference starts do not)
-    return train_tiny(tmp_path_factory.mktemp("cond"), "mw", steps=250, molecules=1500, prior_steps=20,
-                      posterior_steps=2, posterior_init="amortised")
+    return train_tiny(
+        tmp_path_factory.mktemp("cond"),
+        "mw",
+        steps=250,
+        molecules=1500,
+        prior_steps=20,
+        posterior_steps=2,
+        posterior_init="amortised",
+    )
 
 
 def test_conditional_sampling_moves_the_property_toward_the_target(mw_model, capsys):
     means = {}
     for label, target in (("low", 250.0), ("high", 420.0)):
         out = mw_model / f"{label}.csv"
-        assert main(["molecule", "sample", "--model", str(mw_model), "--condition",
-                     f"mw={target}", "-n", "300", "-o", str(out), "--steps", "100", "--select", "1"]) == 0
+        assert (
+            main(
+                [
+                    "molecule",
+                    "sample",
+                    "--model",
+                    str(mw_model),
+                    "--condition",
+                    f"mw={target}",
+                    "-n",
+                    "300",
+                    "-o",
+                    str(out),
+                    "--steps",
+                    "100",
+                    "--select",
+                    "1",
+                ]
+            )
+            == 0
+        )
         frame = pd.read_csv(out)
         means[label] = (frame.predicted_mw.mean(), frame.smiles.fillna("").str.len().mean(), frame.mw.mean())
     assert "property" in capsys.readouterr().out
@@ -37,14 +63,35 @@ def test_decoded_molecules_follow_the_condition(mw_model):
     weights = {}
     for target in (230, 380):
         out = mw_model / f"real-{target}.csv"
-        assert main(["molecule", "sample", "--condition", f"mw={target}", "--model", str(mw_model), "-n", "600",
-                     "-o", str(out), "--steps", "100", "--select", "1"]) == 0
+        assert (
+            main(
+                [
+                    "molecule",
+                    "sample",
+                    "--condition",
+                    f"mw={target}",
+                    "--model",
+                    str(mw_model),
+                    "-n",
+                    "600",
+                    "-o",
+                    str(out),
+                    "--steps",
+                    "100",
+                    "--select",
+                    "1",
+                ]
+            )
+            == 0
+        )
         frame = pd.read_csv(out)
         weights[target] = frame.mw[frame.valid]
         assert len(weights[target]) >= 15, (target, len(weights[target]))
     test = stats.ttest_ind(weights[380], weights[230], equal_var=False, alternative="greater")
-    assert test.pvalue < 0.01 and weights[380].mean() - weights[230].mean() > 20, \
-        (test, {k: v.mean() for k, v in weights.items()})
+    assert test.pvalue < 0.01 and weights[380].mean() - weights[230].mean() > 20, (
+        test,
+        {k: v.mean() for k, v in weights.items()},
+    )
 
 
 def test_unknown_conditions_are_refused(mw_model, capsys):
@@ -60,8 +107,31 @@ def test_resampled_prior_starts_reach_the_target_without_a_chain(mw_model, capsy
     heads = {}
     for k in (1, 16):
         out = mw_model / f"over-{k}.csv"
-        assert main(["molecule", "sample", "--model", str(mw_model), "--condition", "mw=420", "-n", "300",
-                     "--oversample", str(k), "--steps", "0", "--temperature", "1", "--select", "1", "-o", str(out)]) == 0
+        assert (
+            main(
+                [
+                    "molecule",
+                    "sample",
+                    "--model",
+                    str(mw_model),
+                    "--condition",
+                    "mw=420",
+                    "-n",
+                    "300",
+                    "--oversample",
+                    str(k),
+                    "--steps",
+                    "0",
+                    "--temperature",
+                    "1",
+                    "--select",
+                    "1",
+                    "-o",
+                    str(out),
+                ]
+            )
+            == 0
+        )
         heads[k] = pd.read_csv(out).predicted_mw
     # measured: head means 294 Da (K = 1) and 311 Da (K = 16), each with a standard error under 1 Da
     assert abs(heads[16].mean() - 420) < abs(heads[1].mean() - 420) - 10, {k: v.mean() for k, v in heads.items()}
@@ -85,8 +155,27 @@ def test_select_keeps_the_distinct_valid_molecules_nearest_the_target(mw_model, 
     rows = {}
     for k in (1, 8):
         out = mw_model / f"select-{k}.csv"
-        assert main(["molecule", "sample", "--model", str(mw_model), "--condition", "mw=300", "-n", "40",
-                     "--steps", "20", "--select", str(k), "-o", str(out)]) == 0
+        assert (
+            main(
+                [
+                    "molecule",
+                    "sample",
+                    "--model",
+                    str(mw_model),
+                    "--condition",
+                    "mw=300",
+                    "-n",
+                    "40",
+                    "--steps",
+                    "20",
+                    "--select",
+                    str(k),
+                    "-o",
+                    str(out),
+                ]
+            )
+            == 0
+        )
         rows[k] = pd.read_csv(out)
     assert "decoded (valid" in capsys.readouterr().out
     kept = rows[8]

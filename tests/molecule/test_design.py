@@ -12,35 +12,58 @@ import torch
 from lebm.core.cli import main
 from lebm.core.config import from_dict
 from lebm.core.errors import ConfigError
-from lebm.molecule.sgds import Constraint, DesignConfig, DesignRun, Objective
 from lebm.molecule.scoring import ScorerConfig
 from lebm.molecule.selection import feasible, rings_allowed, selected, with_fitness
+from lebm.molecule.sgds import Constraint, DesignConfig, DesignRun, Objective
 
 from .conftest import train_tiny
 
 
 @pytest.fixture(scope="module")
 def qed_model(tmp_path_factory):
-    return train_tiny(tmp_path_factory.mktemp("design"), "qed", steps=150, molecules=1000, prior_steps=10,
-                      posterior_steps=3)
+    return train_tiny(
+        tmp_path_factory.mktemp("design"), "qed", steps=150, molecules=1000, prior_steps=10, posterior_steps=3
+    )
 
 
 def design_toml(tmp_path, model, iterations):
     path = tmp_path / f"run{iterations}.toml"
-    path.write_text(f"[design]\nmodel = '{model}'\npopulation = 60\ntop_k = 30\niterations = {iterations}\n"
-                    "train_smiles = 'none'\nring_sizes = [5, 6]\n"
-                    "finetune_epochs = 1\nfinetune_batch = 32\nseed = 3\n"
-                    "[[design.objectives]]\nproperty = 'qed'\nshift = 0.05\n"
-                    "[[design.constraints]]\nproperty = 'sa'\nmax = 7.0\n")
+    path.write_text(
+        f"[design]\nmodel = '{model}'\npopulation = 60\ntop_k = 30\niterations = {iterations}\n"
+        "train_smiles = 'none'\nring_sizes = [5, 6]\n"
+        "finetune_epochs = 1\nfinetune_batch = 32\nseed = 3\n"
+        "[[design.objectives]]\nproperty = 'qed'\nshift = 0.05\n"
+        "[[design.constraints]]\nproperty = 'sa'\nmax = 7.0\n"
+    )
     return path
 
 
 def test_two_iterations_write_every_output_and_resume_matches(qed_model, tmp_path, capsys):
-    assert main(["molecule", "design", "--config", str(design_toml(tmp_path, qed_model, 2)), "--out",
-                 str(tmp_path / "whole"), "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "molecule",
+                "design",
+                "--config",
+                str(design_toml(tmp_path, qed_model, 2)),
+                "--out",
+                str(tmp_path / "whole"),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     whole = tmp_path / "whole"
-    for name in ("population_000.csv", "population_001.csv", "population_002.csv", "summary.csv", "top.csv",
-                 "properties.png", "state/state.json", "state/model/model.safetensors"):
+    for name in (
+        "population_000.csv",
+        "population_001.csv",
+        "population_002.csv",
+        "summary.csv",
+        "top.csv",
+        "properties.png",
+        "state/state.json",
+        "state/model/model.safetensors",
+    ):
         assert (whole / name).exists(), name
     summary = pd.read_csv(whole / "summary.csv")
     assert list(summary.iteration) == [0, 1, 2]
@@ -59,12 +82,38 @@ def test_two_iterations_write_every_output_and_resume_matches(qed_model, tmp_pat
     assert all(rings_allowed(s, {5, 6}) for s in top.canonical_smiles)
 
     # interrupted after one iteration, then resumed to two: the same population as the run above
-    assert main(["molecule", "design", "--config", str(design_toml(tmp_path, qed_model, 1)), "--out",
-                 str(tmp_path / "cut"), "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "molecule",
+                "design",
+                "--config",
+                str(design_toml(tmp_path, qed_model, 1)),
+                "--out",
+                str(tmp_path / "cut"),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     (tmp_path / "cut" / "state" / "state.json").write_text(
-        (tmp_path / "cut" / "state" / "state.json").read_text().replace('"iterations": 1', '"iterations": 2'))
-    assert main(["molecule", "design", "--config", str(design_toml(tmp_path, qed_model, 2)), "--out",
-                 str(tmp_path / "cut"), "--quiet", "--resume"]) == 0
+        (tmp_path / "cut" / "state" / "state.json").read_text().replace('"iterations": 1', '"iterations": 2')
+    )
+    assert (
+        main(
+            [
+                "molecule",
+                "design",
+                "--config",
+                str(design_toml(tmp_path, qed_model, 2)),
+                "--out",
+                str(tmp_path / "cut"),
+                "--quiet",
+                "--resume",
+            ]
+        )
+        == 0
+    )
     resumed = pd.read_csv(tmp_path / "cut" / "population_002.csv")
     pd.testing.assert_frame_equal(resumed, pd.read_csv(whole / "population_002.csv"))
 
@@ -90,8 +139,14 @@ def test_bad_design_configs(table, message):
 
 
 def test_novelty_against_a_training_file(qed_model, tmp_path):
-    cfg = DesignConfig(model=str(qed_model), population=30, top_k=10, iterations=1, finetune_epochs=0,
-                       train_smiles=str(Path(__file__).parent / "data" / "tiny.csv"))
+    cfg = DesignConfig(
+        model=str(qed_model),
+        population=30,
+        top_k=10,
+        iterations=1,
+        finetune_epochs=0,
+        train_smiles=str(Path(__file__).parent / "data" / "tiny.csv"),
+    )
     DesignRun(cfg, tmp_path, quiet=True).run()
     summary = pd.read_csv(tmp_path / "summary.csv")
     assert summary.novelty.between(0, 1).all() and len(summary) == 2
@@ -115,8 +170,12 @@ def test_a_model_that_decodes_nothing_valid_does_not_crash_a_run(qed_model, tmp_
 
 
 def test_objective_without_a_head_is_refused(qed_model, tmp_path):
-    cfg = DesignConfig(model=str(qed_model), objectives=[Objective(property="logp")], train_smiles="none",
-                       constraints=[Constraint(property="qed", min=0.3)])
+    cfg = DesignConfig(
+        model=str(qed_model),
+        objectives=[Objective(property="logp")],
+        train_smiles="none",
+        constraints=[Constraint(property="qed", min=0.3)],
+    )
     with pytest.raises(ConfigError, match="no head for objective 'logp'"):
         DesignRun(cfg, tmp_path)
 
@@ -151,8 +210,11 @@ def test_a_design_preset_without_a_model_uses_the_bundled_one():
     from lebm.molecule.cli import BUNDLED, preset_path
 
     heads = set(json.loads((BUNDLED / "config.json").read_text())["config"]["properties"])
-    for name in [f"{base}{scale}" for base in ("design_qed", "design_plogp", "design_multi", "design_docking_esr1")
-                 for scale in ("", "_gpu")]:
+    for name in [
+        f"{base}{scale}"
+        for base in ("design_qed", "design_plogp", "design_multi", "design_docking_esr1")
+        for scale in ("", "_gpu")
+    ]:
         design = tomllib.loads(preset_path(name).read_text()).get("design", {})
         assert "model" not in design, name
         wanted = {o["property"] for o in design.get("objectives", []) if "property" in o}
@@ -160,9 +222,17 @@ def test_a_design_preset_without_a_model_uses_the_bundled_one():
 
 
 def pmo_design(model, **kw):
-    return DesignConfig(model=str(model), objectives=[Objective(property="celecoxib", shift=0.05)],
-                        scorers=[ScorerConfig(name="celecoxib", pmo="celecoxib_rediscovery")],
-                        population=40, top_k=20, train_smiles="none", finetune_batch=32, seed=1, **kw)
+    return DesignConfig(
+        model=str(model),
+        objectives=[Objective(property="celecoxib", shift=0.05)],
+        scorers=[ScorerConfig(name="celecoxib", pmo="celecoxib_rediscovery")],
+        population=40,
+        top_k=20,
+        train_smiles="none",
+        finetune_batch=32,
+        seed=1,
+        **kw,
+    )
 
 
 def test_a_scorer_objective_learns_its_head_and_every_scored_molecule_is_written(qed_model, tmp_path):
@@ -189,8 +259,13 @@ def test_a_scorer_objective_learns_its_head_and_every_scored_molecule_is_written
 
 def test_transformed_scores_rank_the_molecules(qed_model, tmp_path):
     objective = Objective(property="qed", transform="linear", low=0.2, high=0.6, weight=2.0)
-    run = DesignRun(DesignConfig(model=str(qed_model), objectives=[objective], population=30, top_k=10,
-                                 iterations=1, train_smiles="none"), tmp_path, quiet=True)
+    run = DesignRun(
+        DesignConfig(
+            model=str(qed_model), objectives=[objective], population=30, top_k=10, iterations=1, train_smiles="none"
+        ),
+        tmp_path,
+        quiet=True,
+    )
     frame = run.score(["CCO", "CC(=O)Nc1ccc(O)cc1", "c1ccccc1CCN"], 0)
     assert frame.qed_transformed.tolist() == pytest.approx(((frame.qed - 0.2) / 0.4).clip(0, 1).tolist())
     assert frame.fitness.tolist() == pytest.approx((2 * frame.qed_transformed).tolist())
@@ -200,8 +275,10 @@ def test_transformed_scores_rank_the_molecules(qed_model, tmp_path):
 
 def test_fitness_signs_weights_and_transforms_each_objective_without_changing_the_frame():
     frame = pd.DataFrame({"qed": [0.2, 0.9, float("nan")], "sa": [2.0, 4.0, 3.0]})
-    objectives = [Objective(property="qed", transform="linear", low=0.0, high=0.5, weight=2.0),
-                  Objective(property="sa", direction="min")]
+    objectives = [
+        Objective(property="qed", transform="linear", low=0.0, high=0.5, weight=2.0),
+        Objective(property="sa", direction="min"),
+    ]
     out = with_fitness(frame, objectives)
     assert list(frame.columns) == ["qed", "sa"]  # the caller's frame is left as it was
     assert out.qed_transformed.tolist()[:2] == [0.4, 1.0] and out.sa_transformed.tolist() == [2.0, 4.0, 3.0]
@@ -209,8 +286,13 @@ def test_fitness_signs_weights_and_transforms_each_objective_without_changing_th
 
 
 def test_feasibility_needs_validity_every_bound_and_allowed_rings():
-    frame = pd.DataFrame({"canonical_smiles": ["CCO", "C1CC1", "c1ccccc1", ""], "valid": [True, True, True, False],
-                          "sa": [2.0, 2.0, 6.0, 1.0]})
+    frame = pd.DataFrame(
+        {
+            "canonical_smiles": ["CCO", "C1CC1", "c1ccccc1", ""],
+            "valid": [True, True, True, False],
+            "sa": [2.0, 2.0, 6.0, 1.0],
+        }
+    )
     assert feasible(frame, [], []).tolist() == [True, True, True, False]
     assert feasible(frame, [Constraint(property="sa", max=5.0)], []).tolist() == [True, True, False, False]
     assert feasible(frame, [Constraint(property="sa", min=3.0)], [6]).tolist() == [False, False, True, False]
@@ -221,8 +303,15 @@ def test_the_diversity_filter_caps_a_scaffolds_members():
     benzenes = ["c1ccccc1C", "c1ccccc1CC", "c1ccccc1CCC", "c1ccccc1CCCC", "c1ccccc1CCCCC"]
     others = ["C1CCNCC1C", "c1ccncc1C", "C1CCOC1C"]
     smiles = benzenes + others
-    frame = pd.DataFrame({"smiles": smiles, "canonical_smiles": smiles, "valid": True, "feasible": True,
-                          "fitness": [10, 9, 8, 7, 6, 3, 2, 1]})
+    frame = pd.DataFrame(
+        {
+            "smiles": smiles,
+            "canonical_smiles": smiles,
+            "valid": True,
+            "feasible": True,
+            "fitness": [10, 9, 8, 7, 6, 3, 2, 1],
+        }
+    )
     for cap, expected in ((0, benzenes[:4]), (2, benzenes[:2] + others[:2])):
         kept = selected(frame, DesignConfig(population=8, top_k=4, scaffold_cap=cap))
         assert kept.canonical_smiles.tolist() == expected
@@ -235,11 +324,15 @@ def test_the_diversity_filter_caps_a_scaffolds_members():
 def test_the_similarity_filter_keeps_one_of_each_near_duplicate_group():
     # Morgan r2 Tanimoto: the pentyl/hexyl/heptyl benzenes 0.95-1.0 to each other, the alcohols 1.0, across <= 0.32
     smiles = ["c1ccccc1CCCCC", "c1ccccc1CCCCCC", "CCCCCCCCO", "c1ccccc1CCCCCCC", "CCCCCCCCCO", "C1CCNCC1C"]
-    frame = pd.DataFrame({"smiles": smiles, "canonical_smiles": smiles, "valid": True, "feasible": True,
-                          "fitness": [6, 5, 4, 3, 2, 1]})
+    frame = pd.DataFrame(
+        {"smiles": smiles, "canonical_smiles": smiles, "valid": True, "feasible": True, "fitness": [6, 5, 4, 3, 2, 1]}
+    )
     # 0.25: only the piperidine is far enough from the best one; the crowded fill the rest, best first
-    for bound, expected in ((1.0, smiles[:3]), (0.9, [smiles[0], smiles[2], smiles[5]]),
-                            (0.25, [smiles[0], smiles[5], smiles[1]])):
+    for bound, expected in (
+        (1.0, smiles[:3]),
+        (0.9, [smiles[0], smiles[2], smiles[5]]),
+        (0.25, [smiles[0], smiles[5], smiles[1]]),
+    ):
         kept = selected(frame, DesignConfig(population=8, top_k=3, max_similarity=bound))
         assert kept.canonical_smiles.tolist() == expected
         assert kept.index.tolist() == [smiles.index(s) for s in expected]
@@ -248,14 +341,17 @@ def test_the_similarity_filter_keeps_one_of_each_near_duplicate_group():
     assert kept.canonical_smiles.tolist() == smiles[:3]
 
 
-@pytest.mark.parametrize("table, message", [
-    ({"elite": -1}, "elite must be >= 0"),
-    ({"max_similarity": 0}, "max_similarity must be in (0, 1]"),
-    ({"scorers": [{"name": "qed", "pmo": "qed"}]}, "scorer name 'qed' is taken"),
-    ({"scorers": [{"name": "a", "pmo": "qed"}, {"name": "a", "pmo": "median1"}]}, "scorer name 'a' is taken"),
-    ({"objectives": [{"property": "b"}], "scorers": [{"name": "a", "pmo": "qed"}]}, "unknown property 'b'"),
-    ({"scaffold_cap": -1}, "scaffold_cap must be >= 0"),
-])
+@pytest.mark.parametrize(
+    "table, message",
+    [
+        ({"elite": -1}, "elite must be >= 0"),
+        ({"max_similarity": 0}, "max_similarity must be in (0, 1]"),
+        ({"scorers": [{"name": "qed", "pmo": "qed"}]}, "scorer name 'qed' is taken"),
+        ({"scorers": [{"name": "a", "pmo": "qed"}, {"name": "a", "pmo": "median1"}]}, "scorer name 'a' is taken"),
+        ({"objectives": [{"property": "b"}], "scorers": [{"name": "a", "pmo": "qed"}]}, "unknown property 'b'"),
+        ({"scaffold_cap": -1}, "scaffold_cap must be >= 0"),
+    ],
+)
 def test_bad_scorer_use_in_design_configs(table, message):
     with pytest.raises(ConfigError) as err:
         from_dict(DesignConfig, table)
@@ -263,8 +359,15 @@ def test_bad_scorer_use_in_design_configs(table, message):
 
 
 def test_a_builtin_objective_without_a_head_learns_one_when_asked(qed_model, tmp_path):
-    cfg = DesignConfig(model=str(qed_model), objectives=[Objective(property="logp")], train_smiles="none",
-                       population=30, top_k=10, iterations=1, learn_heads=True)
+    cfg = DesignConfig(
+        model=str(qed_model),
+        objectives=[Objective(property="logp")],
+        train_smiles="none",
+        population=30,
+        top_k=10,
+        iterations=1,
+        learn_heads=True,
+    )
     run = DesignRun(cfg, tmp_path, quiet=True)
     run.run()
     assert "logp" in run.model.heads and (tmp_path / "scored_001.csv").exists()
@@ -280,8 +383,12 @@ def test_the_readme_plugin_example_runs(tmp_path, monkeypatch):
     readme = (Path(__file__).resolve().parents[2] / "docs" / "molecule.md").read_text()
     toml = textwrap.dedent(re.search(r"  ```toml\n(  # design_activity\.toml.*?)\n  ```", readme, re.S).group(1))
     script = textwrap.dedent(re.search(r"  ```python\n(  # score_activity\.py.*?)\n  ```", readme, re.S).group(1))
-    for old, new in (("population = 500", "population = 40"), ("top_k = 100", "top_k = 10"),
-                     ("iterations = 20", "iterations = 1"), ('command = "python ', f'command = "{sys.executable} ')):
+    for old, new in (
+        ("population = 500", "population = 40"),
+        ("top_k = 100", "top_k = 10"),
+        ("iterations = 20", "iterations = 1"),
+        ('command = "python ', f'command = "{sys.executable} '),
+    ):
         assert old in toml, f"the docs example no longer contains {old!r}"
         toml = toml.replace(old, new)
     (tmp_path / "design_activity.toml").write_text(toml.replace("[design]\n", "[design]\ntrain_smiles = 'none'\n"))
@@ -305,12 +412,14 @@ def test_a_learned_heads_unit_is_at_least_one_shift(qed_model, tmp_path):
 
     model = MoleculeModel.from_pretrained(qed_model)
     z = torch.randn(6, model.prior.latent_dim)
-    fit_learned_heads(model, {"celecoxib": 0.05}, z, pd.DataFrame({"celecoxib": [1e-4, 2e-4, 0.0, 3e-4, np.nan, 1e-4]}),
-                      steps=2)
+    fit_learned_heads(
+        model, {"celecoxib": 0.05}, z, pd.DataFrame({"celecoxib": [1e-4, 2e-4, 0.0, 3e-4, np.nan, 1e-4]}), steps=2
+    )
     assert model.config.property_stats["celecoxib"][1] == pytest.approx(0.05)
     model = MoleculeModel.from_pretrained(qed_model)
-    fit_learned_heads(model, {"celecoxib": 0.05}, z, pd.DataFrame({"celecoxib": [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]}),
-                      steps=2)
+    fit_learned_heads(
+        model, {"celecoxib": 0.05}, z, pd.DataFrame({"celecoxib": [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]}), steps=2
+    )
     assert model.config.property_stats["celecoxib"][1] == pytest.approx(np.std([0, 0.2, 0.4, 0.6, 0.8, 1.0]))
 
 
@@ -329,7 +438,8 @@ def interrupting_scorer(tmp_path: Path, stop_at_call: int) -> str:
         "            raise KeyboardInterrupt\n"
         "    with LOG.open('a') as fh:\n"
         "        fh.write(''.join(s + '\\n' for s in smiles))\n"
-        "    return [float(Chem.MolFromSmiles(s).GetNumHeavyAtoms()) for s in smiles]\n")
+        "    return [float(Chem.MolFromSmiles(s).GetNumHeavyAtoms()) for s in smiles]\n"
+    )
     (tmp_path / "stop").write_text("")
     return "counting_scorer:score"
 
@@ -338,10 +448,12 @@ def test_an_interrupted_iteration_resumes_without_paying_a_molecule_twice(qed_mo
     monkeypatch.syspath_prepend(str(tmp_path))
     name = interrupting_scorer(tmp_path, stop_at_call=6)
     toml = tmp_path / "count.toml"
-    toml.write_text(f"[design]\nmodel = '{qed_model}'\npopulation = 200\ntop_k = 50\niterations = 2\n"
-                    "train_smiles = 'none'\nfinetune_batch = 32\nseed = 2\n"
-                    f"[[design.scorers]]\nname = 'atoms'\ncallable = '{name}'\n"
-                    "[[design.objectives]]\nproperty = 'atoms'\nshift = 1.0\n")
+    toml.write_text(
+        f"[design]\nmodel = '{qed_model}'\npopulation = 200\ntop_k = 50\niterations = 2\n"
+        "train_smiles = 'none'\nfinetune_batch = 32\nseed = 2\n"
+        f"[[design.scorers]]\nname = 'atoms'\ncallable = '{name}'\n"
+        "[[design.objectives]]\nproperty = 'atoms'\nshift = 1.0\n"
+    )
     out = tmp_path / "run"
     assert main(["molecule", "design", "--config", str(toml), "--out", str(out), "--quiet"]) == 130  # Ctrl-C
     assert (out / "pending" / "scored.csv").exists()  # the interrupted iteration kept what it had scored
@@ -360,8 +472,11 @@ def test_an_interrupted_iteration_resumes_without_paying_a_molecule_twice(qed_mo
     (tmp_path / "scored.log").unlink()
     assert main(["molecule", "design", "--config", str(toml), "--out", str(tmp_path / "whole"), "--quiet"]) == 0
     assert sorted((tmp_path / "scored.log").read_text().splitlines()) == sorted(paid)
-    pd.testing.assert_frame_equal(pd.read_csv(out / "population_002.csv"),
-                                  pd.read_csv(tmp_path / "whole" / "population_002.csv"), check_dtype=False)
+    pd.testing.assert_frame_equal(
+        pd.read_csv(out / "population_002.csv"),
+        pd.read_csv(tmp_path / "whole" / "population_002.csv"),
+        check_dtype=False,
+    )
 
 
 def test_outputs_after_every_iteration_and_progress_lines_in_a_log(qed_model, tmp_path):
@@ -371,9 +486,27 @@ def test_outputs_after_every_iteration_and_progress_lines_in_a_log(qed_model, tm
 
     toml = design_toml(tmp_path, qed_model, 3)
     log = (tmp_path / "design.log").open("w")
-    proc = subprocess.Popen([sys.executable, "-m", "lebm", "molecule", "design", "--config", str(toml), "--out",
-                             str(tmp_path / "run"), "--iterations", "2", "--population", "50", "--top-k", "20"],
-                            stderr=log, stdout=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "lebm",
+            "molecule",
+            "design",
+            "--config",
+            str(toml),
+            "--out",
+            str(tmp_path / "run"),
+            "--iterations",
+            "2",
+            "--population",
+            "50",
+            "--top-k",
+            "20",
+        ],
+        stderr=log,
+        stdout=subprocess.DEVNULL,
+    )
     try:
         started = time.monotonic()
         while not (tmp_path / "run" / "summary.csv").exists() and proc.poll() is None:
@@ -403,8 +536,7 @@ def test_hybrid_proposals_adapt_their_share_and_keep_the_accounting(qed_model, t
     summary = pd.read_csv(tmp_path / "run" / "summary.csv")
     assert summary.graph_proposals.iloc[0] == 0 and (summary.graph_proposals.iloc[1:] > 0).all()
     assert summary.next_graph_share.between(0.1, 0.9).all()
-    scored = pd.concat([pd.read_csv(tmp_path / "run" / f"scored_{i:03d}.csv", keep_default_na=False)
-                        for i in range(4)])
+    scored = pd.concat([pd.read_csv(tmp_path / "run" / f"scored_{i:03d}.csv", keep_default_na=False) for i in range(4)])
     assert set(scored.source) == {"latent", "graph"} and scored[scored.source == "graph"].valid.all()
     valid = scored[scored.valid]
     calls = valid.groupby("canonical_smiles").oracle_calls.agg(["nunique", "first"])
@@ -413,10 +545,18 @@ def test_hybrid_proposals_adapt_their_share_and_keep_the_accounting(qed_model, t
 
 
 def test_repeating_proposals_make_the_next_moves_go_further(qed_model, tmp_path):
-    run = DesignRun(from_dict(DesignConfig, {"model": str(qed_model), "train_smiles": "none", "population": 4,
-                                             "top_k": 2}), tmp_path, quiet=True)
-    repeats = pd.DataFrame({"source": ["latent"] * 4, "valid": [True, True, True, False],
-                            "oracle_calls": pd.array([3, 5, 9, None], dtype="Int64")})
+    run = DesignRun(
+        from_dict(DesignConfig, {"model": str(qed_model), "train_smiles": "none", "population": 4, "top_k": 2}),
+        tmp_path,
+        quiet=True,
+    )
+    repeats = pd.DataFrame(
+        {
+            "source": ["latent"] * 4,
+            "valid": [True, True, True, False],
+            "oracle_calls": pd.array([3, 5, 9, None], dtype="Int64"),
+        }
+    )
     # calls before the iteration 8: two of the three valid proposals were scored in earlier iterations
     run.adapt(repeats, 1, calls_before=8)
     assert run.state.boost == 1.5

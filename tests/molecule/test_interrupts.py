@@ -49,8 +49,9 @@ def interrupted(script: str, tmp_path) -> tuple[str, str, float]:
     it started its workers; (stdout, stderr, seconds from the interrupt to its exit)."""
     path = tmp_path / "script.py"
     path.write_text(textwrap.dedent(script))
-    proc = subprocess.Popen([sys.executable, str(path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, str(path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
     assert proc.stdout.readline().strip() == "started"
     time.sleep(1.0)
     os.killpg(proc.pid, signal.SIGINT)

@@ -21,8 +21,24 @@ from lebm.molecule.metrics import (
 
 from .moses_official import get_all_metrics
 
-COLUMNS = ["Valid", "Unique@100", "Unique@300", "Novelty", "FCD/Test", "SNN/Test", "Frag/Test", "Scaf/Test",
-           "FCD/TestSF", "SNN/TestSF", "Frag/TestSF", "Scaf/TestSF", "IntDiv", "IntDiv2", "Filters", *PROPERTY_NAMES]
+COLUMNS = [
+    "Valid",
+    "Unique@100",
+    "Unique@300",
+    "Novelty",
+    "FCD/Test",
+    "SNN/Test",
+    "Frag/Test",
+    "Scaf/Test",
+    "FCD/TestSF",
+    "SNN/TestSF",
+    "Frag/TestSF",
+    "Scaf/TestSF",
+    "IntDiv",
+    "IntDiv2",
+    "Filters",
+    *PROPERTY_NAMES,
+]
 
 
 def test_metrics_agree_with_the_official_moses_code():
@@ -30,16 +46,26 @@ def test_metrics_agree_with_the_official_moses_code():
     train = moses_smiles("train")[:5000]
     # a few hundred molecules: unseen test molecules, training molecules (not novel), duplicates,
     # invalid strings, a charged salt and a non-canonical spelling
-    gen = moses_smiles("test")[9000:9250] + train[:40] + ["C1CC", "", "xyz(", "c1ccccc1", "c1ccccc1",
-                                                          "CC(=O)[O-].[Na+]", "OCC", "C(C)O"]
+    gen = (
+        moses_smiles("test")[9000:9250]
+        + train[:40]
+        + ["C1CC", "", "xyz(", "c1ccccc1", "c1ccccc1", "CC(=O)[O-].[Na+]", "OCC", "C(C)O"]
+    )
     random.Random(0).shuffle(gen)
     official = get_all_metrics()(gen, k=[100, 300], n_jobs=1, test=test, test_scaffolds=scaffold_test, train=train)
-    ours = moses_metrics(gen, ReferenceStats.compute(test, quiet=True), set(train), ks=(100, 300), quiet=True,
-                         scaffold_reference=ReferenceStats.compute(scaffold_test, quiet=True))
+    ours = moses_metrics(
+        gen,
+        ReferenceStats.compute(test, quiet=True),
+        set(train),
+        ks=(100, 300),
+        quiet=True,
+        scaffold_reference=ReferenceStats.compute(scaffold_test, quiet=True),
+    )
     assert list(ours) == COLUMNS
     for name in COLUMNS:
-        assert ours[name] == pytest.approx(official[name.replace("Valid", "valid").replace("Unique", "unique")],
-                                           abs=1e-3), name
+        assert ours[name] == pytest.approx(
+            official[name.replace("Valid", "valid").replace("Unique", "unique")], abs=1e-3
+        ), name
     assert 0 < ours["Novelty"] < 1 and ours["Valid"] < 1  # the sample exercises both sides
 
 

@@ -13,16 +13,21 @@ from lebm.molecule.model import DecoderConfig, MoleculeConfig, MoleculeModel
 from lebm.molecule.tokens import Vocabulary, to_representation
 
 DATA = Path(__file__).parent / "data"
-TINY_MODEL = ('[model]\nmax_len = 60\n[model.ebm.prior]\nlatent_dim = 8\nhidden = [16]\n'
-              '[model.ebm.prior_chain]\nsteps = 5\n[model.ebm.posterior_chain]\nsteps = 2\n'
-              '[model.decoder]\nhidden = 48\nembed = 16\n[model.encoder]\nhidden = 16\nembed = 8\n')
+TINY_MODEL = (
+    "[model]\nmax_len = 60\n[model.ebm.prior]\nlatent_dim = 8\nhidden = [16]\n"
+    "[model.ebm.prior_chain]\nsteps = 5\n[model.ebm.posterior_chain]\nsteps = 2\n"
+    "[model.decoder]\nhidden = 48\nembed = 16\n[model.encoder]\nhidden = 16\nembed = 8\n"
+)
 
 
 def tiny_model(cell="gru", posterior_init="amortised", use_latent=True, representation="smiles"):
     texts = [to_representation(s, representation) for s in moses_smiles("train")[:256]]
     vocab = Vocabulary.build(texts, representation)
-    cfg = MoleculeConfig(decoder=DecoderConfig(cell=cell, hidden=48, embed=16, use_latent=use_latent), max_len=60,
-                         representation=representation)
+    cfg = MoleculeConfig(
+        decoder=DecoderConfig(cell=cell, hidden=48, embed=16, use_latent=use_latent),
+        max_len=60,
+        representation=representation,
+    )
     cfg.ebm.prior.latent_dim, cfg.ebm.prior.hidden = 8, [16]
     cfg.encoder.hidden, cfg.encoder.embed = 16, 8  # the default encoder (bi-GRU 256) would dwarf this decoder
     cfg.ebm.prior_chain.steps, cfg.ebm.posterior_chain.steps = 5, 2
@@ -31,8 +36,10 @@ def tiny_model(cell="gru", posterior_init="amortised", use_latent=True, represen
     return MoleculeModel(cfg, vocab), vocab.encode(texts, 60)
 
 
-@pytest.mark.parametrize("cell, init, representation",
-                         [("gru", "amortised", "smiles"), ("lstm", "reference", "smiles"), ("gru", "persistent", "selfies")])
+@pytest.mark.parametrize(
+    "cell, init, representation",
+    [("gru", "amortised", "smiles"), ("lstm", "reference", "smiles"), ("gru", "persistent", "selfies")],
+)
 def test_tiny_model_trains_and_its_loss_falls(cell, init, representation):
     model, x = tiny_model(cell, init, representation=representation)
     trainer = Trainer(model, {"x": x}, TrainConfig(steps=1, batch_size=64, quiet=True, device="cpu"))
@@ -72,21 +79,77 @@ def test_save_load_keeps_vocabulary_and_refuses_a_mismatch(tmp_path):
 def test_train_generate_evaluate_commands(tmp_path, capsys):
     (tmp_path / "tiny.toml").write_text(TINY_MODEL)
     out = tmp_path / "run"
-    assert main(["molecule", "train", "--data", str(DATA / "tiny.csv"), "--smiles-column", "smiles", "--config",
-                 str(tmp_path / "tiny.toml"), "--out", str(out), "--steps", "6", "--batch-size", "32", "--quiet",
-                 "--probe", "10", "--rejects", str(tmp_path / "rejects.csv")]) == 0
+    assert (
+        main(
+            [
+                "molecule",
+                "train",
+                "--data",
+                str(DATA / "tiny.csv"),
+                "--smiles-column",
+                "smiles",
+                "--config",
+                str(tmp_path / "tiny.toml"),
+                "--out",
+                str(out),
+                "--steps",
+                "6",
+                "--batch-size",
+                "32",
+                "--quiet",
+                "--probe",
+                "10",
+                "--rejects",
+                str(tmp_path / "rejects.csv"),
+            ]
+        )
+        == 0
+    )
     captured = capsys.readouterr()
     assert "302 molecules kept; skipped: 1 duplicate, 1 empty, 1 too long, 2 unparseable" in captured.err
     assert len(pd.read_csv(tmp_path / "rejects.csv")) == 5
     assert (out / "config.toml").read_text().startswith("[model]")
-    assert main(["molecule", "generate", "--model", str(out / "model"), "-n", "30", "-o", str(tmp_path / "g.csv"),
-                 "--image", str(tmp_path / "grid.png")]) == 0
+    assert (
+        main(
+            [
+                "molecule",
+                "generate",
+                "--model",
+                str(out / "model"),
+                "-n",
+                "30",
+                "-o",
+                str(tmp_path / "g.csv"),
+                "--image",
+                str(tmp_path / "grid.png"),
+            ]
+        )
+        == 0
+    )
     frame = pd.read_csv(tmp_path / "g.csv")
     assert list(frame.columns) == ["smiles", "valid", "canonical_smiles", "qed", "sa", "logp", "mw"]
     assert len(frame) == 30
-    assert main(["molecule", "evaluate", str(tmp_path / "g.csv"), "--reference", str(DATA / "tiny.smi"),
-                 "--train", str(DATA / "tiny.csv"), "--smiles-column", "smiles", "-k", "10", "--json",
-                 str(tmp_path / "m.json"), "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "molecule",
+                "evaluate",
+                str(tmp_path / "g.csv"),
+                "--reference",
+                str(DATA / "tiny.smi"),
+                "--train",
+                str(DATA / "tiny.csv"),
+                "--smiles-column",
+                "smiles",
+                "-k",
+                "10",
+                "--json",
+                str(tmp_path / "m.json"),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     metrics = json.loads((tmp_path / "m.json").read_text())["metrics"]
     assert metrics["Valid"] == pytest.approx(frame.valid.mean())
 
@@ -94,30 +157,59 @@ def test_train_generate_evaluate_commands(tmp_path, capsys):
 def test_encode_and_reconstruct_commands(tmp_path, capsys):
     (tmp_path / "tiny.toml").write_text(TINY_MODEL + "[model.ebm.bag]\nsize = 64\n")
     out = tmp_path / "run"
-    assert main(["molecule", "train", "--data", str(DATA / "tiny.csv"), "--config", str(tmp_path / "tiny.toml"),
-                 "--out", str(out), "--steps", "4", "--batch-size", "32", "--quiet", "--probe", "5",
-                 "--probe-recon", "5", "--log-every", "1"]) == 0
+    assert (
+        main(
+            [
+                "molecule",
+                "train",
+                "--data",
+                str(DATA / "tiny.csv"),
+                "--config",
+                str(tmp_path / "tiny.toml"),
+                "--out",
+                str(out),
+                "--steps",
+                "4",
+                "--batch-size",
+                "32",
+                "--quiet",
+                "--probe",
+                "5",
+                "--probe-recon",
+                "5",
+                "--log-every",
+                "1",
+            ]
+        )
+        == 0
+    )
     log = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
     final = next(r["eval"] for r in reversed(log) if "eval" in r)
     assert {"recon_tanimoto", "recon_exact", "kl", "mi", "au", "f_spread", "mmd_prior", "mmd_ref"} <= set(final)
     assert "nll_bag" in log[0]
     model = str(out / "model")
     smiles = pd.read_csv(DATA / "tiny.csv").smiles.dropna().tolist()[:20]
-    (tmp_path / "in.smi").write_text("\n".join(smiles + ["not_a_smiles"]) + "\n")
+    (tmp_path / "in.smi").write_text("\n".join([*smiles, "not_a_smiles"]) + "\n")
     assert main(["molecule", "encode", str(tmp_path / "in.smi"), "--model", model, "-o", str(tmp_path / "z.csv")]) == 0
     frame = pd.read_csv(tmp_path / "z.csv")
     assert list(frame.columns) == ["smiles"] + [f"z{i}" for i in range(8)] and len(frame) == 20
     assert "1 unparseable" in capsys.readouterr().err
     # a salt is standardised (and says so); a stereo centre the model has no token for is named
     (tmp_path / "drugs.smi").write_text(f"{smiles[0]}.Cl\nC[C@H](N)C(=O)O\n{smiles[0]}\n")
-    assert main(["molecule", "encode", str(tmp_path / "drugs.smi"), "--model", model, "-o", str(tmp_path / "d.csv")]) == 0
+    assert (
+        main(["molecule", "encode", str(tmp_path / "drugs.smi"), "--model", model, "-o", str(tmp_path / "d.csv")]) == 0
+    )
     err = capsys.readouterr().err
     assert "1 unknown token [C@H]" in err and "1 largest fragment kept" in err, err
     assert pd.read_csv(tmp_path / "d.csv").smiles.tolist() == [canonical(smiles[0])] * 2  # row per kept input
     assert main(["molecule", "encode", str(tmp_path / "in.smi"), "--model", model, "-o", str(tmp_path / "z.npy")]) == 0
     import numpy as np
+
     assert np.allclose(np.load(tmp_path / "z.npy"), frame.iloc[:, 1:].to_numpy(), atol=1e-5)
-    assert main(["molecule", "reconstruct", str(tmp_path / "in.smi"), "--model", model, "-o", str(tmp_path / "r.csv")]) == 0
+    assert (
+        main(["molecule", "reconstruct", str(tmp_path / "in.smi"), "--model", model, "-o", str(tmp_path / "r.csv")])
+        == 0
+    )
     rec = pd.read_csv(tmp_path / "r.csv")
     assert list(rec.columns) == ["smiles", "decoded", "valid", "tanimoto", "exact"] and len(rec) == 20
     assert rec.tanimoto.between(0, 1).all()
@@ -146,8 +238,10 @@ def test_fingerprint_bags_and_tanimoto(tmp_path):
     "args, message",
     [
         (["molecule", "train", "--data", "missing.csv", "--out", "o"], "missing.csv does not exist"),
-        (["molecule", "train", "--data", str(DATA / "tiny.csv"), "--smiles-column", "SMI", "--out", "o"],
-         "has no column 'SMI'"),
+        (
+            ["molecule", "train", "--data", str(DATA / "tiny.csv"), "--smiles-column", "SMI", "--out", "o"],
+            "has no column 'SMI'",
+        ),
         (["molecule", "generate", "--model", "nowhere", "-o", "g.csv"], "model directory nowhere does not exist"),
         (["molecule", "generate", "-n", "0", "-o", "g.csv"], "-n must be >= 1"),
         (["molecule", "evaluate", "gone.csv"], "gone.csv does not exist"),
@@ -179,8 +273,26 @@ def test_config_command_prints_the_preset_as_documented_toml(name, capsys):
 def test_metrics_on_too_few_molecules_carry_a_warning(tmp_path, capsys):
     smiles = read_smiles_file(DATA / "tiny.csv")[:40]
     pd.DataFrame({"SMILES": smiles}).to_csv(tmp_path / "few.csv", index=False)  # upper-case header
-    assert main(["molecule", "evaluate", str(tmp_path / "few.csv"), "--reference", "moses-test-fcd", "--train",
-                 "none", "-k", "10", "1000", "--json", str(tmp_path / "few.json"), "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "molecule",
+                "evaluate",
+                str(tmp_path / "few.csv"),
+                "--reference",
+                "moses-test-fcd",
+                "--train",
+                "none",
+                "-k",
+                "10",
+                "1000",
+                "--json",
+                str(tmp_path / "few.json"),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     lines = {line.split()[0]: line for line in capsys.readouterr().out.splitlines() if line.strip()}
     assert "warning" in lines["Unique@1k"] and "fewer than k = 1000" in lines["Unique@1k"]
     assert "warning" in lines["FCD/Test"] and "warning" not in lines["Unique@10"] and "warning" not in lines["Valid"]
@@ -191,11 +303,41 @@ def test_metrics_on_too_few_molecules_carry_a_warning(tmp_path, capsys):
 
 def test_generate_shows_progress_as_lines_unless_quiet(tmp_path, capsys):
     (tmp_path / "tiny.toml").write_text(TINY_MODEL)
-    assert main(["molecule", "train", "--data", str(DATA / "tiny.csv"), "--config", str(tmp_path / "tiny.toml"),
-                 "--out", str(tmp_path / "run"), "--steps", "2", "--batch-size", "32", "--quiet", "--probe", "5"]) == 0
+    assert (
+        main(
+            [
+                "molecule",
+                "train",
+                "--data",
+                str(DATA / "tiny.csv"),
+                "--config",
+                str(tmp_path / "tiny.toml"),
+                "--out",
+                str(tmp_path / "run"),
+                "--steps",
+                "2",
+                "--batch-size",
+                "32",
+                "--quiet",
+                "--probe",
+                "5",
+            ]
+        )
+        == 0
+    )
     capsys.readouterr()
-    args = ["molecule", "generate", "--model", str(tmp_path / "run" / "model"), "-n", "20", "--batch-size", "5",
-            "-o", str(tmp_path / "g.csv")]
+    args = [
+        "molecule",
+        "generate",
+        "--model",
+        str(tmp_path / "run" / "model"),
+        "-n",
+        "20",
+        "--batch-size",
+        "5",
+        "-o",
+        str(tmp_path / "g.csv"),
+    ]
     assert main(args) == 0
     err = capsys.readouterr().err
     assert "generate" in err and "4/4" in err and "\r" not in err

@@ -1,7 +1,6 @@
 """fit-heads and optimize: heads added to a trained model, lead optimisation within the similarity bound,
 and their error paths."""
 
-
 import pandas as pd
 import pytest
 
@@ -19,11 +18,53 @@ def headed_model(tmp_path_factory):
     """A tiny latent-preset model trained on the test data, then given a plogp and a qed head."""
     tmp = tmp_path_factory.mktemp("optimize")
     (tmp / "tiny.toml").write_text(TINY_MODEL + "[train]\nkl_warmup_steps = 100\n")
-    assert main(["molecule", "train", "--data", str(DATA / "tiny.csv"), "--config", str(tmp / "tiny.toml"),
-                 "--out", str(tmp / "run"), "--steps", "400", "--batch-size", "32", "--lr-generator", "3e-3", "--quiet",
-                 "--probe", "5", "--probe-recon", "0"]) == 0
-    assert main(["molecule", "fit-heads", "--model", str(tmp / "run" / "model"), "--data", str(DATA / "tiny.csv"),
-                 "--properties", "plogp", "qed", "--steps", "60", "--out", str(tmp / "headed"), "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "molecule",
+                "train",
+                "--data",
+                str(DATA / "tiny.csv"),
+                "--config",
+                str(tmp / "tiny.toml"),
+                "--out",
+                str(tmp / "run"),
+                "--steps",
+                "400",
+                "--batch-size",
+                "32",
+                "--lr-generator",
+                "3e-3",
+                "--quiet",
+                "--probe",
+                "5",
+                "--probe-recon",
+                "0",
+            ]
+        )
+        == 0
+    )
+    assert (
+        main(
+            [
+                "molecule",
+                "fit-heads",
+                "--model",
+                str(tmp / "run" / "model"),
+                "--data",
+                str(DATA / "tiny.csv"),
+                "--properties",
+                "plogp",
+                "qed",
+                "--steps",
+                "60",
+                "--out",
+                str(tmp / "headed"),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     return tmp / "headed"
 
 
@@ -38,9 +79,32 @@ def test_fit_heads_adds_heads_that_load_and_predict(headed_model, capsys):
 
 def run_optimize(model, out, bound, *extra):
     """optimize with the latent moves alone unless extra says otherwise (the same seed gives the same chains)."""
-    return main(["molecule", "optimize", "--model", str(model), "--objective", "plogp", "--min-similarity", str(bound),
-                 "--steps", "6", "--chains", "16", "--temperature", "0.5", "--seed", "3", "--out", str(out), "--quiet",
-                 "--mutations", "0", *extra])
+    return main(
+        [
+            "molecule",
+            "optimize",
+            "--model",
+            str(model),
+            "--objective",
+            "plogp",
+            "--min-similarity",
+            str(bound),
+            "--steps",
+            "6",
+            "--chains",
+            "16",
+            "--temperature",
+            "0.5",
+            "--seed",
+            "3",
+            "--out",
+            str(out),
+            "--quiet",
+            "--mutations",
+            "0",
+            *extra,
+        ]
+    )
 
 
 def test_optimize_writes_only_candidates_within_the_similarity_bound(headed_model, tmp_path, capsys):
@@ -86,18 +150,23 @@ def test_graph_mutations_add_candidates_near_the_lead(headed_model, tmp_path):
     frame = pd.read_csv(tmp_path / "o" / "lead_0000.csv")
     assert set(frame.move) <= {"latent", "graph"} and (frame.move == "graph").sum() >= 5
     assert (frame.similarity >= 0.4).all() and frame.candidate.is_unique and LEADS[1] not in set(frame.candidate)
-    assert frame.similarity.tolist() == pytest.approx(Oracle("similarity", reference=LEADS[1])(frame.candidate.tolist()))
+    assert frame.similarity.tolist() == pytest.approx(
+        Oracle("similarity", reference=LEADS[1])(frame.candidate.tolist())
+    )
     assert frame.plogp.tolist() == pytest.approx(Oracle("plogp")(frame.candidate.tolist()))
 
 
-@pytest.mark.parametrize("extra, message", [
-    (["--start", "C1CC(("], "is not a valid SMILES"),
-    (["--objective", "tpsa", "--start", "CCO"], "has no head for 'tpsa'"),
-    (["--objective", "nonsense", "--start", "CCO"], "unknown objective 'nonsense'"),
-    (["--start", "CCO", "--min-similarity", "1.5"], "--min-similarity must be in [0, 1]"),
-    ([], "no lead molecules"),
-    (["--start-file", "EMPTY"], "has no molecules (empty, or blank lines only)"),
-])
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--start", "C1CC(("], "is not a valid SMILES"),
+        (["--objective", "tpsa", "--start", "CCO"], "has no head for 'tpsa'"),
+        (["--objective", "nonsense", "--start", "CCO"], "unknown objective 'nonsense'"),
+        (["--start", "CCO", "--min-similarity", "1.5"], "--min-similarity must be in [0, 1]"),
+        ([], "no lead molecules"),
+        (["--start-file", "EMPTY"], "has no molecules (empty, or blank lines only)"),
+    ],
+)
 def test_optimize_errors_are_one_line(headed_model, tmp_path, extra, message, capsys):
     (tmp_path / "empty.smi").write_text("")
     extra = [str(tmp_path / "empty.smi") if e == "EMPTY" else e for e in extra]
@@ -108,25 +177,87 @@ def test_optimize_errors_are_one_line(headed_model, tmp_path, extra, message, ca
 
 
 def test_optimize_and_fit_heads_refuse_a_model_without_the_head_or_encoder(headed_model, tmp_path, capsys):
-    assert main(["molecule", "optimize", "--start", "CCO", "--model", str(headed_model), "--objective", "tpsa",
-                 "--out", str(tmp_path / "o")]) == 2
+    assert (
+        main(
+            [
+                "molecule",
+                "optimize",
+                "--start",
+                "CCO",
+                "--model",
+                str(headed_model),
+                "--objective",
+                "tpsa",
+                "--out",
+                str(tmp_path / "o"),
+            ]
+        )
+        == 2
+    )
     assert "fit-heads" in capsys.readouterr().err
     (tmp_path / "lm.toml").write_text("[model]\nmax_len = 60\n")  # a CharRNN: no encoder to regress heads on
-    assert main(["molecule", "train", "--preset", "charrnn", "--data", str(DATA / "tiny.csv"), "--config",
-                 str(tmp_path / "lm.toml"), "--out", str(tmp_path / "lm"), "--steps", "2", "--quiet",
-                 "--probe", "2"]) == 0
-    assert main(["molecule", "fit-heads", "--model", str(tmp_path / "lm" / "model"), "--data", str(DATA / "tiny.csv"),
-                 "--properties", "qed", "--out", str(tmp_path / "h")]) == 2
+    assert (
+        main(
+            [
+                "molecule",
+                "train",
+                "--preset",
+                "charrnn",
+                "--data",
+                str(DATA / "tiny.csv"),
+                "--config",
+                str(tmp_path / "lm.toml"),
+                "--out",
+                str(tmp_path / "lm"),
+                "--steps",
+                "2",
+                "--quiet",
+                "--probe",
+                "2",
+            ]
+        )
+        == 0
+    )
+    assert (
+        main(
+            [
+                "molecule",
+                "fit-heads",
+                "--model",
+                str(tmp_path / "lm" / "model"),
+                "--data",
+                str(DATA / "tiny.csv"),
+                "--properties",
+                "qed",
+                "--out",
+                str(tmp_path / "h"),
+            ]
+        )
+        == 2
+    )
     assert "needs a model with an encoder" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("command", ["encode", "reconstruct"])
 @pytest.mark.parametrize("content", ["", "not_a_smiles\nC1CC((\n"])
-def test_encode_and_reconstruct_refuse_files_without_an_encodable_molecule(headed_model, tmp_path, command, content,
-                                                                           capsys):
+def test_encode_and_reconstruct_refuse_files_without_an_encodable_molecule(
+    headed_model, tmp_path, command, content, capsys
+):
     (tmp_path / "in.smi").write_text(content)
-    assert main(["molecule", command, str(tmp_path / "in.smi"), "--model", str(headed_model),
-                 "-o", str(tmp_path / "out.csv")]) == 2
+    assert (
+        main(
+            [
+                "molecule",
+                command,
+                str(tmp_path / "in.smi"),
+                "--model",
+                str(headed_model),
+                "-o",
+                str(tmp_path / "out.csv"),
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err
     expected = "has no molecules (empty, or blank lines only)" if not content else "no molecule the model can encode"
     assert "error: " in err and expected in err and not (tmp_path / "out.csv").exists()
@@ -134,10 +265,46 @@ def test_encode_and_reconstruct_refuse_files_without_an_encodable_molecule(heade
 
 def test_out_of_the_box_the_bundled_model_samples_and_optimizes(tmp_path, capsys):
     """No --model: conditional sampling and lead optimisation run on the bundled model."""
-    assert main(["molecule", "sample", "--condition", "qed=0.8", "-n", "20", "--steps", "5", "-o",
-                 str(tmp_path / "s.csv"), "--device", "cpu"]) == 0
+    assert (
+        main(
+            [
+                "molecule",
+                "sample",
+                "--condition",
+                "qed=0.8",
+                "-n",
+                "20",
+                "--steps",
+                "5",
+                "-o",
+                str(tmp_path / "s.csv"),
+                "--device",
+                "cpu",
+            ]
+        )
+        == 0
+    )
     sampled = pd.read_csv(tmp_path / "s.csv")
     assert len(sampled) == 20 and "qed" in " ".join(sampled.columns)
-    assert main(["molecule", "optimize", "--start", "CCOc1ccccc1C(=O)N", "--steps", "2", "--chains", "4",
-                 "--no-images", "--out", str(tmp_path / "o"), "--quiet", "--device", "cpu"]) == 0
+    assert (
+        main(
+            [
+                "molecule",
+                "optimize",
+                "--start",
+                "CCOc1ccccc1C(=O)N",
+                "--steps",
+                "2",
+                "--chains",
+                "4",
+                "--no-images",
+                "--out",
+                str(tmp_path / "o"),
+                "--quiet",
+                "--device",
+                "cpu",
+            ]
+        )
+        == 0
+    )
     assert (tmp_path / "o" / "summary.csv").is_file()

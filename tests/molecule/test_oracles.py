@@ -10,8 +10,17 @@ from lebm.molecule.oracles import DockingSpec, Oracle, plogp_jtvae, plogp_limo, 
 ASPIRIN = "CC(=O)Oc1ccccc1C(=O)O"
 
 
-@pytest.mark.parametrize("name, value, tol", [("qed", 0.550, 0.001), ("sa", 1.58, 0.01), ("logp", 1.31, 0.01),
-                                              ("mw", 180.16, 0.01), ("tpsa", 63.6, 0.1), ("rings", 1, 0)])
+@pytest.mark.parametrize(
+    "name, value, tol",
+    [
+        ("qed", 0.550, 0.001),
+        ("sa", 1.58, 0.01),
+        ("logp", 1.31, 0.01),
+        ("mw", 180.16, 0.01),
+        ("tpsa", 63.6, 0.1),
+        ("rings", 1, 0),
+    ],
+)
 def test_oracles_on_aspirin(name, value, tol):
     assert Oracle(name)([ASPIRIN])[0] == pytest.approx(value, abs=tol)
 
@@ -44,7 +53,6 @@ def test_similarity_and_bad_oracles():
         Oracle("potency")
     with pytest.raises(ConfigError, match="valid reference SMILES"):
         Oracle("similarity", reference="C1CC")
-
 
 
 def test_docking_on_the_esr1_receptor_from_dockstring():

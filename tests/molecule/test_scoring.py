@@ -53,14 +53,17 @@ def test_pmo_scores_match_guacamol_references():
     from rdkit import Chem
     from rdkit.Chem import QED
 
-    assert pmo_scorer("qed")(["CC(=O)Nc1ccc(O)cc1"]) == [pytest.approx(QED.qed(Chem.MolFromSmiles("CC(=O)Nc1ccc(O)cc1")))]
+    assert pmo_scorer("qed")(["CC(=O)Nc1ccc(O)cc1"]) == [
+        pytest.approx(QED.qed(Chem.MolFromSmiles("CC(=O)Nc1ccc(O)cc1")))
+    ]
     values = pmo_scorer("osimertinib_mpo")(SMILES)
     assert all(0 <= v <= 1 for v in values[:3]) and math.isnan(values[3])
 
 
 @pytest.fixture
 def plugin_module(tmp_path, monkeypatch):
-    (tmp_path / "chem_plugins.py").write_text(textwrap.dedent("""
+    (tmp_path / "chem_plugins.py").write_text(
+        textwrap.dedent("""
         from rdkit import Chem
 
         def heavy_atoms(smiles):
@@ -72,7 +75,8 @@ def plugin_module(tmp_path, monkeypatch):
 
         def one_short(smiles):
             return [1.0] * (len(smiles) - 1)
-    """))
+    """)
+    )
     monkeypatch.syspath_prepend(str(tmp_path))
     return tmp_path
 
@@ -92,8 +96,9 @@ def test_a_callable_plugin_scores_and_its_failures_are_counted(plugin_module, ca
 
 def test_a_command_plugin_scores_and_its_failures_are_counted(tmp_path):
     script = tmp_path / "score.py"
-    script.write_text("import sys\nfor line in sys.stdin:\n    s = line.strip()\n"
-                      "    print(len(s) if 'not' not in s else 'error')\n")
+    script.write_text(
+        "import sys\nfor line in sys.stdin:\n    s = line.strip()\n    print(len(s) if 'not' not in s else 'error')\n"
+    )
     oracle = Oracle("length", scorer=build_scorer(ScorerConfig(name="length", command=f"{sys.executable} {script}")))
     values = oracle(SMILES)
     assert values[:3] == [3.0, 8.0, 18.0] and math.isnan(values[3]) and oracle.failures == 1
@@ -101,20 +106,29 @@ def test_a_command_plugin_scores_and_its_failures_are_counted(tmp_path):
     crash.write_text("import sys\nsys.exit('no licence')\n")
     slow = tmp_path / "slow.py"
     slow.write_text("import time\ntime.sleep(30)\n")
-    for command, timeout in ((f"{sys.executable} {crash}", 60), (f"{sys.executable} {slow}", 0.5),
-                             ("/no/such/program", 60)):
+    for command, timeout in (
+        (f"{sys.executable} {crash}", 60),
+        (f"{sys.executable} {slow}", 0.5),
+        ("/no/such/program", 60),
+    ):
         failing = Oracle("f", scorer=build_scorer(ScorerConfig(name="f", command=command, timeout=timeout)))
         assert all(math.isnan(v) for v in failing(SMILES)) and failing.failures == 4
 
 
-@pytest.mark.parametrize("table, message", [
-    ({"name": "x"}, "exactly one of callable, command, pmo, python (got none)"),
-    ({"name": "x", "callable": "a:b", "pmo": "qed"}, "exactly one of callable, command, pmo, python (got callable, pmo)"),
-    ({"name": "x", "pmo": "drd2"}, "unknown PMO task 'drd2'"),
-    ({"name": "x", "callable": "no_colon"}, "must be 'module:function'"),
-    ({"name": "x", "command": "true", "timeout": 0}, "timeout must be > 0"),
-    ({"pmo": "qed"}, "a scorer needs a name"),
-])
+@pytest.mark.parametrize(
+    "table, message",
+    [
+        ({"name": "x"}, "exactly one of callable, command, pmo, python (got none)"),
+        (
+            {"name": "x", "callable": "a:b", "pmo": "qed"},
+            "exactly one of callable, command, pmo, python (got callable, pmo)",
+        ),
+        ({"name": "x", "pmo": "drd2"}, "unknown PMO task 'drd2'"),
+        ({"name": "x", "callable": "no_colon"}, "must be 'module:function'"),
+        ({"name": "x", "command": "true", "timeout": 0}, "timeout must be > 0"),
+        ({"pmo": "qed"}, "a scorer needs a name"),
+    ],
+)
 def test_bad_scorer_configs(table, message):
     with pytest.raises(ConfigError) as err:
         from_dict(ScorerConfig, table)

@@ -64,8 +64,17 @@ def test_pmo_accounting_through_the_api_with_a_surrogate(tmp_path):
     seen: list[str] = []
     oracle = pmo_scorer("qed")
     scorer = BudgetedScorer(lambda smiles: (seen.extend(smiles), oracle(smiles))[1], 150)
-    result = design(objectives=[{"property": "task", "shift": 0.05}], scorers={"task": spent_is_nan(scorer)},
-                    population=60, top_k=20, iterations=20, train_smiles="none", screen=3, oracle_budget=150, seed=3)
+    result = design(
+        objectives=[{"property": "task", "shift": 0.05}],
+        scorers={"task": spent_is_nan(scorer)},
+        population=60,
+        top_k=20,
+        iterations=20,
+        train_smiles="none",
+        screen=3,
+        oracle_budget=150,
+        seed=3,
+    )
     assert len(scorer.history) == 150 and len(seen) == len(set(seen)) == 150
     assert result.summary.oracle_calls.iloc[-1] >= 150 and len(result.summary) <= 4
 
@@ -73,6 +82,14 @@ def test_pmo_accounting_through_the_api_with_a_surrogate(tmp_path):
 def test_patience_stops_a_run_whose_best_scores_stopped_changing():
     from lebm.molecule import design
 
-    result = design(objectives=[{"property": "flat", "shift": 0.05}], scorers={"flat": lambda s: [1.0] * len(s)},
-                    population=120, top_k=20, iterations=12, train_smiles="none", patience=2, seed=0)
+    result = design(
+        objectives=[{"property": "flat", "shift": 0.05}],
+        scorers={"flat": lambda s: [1.0] * len(s)},
+        population=120,
+        top_k=20,
+        iterations=12,
+        train_smiles="none",
+        patience=2,
+        seed=0,
+    )
     assert len(result.summary) < 12  # stopped before its iterations ran out

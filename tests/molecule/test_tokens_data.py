@@ -36,8 +36,10 @@ def test_round_trip_on_moses():
     "smiles, tokens",
     [
         ("C[C@@H](N)C(=O)[O-]", ["C", "[C@@H]", "(", "N", ")", "C", "(", "=", "O", ")", "[O-]"]),
-        ("O=[N+]([O-])c1ccc(Br)cc1", ["O", "=", "[N+]", "(", "[O-]", ")", "c", "1", "c", "c", "c", "(", "Br", ")",
-                                      "c", "c", "1"]),
+        (
+            "O=[N+]([O-])c1ccc(Br)cc1",
+            ["O", "=", "[N+]", "(", "[O-]", ")", "c", "1", "c", "c", "c", "(", "Br", ")", "c", "c", "1"],
+        ),
         ("C%10CCCCCCCCC%10", ["C", "%10", *["C"] * 9, "%10"]),
         ("[13CH3]Cl", ["[13CH3]", "Cl"]),
         ("F/C=C\\F", ["F", "/", "C", "=", "C", "\\", "F"]),
@@ -106,8 +108,11 @@ def test_the_smiles_column_is_found_in_any_letter_case(tmp_path):
     expected = read_smiles_file(DATA / "tiny.csv")
     assert read_smiles_file(DATA / "tiny.csv", "SMILES") == expected  # the file says 'smiles'
     (tmp_path / "upper.csv").write_text("ID,SMILES\n1,CCO\n2,c1ccccc1\n")
-    assert read_smiles_file(tmp_path / "upper.csv") == read_smiles_file(tmp_path / "upper.csv", "smiles") == \
-        ["CCO", "c1ccccc1"]
+    assert (
+        read_smiles_file(tmp_path / "upper.csv")
+        == read_smiles_file(tmp_path / "upper.csv", "smiles")
+        == ["CCO", "c1ccccc1"]
+    )
     (tmp_path / "both.csv").write_text("Smiles,SMILES\nCCO,CCN\n")
     with pytest.raises(DataError, match="several columns named 'smiles' up to case"):
         read_smiles_file(tmp_path / "both.csv")
@@ -116,16 +121,19 @@ def test_the_smiles_column_is_found_in_any_letter_case(tmp_path):
     assert len(read_smiles_file(tmp_path / "rejects.csv")) == 5
 
 
-@pytest.mark.parametrize("raw, expected, changes, how", [
-    ("CC(=O)[O-].[Na+]", "CC(=O)O", ["largest fragment kept", "neutralised"], {}),  # sodium acetate
-    ("c1ccccc1C(=O)O.O.O", "O=C(O)c1ccccc1", ["largest fragment kept"], {}),  # a hydrate
-    ("C[NH3+].[Cl-]", "CN", ["largest fragment kept", "neutralised"], {}),  # methylamine hydrochloride
-    ("C[N+](C)(C)C", "C[N+](C)(C)C", [], {}),  # a quaternary ammonium has no neutral form
-    ("C[C@H](N)C(=O)O", "C[C@H](N)C(=O)O", [], {}),  # stereo kept by default
-    ("C[C@H](N)C(=O)O", "CC(N)C(=O)O", ["stereo dropped"], {"stereo": True}),
-    ("[13CH3]O", "CO", ["isotopes dropped"], {"isotopes": True}),
-    ("CCO", "CCO", [], {"stereo": True, "isotopes": True}),
-])
+@pytest.mark.parametrize(
+    "raw, expected, changes, how",
+    [
+        ("CC(=O)[O-].[Na+]", "CC(=O)O", ["largest fragment kept", "neutralised"], {}),  # sodium acetate
+        ("c1ccccc1C(=O)O.O.O", "O=C(O)c1ccccc1", ["largest fragment kept"], {}),  # a hydrate
+        ("C[NH3+].[Cl-]", "CN", ["largest fragment kept", "neutralised"], {}),  # methylamine hydrochloride
+        ("C[N+](C)(C)C", "C[N+](C)(C)C", [], {}),  # a quaternary ammonium has no neutral form
+        ("C[C@H](N)C(=O)O", "C[C@H](N)C(=O)O", [], {}),  # stereo kept by default
+        ("C[C@H](N)C(=O)O", "CC(N)C(=O)O", ["stereo dropped"], {"stereo": True}),
+        ("[13CH3]O", "CO", ["isotopes dropped"], {"isotopes": True}),
+        ("CCO", "CCO", [], {"stereo": True, "isotopes": True}),
+    ],
+)
 def test_standardisation_of_salts_charges_stereo_and_isotopes(raw, expected, changes, how):
     mol, made = standardise(Chem.MolFromSmiles(raw), Standardise(**how))
     assert Chem.MolToSmiles(mol) == canonical(expected) and made == changes
@@ -163,7 +171,8 @@ def test_the_full_zinc250k_split_is_the_recorded_one():
 
 def test_a_token_the_model_lacks_is_named_and_counted():
     vocab = Vocabulary.build(["CC(N)C(=O)O", "c1ccccc1"])  # no stereo, no charges
-    report = clean(["C[C@H](N)C(=O)O", "C[C@@H](N)C(=O)O", "C[N+](C)(C)C", "CC(N)C(=O)O"], vocab=vocab,
-                   standard=Standardise())
+    report = clean(
+        ["C[C@H](N)C(=O)O", "C[C@@H](N)C(=O)O", "C[N+](C)(C)C", "CC(N)C(=O)O"], vocab=vocab, standard=Standardise()
+    )
     assert report.counts == {"unknown token [C@H]": 1, "unknown token [C@@H]": 1, "unknown token [N+]": 1}
     assert "unknown token [C@H]" in report.summary() and len(report.kept) == 1

@@ -9,18 +9,51 @@ from lebm.core.cli import main
 from lebm.molecule.data import moses_smiles
 from lebm.molecule.model import MoleculeModel
 
-TINY = ("[model]\nmax_len = 60\n[model.ebm.prior]\nlatent_dim = 8\nhidden = [32]\n[model.encoder]\nhidden = 32\n"
-        "embed = 16\n[model.ebm.bag]\nsize = 0\n[model.decoder]\nhidden = 128\nembed = 32\n"
-        "[model.head]\nhidden = [32]\n")
+TINY = (
+    "[model]\nmax_len = 60\n[model.ebm.prior]\nlatent_dim = 8\nhidden = [32]\n[model.encoder]\nhidden = 32\n"
+    "embed = 16\n[model.ebm.bag]\nsize = 0\n[model.decoder]\nhidden = 128\nembed = 32\n"
+    "[model.head]\nhidden = [32]\n"
+)
 
 
 def train(tmp, name, preset, steps, *flags):
     (tmp / "tiny.toml").write_text(TINY)
     out = tmp / name
-    assert main(["molecule", "train", "--data", "moses", "--preset", preset, "--max-molecules", "3000", "--config",
-                 str(tmp / "tiny.toml"), "--out", str(out), "--steps", str(steps), "--batch-size", "64", "--quiet",
-                 "--probe", "10", "--probe-recon", "0", "--threads", "1", "--log-every", "1", "--diagnose", "0",
-                 *flags]) == 0
+    assert (
+        main(
+            [
+                "molecule",
+                "train",
+                "--data",
+                "moses",
+                "--preset",
+                preset,
+                "--max-molecules",
+                "3000",
+                "--config",
+                str(tmp / "tiny.toml"),
+                "--out",
+                str(out),
+                "--steps",
+                str(steps),
+                "--batch-size",
+                "64",
+                "--quiet",
+                "--probe",
+                "10",
+                "--probe-recon",
+                "0",
+                "--threads",
+                "1",
+                "--log-every",
+                "1",
+                "--diagnose",
+                "0",
+                *flags,
+            ]
+        )
+        == 0
+    )
     return out
 
 
@@ -60,9 +93,30 @@ def test_init_from_starts_every_part_and_goes_on_at_the_saved_loss(tmp_path):
 def test_init_from_refuses_another_architecture(tmp_path):
     first = train(tmp_path, "first", "charrnn", 2)
     (tmp_path / "wide.toml").write_text(TINY.replace("hidden = 128", "hidden = 64"))
-    assert main(["molecule", "train", "--data", "moses", "--preset", "charrnn", "--max-molecules", "3000", "--config",
-                 str(tmp_path / "wide.toml"), "--out", str(tmp_path / "other"), "--steps", "1", "--quiet",
-                 "--init-from", str(first / "model")]) == 2
+    assert (
+        main(
+            [
+                "molecule",
+                "train",
+                "--data",
+                "moses",
+                "--preset",
+                "charrnn",
+                "--max-molecules",
+                "3000",
+                "--config",
+                str(tmp_path / "wide.toml"),
+                "--out",
+                str(tmp_path / "other"),
+                "--steps",
+                "1",
+                "--quiet",
+                "--init-from",
+                str(first / "model"),
+            ]
+        )
+        == 2
+    )
 
 
 def test_bf16_steps_learn_inside_another_autocast_context():
@@ -77,17 +131,31 @@ def test_bf16_steps_learn_inside_another_autocast_context():
     smiles = moses_smiles("train")[:2000]
     vocab = Vocabulary.build(smiles)
     x = vocab.encode(smiles, 60)
-    table = {"max_len": 60, "decoder": {"hidden": 64, "embed": 16, "use_latent": False},
-             "ebm": {"prior": {"kind": "gaussian", "hidden": []}, "posterior_chain": {"steps": 0},
-                     "posterior_init": "reference", "bag": {"size": 0}}}
+    table = {
+        "max_len": 60,
+        "decoder": {"hidden": 64, "embed": 16, "use_latent": False},
+        "ebm": {
+            "prior": {"kind": "gaussian", "hidden": []},
+            "posterior_chain": {"steps": 0},
+            "posterior_init": "reference",
+            "bag": {"size": 0},
+        },
+    }
     losses = {}
     for precision in ("fp32", "bf16"):
         torch.manual_seed(0)
         model = MoleculeModel(from_dict(MoleculeConfig, deep_merge(to_dict(MoleculeConfig()), table)), vocab)
         learner = Learner(model, LearnConfig(precision=precision, lr_generator=3e-3), len(x))
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=False):
-            losses[precision] = [learner.step({"x": x[torch.arange(64 * s, 64 * s + 64) % len(x)],
-                                               "index": torch.arange(64 * s, 64 * s + 64) % len(x)}, s)["nll_x"]
-                                 for s in range(40)]
+            losses[precision] = [
+                learner.step(
+                    {
+                        "x": x[torch.arange(64 * s, 64 * s + 64) % len(x)],
+                        "index": torch.arange(64 * s, 64 * s + 64) % len(x),
+                    },
+                    s,
+                )["nll_x"]
+                for s in range(40)
+            ]
     assert losses["bf16"][-1] < 0.7 * losses["bf16"][0]
     assert losses["bf16"][-1] == pytest.approx(losses["fp32"][-1], rel=0.05)

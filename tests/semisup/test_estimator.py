@@ -30,8 +30,12 @@ def test_beats_logistic_regression_with_two_labels_per_class(make):
     baseline = LogisticRegression().fit(X[partial >= 0], y[partial >= 0]).score(X_test, y_test)
     # mean over three fits (random_state 0, 1, 2): one fit's accuracy moves by several points with its seed
     # (moons 0.83 / 0.855 / 0.857, circles 0.61 / 0.517 / 0.533 against LR 0.792 / 0.51, measured)
-    ours = np.mean([SymbolVectorClassifier(**(SMALL | {"random_state": s})).fit(X, partial).score(X_test, y_test)
-                    for s in range(3)])
+    ours = np.mean(
+        [
+            SymbolVectorClassifier(**(SMALL | {"random_state": s})).fit(X, partial).score(X_test, y_test)
+            for s in range(3)
+        ]
+    )
     assert ours > baseline + 0.04, (ours, baseline)
 
 
@@ -98,10 +102,23 @@ def test_bad_input_is_refused_clearly(X, y, message):
         SymbolVectorClassifier(**(SMALL | {"steps": 2})).fit(X, y)
 
 
-@pytest.mark.parametrize("setting", [{"latent_dim": 2.5}, {"steps": "many"}, {"hidden": (0,)}, {"mi_weight": -1},
-                                     {"label_weight": 0}, {"learning_rate": "fast"}, {"balance": "yes"},
-                                     {"likelihood": "poisson"}, {"prior_objective": "mle"}, {"free_bits": -0.5},
-                                     {"calibration": 0.5}, {"calibration": "platt"}])
+@pytest.mark.parametrize(
+    "setting",
+    [
+        {"latent_dim": 2.5},
+        {"steps": "many"},
+        {"hidden": (0,)},
+        {"mi_weight": -1},
+        {"label_weight": 0},
+        {"learning_rate": "fast"},
+        {"balance": "yes"},
+        {"likelihood": "poisson"},
+        {"prior_objective": "mle"},
+        {"free_bits": -0.5},
+        {"calibration": 0.5},
+        {"calibration": "platt"},
+    ],
+)
 def test_invalid_settings_are_named(setting):
     X, y = make_moons(40, random_state=0)
     name = next(iter(setting))

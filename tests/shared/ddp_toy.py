@@ -15,8 +15,9 @@ rank = int(os.environ["RANK"])
 torch.manual_seed(100 + rank)  # ranks start from different weights: DDP must sync them
 model = ToyModel(toy_config("ebm", posterior_init="persistent"))
 x, _ = make_data(512, seed=0)
-Trainer(model, {"x": x}, TrainConfig(steps=12, batch_size=32, quiet=True, device="cpu", checkpoint_every=6),
-        out_dir=out).fit()
+Trainer(
+    model, {"x": x}, TrainConfig(steps=12, batch_size=32, quiet=True, device="cpu", checkpoint_every=6), out_dir=out
+).fit()
 save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(out / f"rank{rank}.safetensors"))
 torch.distributed.barrier()  # both ranks are done with the group before either tears it down
 torch.distributed.destroy_process_group()

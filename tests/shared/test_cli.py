@@ -7,8 +7,23 @@ from lebm.core.cli import main
 
 def test_toy_train_writes_model_log_and_resumes(tmp_path, capsys):
     out = tmp_path / "run"
-    args = ["toy", "train", "--out", str(out), "--steps", "8", "--batch-size", "32", "--n-train", "200", "--quiet",
-            "--log-every", "4", "--prior", "gaussian"]
+    args = [
+        "toy",
+        "train",
+        "--out",
+        str(out),
+        "--steps",
+        "8",
+        "--batch-size",
+        "32",
+        "--n-train",
+        "200",
+        "--quiet",
+        "--log-every",
+        "4",
+        "--prior",
+        "gaussian",
+    ]
     assert main(args) == 0
     assert json.loads(capsys.readouterr().out)["step"] == 8
     assert (out / "model" / "config.json").exists() and (out / "checkpoint" / "trainer_state.pt").exists()
@@ -19,9 +34,25 @@ def test_toy_train_writes_model_log_and_resumes(tmp_path, capsys):
 
 def test_toml_config_is_read_and_flags_win(tmp_path, capsys):
     cfg = tmp_path / "run.toml"
-    cfg.write_text('[model]\nhidden = [8]\n[model.ebm.prior]\nhidden = [8]\n[train]\nsteps = 3\nbatch_size = 16\n')
-    assert main(["toy", "train", "--config", str(cfg), "--out", str(tmp_path / "o"), "--steps", "2", "--quiet",
-                 "--n-train", "100"]) == 0
+    cfg.write_text("[model]\nhidden = [8]\n[model.ebm.prior]\nhidden = [8]\n[train]\nsteps = 3\nbatch_size = 16\n")
+    assert (
+        main(
+            [
+                "toy",
+                "train",
+                "--config",
+                str(cfg),
+                "--out",
+                str(tmp_path / "o"),
+                "--steps",
+                "2",
+                "--quiet",
+                "--n-train",
+                "100",
+            ]
+        )
+        == 0
+    )
     assert json.loads(capsys.readouterr().out)["step"] == 2
     saved = json.loads((tmp_path / "o" / "model" / "config.json").read_text())["config"]
     assert saved["hidden"] == [8] and saved["ebm"]["prior"]["hidden"] == [8]
@@ -53,8 +84,10 @@ def test_help_answers_without_importing_torch_or_the_apps():
     import sys
     import time
 
-    probe = ("import sys; from lebm.core.cli import build_parser; build_parser(); "
-             "print(sorted(m for m in ('torch', 'rdkit', 'pandas', 'sklearn', 'transformers') if m in sys.modules))")
+    probe = (
+        "import sys; from lebm.core.cli import build_parser; build_parser(); "
+        "print(sorted(m for m in ('torch', 'rdkit', 'pandas', 'sklearn', 'transformers') if m in sys.modules))"
+    )
     run = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
     assert run.returncode == 0 and run.stdout.strip() == "[]", (run.stdout, run.stderr[-2000:])
 

@@ -15,8 +15,11 @@ def train_coupled(labels: torch.Tensor, x: torch.Tensor) -> ToyModel:
     torch.manual_seed(0)
     model = ToyModel(cfg)
     # 1% of the rows are labeled: the class term is upweighted, as the authors do (weight 200 there)
-    Trainer(model, {"x": x, "label": labels}, TrainConfig(steps=300, batch_size=128, lr_prior=1e-3, quiet=True,
-                                                          device="cpu", label_weight=20.0)).fit()
+    Trainer(
+        model,
+        {"x": x, "label": labels},
+        TrainConfig(steps=300, batch_size=128, lr_prior=1e-3, quiet=True, device="cpu", label_weight=20.0),
+    ).fit()
     return model
 
 

@@ -27,8 +27,23 @@ def test_two_process_run_ends_with_identical_weights(tmp_path):
 
 
 def test_the_training_command_runs_under_torchrun(tmp_path):
-    run = torchrun("-m", "lebm", "toy", "train", "--out", str(tmp_path), "--steps", "6", "--batch-size", "16",
-                   "--n-train", "200", "--quiet", "--device", "cpu")
+    run = torchrun(
+        "-m",
+        "lebm",
+        "toy",
+        "train",
+        "--out",
+        str(tmp_path),
+        "--steps",
+        "6",
+        "--batch-size",
+        "16",
+        "--n-train",
+        "200",
+        "--quiet",
+        "--device",
+        "cpu",
+    )
     assert run.returncode == 0, run.stderr[-3000:]
     assert '"step": 6' in run.stdout and run.stdout.count('"step"') == 1  # rank 0 alone reports
     assert (tmp_path / "model" / "config.json").exists()

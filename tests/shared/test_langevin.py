@@ -40,6 +40,7 @@ def test_chains_from_the_reference_visit_both_modes_in_proportion():
         return torch.logsumexp(comp, dim=1)
 
     out = langevin(torch.randn(3000, 2), target, steps=3000, step_size=0.2)
+
     def phi(t):
         return 0.5 * (1 + math.erf(t / math.sqrt(2)))
 
@@ -116,7 +117,7 @@ def test_ascend_climbs_and_keeps_the_best_state_when_a_step_overshoots():
     from lebm.core.kernel import ascend
 
     z0 = torch.tensor([[2.0], [-1.0]])
-    gentle = ascend(z0, lambda z: -0.5 * (z ** 2).sum(1), steps=10, step_size=0.5)
+    gentle = ascend(z0, lambda z: -0.5 * (z**2).sum(1), steps=10, step_size=0.5)
     assert (gentle.abs() < z0.abs()).all()
-    steep = ascend(z0, lambda z: -50.0 * (z ** 2).sum(1), steps=10, step_size=0.5)
+    steep = ascend(z0, lambda z: -50.0 * (z**2).sum(1), steps=10, step_size=0.5)
     assert torch.equal(steep, z0)

@@ -9,8 +9,11 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_folder_names_do_not_import():
-    for name, wanted in (("shared", "import lebm.core, not shared"), ("apps", "import lebm, not apps"),
-                         ("apps.molecule", "import lebm, not apps")):
+    for name, wanted in (
+        ("shared", "import lebm.core, not shared"),
+        ("apps", "import lebm, not apps"),
+        ("apps.molecule", "import lebm, not apps"),
+    ):
         run = subprocess.run([sys.executable, "-c", f"import {name}"], cwd=ROOT, capture_output=True, text=True)
         assert run.returncode != 0 and wanted in run.stderr, (name, run.stderr[-2000:])
 

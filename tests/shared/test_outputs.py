@@ -54,12 +54,15 @@ def test_overwrite_starts_afresh_and_resume_names_its_step(tmp_path, capsys):
     assert "contradict" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("argv", [
-    ["molecule", "train", "--data", "molecules.csv"],
-    ["text", "train", "--data", "sentences.txt"],
-    ["semisup", "fit", "--data", "table.csv", "--label-column", "y"],
-    ["molecule", "design", "--config", "design.toml"],
-])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["molecule", "train", "--data", "molecules.csv"],
+        ["text", "train", "--data", "sentences.txt"],
+        ["semisup", "fit", "--data", "table.csv", "--label-column", "y"],
+        ["molecule", "design", "--config", "design.toml"],
+    ],
+)
 def test_every_writing_command_refuses_a_non_empty_out(tmp_path, capsys, argv):
     out = tmp_path / "out"
     out.mkdir()

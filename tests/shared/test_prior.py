@@ -51,8 +51,16 @@ def test_coupled_head_energy_logits_and_class_likelihood():
 
 @pytest.mark.parametrize(
     "options",
-    [dict(latent_dim=0), dict(ref_std=0.0), dict(kind="coupled", num_classes=1), dict(kind="ebm", num_classes=3),
-     dict(hidden=[0]), dict(kind="ebn"), dict(activation="softmax"), dict(widths=[3])],
+    [
+        dict(latent_dim=0),
+        dict(ref_std=0.0),
+        dict(kind="coupled", num_classes=1),
+        dict(kind="ebm", num_classes=3),
+        dict(hidden=[0]),
+        dict(kind="ebn"),
+        dict(activation="softmax"),
+        dict(widths=[3]),
+    ],
 )
 def test_invalid_prior_options(options):
     with pytest.raises(ConfigError):

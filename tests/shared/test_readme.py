@@ -23,10 +23,15 @@ def python_blocks(page: Path) -> list[str]:
 
 def test_every_python_block_is_run_by_a_test():
     """Each block of README.md and docs/ is one of those the tests below run (a new block needs its own test)."""
-    run = {example("Quick start: molecules"), example("Semi-supervised classification in three lines"),
-           example("Text in three lines"), example("The core in a few lines of Python", DOCS / "core.md"),
-           example("Semi-supervised classification", DOCS / "semisup.md"),
-           example("The Python API", DOCS / "molecule.md"), example("The Python API", DOCS / "text.md")}
+    run = {
+        example("Quick start: molecules"),
+        example("Semi-supervised classification in three lines"),
+        example("Text in three lines"),
+        example("The core in a few lines of Python", DOCS / "core.md"),
+        example("Semi-supervised classification", DOCS / "semisup.md"),
+        example("The Python API", DOCS / "molecule.md"),
+        example("The Python API", DOCS / "text.md"),
+    }
     for page in [README, *sorted(DOCS.glob("*.md"))]:
         for block in python_blocks(page):
             assert block in run or block.lstrip().startswith("# score_activity.py"), (page.name, block[:80])
@@ -38,8 +43,10 @@ def test_readme_quick_start_runs():
     assert len(scope["molecules"]) == 100 and len(scope["on_target"]) == 10 and 0 < scope["figures"]["Valid"] <= 1
 
 
-@pytest.mark.parametrize("section,page", [("The Python API", DOCS / "molecule.md"),
-                                          ("The Python API", DOCS / "text.md"), ("Text in three lines", README)])
+@pytest.mark.parametrize(
+    "section,page",
+    [("The Python API", DOCS / "molecule.md"), ("The Python API", DOCS / "text.md"), ("Text in three lines", README)],
+)
 def test_api_examples_run(section, page):
     exec(compile(example(section, page), page.name, "exec"), {})
 
@@ -49,7 +56,9 @@ def test_readme_semisup_lines_run():
 
     X, y = make_moons(200, noise=0.1, random_state=0)
     y = np.where(np.arange(200) < 20, y, -1)
-    code = example("Semi-supervised classification in three lines").replace("random_state=0)", "random_state=0, steps=5)")
+    code = example("Semi-supervised classification in three lines").replace(
+        "random_state=0)", "random_state=0, steps=5)"
+    )
     scope = {"X": X, "y": y, "X_new": X[:7]}
     exec(compile(code, "README.md", "exec"), scope)
     assert scope["proba"].shape == (7, 2)
@@ -73,10 +82,10 @@ def test_semisup_example_runs(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     X, y = make_moons(200, noise=0.1, random_state=0)
     y = np.where(np.arange(200) < 20, y, -1)
-    code = shortened(example("Semi-supervised classification", DOCS / "semisup.md"), "random_state=0)",
-                     "random_state=0, steps=5)")
+    code = shortened(
+        example("Semi-supervised classification", DOCS / "semisup.md"), "random_state=0)", "random_state=0, steps=5)"
+    )
     scope = {"X": X, "y": y, "X_new": X[:7]}
     exec(compile(code, "README.md", "exec"), scope)
     assert scope["clf"].predict(X[:7]).shape == (7,)
     assert (tmp_path / "svc").is_dir()
-

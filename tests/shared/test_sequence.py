@@ -7,8 +7,9 @@ from lebm.core.sequence import BOS, EOS, PAD, DecoderConfig, RNNDecoder, Transfo
 
 def decoder(tie: bool = False, cell: str = "lstm", latent_input: str = "prefix"):
     torch.manual_seed(0)
-    dec = make_decoder(12, 3, DecoderConfig(cell=cell, embed=8, hidden=16, tie=tie, latent_input=latent_input),
-                       max_len=12).eval()
+    dec = make_decoder(
+        12, 3, DecoderConfig(cell=cell, embed=8, hidden=16, tie=tie, latent_input=latent_input), max_len=12
+    ).eval()
     with torch.no_grad():
         (dec.gpt.lm_head if cell == "gpt2" else dec.out).weight.mul_(3)
     return dec
@@ -37,7 +38,7 @@ def test_wider_beam_never_scores_worse_and_sequences_end(cell):
     assert (score(dec, wide, z)[finished] >= score(dec, narrow, z)[finished] - 1e-4).all()
     for row in wide[finished]:
         end = int((row == EOS).nonzero()[0])
-        assert (row[end + 1:] == PAD).all()
+        assert (row[end + 1 :] == PAD).all()
 
 
 @pytest.mark.parametrize("latent_input", ["prefix", "add"])
@@ -81,7 +82,7 @@ def test_fast_gru_decoding_matches_the_gru_module():
             assert torch.equal(fast, plain), (use_latent, layers, temperature)
             for row in fast[(fast == EOS).any(1)]:
                 end = int((row == EOS).nonzero()[0])
-                assert (row[end + 1:] == PAD).all() and (row[1:end] != PAD).all()
+                assert (row[end + 1 :] == PAD).all() and (row[1:end] != PAD).all()
 
 
 @pytest.mark.parametrize("cell", ["gru", "lstm"])
@@ -125,7 +126,7 @@ def test_greedy_decoding_with_the_guard_never_repeats_an_ngram():
     z = torch.randn(16, 4)
 
     def repeats(rows: torch.Tensor) -> int:
-        grams = [[tuple(r[i:i + 3].tolist()) for i in range(len(r) - 2) if 0 not in r[i:i + 3]] for r in rows]
+        grams = [[tuple(r[i : i + 3].tolist()) for i in range(len(r) - 2) if 0 not in r[i : i + 3]] for r in rows]
         return sum(len(g) - len(set(g)) for g in grams)
 
     with torch.no_grad():

@@ -33,8 +33,9 @@ def test_interrupted_and_resumed_run_reaches_the_same_weights(tmp_path, toy_data
 
     cfg = quick_config(eval_every=5, checkpoint_every=10)
     with pytest.raises(Crash):  # dies at step 25, after the checkpoint of step 20
-        Trainer(small_toy(posterior_init=posterior_init), toy_data, cfg, out_dir=tmp_path / "cut",
-                eval_fn=crash_after(5)).fit()
+        Trainer(
+            small_toy(posterior_init=posterior_init), toy_data, cfg, out_dir=tmp_path / "cut", eval_fn=crash_after(5)
+        ).fit()
     state = torch.load(tmp_path / "cut" / "checkpoint" / "trainer_state.pt", weights_only=True)
     assert state["step"] == 20
     resumed = small_toy(posterior_init=posterior_init)
@@ -91,9 +92,14 @@ def test_wrong_data_shape_is_named():
 
 @pytest.mark.parametrize(
     "options, message",
-    [({"steps": 0}, "steps must be >= 1"), ({"lr_prior": -1.0}, "learning rates"), ({"betas": [0.9]}, "betas"),
-     ({"batch_size": "big"}, "expected int"), ({"stepz": 3}, "unknown option 'stepz'"),
-     ({"clip_prior": 0.0}, "clip_prior")],
+    [
+        ({"steps": 0}, "steps must be >= 1"),
+        ({"lr_prior": -1.0}, "learning rates"),
+        ({"betas": [0.9]}, "betas"),
+        ({"batch_size": "big"}, "expected int"),
+        ({"stepz": 3}, "unknown option 'stepz'"),
+        ({"clip_prior": 0.0}, "clip_prior"),
+    ],
 )
 def test_invalid_training_options(options, message):
     with pytest.raises(ConfigError, match=message):
@@ -177,12 +183,22 @@ def test_keep_best_keeps_the_model_of_the_best_evaluation(tmp_path, toy_data):
     assert all(torch.equal(best[k], seen[1][k]) for k in best)
     assert not all(torch.equal(best[k], seen[2][k]) for k in best)
     scores, seen = iter([0.2, 0.9, 0.5, 0.1]), []  # "-valid": the lowest wins (the first, 0.2)
-    Trainer(small_toy(), toy_data, quick_config(steps=30, eval_every=10, keep_best="-valid"), out_dir=tmp_path / "low",
-            eval_fn=score).fit()
+    Trainer(
+        small_toy(),
+        toy_data,
+        quick_config(steps=30, eval_every=10, keep_best="-valid"),
+        out_dir=tmp_path / "low",
+        eval_fn=score,
+    ).fit()
     best = load_file(tmp_path / "low" / "best" / "model.safetensors")
     assert all(torch.equal(best[k], seen[0][k]) for k in best)
     with pytest.raises(ConfigError, match="reports only"):
-        Trainer(small_toy(), toy_data, quick_config(steps=10, keep_best="fcd"), out_dir=tmp_path / "b",
-                eval_fn=lambda m: {"valid": 1.0}).fit()
+        Trainer(
+            small_toy(),
+            toy_data,
+            quick_config(steps=10, keep_best="fcd"),
+            out_dir=tmp_path / "b",
+            eval_fn=lambda m: {"valid": 1.0},
+        ).fit()
     with pytest.raises(ConfigError, match="needs an evaluation"):
         Trainer(small_toy(), toy_data, quick_config(steps=10, keep_best="valid"), out_dir=tmp_path / "c").fit()

@@ -45,8 +45,10 @@ def test_the_decoding_commands_take_an_output_file(tmp_path, capsys):
     model = text.load_model()
     assert main(["text", "sample", "-n", "2", "--seed", "5", "-o", str(tmp_path / "s.csv")]) == 0
     assert pd.read_csv(tmp_path / "s.csv").text.tolist() == model.sample(2, seed=5)
-    assert main(["text", "interpolate", "prices rose", "the team won", "--points", "3",
-                 "-o", str(tmp_path / "i.csv")]) == 0
+    assert (
+        main(["text", "interpolate", "prices rose", "the team won", "--points", "3", "-o", str(tmp_path / "i.csv")])
+        == 0
+    )
     assert pd.read_csv(tmp_path / "i.csv").t.tolist() == [0.0, 0.5, 1.0]
     assert main(["text", "reconstruct", "shares fell", "-o", str(tmp_path / "r.csv")]) == 0
     assert list(pd.read_csv(tmp_path / "r.csv").columns) == ["text", "reconstruction"]

@@ -29,8 +29,14 @@ batch_size = 16
 lr_generator = 3e-3
 log_every = 1
 """
-LINES = ["sport\tthe team won the match .", "sport\tthe team lost the game .", "tech\tthe new phone has a fast chip .",
-         "tech\ta new chip makes the phone fast .", "sport\tfans cheered the team .", "tech\tthe software update is out ."]
+LINES = [
+    "sport\tthe team won the match .",
+    "sport\tthe team lost the game .",
+    "tech\tthe new phone has a fast chip .",
+    "tech\ta new chip makes the phone fast .",
+    "sport\tfans cheered the team .",
+    "tech\tthe software update is out .",
+]
 
 
 @pytest.fixture(scope="module")
@@ -41,8 +47,23 @@ def trained(tmp_path_factory):
     runs = {}
     for preset, prior in [("paper", "ebm"), ("lm", None)]:
         out = tmp / f"run_{preset}"
-        args = ["text", "train", "--preset", preset, "--config", str(tmp / "tiny.toml"), "--data", str(tmp / "train.txt"),
-                "--out", str(out), "--quiet", "--probe", "6", "--threads", "1"] + (["--prior", prior] if prior else [])
+        args = [
+            "text",
+            "train",
+            "--preset",
+            preset,
+            "--config",
+            str(tmp / "tiny.toml"),
+            "--data",
+            str(tmp / "train.txt"),
+            "--out",
+            str(out),
+            "--quiet",
+            "--probe",
+            "6",
+            "--threads",
+            "1",
+        ] + (["--prior", prior] if prior else [])
         assert main(args) == 0
         runs[preset] = out
     return tmp, runs
@@ -60,8 +81,26 @@ def test_training_loss_falls_and_figures_are_logged(trained):
 
 def test_resume_reuses_the_saved_tokenizer(trained):
     tmp, runs = trained
-    args = ["text", "train", "--preset", "paper", "--prior", "ebm", "--config", str(tmp / "tiny.toml"), "--data",
-            str(tmp / "train.txt"), "--out", str(runs["paper"]), "--quiet", "--probe", "6", "--resume", "--steps", "42"]
+    args = [
+        "text",
+        "train",
+        "--preset",
+        "paper",
+        "--prior",
+        "ebm",
+        "--config",
+        str(tmp / "tiny.toml"),
+        "--data",
+        str(tmp / "train.txt"),
+        "--out",
+        str(runs["paper"]),
+        "--quiet",
+        "--probe",
+        "6",
+        "--resume",
+        "--steps",
+        "42",
+    ]
     assert main(args) == 0
     log = [json.loads(line) for line in (runs["paper"] / "train_log.jsonl").read_text().splitlines()]
     assert [r["step"] for r in log if "nll_x" in r][-2:] == [41, 42]
@@ -69,21 +108,56 @@ def test_resume_reuses_the_saved_tokenizer(trained):
 
 def test_evaluate_prints_and_writes_figures(trained, capsys):
     tmp, runs = trained
-    assert main(["text", "evaluate", "--model", str(runs["paper"] / "model"), "--data", str(tmp / "train.txt"),
-                 "--samples", "10", "--chains", "2", "--json", str(tmp / "ev.json")]) == 0
+    assert (
+        main(
+            [
+                "text",
+                "evaluate",
+                "--model",
+                str(runs["paper"] / "model"),
+                "--data",
+                str(tmp / "train.txt"),
+                "--samples",
+                "10",
+                "--chains",
+                "2",
+                "--json",
+                str(tmp / "ev.json"),
+            ]
+        )
+        == 0
+    )
     out = json.loads((tmp / "ev.json").read_text())
     from lebm.text.data import load_tokenizer
 
     tok = load_tokenizer(runs["paper"] / "model" / "tokenizer")
     texts = [t.split("\t")[1] for t in LINES]
-    assert out["sentences"] == 48 and out["words"] == sum(len(t.split()) + 1 for t in texts) * 8  # <eos> counts as a word
+    assert (
+        out["sentences"] == 48 and out["words"] == sum(len(t.split()) + 1 for t in texts) * 8
+    )  # <eos> counts as a word
     assert out["tokens"] == sum(len(ids) + 1 for ids in tok(texts, add_special_tokens=False)["input_ids"]) * 8
     assert 1 < out["ppl"] < 200 and out["kl"] > 0 and 0 <= out["au"] <= 4
     captured = capsys.readouterr()
     assert "| nll |" in captured.out.replace("| nll | ppl", "| nll |") and str(tmp / "ev.json") in captured.out
     assert "likelihood" in captured.err and "\r" not in captured.err  # progress as lines on a pipe
-    assert main(["text", "evaluate", "--model", str(runs["paper"] / "model"), "--data", str(tmp / "train.txt"),
-                 "--samples", "2", "--chains", "1", "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "text",
+                "evaluate",
+                "--model",
+                str(runs["paper"] / "model"),
+                "--data",
+                str(tmp / "train.txt"),
+                "--samples",
+                "2",
+                "--chains",
+                "1",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     assert capsys.readouterr().err == ""
     assert main(["text", "evaluate", "--model", str(runs["lm"] / "model"), "--data", str(tmp / "train.txt")]) == 0
 
@@ -98,26 +172,55 @@ def test_sample_reconstruct_interpolate_encode_probe(trained, capsys):
     assert "->" in capsys.readouterr().out
     assert main(["text", "interpolate", "--model", model, "the team won .", "a new phone .", "--points", "4"]) == 0
     assert len(capsys.readouterr().out.splitlines()) == 4
-    assert main(["text", "encode", "--model", model, "--input", str(tmp / "train.txt"), "--output", str(tmp / "f.npy")]) == 0
+    assert (
+        main(["text", "encode", "--model", model, "--input", str(tmp / "train.txt"), "--output", str(tmp / "f.npy")])
+        == 0
+    )
     assert np.load(tmp / "f.npy").shape == (48, 4)
-    assert main(["text", "encode", "--model", model, "--input", str(tmp / "train.txt"), "--output", str(tmp / "f.csv")]) == 0
+    assert (
+        main(["text", "encode", "--model", model, "--input", str(tmp / "train.txt"), "--output", str(tmp / "f.csv")])
+        == 0
+    )
     assert (tmp / "f.csv").read_text().splitlines()[0].startswith("label,z0")
-    assert main(["text", "probe", "--model", model, "--data", str(tmp / "train.txt"), "--test", str(tmp / "train.txt"),
-                 "--labels", "10", "20", "--seeds", "2", "--json", str(tmp / "probe.json")]) == 0
+    assert (
+        main(
+            [
+                "text",
+                "probe",
+                "--model",
+                model,
+                "--data",
+                str(tmp / "train.txt"),
+                "--test",
+                str(tmp / "train.txt"),
+                "--labels",
+                "10",
+                "20",
+                "--seeds",
+                "2",
+                "--json",
+                str(tmp / "probe.json"),
+            ]
+        )
+        == 0
+    )
     acc = json.loads((tmp / "probe.json").read_text())["accuracy"]
     assert set(acc) == {"10", "20"} and all(0 <= a <= 1 for v in acc.values() for a in v)
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["sample", "-n", "0"], "-n must be >= 1"),
-    (["interpolate", "a", "b", "--points", "1"], "--points must be >= 2"),
-    (["encode", "--input", "{data}", "--output", "{tmp}/f.txt"], "must end in .csv or .npy"),
-    (["reconstruct"], "give sentences"),
-    (["evaluate", "--data", "{tmp}/missing.txt"], "does not exist"),
-    (["evaluate", "--data", "{tmp}/empty.txt"], "is empty"),
-    (["probe", "--data", "{tmp}/unlabeled.txt", "--test", "{data}"], "needs labels"),
-    (["probe", "--data", "{data}", "--test", "{data}", "--labels", "500"], "500 labels asked for"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["sample", "-n", "0"], "-n must be >= 1"),
+        (["interpolate", "a", "b", "--points", "1"], "--points must be >= 2"),
+        (["encode", "--input", "{data}", "--output", "{tmp}/f.txt"], "must end in .csv or .npy"),
+        (["reconstruct"], "give sentences"),
+        (["evaluate", "--data", "{tmp}/missing.txt"], "does not exist"),
+        (["evaluate", "--data", "{tmp}/empty.txt"], "is empty"),
+        (["probe", "--data", "{tmp}/unlabeled.txt", "--test", "{data}"], "needs labels"),
+        (["probe", "--data", "{data}", "--test", "{data}", "--labels", "500"], "500 labels asked for"),
+    ],
+)
 def test_command_errors_are_one_line(trained, capsys, argv, message):
     tmp, runs = trained
     (tmp / "empty.txt").write_text("")
@@ -150,8 +253,21 @@ def test_broken_model_directories(trained, tmp_path, capsys):
 def test_invalid_options(trained, capsys):
     tmp, _ = trained
     (tmp / "bad.toml").write_text("[model]\ntokenizer = 'chars'\n")
-    assert main(["text", "train", "--config", str(tmp / "bad.toml"), "--data", str(tmp / "train.txt"),
-                 "--out", str(tmp / "bad")]) == 2
+    assert (
+        main(
+            [
+                "text",
+                "train",
+                "--config",
+                str(tmp / "bad.toml"),
+                "--data",
+                str(tmp / "train.txt"),
+                "--out",
+                str(tmp / "bad"),
+            ]
+        )
+        == 2
+    )
     assert "tokenizer" in capsys.readouterr().err
     assert not (tmp / "bad").exists()
 
@@ -162,10 +278,32 @@ def test_latent_preset_trains_with_a_bag_of_words_head(trained):
     from lebm.text.model import TextModel
 
     tmp, _ = trained
-    (tmp / "latent.toml").write_text(TINY.replace("[model.ebm.posterior_chain]\nsteps = 3", "[model.ebm.posterior_chain]\nsteps = 0"))
+    (tmp / "latent.toml").write_text(
+        TINY.replace("[model.ebm.posterior_chain]\nsteps = 3", "[model.ebm.posterior_chain]\nsteps = 0")
+    )
     out = tmp / "run_latent"
-    assert main(["text", "train", "--preset", "latent", "--config", str(tmp / "latent.toml"), "--data",
-                 str(tmp / "train.txt"), "--out", str(out), "--quiet", "--probe", "6", "--threads", "1"]) == 0
+    assert (
+        main(
+            [
+                "text",
+                "train",
+                "--preset",
+                "latent",
+                "--config",
+                str(tmp / "latent.toml"),
+                "--data",
+                str(tmp / "train.txt"),
+                "--out",
+                str(out),
+                "--quiet",
+                "--probe",
+                "6",
+                "--threads",
+                "1",
+            ]
+        )
+        == 0
+    )
     log = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
     steps = [r for r in log if "nll_x" in r]
     assert "nll_bag" in steps[0] and "kl_ref" in steps[0] and "f_spread" in steps[0]
@@ -183,17 +321,38 @@ def test_latent_preset_warm_started_from_a_language_model(trained):
     from lebm.text.model import TextModel
 
     tmp, runs = trained
-    latent = TINY.replace("[model.ebm.posterior_chain]\nsteps = 3", "[model.ebm.posterior_chain]\nsteps = 0") \
-        .replace("steps = 40", "steps = 5")
+    latent = TINY.replace("[model.ebm.posterior_chain]\nsteps = 3", "[model.ebm.posterior_chain]\nsteps = 0").replace(
+        "steps = 40", "steps = 5"
+    )
     (tmp / "warm.toml").write_text(latent + f"warm_start = {json.dumps(str(runs['lm'] / 'model'))}\n")
     (tmp / "cold.toml").write_text(latent)
     first = {}
     for name in ("warm", "cold"):
         out = tmp / f"run_{name}"
-        assert main(["text", "train", "--preset", "latent", "--config", str(tmp / f"{name}.toml"), "--data",
-                     str(tmp / "train.txt"), "--out", str(out), "--quiet", "--probe", "6", "--threads", "1"]) == 0
+        assert (
+            main(
+                [
+                    "text",
+                    "train",
+                    "--preset",
+                    "latent",
+                    "--config",
+                    str(tmp / f"{name}.toml"),
+                    "--data",
+                    str(tmp / "train.txt"),
+                    "--out",
+                    str(out),
+                    "--quiet",
+                    "--probe",
+                    "6",
+                    "--threads",
+                    "1",
+                ]
+            )
+            == 0
+        )
         log = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
-        first[name] = [r["nll_x"] for r in log if "nll_x" in r][0]
+        first[name] = next(r["nll_x"] for r in log if "nll_x" in r)
     lm = TextModel.from_pretrained(runs["lm"] / "model")
     warm = TextModel.from_pretrained(tmp / "run_warm" / "model")
     assert warm.tokenizer.get_vocab() == lm.tokenizer.get_vocab()
@@ -222,9 +381,30 @@ def test_gpt2_decoder_trains_and_round_trips(trained, capsys):
     config = TINY.replace("[model.ebm.posterior_chain]\nsteps = 3", "[model.ebm.posterior_chain]\nsteps = 0")
     (tmp / "gpt2.toml").write_text(config.replace("[model.decoder]\n", '[model.decoder]\ncell = "gpt2"\nlayers = 2\n'))
     out = tmp / "run_gpt2"
-    assert main(["text", "train", "--preset", "latent", "--config", str(tmp / "gpt2.toml"), "--data",
-                 str(tmp / "train.txt"), "--out", str(out), "--quiet", "--probe", "6", "--threads", "1",
-                 "--steps", "60"]) == 0
+    assert (
+        main(
+            [
+                "text",
+                "train",
+                "--preset",
+                "latent",
+                "--config",
+                str(tmp / "gpt2.toml"),
+                "--data",
+                str(tmp / "train.txt"),
+                "--out",
+                str(out),
+                "--quiet",
+                "--probe",
+                "6",
+                "--threads",
+                "1",
+                "--steps",
+                "60",
+            ]
+        )
+        == 0
+    )
     log = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
     nll = [r["nll_x"] for r in log if "nll_x" in r]
     assert np.mean(nll[-5:]) < 0.7 * np.mean(nll[:5])
@@ -236,8 +416,22 @@ def test_gpt2_decoder_trains_and_round_trips(trained, capsys):
     z = torch.randn(2, 4)
     assert torch.equal(model.generator.log_likelihood(x, z), copy.generator.log_likelihood(x, z))
     capsys.readouterr()
-    assert main(["text", "reconstruct", "--model", str(out / "model"), "the team won the match .", "--method",
-                 "beam", "--beam", "3"]) == 0
+    assert (
+        main(
+            [
+                "text",
+                "reconstruct",
+                "--model",
+                str(out / "model"),
+                "the team won the match .",
+                "--method",
+                "beam",
+                "--beam",
+                "3",
+            ]
+        )
+        == 0
+    )
     assert "->" in capsys.readouterr().out
 
 
@@ -248,18 +442,36 @@ def test_max_minutes_bounds_the_whole_command_and_leaves_a_checkpoint(trained):
     import time
 
     tmp, _ = trained
-    (tmp / "slow.toml").write_text(TINY.replace("[model.ebm.posterior_chain]\nsteps = 3",
-                                                "[model.ebm.posterior_chain]\nsteps = 150"))
+    (tmp / "slow.toml").write_text(
+        TINY.replace("[model.ebm.posterior_chain]\nsteps = 3", "[model.ebm.posterior_chain]\nsteps = 150")
+    )
     out, budget = tmp / "run_budget", 0.5
-    args = ["text", "train", "--preset", "paper", "--config", str(tmp / "slow.toml"), "--data", str(tmp / "train.txt"),
-            "--out", str(out), "--quiet", "--probe", "48", "--threads", "1", "--steps", "1000000"]
+    args = [
+        "text",
+        "train",
+        "--preset",
+        "paper",
+        "--config",
+        str(tmp / "slow.toml"),
+        "--data",
+        str(tmp / "train.txt"),
+        "--out",
+        str(out),
+        "--quiet",
+        "--probe",
+        "48",
+        "--threads",
+        "1",
+        "--steps",
+        "1000000",
+    ]
     began = time.monotonic()
-    assert main(args + ["--max-minutes", str(budget)]) == 0
+    assert main([*args, "--max-minutes", str(budget)]) == 0
     assert time.monotonic() - began <= 60 * budget + 3.0
     log = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
     stopped = max(r["step"] for r in log)
     assert stopped > 0 and [r for r in log if "eval" in r][-1]["step"] == stopped  # the final evaluation ran
-    assert main(args + ["--resume", "--steps", str(stopped + 3)]) == 0
+    assert main([*args, "--resume", "--steps", str(stopped + 3)]) == 0
     log = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
     assert [r["step"] for r in log if "nll_x" in r][-1] == stopped + 3
 
@@ -297,8 +509,12 @@ def test_zero_refinement_steps_reproduce_the_plain_outputs(tmp_path, capsys):
         assert main(["text", "reconstruct", "--device", "cpu", sentences[0], *extra]) == 0
         outputs.append(capsys.readouterr().out)
         out = tmp_path / f"f{i}.npy"
-        assert main(["text", "encode", "--device", "cpu", "--input", str(tmp_path / "in.txt"), "--output", str(out),
-                     *extra]) == 0
+        assert (
+            main(
+                ["text", "encode", "--device", "cpu", "--input", str(tmp_path / "in.txt"), "--output", str(out), *extra]
+            )
+            == 0
+        )
         capsys.readouterr()
         features.append(np.load(out))
     assert outputs[0] == outputs[1] and outputs[0].strip()

@@ -31,10 +31,23 @@ def test_bpe_round_trip_on_arbitrary_unicode():
     import random
 
     rng = random.Random(0)
-    ranges = [(0x20, 0x7E), (0xA0, 0x24F), (0x300, 0x36F), (0x370, 0x3FF), (0x400, 0x4FF), (0x590, 0x6FF),
-              (0x900, 0x97F), (0x3040, 0x30FF), (0x4E00, 0x9FFF), (0xAC00, 0xD7A3), (0xFB00, 0xFB06),
-              (0x1D400, 0x1D7FF), (0x1F300, 0x1FAFF), (0x1, 0x1F)]
-    texts = ["ﬁnal ½ café ｆｕｌｌ", "e\u0301 vs \u00e9", "a  b\t\tc", "😀👍🏽 👨‍👩‍👧", "مرحبا بالعالم", "東京タワー"]
+    ranges = [
+        (0x20, 0x7E),
+        (0xA0, 0x24F),
+        (0x300, 0x36F),
+        (0x370, 0x3FF),
+        (0x400, 0x4FF),
+        (0x590, 0x6FF),
+        (0x900, 0x97F),
+        (0x3040, 0x30FF),
+        (0x4E00, 0x9FFF),
+        (0xAC00, 0xD7A3),
+        (0xFB00, 0xFB06),
+        (0x1D400, 0x1D7FF),
+        (0x1F300, 0x1FAFF),
+        (0x1, 0x1F),
+    ]
+    texts = ["ﬁnal ½ café ｆｕｌｌ", "e\u0301 vs \u00e9", "a  b\t\tc", "😀👍🏽 👨‍👩‍👧", "مرحبا بالعالم", "東京タワー"]  # noqa: RUF001 (fullwidth on purpose)
     texts += ["".join(chr(rng.randint(*rng.choice(ranges))) for _ in range(rng.randint(1, 40))) for _ in range(200)]
     texts = [t for t in texts if t.strip()]
     tok = train_tokenizer(TEXTS * 20, "bpe", vocab_size=300)
@@ -73,8 +86,10 @@ def test_read_text_file_counts_empty_lines_bad_bytes_and_labels(tmp_path):
     assert corpus.counts == {"lines": 5, "empty": 2, "undecodable": 1, "texts": 3}
 
 
-@pytest.mark.parametrize("content, message", [(None, "does not exist"), (b"", "is empty"), (b"\n \n", "is empty"),
-                                              (b"lab\t\n", "no non-empty lines")])
+@pytest.mark.parametrize(
+    "content, message",
+    [(None, "does not exist"), (b"", "is empty"), (b"\n \n", "is empty"), (b"lab\t\n", "no non-empty lines")],
+)
 def test_read_text_file_errors(tmp_path, content, message):
     path = tmp_path / "x.txt"
     if content is not None:

@@ -13,10 +13,13 @@ from lebm.text.model import TextConfig, TextModel
 
 def tiny_model(kind: str, latent: bool = True) -> TextModel:
     torch.manual_seed(0)
-    ebm = LatentEBMConfig(prior=PriorConfig(latent_dim=1, kind=kind, hidden=[8]),
-                          posterior_chain=ChainConfig(steps=30, step_size=0.3, noise=1.0))
-    cfg = TextConfig(ebm=ebm, decoder=DecoderConfig(cell="lstm", embed=4, hidden=8, use_latent=latent), vocab_size=6,
-                     max_len=3)
+    ebm = LatentEBMConfig(
+        prior=PriorConfig(latent_dim=1, kind=kind, hidden=[8]),
+        posterior_chain=ChainConfig(steps=30, step_size=0.3, noise=1.0),
+    )
+    cfg = TextConfig(
+        ebm=ebm, decoder=DecoderConfig(cell="lstm", embed=4, hidden=8, use_latent=latent), vocab_size=6, max_len=3
+    )
     model = TextModel(cfg).eval()
     with torch.no_grad():  # make p(x | z) depend strongly on z, and the EBM prior far from flat
         if latent:
@@ -97,8 +100,10 @@ def test_more_importance_samples_never_worsen_the_bound_on_average():
     log_z = log_normaliser(model, 200_000)
     exact = float(-exact_log_px(model, x).mean().detach())
     torch.manual_seed(1)
-    averages = [float(torch.stack([importance_nll(model, x, mean, logvar, s, log_z) for _ in range(30)]).mean())
-                for s in (1, 8, 64)]
+    averages = [
+        float(torch.stack([importance_nll(model, x, mean, logvar, s, log_z) for _ in range(30)]).mean())
+        for s in (1, 8, 64)
+    ]
     assert averages[0] > averages[1] > averages[2] >= exact - 0.01, (averages, exact)
     assert averages[0] - averages[2] > 0.02  # the sample count matters in this check
 
@@ -110,8 +115,8 @@ def test_evaluate_reports_standard_errors_and_its_proposal():
     assert out["nll_se"] > 0 and out["ppl_se"] > 0 and "N(m" in out["proposal"] and out["is_samples"] == 10
     # known values: NLL 1, 2, 3 over one token each -> SE 1 / sqrt(3), PPL e^2 with SE e^2 / sqrt(3)
     known = spread(torch.tensor([1.0, 2.0, 3.0], dtype=torch.float64), torch.ones(3, dtype=torch.float64))
-    assert known["nll"] == 2.0 and abs(known["nll_se"] - 3 ** -0.5) < 1e-9
-    assert abs(known["ppl"] - math.exp(2)) < 1e-9 and abs(known["ppl_se"] - math.exp(2) / 3 ** 0.5) < 1e-9
+    assert known["nll"] == 2.0 and abs(known["nll_se"] - 3**-0.5) < 1e-9
+    assert abs(known["ppl"] - math.exp(2)) < 1e-9 and abs(known["ppl_se"] - math.exp(2) / 3**0.5) < 1e-9
 
 
 def test_words_are_counted_alike_whatever_the_tokenizer():
@@ -120,8 +125,11 @@ def test_words_are_counted_alike_whatever_the_tokenizer():
     from lebm.text.data import decode, encode, train_tokenizer
     from lebm.text.evaluate import word_count
 
-    texts = ["The bank raised interest rates, again, this year.", "Profits rose 5% to $3.2bn - a record!",
-             "\"It's over,\" he said."]
+    texts = [
+        "The bank raised interest rates, again, this year.",
+        "Profits rose 5% to $3.2bn - a record!",
+        '"It\'s over," he said.',
+    ]
     for kind in ("word", "bpe"):
         tok = train_tokenizer(texts * 3, kind, vocab_size=400 if kind == "bpe" else 100)
         back = decode(tok, encode(tok, texts, 60).ids)
