@@ -25,8 +25,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from semisup import LABELS, label_draw, views
 
 from lebm.semisup import SymbolVectorClassifier
-from lebm.semisup.commands import parse_params
 from lebm.semisup.datasets import LOADERS
+from lebm.semisup.params import parse_params
 
 
 def lr_accuracy(train_x, train_y, test_x, test_y) -> float:

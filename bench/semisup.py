@@ -43,9 +43,9 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.semi_supervised import LabelSpreading, SelfTrainingClassifier
 
 from lebm.semisup import SymbolVectorClassifier
-from lebm.semisup.commands import parse_params
 from lebm.semisup.datasets import LOADERS
 from lebm.semisup.estimator import labeled_accuracy
+from lebm.semisup.params import parse_params
 
 LABELS = {
     "digits": [10, 50, 100],

@@ -24,8 +24,12 @@ def preset(name: str) -> dict[str, Any]:
     return load_toml(preset_path(name))
 
 
+# in lebm.molecule.design_commands; the others in lebm.molecule.commands
+DESIGN_COMMANDS = ("cmd_sample", "cmd_design", "cmd_optimize", "cmd_fit_heads")
+
+
 def _command(name: str):
-    return command("lebm.molecule.commands", name)
+    return command("lebm.molecule.design_commands" if name in DESIGN_COMMANDS else "lebm.molecule.commands", name)
 
 
 def add_cluster_flags(p: argparse.ArgumentParser) -> None:

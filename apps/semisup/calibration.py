@@ -6,6 +6,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from .model import SemisupModel
+
 CALIBRATION_AT = 0.5  # share of the steps after which the held calibration rows' labels join the training
 # (0.5 against 0.3 and 0.75 on the validation side of penbased 50 / 100 and magic 20 / 100: BENCHMARKS.md)
 TEMPERATURES = np.geomspace(1.0, 100.0, 41)
@@ -49,3 +51,34 @@ def calibration_rows(index: np.ndarray, seed: int) -> np.ndarray:
         if len(rows) >= 2
     ]
     return np.sort(np.concatenate(held)) if held else np.zeros(0, np.int64)
+
+
+def fitted_calibration(
+    model: SemisupModel,
+    X: np.ndarray,
+    index: np.ndarray,
+    held: np.ndarray,
+    unlabeled: np.ndarray,
+    at_reveal: list[torch.Tensor],
+) -> tuple[float, float]:
+    """(temperature, mix) of calibration="auto": fitted on the held rows' predictions at the reveal (`at_reveal`:
+    the held rows' and the sampled unlabeled rows' log-probabilities then); the remaining steps sharpen the model, so
+    the final temperature gives the sampled unlabeled rows the mean confidence the calibrated model had on them at
+    the reveal."""
+    classes = model.config.ebm.prior.num_classes
+    if not len(held):
+        return fit_calibration(torch.zeros(0, classes), index[held], classes)
+    t, mix = fit_calibration(at_reveal[0], index[held], classes)
+    if not len(unlabeled):
+        return t, mix
+
+    def confidence(logp: torch.Tensor, temperature: float) -> float:
+        return float(calibrate(logp.exp().numpy(), temperature, mix).max(1).mean())
+
+    target = confidence(at_reveal[1], t)
+    with torch.no_grad():
+        final = model.averaged_log_probabilities(*model.encoder(torch.from_numpy(X[unlabeled].astype(np.float64))))
+    return next(
+        (float(u) for u in TEMPERATURES if u >= t and confidence(final, u) <= target + 1e-9),
+        float(TEMPERATURES[-1]),
+    ), mix

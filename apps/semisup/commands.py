@@ -14,25 +14,9 @@ from lebm.core.errors import ConfigError, DataError, LebmError, ModelLoadError
 from lebm.core.io import claim_dir, load_json, write_atomic
 
 from .estimator import SymbolVectorClassifier
+from .params import parse_params
 
 UNLABELED = {"", "-1", "nan", "NaN"}
-
-
-def parse_params(items: list[str]) -> dict:
-    """NAME=VALUE strings -> SymbolVectorClassifier settings; a value is read as JSON (3e-4, [64, 64], true)
-    or else kept as a word (likelihood=gaussian). Unknown names raise ValueError."""
-    known, params = SymbolVectorClassifier().get_params(), {}
-    for item in items:
-        name, sep, value = item.partition("=")
-        if not sep or name not in known:
-            raise ValueError(f"{item!r}: expected NAME=VALUE with NAME one of {', '.join(sorted(known))}")
-        try:
-            params[name] = json.loads(value)
-        except json.JSONDecodeError:
-            params[name] = value
-        if isinstance(params[name], list):  # hidden=[64, 64]
-            params[name] = tuple(params[name])
-    return params
 
 
 def read_table(path: Path, label_column: str | None) -> tuple[pd.DataFrame, pd.Series | None]:

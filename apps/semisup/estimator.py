@@ -11,15 +11,16 @@ from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
-from lebm.core.errors import ConfigError, ModelLoadError
+from lebm.core.errors import ModelLoadError
 from lebm.core.io import load_json, save_json, write_dir_atomic
 from lebm.core.model import ChainConfig, LatentEBMConfig
 from lebm.core.prior import PriorConfig
 from lebm.core.trainer import TrainConfig, Trainer
 
 from . import calibration as calib
-from .calibration import calibrate, calibration_rows, fit_calibration
+from .calibration import calibrate, calibration_rows, fitted_calibration
 from .model import SemisupConfig, SemisupModel
+from .params import check_params
 
 
 def choose_likelihood(X: np.ndarray, sparse: bool) -> str:
@@ -30,18 +31,6 @@ def choose_likelihood(X: np.ndarray, sparse: bool) -> str:
     if X.min() >= 0 and X.max() <= 1:
         return "bernoulli"
     return "gaussian"
-
-
-def _is_int(v) -> bool:
-    return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
-
-
-def _is_number(v) -> bool:
-    return isinstance(v, (int, float, np.number)) and not isinstance(v, bool) and bool(np.isfinite(v))
-
-
-def _widths(value) -> bool:
-    return isinstance(value, (list, tuple)) and all(_is_int(w) and w >= 1 for w in value)
 
 
 PROBABILITY_FLOOR = 1e-9  # predict_proba never says exactly 0 or 1
@@ -201,7 +190,7 @@ class SymbolVectorClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
 
     # --- scikit-learn API -------------------------------------------------------------------------
     def fit(self, X, y):
-        self._check_params()
+        check_params(self)
         index = self._labels(y)
         X = self._features(X, fitting=True)
         if len(X) != len(index):
@@ -212,38 +201,9 @@ class SymbolVectorClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         self.prior_energy_reg_ = self._energy_reg()
         rows = np.concatenate([np.arange(len(index)), np.repeat(labeled, repeats - 1)])
         seed = 0 if self.random_state is None else int(np.random.RandomState(self.random_state).randint(2**31))
-        ebm = LatentEBMConfig(
-            prior=PriorConfig(
-                latent_dim=self.latent_dim,
-                kind="coupled",
-                num_classes=len(self.classes_),
-                hidden=list(self.prior_hidden),
-                activation="leaky_relu",
-            ),
-            prior_chain=ChainConfig(steps=self.prior_steps, step_size=self.prior_step_size),
-            posterior_chain=ChainConfig(steps=self.refine_steps, step_size=0.1),
-            posterior_init="amortised",
-        )
-        config = SemisupConfig(ebm=ebm, data_dim=X.shape[1], likelihood=self.likelihood_, hidden=list(self.hidden))
         torch.manual_seed(seed)
-        self.model_ = SemisupModel(config)
-        train = TrainConfig(
-            steps=self.steps,
-            batch_size=min(self.batch_size, len(X)),
-            seed=seed,
-            lr_generator=self.learning_rate,
-            lr_prior=self.prior_learning_rate,
-            label_weight=weight,
-            class_mi_weight=self.mi_weight,
-            prior_energy_reg=self.prior_energy_reg_,
-            prior_objective=self.prior_objective,
-            free_bits=float(self.free_bits),
-            lr_class=float(self.class_learning_rate),
-            quiet=not self.verbose,
-            device=self.device,
-            precision=self.precision,
-            diagnose=256 if self.verbose else 0,
-        )
+        self.model_ = SemisupModel(self._model_config(X.shape[1]))
+        train = self._train_config(seed, weight, len(X))
         held = calibration_rows(index, seed) if self.calibration == "auto" else np.zeros(0, np.int64)
         unlabeled = np.flatnonzero(index < 0)
         unlabeled = np.random.RandomState(seed).choice(unlabeled, min(len(unlabeled), 2048), replace=False)
@@ -272,97 +232,47 @@ class SymbolVectorClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         )
         trainer.fit()
         self.model_.cpu().double().eval()  # float64 inference: predictions do not depend on the batch
-        self.temperature_, self.mix_ = self._calibration(X, index, held, unlabeled, at_reveal)
+        if self.calibration == "auto":
+            self.temperature_, self.mix_ = fitted_calibration(self.model_, X, index, held, unlabeled, at_reveal)
+        else:
+            self.temperature_, self.mix_ = float(self.calibration), 0.0
         self.label_weight_ = weight
-        self.separated_ = self._separate_classes(torch.from_numpy(X.astype(np.float64)), index)
+        self.separated_ = self.model_.separate_classes(torch.from_numpy(X.astype(np.float64)), index)
         return self
 
-    def _separate_classes(self, x: torch.Tensor, index: np.ndarray, steps: int = 1000) -> bool:
-        """The guard against one class for every row: if the fitted model predicts a single class on all
-        training rows although two or more are labeled, f alone is trained (Adam 1e-2) on the labeled rows'
-        predictive log-likelihood until its predictions on them use every labeled class. True if it acted."""
-        if len(np.unique(self.model_.class_probabilities(x).argmax(1).numpy())) > 1:
-            return False
-        labeled = np.flatnonzero(index >= 0)
-        with torch.no_grad():
-            mean, logvar = self.model_.encoder(x[labeled])
-        y = torch.from_numpy(index[labeled])
-        opt = torch.optim.Adam(self.model_.prior.parameters(), lr=1e-2)
-        with torch.enable_grad():
-            for _ in range(steps):
-                logp = self.model_.averaged_log_probabilities(mean, logvar)
-                if len(np.unique(logp.argmax(1).numpy())) == len(np.unique(y.numpy())):
-                    break
-                opt.zero_grad()
-                torch.nn.functional.nll_loss(logp, y).backward()
-                opt.step()
-        return True
-
-    def _calibration(
-        self, X: np.ndarray, index: np.ndarray, held: np.ndarray, unlabeled: np.ndarray, at_reveal: list[torch.Tensor]
-    ) -> tuple[float, float]:
-        """(temperature, mix) of predict_proba: the setting's number, or fitted on the held rows' predictions at
-        the reveal; the remaining steps sharpen the model, so the final temperature gives the sampled unlabeled rows
-        the mean confidence the calibrated model had on them at the reveal."""
-        if self.calibration != "auto":
-            return float(self.calibration), 0.0
-        if not len(held):
-            return fit_calibration(torch.zeros(0, len(self.classes_)), index[held], len(self.classes_))
-        t, mix = fit_calibration(at_reveal[0], index[held], len(self.classes_))
-        if not len(unlabeled):
-            return t, mix
-
-        def confidence(logp: torch.Tensor, temperature: float) -> float:
-            return float(calibrate(logp.exp().numpy(), temperature, mix).max(1).mean())
-
-        target = confidence(at_reveal[1], t)
-        with torch.no_grad():
-            final = self.model_.averaged_log_probabilities(
-                *self.model_.encoder(torch.from_numpy(X[unlabeled].astype(np.float64)))
-            )
-        return next(
-            (float(u) for u in calib.TEMPERATURES if u >= t and confidence(final, u) <= target + 1e-9),
-            float(calib.TEMPERATURES[-1]),
-        ), mix
-
-    def _check_params(self) -> None:
-        """One ValueError (ConfigError) naming the first invalid setting; the core checks the rest."""
-        count, number = _is_int, _is_number
-        rules = {
-            "latent_dim": (count(self.latent_dim) and self.latent_dim >= 1, "an integer >= 1"),
-            "steps": (count(self.steps) and self.steps >= 1, "an integer >= 1"),
-            "batch_size": (count(self.batch_size) and self.batch_size >= 1, "an integer >= 1"),
-            "prior_steps": (count(self.prior_steps) and self.prior_steps >= 1, "an integer >= 1"),
-            "refine_steps": (count(self.refine_steps) and self.refine_steps >= 0, "an integer >= 0"),
-            "hidden": (_widths(self.hidden) and len(self.hidden) >= 1, "one or more layer widths >= 1"),
-            "prior_hidden": (_widths(self.prior_hidden), "layer widths >= 1 (none: a linear f)"),
-            "learning_rate": (number(self.learning_rate) and self.learning_rate > 0, "a number > 0"),
-            "prior_learning_rate": (number(self.prior_learning_rate) and self.prior_learning_rate > 0, "a number > 0"),
-            "prior_step_size": (number(self.prior_step_size) and self.prior_step_size > 0, "a number > 0"),
-            "mi_weight": (number(self.mi_weight) and self.mi_weight >= 0, "a number >= 0"),
-            "label_weight": (
-                self.label_weight == "auto" or (number(self.label_weight) and self.label_weight > 0),
-                "'auto' or a number > 0",
+    def _model_config(self, data_dim: int) -> SemisupConfig:
+        ebm = LatentEBMConfig(
+            prior=PriorConfig(
+                latent_dim=self.latent_dim,
+                kind="coupled",
+                num_classes=len(self.classes_),
+                hidden=list(self.prior_hidden),
+                activation="leaky_relu",
             ),
-            "prior_energy_reg": (
-                self.prior_energy_reg == "auto" or (number(self.prior_energy_reg) and self.prior_energy_reg >= 0),
-                "'auto' or a number >= 0",
-            ),
-            "balance": (isinstance(self.balance, (bool, np.bool_)), "True or False"),
-            "prior_objective": (self.prior_objective in ("contrastive", "nce"), "'contrastive' or 'nce'"),
-            "free_bits": (number(self.free_bits) and self.free_bits >= 0, "a number >= 0"),
-            "class_learning_rate": (
-                number(self.class_learning_rate) and self.class_learning_rate >= 0,
-                "a number >= 0",
-            ),
-            "calibration": (
-                self.calibration == "auto" or (number(self.calibration) and self.calibration >= 1),
-                "'auto' or a temperature >= 1",
-            ),
-        }
-        for name, (ok, expected) in rules.items():
-            if not ok:
-                raise ConfigError(f"{name} must be {expected}, got {getattr(self, name)!r}")
+            prior_chain=ChainConfig(steps=self.prior_steps, step_size=self.prior_step_size),
+            posterior_chain=ChainConfig(steps=self.refine_steps, step_size=0.1),
+            posterior_init="amortised",
+        )
+        return SemisupConfig(ebm=ebm, data_dim=data_dim, likelihood=self.likelihood_, hidden=list(self.hidden))
+
+    def _train_config(self, seed: int, label_weight: float, rows: int) -> TrainConfig:
+        return TrainConfig(
+            steps=self.steps,
+            batch_size=min(self.batch_size, rows),
+            seed=seed,
+            lr_generator=self.learning_rate,
+            lr_prior=self.prior_learning_rate,
+            label_weight=label_weight,
+            class_mi_weight=self.mi_weight,
+            prior_energy_reg=self.prior_energy_reg_,
+            prior_objective=self.prior_objective,
+            free_bits=float(self.free_bits),
+            lr_class=float(self.class_learning_rate),
+            quiet=not self.verbose,
+            device=self.device,
+            precision=self.precision,
+            diagnose=256 if self.verbose else 0,
+        )
 
     def _label_weight(self, rows: int, labeled: int, repeats: int) -> float:
         """The encoder's weight of log p(y | z): the setting, or "auto" as the class docstring states it."""

@@ -11,6 +11,7 @@ import math
 from dataclasses import dataclass
 from typing import Literal
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -110,3 +111,24 @@ class SemisupModel(LatentEBM):
         z = mean[None] + (0.5 * logvar).exp()[None] * eps[:, None].to(mean.device)  # [draws, rows, d]
         logp = torch.log_softmax(self.prior.logits(z.reshape(-1, mean.shape[1])), dim=1).view(draws, len(mean), -1)
         return torch.logsumexp(logp, 0) - math.log(draws)
+
+    def separate_classes(self, x: torch.Tensor, index: np.ndarray, steps: int = 1000) -> bool:
+        """The guard against one class for every row: if the model predicts a single class on all
+        training rows although two or more are labeled, f alone is trained (Adam 1e-2) on the labeled rows'
+        predictive log-likelihood until its predictions on them use every labeled class. True if it acted."""
+        if len(np.unique(self.class_probabilities(x).argmax(1).numpy())) > 1:
+            return False
+        labeled = np.flatnonzero(index >= 0)
+        with torch.no_grad():
+            mean, logvar = self.encoder(x[labeled])
+        y = torch.from_numpy(index[labeled])
+        opt = torch.optim.Adam(self.prior.parameters(), lr=1e-2)
+        with torch.enable_grad():
+            for _ in range(steps):
+                logp = self.averaged_log_probabilities(mean, logvar)
+                if len(np.unique(logp.argmax(1).numpy())) == len(np.unique(y.numpy())):
+                    break
+                opt.zero_grad()
+                torch.nn.functional.nll_loss(logp, y).backward()
+                opt.step()
+        return True

@@ -260,7 +260,7 @@ def test_never_one_class_for_every_row():
     assert set(clf.predict(X)) == {0}
     x = torch.from_numpy(clf._features(X, fitting=False).astype(np.float64))
     index = np.where(partial >= 0, partial, -1)
-    assert clf._separate_classes(x, index)
+    assert clf.model_.separate_classes(x, index)
     labeled = partial >= 0
     assert set(clf.predict(X[labeled])) == {0, 1} and len(np.unique(clf.predict(X))) == 2
     proba = clf.predict_proba(X)
