@@ -77,6 +77,14 @@ def _check_langevin(z0: torch.Tensor, steps: int, noise: float, clip_grad: float
         raise ConfigError(f"on_nonfinite must be 'raise' or 'reset', got {on_nonfinite!r}")
 
 
+def _nonfinite_error(z: torch.Tensor, step: int, size: float) -> LangevinError:
+    n = int((~torch.isfinite(z).all(dim=1)).sum())
+    return LangevinError(
+        f"Langevin produced non-finite values in {max(n, 1)} of {len(z)} chains at step {step} (step size "
+        f"{size:g}); lower the step size or set clip_grad"
+    )
+
+
 def langevin(
     z0: torch.Tensor,
     target: LogDensity,
@@ -125,12 +133,7 @@ def langevin(
         if history is not None:
             history.append(z.clone())
     if on_nonfinite == "raise" and first_bad.item() > 0:
-        n = int((~torch.isfinite(z).all(dim=1)).sum())
-        raise LangevinError(
-            f"Langevin produced non-finite values in {max(n, 1)} of {len(z)} chains at step "
-            f"{int(first_bad)} (step size {sizes[int(first_bad) - 1]:g}); lower the step size "
-            "or set clip_grad"
-        )
+        raise _nonfinite_error(z, int(first_bad), sizes[int(first_bad) - 1])
     return LangevinResult(
         z=z.detach(),
         energy_start=float(energy_start),

@@ -13,7 +13,7 @@ Everything is imported at first use (the command line stays free of torch and RD
 _EXPORTS = {
     "load_model": "api",
     "Model": "api",
-    "evaluate": "api",
+    "evaluate": "metrics",
     "optimize": "api",
     "design": "api",
     "DesignResult": "api",

@@ -23,10 +23,8 @@ import torch
 from lebm.core.distributed import pick_device
 from lebm.core.errors import ConfigError, DataError
 
-from .data import DATASETS, canonical, clean, dataset_smiles, input_standard
+from .data import clean, input_standard
 from .model import MoleculeModel
-
-REFERENCES = ("zinc250k-test", "moses-test", "moses-test-fcd")
 
 
 def bundled_model_dir() -> Path:
@@ -230,68 +228,6 @@ class Model:
             reconstruct(self.network, self.encodable(smiles), temperature, batch_size),
             columns=["smiles", "decoded", "valid", "tanimoto", "exact"],
         )
-
-
-def evaluate(
-    smiles: Sequence[str],
-    reference: str | Sequence[str] = "zinc250k-test",
-    train: str | Sequence[str] | None = "zinc250k",
-    k: Sequence[int] = (1000,),
-    quiet: bool = True,
-) -> dict[str, float]:
-    """The MOSES metrics of generated SMILES (invalid and empty strings count as invalid).
-
-    Parameters
-    ----------
-    smiles : list of str
-        The generated molecules, as generated.
-    reference : str or list of str
-        ``"zinc250k-test"``, ``"moses-test"`` (with the scaffold split for Scaf/TestSF), ``"moses-test-fcd"`` (the
-        shipped FCD statistics only), or your own reference molecules.
-    train : str or list of str, optional
-        The training set for novelty: ``"zinc250k"``, ``"moses"``, your molecules, or None (no novelty).
-    k : list of int
-        Unique@k sizes.
-
-    Returns
-    -------
-    dict
-        Valid, Unique@k, IntDiv, IntDiv2, Filters, Novelty, FCD/Test, SNN/Test, Frag/Test, Scaf/Test and the
-        property distances (as ``lebm molecule evaluate`` prints them).
-
-    Examples
-    --------
-    >>> figures = evaluate(["CCO", "c1ccccc1", "not a smiles"], reference=["CCN", "CCCO", "c1ccncc1"], train=None,
-    ...                    k=[2])
-    >>> round(figures["Valid"], 3)
-    0.667
-    """
-    from .metrics import ReferenceStats, dataset_reference, moses_metrics, shipped_fcd_reference
-
-    smiles = list(smiles)
-    if not smiles:
-        raise DataError("no molecules to evaluate")
-    scaffold_reference = None
-    if isinstance(reference, str):
-        if reference not in REFERENCES:
-            raise ConfigError(
-                f"reference must be one of {', '.join(REFERENCES)} or a list of SMILES, got {reference!r}"
-            )
-        if reference == "moses-test-fcd":
-            stats = shipped_fcd_reference()
-        else:
-            stats = dataset_reference(*reference.split("-"), quiet=quiet)
-        if reference == "moses-test":
-            scaffold_reference = dataset_reference("moses", "test_scaffolds", quiet=quiet)
-    else:
-        stats = ReferenceStats.compute(list(reference), quiet=quiet)
-    if isinstance(train, str):
-        if train not in DATASETS:
-            raise ConfigError(f"train must be one of {', '.join(DATASETS)}, a list of SMILES or None, got {train!r}")
-        train_set: set[str] | None = set(dataset_smiles(train, "train"))
-    else:
-        train_set = None if train is None else {c for c in map(canonical, train) if c}
-    return moses_metrics(smiles, stats, train_set, tuple(k), quiet=quiet, scaffold_reference=scaffold_reference)
 
 
 def optimize(

@@ -237,8 +237,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from .api import REFERENCES, evaluate
-    from .metrics import small_sample_warnings
+    from .metrics import REFERENCES, evaluate, small_sample_warnings
 
     generated = read_smiles_file(args.generated, args.column)  # file order; empty cells count as invalid
     if args.standardise:  # off by default: a generator's raw output is what it is judged on

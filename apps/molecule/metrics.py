@@ -25,6 +25,7 @@ import gzip
 import json
 import os
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -35,11 +36,11 @@ from rdkit.Chem import AllChem, rdFingerprintGenerator
 from rdkit.Chem.Scaffolds import MurckoScaffold
 from scipy.stats import wasserstein_distance
 
-from lebm.core.errors import DataError
+from lebm.core.errors import ConfigError, DataError
 from lebm.core.io import save_npy, write_dir_atomic
 from lebm.core.progress import progress
 
-from .data import dataset_smiles, moses_file
+from .data import DATASETS, canonical, dataset_smiles, moses_file
 from .oracles import PROPERTIES
 
 ALLOWED_ATOMS = {"C", "N", "S", "O", "F", "Cl", "Br", "H"}
@@ -333,3 +334,66 @@ def moses_metrics(
     steps.update()
     steps.close()
     return out
+
+
+REFERENCES = ("zinc250k-test", "moses-test", "moses-test-fcd")  # the named references of evaluate
+
+
+def evaluate(
+    smiles: Sequence[str],
+    reference: str | Sequence[str] = "zinc250k-test",
+    train: str | Sequence[str] | None = "zinc250k",
+    k: Sequence[int] = (1000,),
+    quiet: bool = True,
+) -> dict[str, float]:
+    """The MOSES metrics of generated SMILES (invalid and empty strings count as invalid).
+
+    Parameters
+    ----------
+    smiles : list of str
+        The generated molecules, as generated.
+    reference : str or list of str
+        ``"zinc250k-test"``, ``"moses-test"`` (with the scaffold split for Scaf/TestSF), ``"moses-test-fcd"`` (the
+        shipped FCD statistics only), or your own reference molecules.
+    train : str or list of str, optional
+        The training set for novelty: ``"zinc250k"``, ``"moses"``, your molecules, or None (no novelty).
+    k : list of int
+        Unique@k sizes.
+
+    Returns
+    -------
+    dict
+        Valid, Unique@k, IntDiv, IntDiv2, Filters, Novelty, FCD/Test, SNN/Test, Frag/Test, Scaf/Test and the
+        property distances (as ``lebm molecule evaluate`` prints them).
+
+    Examples
+    --------
+    >>> figures = evaluate(["CCO", "c1ccccc1", "not a smiles"], reference=["CCN", "CCCO", "c1ccncc1"], train=None,
+    ...                    k=[2])
+    >>> round(figures["Valid"], 3)
+    0.667
+    """
+    smiles = list(smiles)
+    if not smiles:
+        raise DataError("no molecules to evaluate")
+    scaffold_reference = None
+    if isinstance(reference, str):
+        if reference not in REFERENCES:
+            raise ConfigError(
+                f"reference must be one of {', '.join(REFERENCES)} or a list of SMILES, got {reference!r}"
+            )
+        if reference == "moses-test-fcd":
+            stats = shipped_fcd_reference()
+        else:
+            stats = dataset_reference(*reference.split("-"), quiet=quiet)
+        if reference == "moses-test":
+            scaffold_reference = dataset_reference("moses", "test_scaffolds", quiet=quiet)
+    else:
+        stats = ReferenceStats.compute(list(reference), quiet=quiet)
+    if isinstance(train, str):
+        if train not in DATASETS:
+            raise ConfigError(f"train must be one of {', '.join(DATASETS)}, a list of SMILES or None, got {train!r}")
+        train_set: set[str] | None = set(dataset_smiles(train, "train"))
+    else:
+        train_set = None if train is None else {c for c in map(canonical, train) if c}
+    return moses_metrics(smiles, stats, train_set, tuple(k), quiet=quiet, scaffold_reference=scaffold_reference)

@@ -8,6 +8,7 @@ import pytest
 
 import lebm.molecule as mol
 import lebm.molecule.api as api
+import lebm.molecule.metrics as metrics
 from lebm.core import ConfigError, DataError
 from lebm.core.cli import main
 
@@ -17,7 +18,7 @@ def model():
     return mol.load_model()
 
 
-@pytest.mark.parametrize("module", [api, mol])
+@pytest.mark.parametrize("module", [api, metrics, mol])
 def test_the_documented_examples_run(module):
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0 and result.failed == 0

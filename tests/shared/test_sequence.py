@@ -2,7 +2,8 @@ import pytest
 import torch
 
 from lebm.core.errors import ConfigError
-from lebm.core.sequence import BOS, EOS, PAD, DecoderConfig, RNNDecoder, TransformerDecoder, make_decoder
+from lebm.core.sequence import BOS, EOS, PAD, DecoderConfig, RNNDecoder, make_decoder
+from lebm.core.transformer import TransformerDecoder
 
 
 def decoder(tie: bool = False, cell: str = "lstm", latent_input: str = "prefix"):

@@ -374,7 +374,7 @@ def test_gpt2_decoder_trains_and_round_trips(trained, capsys):
     loss falls, the directory loads back to the same log-likelihoods, and the usual commands run on it."""
     import torch
 
-    from lebm.core.sequence import TransformerDecoder
+    from lebm.core.transformer import TransformerDecoder
     from lebm.text.model import TextModel
 
     tmp, _ = trained
