@@ -96,7 +96,8 @@ def step_costs(args: argparse.Namespace) -> None:
     from lebm.core.config import deep_merge, from_dict, to_dict
     from lebm.core.learning import Learner
     from lebm.core.trainer import TrainConfig
-    from lebm.text.cli import model_and_data, preset
+    from lebm.text.cli import preset
+    from lebm.text.commands import model_and_data
     from lebm.text.data import load_corpus, train_tokenizer
     from lebm.text.model import TextConfig
 

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from lebm.text.cli import posterior_means
+from lebm.text.commands import posterior_means
 from lebm.text.data import decode, encode, load_corpus
 from lebm.text.model import TextModel
 

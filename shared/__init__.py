@@ -38,9 +38,17 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str):
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'lebm.core' has no attribute {name!r}")
+def lazy_attributes(package: str, exports: dict[str, str]):
+    """A package's module-level __getattr__: each exported name's module is imported at the name's first use (the
+    command line stays free of torch and RDKit until a command runs)."""
     import importlib
 
-    return getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+    def __getattr__(name: str):
+        if name not in exports:
+            raise AttributeError(f"module {package!r} has no attribute {name!r}")
+        return getattr(importlib.import_module(f".{exports[name]}", package), name)
+
+    return __getattr__
+
+
+__getattr__ = lazy_attributes(__name__, _EXPORTS)

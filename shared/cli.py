@@ -61,12 +61,29 @@ def _toy_setup(args: argparse.Namespace) -> tuple[Any, TrainConfig]:
     return model_cfg, train_cfg
 
 
+def train_command(
+    args: argparse.Namespace, model: Any, data: dict[str, Any], model_cfg: Any, train_cfg: TrainConfig, eval_fn: Any
+) -> int:
+    """The end of every app's train command: OUT/config.toml with every setting of the run, the core's trainer on
+    `data` (resumed with --resume), and the last step's figures as one JSON line."""
+    from .io import write_atomic
+    from .trainer import Trainer
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    write_atomic(args.out / "config.toml", lambda p: p.write_text(config_toml(model_cfg, train_cfg)))
+    print(f"wrote {args.out / 'config.toml'} (every setting of this run)", file=sys.stderr)
+    started = getattr(args, "started", None)
+    trainer = Trainer(model, data, train_cfg, out_dir=args.out, resume=args.resume, started=started, eval_fn=eval_fn)
+    result = trainer.fit()
+    print(json.dumps({"step": result["step"], **result["eval"]}))
+    return 0
+
+
 def toy_train(args: argparse.Namespace) -> int:
     import torch
 
     from .io import RUN_ENTRIES, claim_dir
     from .toy import ToyModel, evaluate, make_data
-    from .trainer import Trainer
 
     claim_dir(args.out, resume=args.resume, overwrite=args.overwrite, owned=RUN_ENTRIES)
     model_cfg, train_cfg = _toy_setup(args)
@@ -74,18 +91,7 @@ def toy_train(args: argparse.Namespace) -> int:
     model = ToyModel(model_cfg)
     x, _ = make_data(args.n_train, seed=train_cfg.seed)
     x_test, mode_test = make_data(2000, seed=train_cfg.seed + 1)
-    trainer = Trainer(
-        model,
-        {"x": x},
-        train_cfg,
-        out_dir=args.out,
-        resume=args.resume,
-        eval_fn=lambda m: evaluate(m, x_test, mode_test),
-    )
-    result = trainer.fit()
-    if result["eval"]:
-        print(json.dumps({"step": result["step"], **result["eval"]}))
-    return 0
+    return train_command(args, model, {"x": x}, model_cfg, train_cfg, lambda m: evaluate(m, x_test, mode_test))
 
 
 def toy_demo(args: argparse.Namespace) -> int:

@@ -4,7 +4,6 @@ fit-heads, demo); lebm.molecule.cli builds their parser and imports this module 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
 import numpy as np
@@ -12,11 +11,11 @@ import pandas as pd
 import torch
 from rdkit import Chem
 
-from lebm.core.cli import print_preset
-from lebm.core.config import config_toml, deep_merge, from_dict, load_toml, resolve, to_dict
+from lebm.core.cli import print_preset, train_command
+from lebm.core.config import deep_merge, from_dict, load_toml, resolve, to_dict
 from lebm.core.errors import DataError
 from lebm.core.io import RUN_ENTRIES, claim_dir, save_json, save_npy, write_atomic
-from lebm.core.trainer import TrainConfig, Trainer
+from lebm.core.trainer import TrainConfig
 
 from .cli import preset
 from .data import (
@@ -116,20 +115,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             data[name] = torch.tensor((values - mean) / std, dtype=torch.float32)
     torch.manual_seed(train_cfg.seed)
     model = MoleculeModel(cfg, vocab)
-    args.out.mkdir(parents=True, exist_ok=True)
-    write_atomic(args.out / "config.toml", lambda p: p.write_text(config_toml(cfg, train_cfg)))
-    print(f"wrote {args.out / 'config.toml'} (every setting of this run)", file=sys.stderr)
-    result = Trainer(
-        model,
-        data,
-        train_cfg,
-        out_dir=args.out,
-        resume=args.resume,
-        started=getattr(args, "started", None),
-        eval_fn=validity_probe(args.probe, args.probe_recon, args.data),
-    ).fit()
-    print(json.dumps({"step": result["step"], **result["eval"]}))
-    return 0
+    return train_command(args, model, data, cfg, train_cfg, validity_probe(args.probe, args.probe_recon, args.data))
 
 
 def cmd_generate(args: argparse.Namespace) -> int:

@@ -5,19 +5,13 @@ function (lebm.semisup.commands) is imported when it runs."""
 from __future__ import annotations
 
 import argparse
-import importlib
 from pathlib import Path
-from typing import Any
 
 from lebm.core.cli import command
 
 
 def _command(name: str):
     return command("lebm.semisup.commands", name)
-
-
-def __getattr__(name: str) -> Any:  # the command functions and helpers stay importable from here
-    return getattr(importlib.import_module("lebm.semisup.commands"), name)
 
 
 def add_group(sub: argparse._SubParsersAction) -> None:

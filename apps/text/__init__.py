@@ -9,13 +9,10 @@
 Everything is imported at first use (the command line stays free of torch until a command runs).
 """
 
+from lebm.core import lazy_attributes
+
 _EXPORTS = {"load_model": "api", "Model": "api"}
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str):
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'lebm.text' has no attribute {name!r}")
-    import importlib
-
-    return getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+__getattr__ = lazy_attributes(__name__, _EXPORTS)

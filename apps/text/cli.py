@@ -4,7 +4,6 @@ function (lebm.text.commands) is imported when it runs."""
 from __future__ import annotations
 
 import argparse
-import importlib
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
@@ -29,10 +28,6 @@ def preset(name: str) -> dict[str, Any]:
 
 def _command(name: str):
     return command("lebm.text.commands", name)
-
-
-def __getattr__(name: str) -> Any:  # the command functions and helpers stay importable from here
-    return getattr(importlib.import_module("lebm.text.commands"), name)
 
 
 def add_group(sub: argparse._SubParsersAction) -> None:

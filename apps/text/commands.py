@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
 import numpy as np
 import torch
 
-from lebm.core.cli import print_preset
-from lebm.core.config import config_toml, deep_merge, from_dict, load_toml, resolve, to_dict
+from lebm.core.cli import print_preset, train_command
+from lebm.core.config import deep_merge, from_dict, load_toml, resolve, to_dict
 from lebm.core.distributed import pick_device
 from lebm.core.errors import DataError
 from lebm.core.io import RUN_ENTRIES, claim_dir, save_json, write_atomic
-from lebm.core.trainer import TrainConfig, Trainer
+from lebm.core.trainer import TrainConfig
 
 from .api import posterior_means, require_latent
 from .cli import REFINE_STEPS, preset
@@ -88,20 +87,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     valid = (
         corpus_ids(model, load_corpus(valid_source, "valid"))[0][: args.probe] if valid_source else ids[-args.probe :]
     )
-    args.out.mkdir(parents=True, exist_ok=True)
-    write_atomic(args.out / "config.toml", lambda p: p.write_text(config_toml(cfg, train_cfg)))
-    print(f"wrote {args.out / 'config.toml'} (every setting of this run)", file=sys.stderr)
-    result = Trainer(
-        model,
-        data,
-        train_cfg,
-        out_dir=args.out,
-        resume=args.resume,
-        started=getattr(args, "started", None),
-        eval_fn=progress_probe(valid),
-    ).fit()
-    print(json.dumps({"step": result["step"], **result["eval"]}))
-    return 0
+    return train_command(args, model, data, cfg, train_cfg, progress_probe(valid))
 
 
 def load_model(args: argparse.Namespace) -> TextModel:
