@@ -5,6 +5,9 @@
 Installed as `lebm.core`, its only import name (the folder is named shared/ by the project's layout).
 """
 
+from collections.abc import Callable
+from typing import Any
+
 if __name__ != "lebm.core":  # the folder's own name would make a second copy of every module
     raise ImportError(f"import lebm.core, not {__name__}: the folder shared/ is installed as lebm.core")
 
@@ -38,12 +41,12 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def lazy_attributes(package: str, exports: dict[str, str]):
+def lazy_attributes(package: str, exports: dict[str, str]) -> Callable[[str], Any]:
     """A package's module-level __getattr__: each exported name's module is imported at the name's first use (the
     command line stays free of torch and RDKit until a command runs)."""
     import importlib
 
-    def __getattr__(name: str):
+    def __getattr__(name: str) -> Any:
         if name not in exports:
             raise AttributeError(f"module {package!r} has no attribute {name!r}")
         return getattr(importlib.import_module(f".{exports[name]}", package), name)

@@ -14,18 +14,22 @@ import json
 import tomllib
 import types
 import typing
+from functools import partial
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .errors import ConfigError
 
-C = TypeVar("C")
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+C = TypeVar("C", bound="DataclassInstance")
 
 
 def option(default: Any, doc: str, **kw: Any) -> Any:
     """A dataclass field with a help text (mutable defaults are copied per instance)."""
     if isinstance(default, (list, dict)) or dataclasses.is_dataclass(default):
-        return dataclasses.field(default_factory=lambda d=default: copy.deepcopy(d), metadata={"doc": doc}, **kw)
+        return dataclasses.field(default_factory=partial(copy.deepcopy, default), metadata={"doc": doc}, **kw)
     return dataclasses.field(default=default, metadata={"doc": doc}, **kw)
 
 
@@ -55,7 +59,7 @@ def _check_value(name: str, tp: Any, value: Any, where: str) -> Any:
             raise ConfigError(f"{where}{name}: expected a list, got {value!r}")
         (item_tp, *_) = typing.get_args(tp) or (Any,)
         return [_check_value(name, item_tp, v, where) for v in value]
-    if dataclasses.is_dataclass(tp):
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         if isinstance(value, tp):
             return value
         if not isinstance(value, dict):
@@ -173,7 +177,7 @@ def add_arguments(parser: argparse.ArgumentParser, cls: type, skip: tuple[str, .
         tp = hints[f.name]
         if f.name in skip or dataclasses.is_dataclass(tp):
             continue
-        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+        default = f.default if f.default_factory is dataclasses.MISSING else f.default_factory()
         doc = f.metadata.get("doc", "")
         help_ = f"{doc} (default: {default})".replace("%", "%%")
         base = tp

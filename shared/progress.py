@@ -28,7 +28,7 @@ class _Lines:
 
 
 def progress(
-    iterable: Iterable | None = None,
+    iterable: Iterable[Any] | None = None,
     *,
     total: int | None = None,
     desc: str | None = None,

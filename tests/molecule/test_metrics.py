@@ -41,6 +41,7 @@ COLUMNS = [
 ]
 
 
+@pytest.mark.slow  # minutes: run by `make test-slow` (.ci/run, after `make test`)
 def test_metrics_agree_with_the_official_moses_code():
     test, scaffold_test = moses_smiles("test")[:600], moses_smiles("test_scaffolds")[:400]
     train = moses_smiles("train")[:5000]

@@ -161,6 +161,7 @@ def test_zinc250k_split_is_fixed_by_the_seed_and_disjoint():
     assert any("@" in s for s in table.smiles) and any("+" in s for s in table.smiles)  # stereo, charges kept
 
 
+@pytest.mark.slow  # minutes: run by `make test-slow` (.ci/run, after `make test`)
 def test_the_full_zinc250k_split_is_the_recorded_one():
     test, valid, train = (zinc250k_smiles(split) for split in ("test", "valid", "train"))
     assert (len(train), len(valid), len(test)) == (212019, 12473, 24945)

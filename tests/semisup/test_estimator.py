@@ -195,6 +195,7 @@ def test_cross_val_score_runs_with_the_estimator():
     assert scores.shape == (3,) and (scores > 0.7).all()
 
 
+@pytest.mark.slow  # minutes: run by `make test-slow` (.ci/run, after `make test`)
 def test_digits_with_100_labels_reaches_the_stated_floor():
     """Protocol of bench/semisup.py (split random_state 0, labels drawn with RandomState(0)), pixels / 16.
     Measured 89.1% with the defaults (LabelSpreading rbf 95.7%, LR on the labels 89.7% on raw values);

@@ -29,6 +29,7 @@ def accuracy(model: ToyModel, x: torch.Tensor, mode: torch.Tensor) -> float:
     return float((model.prior.logits(z).argmax(1) == mode).float().mean())
 
 
+@pytest.mark.slow  # minutes: run by `make test-slow` (.ci/run, after `make test`)
 def test_ten_labels_per_class_give_the_modes_their_names():
     x, mode = make_data(4000, seed=0)
     x_test, mode_test = make_data(1000, seed=1)
