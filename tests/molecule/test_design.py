@@ -3,6 +3,7 @@
 import json
 import os
 import tomllib
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -147,9 +148,19 @@ def test_novelty_against_a_training_file(qed_model, tmp_path):
         finetune_epochs=0,
         train_smiles=str(Path(__file__).parent / "data" / "tiny.csv"),
     )
-    DesignRun(cfg, tmp_path, quiet=True).run()
-    summary = pd.read_csv(tmp_path / "summary.csv")
-    assert summary.novelty.between(0, 1).all() and len(summary) == 2
+    DesignRun(cfg, tmp_path / "a", quiet=True).run()
+    summary = pd.read_csv(tmp_path / "a" / "summary.csv")
+    from lebm.molecule.data import canonical, read_smiles_file
+
+    train = {c for c in map(canonical, read_smiles_file(cfg.train_smiles)) if c}
+    for it, novelty in zip(summary.iteration, summary.novelty):
+        scored = pd.read_csv(tmp_path / "a" / f"scored_{it:03d}.csv", keep_default_na=False)
+        distinct = set(scored.canonical_smiles[scored.valid])
+        assert novelty == pytest.approx(len(distinct - train) / len(distinct))
+    # the same run against a file of iteration 1's own molecules: none of them is novel
+    (tmp_path / "seen.smi").write_text("\n".join(sorted(distinct)) + "\n")
+    DesignRun(replace(cfg, train_smiles=str(tmp_path / "seen.smi")), tmp_path / "b", quiet=True).run()
+    assert pd.read_csv(tmp_path / "b" / "summary.csv").novelty.iloc[1] == 0.0
 
 
 def test_a_model_that_decodes_nothing_valid_does_not_crash_a_run(qed_model, tmp_path):
@@ -508,7 +519,6 @@ def test_outputs_after_every_iteration_and_progress_lines_in_a_log(qed_model, tm
         stdout=subprocess.DEVNULL,
     )
     try:
-        started = time.monotonic()
         while not (tmp_path / "run" / "summary.csv").exists() and proc.poll() is None:
             time.sleep(0.2)
         # after iteration 0, before the run ends: every output is there already
@@ -526,7 +536,6 @@ def test_outputs_after_every_iteration_and_progress_lines_in_a_log(qed_model, tm
     summary = pd.read_csv(tmp_path / "run" / "summary.csv")
     assert summary.iteration.tolist() == [0, 1, 2]  # --iterations 2 over the TOML's 3
     assert len(pd.read_csv(tmp_path / "run" / "scored_001.csv")) == 50  # --population 50
-    assert time.monotonic() - started < 600
 
 
 def test_hybrid_proposals_adapt_their_share_and_keep_the_accounting(qed_model, tmp_path):
