@@ -11,6 +11,7 @@ import json
 import os
 import sys
 import time
+from collections.abc import Callable
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,7 @@ from .options import TrainConfig
 # imports what it needs when it runs.
 
 
-def command(module: str, name: str):
+def command(module: str, name: str) -> Callable[[argparse.Namespace], Any]:
     """The function `name` of `module` as a parser's command, imported only when that command runs."""
     return lambda args: getattr(importlib.import_module(module), name)(args)
 
@@ -40,7 +41,7 @@ def add_common(parser: argparse.ArgumentParser) -> None:
     add_arguments(parser, TrainConfig)
 
 
-def print_preset(name: str, model_class: type, toml: dict[str, Any]) -> int:
+def print_preset(name: str, model_class: Any, toml: dict[str, Any]) -> int:
     """Print a preset's complete model and training configuration as documented TOML."""
     cfg = from_dict(model_class, deep_merge(to_dict(model_class()), toml.get("model", {})), where="model.")
     print(f"# preset {name!r}: every option with its meaning; copy, edit, pass with --config\n")
@@ -136,7 +137,7 @@ def toy_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_toy_group(sub: argparse._SubParsersAction) -> None:
+def add_toy_group(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     toy = sub.add_parser("toy", help="the core's toy latent model (4-mode latent, fixed generator)")
     cmds = toy.add_subparsers(dest="command", required=True)
     train = cmds.add_parser("train", help="train the toy model")

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -147,8 +147,8 @@ def seed_everything(seed: int) -> None:
 def rng_state() -> dict[str, Any]:
     """Python, NumPy and torch RNG states as tensors and plain values (safe to save)."""
     py = random.getstate()
-    npy = np.random.get_state()
-    state = {
+    npy = cast(tuple[Any, ...], np.random.get_state(legacy=True))  # (name, keys, pos, has_gauss, cached)
+    state: dict[str, Any] = {
         "python": [py[0], list(py[1]), py[2]],
         "numpy": [npy[0], torch.from_numpy(npy[1].astype(np.int64)), int(npy[2]), int(npy[3]), float(npy[4])],
         "torch": torch.get_rng_state(),

@@ -56,7 +56,7 @@ class GeneratorSide(nn.Module):
         super().__init__()
         self.config = config
         self.generator, self.heads = model.generator, model.heads
-        self.encoder = model.encoder if model.ebm.posterior_init == "amortised" else None
+        self.encoder: Any = model.encoder if model.ebm.posterior_init == "amortised" else None
         self.joint = (
             self.encoder is not None and config.encoder_objective == "elbo" and model.ebm.posterior_chain.steps == 0
         )
@@ -104,7 +104,8 @@ class GeneratorSide(nn.Module):
             z_x = torch.where(drop, self._prior[0].sample_reference(len(z), z.device), z)
         total = widened(self.generator.log_likelihood(x, z_x))
         stats = {"nll_x": -total.mean().detach()}
-        for name, head in self.heads.items():
+        heads: dict[str, Any] = dict(self.heads.items())
+        for name, head in heads.items():
             term = widened(head.log_likelihood(ys[name], z))
             stats[f"nll_{name}"] = -term.mean().detach()
             total = total + term
@@ -178,7 +179,10 @@ class Learner:
         self.joint = self.side.joint
         self.prior: nn.Module = model.prior
         betas = tuple(config.betas)
-        adam = {"betas": betas, "foreach": True}  # one fused update per optimiser (CPU too): less overhead per step
+        adam: dict[str, Any] = {
+            "betas": betas,
+            "foreach": True,
+        }  # one fused update per optimiser (CPU too): less overhead per step
         self.opt_generator = torch.optim.Adam(self.side.parameters(), lr=config.lr_generator, **adam)
         prior_params = list(model.prior.parameters())
         self.opt_prior = torch.optim.Adam(prior_params, lr=config.lr_prior, **adam) if prior_params else None
@@ -273,6 +277,7 @@ class Learner:
         model, cfg = self.model, self.config
         n = cfg.prior_chains or len(z_post)
         out: dict[str, float] = {}
+        assert self.opt_prior is not None  # a model with a prior to train
         self.opt_prior.zero_grad(set_to_none=True)
         if cfg.prior_objective == "nce" and model.prior.config.stages > 1:
             f_neg, f_pos, f, loss = self._staged_nce(z_post)
@@ -293,7 +298,7 @@ class Learner:
         loss_prior = loss + cfg.prior_energy_reg * f.pow(2).mean()
         if cfg.class_mi_weight and self.opt_class is None:
             loss_prior = loss_prior - cfg.class_mi_weight * class_information(model.prior.logits(z_post))
-        loss_prior.backward()
+        torch.autograd.backward(loss_prior)
         spread = f_pos.std().item() if len(f_pos) > 1 else 0.0  # one example: no spread (and no torch warning)
         out.update(
             f_prior=f_neg.mean().item(),
@@ -312,12 +317,13 @@ class Learner:
         labeled = labels >= 0
         if not labeled.any() and not self.config.class_mi_weight:
             return {}  # nothing to learn from this batch: no step (Adam's momentum would still move f)
+        assert self.opt_class is not None  # only called with lr_class on a coupled prior
         self.opt_class.zero_grad(set_to_none=True)
         logits = self.model.prior.logits(z_post)
-        loss = -self.model.prior._picked_log_softmax(logits, labels).sum() / labeled.sum().clamp(min=1)
+        loss = -self.model.prior.picked_log_softmax(logits, labels).sum() / labeled.sum().clamp(min=1)
         if self.config.class_mi_weight:
             loss = loss - self.config.class_mi_weight * class_information(logits)
-        loss.backward()
+        torch.autograd.backward(loss)
         self.opt_class.step()
         return {"loss_class": loss.item()}
 
@@ -336,7 +342,10 @@ class Learner:
         return f[0], f[stages], f.reshape(-1), loss
 
     def state_dict(self) -> dict[str, Any]:
-        state = {"opt_generator": self.opt_generator.state_dict(), "posterior_init": self.init.state_dict()}
+        state: dict[str, Any] = {
+            "opt_generator": self.opt_generator.state_dict(),
+            "posterior_init": self.init.state_dict(),
+        }
         if self.opt_prior is not None:
             state["opt_prior"] = self.opt_prior.state_dict()
         if self.opt_class is not None:

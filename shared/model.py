@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -98,13 +99,13 @@ class LatentEBM(nn.Module):
         self.config = config
         self.ebm = ebm
         self.prior = EnergyPrior(ebm.prior)
-        self.generator = generator
+        self.generator: Any = generator  # the app's decoder p(x | z): log_likelihood(x, z), sample(z, ...)
         heads = dict(heads or {})
         if ebm.bag.size:
             heads["bag"] = BagHead(ebm.prior.latent_dim, ebm.bag)
         self.heads = nn.ModuleDict(heads)
         self.diagnostics: dict[str, float] = {}  # the latent diagnostics of the last training evaluation
-        self.encoder = encoder
+        self.encoder: Any = encoder  # the app's q(z | x): x -> (mean, logvar), or None
         if ebm.posterior_init == "amortised" and encoder is None:
             raise ConfigError("posterior_init = 'amortised' needs a model with an encoder")
 
@@ -132,7 +133,7 @@ class LatentEBM(nn.Module):
         unknown = set(ys) - set(self.heads)
         if unknown:
             raise ConfigError(f"no property head named {sorted(unknown)[0]!r} (heads: {sorted(self.heads) or 'none'})")
-        return [lambda z, h=self.heads[k], y=y: h.log_likelihood(y, z) for k, y in ys.items()]
+        return [partial(_head_log_likelihood, self.heads[k], y) for k, y in ys.items()]
 
     @property
     def latent(self) -> bool:
@@ -253,7 +254,7 @@ class LatentEBM(nn.Module):
     def from_pretrained(cls, directory: str | Path, device: str | torch.device = "cpu") -> LatentEBM:
         """Load a directory written by `save_pretrained` (weights via safetensors, never pickle)."""
         directory = Path(directory)
-        model = cls(cls.read_config(directory))
+        model = cls(cls.read_config(directory))  # type: ignore[call-arg]  # subclasses are built from their config
         tensors = load_tensors(directory / "model.safetensors")
         model.load_weights(tensors, where=directory / "model.safetensors")
         model.load_extra(directory)
@@ -300,3 +301,8 @@ def check_finite(name: str, value: torch.Tensor) -> None:
     if value.is_floating_point() and not torch.isfinite(value).all():
         bad = (~torch.isfinite(value)).reshape(len(value), -1).any(1).nonzero()[:, 0]
         raise DataError(f"{name} has NaN or infinite values in {len(bad)} rows (first: row {int(bad[0])})")
+
+
+def _head_log_likelihood(head: Any, y: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+    """log p(y | z) of one property head (a LogDensity once y is bound)."""
+    return head.log_likelihood(y, z)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -24,7 +25,7 @@ from torch import nn
 from .config import check_choices, option
 from .errors import ConfigError, DataError
 
-ACTIVATIONS = {
+ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
     "gelu": nn.GELU,
     "leaky_relu": lambda: nn.LeakyReLU(0.2),
     "swish": nn.SiLU,
@@ -112,7 +113,7 @@ class EnergyPrior(nn.Module):
             return out if per_stage else out.sum(1)
         score = torch.logsumexp(out, dim=1)
         if labels is not None:
-            score = score + label_weight * self._picked_log_softmax(out, labels)
+            score = score + label_weight * self.picked_log_softmax(out, labels)
         return score
 
     def energy(self, z: torch.Tensor) -> torch.Tensor:
@@ -138,10 +139,10 @@ class EnergyPrior(nn.Module):
 
     def class_log_likelihood(self, y: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         """log p(y|z) = f_y(z) - logsumexp f(z) per row; rows with y = -1 (unlabeled) give 0."""
-        return self._picked_log_softmax(self.logits(z), y)
+        return self.picked_log_softmax(self.logits(z), y)
 
     @staticmethod
-    def _picked_log_softmax(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    def picked_log_softmax(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         logp = torch.log_softmax(logits, dim=1)
         y = y.long()
         if ((y < -1) | (y >= logp.shape[1])).any():

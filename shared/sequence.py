@@ -13,8 +13,9 @@ and a max over positions: several times cheaper than the GRU on a CPU) -> mean, 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
@@ -80,7 +81,9 @@ def make_decoder(vocab_size: int, latent_dim: int, cfg: DecoderConfig, max_len: 
     return RNNDecoder(vocab_size, latent_dim, cfg)
 
 
-def summed_log_likelihood(out: torch.Tensor, target: torch.Tensor, logits) -> torch.Tensor:
+def summed_log_likelihood(
+    out: torch.Tensor, target: torch.Tensor, logits: Callable[[torch.Tensor], torch.Tensor]
+) -> torch.Tensor:
     """sum_t log p(target_t) per row (fp32) from decoder outputs [B, T, H]; the vocabulary projection `logits`
     runs only where a token is predicted (not on padding)."""
     keep = target != PAD
@@ -120,7 +123,9 @@ def pick_tokens(logits: torch.Tensor, temperature: float, top_p: float) -> torch
     return torch.multinomial(probs, 1)
 
 
-def beam_decode(z: torch.Tensor, max_len: int, beam: int, start, advance) -> torch.Tensor:
+def beam_decode(
+    z: torch.Tensor, max_len: int, beam: int, start: Callable[[torch.Tensor], Any], advance: Callable[..., Any]
+) -> torch.Tensor:
     """The highest-scoring sequence per latent among `beam` hypotheses (sum of log-probabilities).
     start(zb) -> decoder state; advance(seqs [n k, t], state, zb) -> (next-token logits, new state); the state
     (None, a tensor or a tuple of tensors [layers, n k, H]) follows its hypotheses."""
@@ -236,7 +241,7 @@ class RNNDecoder(nn.Module):
         out, _ = self.rnn(self.step_inputs(x[:, :-1], z), self.initial_state(z))
         return summed_log_likelihood(out, x[:, 1:], self.logits)
 
-    def _gru_step(self, z: torch.Tensor):
+    def _gru_step(self, z: torch.Tensor) -> tuple[Callable[..., torch.Tensor], torch.Tensor]:
         """One GRU decoding step as plain tensor ops, the same numbers as nn.GRU: the first layer's input
         projection W_ih [embed(x); z] + b_ih is a row of a [vocab, 3H] table (embedding through the token
         part of W_ih) plus the latent's share, both computed once per batch instead of at every step.
@@ -257,7 +262,7 @@ class RNNDecoder(nn.Module):
         def step(tokens: torch.Tensor, state: torch.Tensor | None, shares: torch.Tensor) -> torch.Tensor:
             if state is None:
                 state = z.new_zeros(self.cfg.layers, len(tokens), self.cfg.hidden)
-            layers, x = [], None
+            layers, x = [], table  # x: the previous layer's output (read from the second layer on)
             for k, (w_ih, b_ih, w_hh, b_hh) in enumerate(weights):
                 gi = table[tokens] + shares if k == 0 else torch.addmm(b_ih, x, w_ih.T)
                 gh = torch.addmm(b_hh, state[k], w_hh.T)
@@ -281,7 +286,7 @@ class RNNDecoder(nn.Module):
         n = len(z)
         fast = self.cfg.cell == "gru" and not self.training
         step, rowwise = self._gru_step(z) if fast else (None, z)  # per-row inputs (latent shares, or z) of live rows
-        state = self.initial_state(z)
+        state: Any = self.initial_state(z)
         out = torch.full((n, max_len + 2), PAD, dtype=torch.long, device=z.device)
         out[:, 0] = BOS
         live = torch.arange(n, device=z.device)  # rows still decoding: finished ones leave the batch
@@ -309,7 +314,7 @@ class RNNDecoder(nn.Module):
     def beam_search(self, z: torch.Tensor, max_len: int = 100, beam: int = 5) -> torch.Tensor:
         """The highest-scoring sequence per latent among `beam` hypotheses (sum of log-probabilities)."""
 
-        def advance(seqs, state, zb):
+        def advance(seqs: torch.Tensor, state: Any, zb: torch.Tensor) -> tuple[torch.Tensor, Any]:
             out, state = self.rnn(self.step_inputs(seqs[:, -1:], zb), state)
             return self.next_logits(out), state
 

@@ -45,7 +45,7 @@ def mmd(x: torch.Tensor, y: torch.Tensor, bandwidths: tuple[float, ...] = (0.25,
     """Squared maximum mean discrepancy with a sum of RBF kernels (biased V-statistic)."""
     xy = torch.cat([x, y])
     d2 = torch.cdist(xy, xy).pow(2)
-    k = sum(torch.exp(-d2 / (2 * h * h)) for h in bandwidths)
+    k = torch.stack([torch.exp(-d2 / (2 * h * h)) for h in bandwidths]).sum(0)
     n = len(x)
     return float(k[:n, :n].mean() + k[n:, n:].mean() - 2 * k[:n, n:].mean())
 
@@ -127,7 +127,7 @@ class GaussianEncoder(nn.Module):
         return mean, logvar.clamp(-12, 6)
 
 
-def toy_config(prior: str = "ebm", posterior_init: str = "reference") -> ToyConfig:
+def toy_config(prior: Any = "ebm", posterior_init: Any = "reference") -> ToyConfig:
     """The toy config with the prior kind ('ebm' or 'gaussian') and chain start swapped in."""
     cfg = ToyConfig()
     ebm = replace(cfg.ebm, prior=replace(cfg.ebm.prior, kind=prior), posterior_init=posterior_init)

@@ -260,6 +260,7 @@ class Trainer:
             self.save_checkpoint(learner, dist)
         while snapshots and self.seconds() >= 60 * snapshots[0]:
             minutes = snapshots.pop(0)
+            assert self.out_dir is not None  # snapshots are only planned with an output directory
             self.model.save_pretrained(self.out_dir / f"snapshot-{minutes:g}min")
             self.log(dist, {"step": self.step, "snapshot": f"snapshot-{minutes:g}min"})
         return metrics

@@ -47,14 +47,14 @@ class TransformerDecoder(nn.Module):
             tie_word_embeddings=False,
         )
         self.gpt = GPT2LMHeadModel(config)
-        self.latent_in = nn.Linear(self.latent_dim, cfg.hidden) if self.latent_dim else None
+        self.latent_in: nn.Module | None = nn.Linear(self.latent_dim, cfg.hidden) if self.latent_dim else None
 
     def hidden_states(self, tokens: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         """Last-layer states [B, T, H] at the positions of `tokens` (right padding needs no mask: attention
         is causal, so no real position sees the padding after it)."""
         tokens = drop_inputs(tokens, self.cfg.input_dropout if self.training else 0.0)
         e = self.gpt.transformer.wte(tokens)
-        if self.latent_dim:
+        if self.latent_in is not None:  # a latent model
             shift = self.latent_in(z)[:, None]
             e = torch.cat([shift, e], 1) if self.prefix else e + shift
         return self.gpt.transformer(inputs_embeds=e).last_hidden_state[:, self.prefix :]
