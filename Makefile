@@ -39,14 +39,16 @@ test-all: setup
 test-slow: setup
 	$(PY) -m pytest -q -n 2 --dist loadfile -m slow
 
-# ruff: the rule set and its reasons are in pyproject.toml; every file formatted by `ruff format`
+# ruff (the rule set and its reasons are in pyproject.toml; every file formatted by `ruff format`) and mypy on the
+# core (strict)
 lint: setup
 	$(VENV)/bin/ruff check apps shared tests bench models
 	$(VENV)/bin/ruff format --check apps shared tests bench models
+	$(VENV)/bin/mypy shared
 
-# mypy: the core strict, the apps checked (pyproject.toml); not yet clean, so not part of `make lint`
+# mypy on the apps: not yet clean, so not part of `make lint`
 typecheck: setup
-	$(VENV)/bin/mypy shared apps
+	$(VENV)/bin/mypy apps
 
 bench: setup
 	$(PY) bench/toy_prior.py
