@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import logging
 import os
 import sys
 import time
@@ -196,9 +197,35 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _Stderr(logging.StreamHandler):  # type: ignore[type-arg]
+    """Log records as plain lines on the current sys.stderr (looked up at each record: tests swap it)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setFormatter(logging.Formatter("%(message)s"))
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass
+
+
+def log_to_stderr() -> None:
+    """The command line's logging: lebm's messages (info and up) as plain lines on stderr. Library use leaves
+    logging to the caller (Python shows warnings and errors)."""
+    logger = logging.getLogger("lebm")
+    if not any(isinstance(h, _Stderr) for h in logger.handlers):
+        logger.addHandler(_Stderr())
+    logger.setLevel(logging.INFO)  # records still reach the root logger's handlers, if the caller set any
+
+
 def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()  # --max-minutes bounds the whole command from here
     args = build_parser().parse_args(argv)
+    log_to_stderr()
     args.started = started
     try:
         return int(args.func(args) or 0)

@@ -19,8 +19,8 @@ diagnostics.json.
 from __future__ import annotations
 
 import json
+import logging
 import math
-import sys
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -41,6 +41,8 @@ from .progress import progress
 EvalFn = Callable[[LatentEBM], Mapping[str, float]]
 SHOWN = ("nll_x", "kl_ref", "loss_prior", "f_post", "f_prior", "f_spread", "grad_generator", "grad_prior")
 COLLAPSE_EVALS, COLLAPSE_MI = 3, 0.05  # this many evaluations in a row with MI below this (nats) or no active unit
+
+log = logging.getLogger(__name__)
 
 
 class Trainer:
@@ -208,11 +210,10 @@ class Trainer:
             and all(self.collapsed[-COLLAPSE_EVALS:])
             and not any(self.collapsed[-COLLAPSE_EVALS - 1 : -COLLAPSE_EVALS])
         ):
-            print(
+            log.warning(
                 f"warning: the latent has collapsed (active units {figures['au']:g}, MI {figures['mi']:.3f} nats "
                 f"at step {self.step}, {COLLAPSE_EVALS} evaluations in a row): z carries almost nothing about x; "
-                "see free_bits, pretrain_steps, decoder input_dropout and the bag head",
-                file=sys.stderr,
+                "see free_bits, pretrain_steps, decoder input_dropout and the bag head"
             )
         return figures
 
@@ -231,11 +232,10 @@ class Trainer:
         learner = Learner(self.model, cfg, self.n, dist)
         resumed = self.resume and self.load_checkpoint(learner, dist)
         if self.resume and dist.main:
-            print(
+            log.info(
                 f"resuming from step {self.step} ({self.seconds_before / 60:.1f} training minutes) of {self.out_dir}"
                 if resumed
-                else f"resume: no checkpoint in {self.out_dir}; starting at step 0",
-                file=sys.stderr,
+                else f"resume: no checkpoint in {self.out_dir}; starting at step 0"
             )
         if not resumed:  # in place: the optimisers hold the same parameters
             if cfg.init_from:
@@ -244,7 +244,7 @@ class Trainer:
                 self.model.warm_start(cfg.warm_start)
             seed_everything(cfg.seed + dist.rank)
         if dist.main and not cfg.quiet:
-            print(f"precision: {learner.precision} ({learner.precision_reason})", file=sys.stderr)
+            log.info(f"precision: {learner.precision} ({learner.precision_reason})")
         learner.distribute()
         return learner, resumed
 
@@ -306,10 +306,7 @@ class Trainer:
         if time.monotonic() + self.costs["evaluate"] <= deadline:
             metrics = self.evaluate(dist) or metrics
         elif dist.main:
-            print(
-                f"note: no final evaluation: the time budget (max_minutes {cfg.max_minutes:g}) is spent",
-                file=sys.stderr,
-            )
+            log.warning(f"note: no final evaluation: the time budget (max_minutes {cfg.max_minutes:g}) is spent")
         self.finish(learner, dist)
         return {"step": self.step, "resumed": resumed, "stats": stats, "eval": metrics}
 
@@ -318,10 +315,9 @@ class Trainer:
         self.save_checkpoint(learner, dist)
         if dist.main and self.out_dir is not None:
             self.model.save_pretrained(self.out_dir / "model")
-            print(
+            log.info(
                 f"wrote {self.out_dir / 'model'} (the trained model), {self.out_dir / 'checkpoint'} (to resume) "
-                f"and {self.out_dir / 'train_log.jsonl'}",
-                file=sys.stderr,
+                f"and {self.out_dir / 'train_log.jsonl'}"
             )
         if dist.active:  # no rank tears the process group down while rank 0 still evaluates and saves
             torch.distributed.barrier()

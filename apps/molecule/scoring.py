@@ -19,10 +19,10 @@ functions come from the `guacamol` package (0.5.5), which PMO's own oracles (TDC
 from __future__ import annotations
 
 import importlib
+import logging
 import math
 import shlex
 import subprocess
-import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -56,6 +56,8 @@ PMO_TASKS: dict[str, str] = {
     "valsartan_smarts": "Valsartan SMARTS",
     "zaleplon_mpo": "Zaleplon MPO",
 }
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -139,17 +141,13 @@ def run_callable(fn: Callable, smiles: list[str], timeout: float) -> list[float]
     if result.get("interrupted"):
         raise KeyboardInterrupt
     if worker.is_alive() or "error" in result:
-        print(
-            f"scorer failed on {len(smiles)} molecules: {result.get('error', f'timed out after {timeout:g} s')}",
-            file=sys.stderr,
+        log.warning(
+            f"scorer failed on {len(smiles)} molecules: {result.get('error', f'timed out after {timeout:g} s')}"
         )
         return [math.nan] * len(smiles)
     values = list(result["values"])
     if len(values) != len(smiles):
-        print(
-            f"scorer returned {len(values)} values for {len(smiles)} molecules: all counted as failures",
-            file=sys.stderr,
-        )
+        log.warning(f"scorer returned {len(values)} values for {len(smiles)} molecules: all counted as failures")
         return [math.nan] * len(smiles)
     return _floats(values, len(smiles))
 
@@ -159,17 +157,16 @@ def run_command(argv: list[str], smiles: list[str], timeout: float) -> list[floa
     try:
         done = subprocess.run(argv, input="\n".join(smiles) + "\n", capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
-        print(f"scorer command timed out after {timeout:g} s on {len(smiles)} molecules", file=sys.stderr)
+        log.warning(f"scorer command timed out after {timeout:g} s on {len(smiles)} molecules")
         return [math.nan] * len(smiles)
     except OSError as e:
-        print(f"scorer command {argv[0]!r} could not run: {e}", file=sys.stderr)
+        log.warning(f"scorer command {argv[0]!r} could not run: {e}")
         return [math.nan] * len(smiles)
     lines = done.stdout.splitlines()
     if done.returncode != 0 or len(lines) != len(smiles):
-        print(
+        log.warning(
             f"scorer command exited {done.returncode} with {len(lines)} lines for {len(smiles)} molecules: all "
-            f"counted as failures ({done.stderr.strip()[-200:]})",
-            file=sys.stderr,
+            f"counted as failures ({done.stderr.strip()[-200:]})"
         )
         return [math.nan] * len(smiles)
     return _floats(lines, len(smiles))

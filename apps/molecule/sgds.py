@@ -18,9 +18,9 @@ lebm.molecule.scoring; this module is the loop.
 
 from __future__ import annotations
 
+import logging
 import math
 import random
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -57,6 +57,8 @@ from .selection import Memo, selected
 from .tokens import to_representation
 
 __all__ = ["OUTPUTS", "Constraint", "DesignConfig", "DesignRun", "Objective"]
+
+log = logging.getLogger(__name__)
 
 
 class DesignRun:
@@ -110,7 +112,7 @@ class DesignRun:
         if not report.kept:
             raise ConfigError(f"start_smiles {smiles!r}: {report.rejects[0][2]}")
         if report.changed and not self.quiet:
-            print(f"start_smiles standardised ({', '.join(report.changed)}): {report.kept[0]}", file=sys.stderr)
+            log.info(f"start_smiles standardised ({', '.join(report.changed)}): {report.kept[0]}")
         return report.kept[0]
 
     def score(self, smiles: list[str], iteration: int, bar=None, done=None, on_chunk=None) -> pd.DataFrame:
@@ -182,13 +184,12 @@ class DesignRun:
             done = len(self.state.history) - 1
             spent = self.cfg.oracle_budget is not None and self.ledger.calls >= self.cfg.oracle_budget
             if done >= self.cfg.iterations or spent:
-                print(
+                log.warning(
                     f"{self.out} has finished: {done} iterations, {self.ledger.calls} oracle calls; to "
-                    f"extend it, resume with more iterations (--iterations {done + 10}) or a larger oracle_budget",
-                    file=sys.stderr,
+                    f"extend it, resume with more iterations (--iterations {done + 10}) or a larger oracle_budget"
                 )
             else:
-                print(f"resuming {self.out} after iteration {done}", file=sys.stderr)
+                log.info(f"resuming {self.out} after iteration {done}")
         bar = progress(
             total=self.cfg.iterations + 1,
             initial=len(self.state.history),
@@ -307,10 +308,9 @@ class DesignRun:
         pending = load_pending(self.out, it, self.device)
         if pending is not None and pending[3] is not None:
             self.scoring.remember(pending[3])
-            print(
+            log.info(
                 f"iteration {it}: {len(pending[3])} of {len(pending[1])} proposals were scored before the "
-                "interruption; scoring the rest",
-                file=sys.stderr,
+                "interruption; scoring the rest"
             )
         return pending
 

@@ -10,7 +10,7 @@ thin wrappers over these.
 
 from __future__ import annotations
 
-import sys
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
@@ -28,6 +28,8 @@ from .evaluate import latent_features
 from .model import TextModel
 
 Decoding = Literal["greedy", "sample", "beam"]
+
+log = logging.getLogger(__name__)
 
 
 def load_model(path: str | Path | None = None, device: str = "cpu") -> Model:
@@ -53,10 +55,9 @@ def posterior_means(
         raise DataError(f"{len(texts) - len(enc.kept)} of the texts have no tokens")
     if enc.truncated:
         shown = ", ".join(str(i + 1) for i in enc.truncated[:10]) + (", ..." if len(enc.truncated) > 10 else "")
-        print(
+        log.warning(
             f"note: {len(enc.truncated)} of {len(texts)} texts are longer than the model's {model.config.max_len} "
-            f"tokens; only their first {model.config.max_len} tokens are encoded (texts {shown})",
-            file=sys.stderr,
+            f"tokens; only their first {model.config.max_len} tokens are encoded (texts {shown})"
         )
     return latent_features(model, enc.ids, chains, quiet=quiet, refine_steps=refine_steps)
 
