@@ -30,6 +30,19 @@ def command(module: str, name: str) -> Callable[[argparse.Namespace], Any]:
     return lambda args: getattr(importlib.import_module(module), name)(args)
 
 
+def add_app_group(sub: argparse._SubParsersAction[argparse.ArgumentParser], name: str, help: str) -> Any:
+    """An app's command group, `lebm NAME ...`: the subparsers object its commands are added to."""
+    return sub.add_parser(name, help=help).add_subparsers(dest="command", required=True)
+
+
+def add_train_command(cmds: Any, help: str, presets: tuple[str, ...], default: str) -> argparse.ArgumentParser:
+    """An app's `train` command: the core's run and training flags, and --preset."""
+    train: argparse.ArgumentParser = cmds.add_parser("train", help=help)
+    add_common(train)
+    train.add_argument("--preset", choices=presets, default=default, help="starting settings, overridden by --config")
+    return train
+
+
 def add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", type=Path, help="TOML file with [model] and [train] tables")
     parser.add_argument("--out", type=Path, required=True, help="output directory (checkpoint, model, log)")

@@ -9,7 +9,7 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
-from lebm.core.cli import add_common, command
+from lebm.core.cli import add_app_group, add_train_command, command
 from lebm.core.config import load_toml
 from lebm.models import MOLECULE as BUNDLED  # the bundled model, the default of every command
 
@@ -40,12 +40,8 @@ def add_cluster_flags(p: argparse.ArgumentParser) -> None:
 
 
 def add_group(sub: argparse._SubParsersAction) -> None:
-    group = sub.add_parser("molecule", help="molecules: train on SMILES, generate, evaluate (MOSES)")
-    cmds = group.add_subparsers(dest="command", required=True)
-
-    train = cmds.add_parser("train", help="train a latent EBM + RNN decoder on SMILES")
-    add_common(train)
-    train.add_argument("--preset", choices=PRESETS, default="latent", help="starting settings, overridden by --config")
+    cmds = add_app_group(sub, "molecule", "molecules: train on SMILES, generate, evaluate (MOSES)")
+    train = add_train_command(cmds, "train a latent EBM + RNN decoder on SMILES", PRESETS, "latent")
     train.add_argument(
         "--data",
         default="zinc250k",

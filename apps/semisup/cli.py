@@ -5,18 +5,16 @@ function (lebm.semisup.commands) is imported when it runs."""
 from __future__ import annotations
 
 import argparse
+from functools import partial
 from pathlib import Path
 
-from lebm.core.cli import command
+from lebm.core.cli import add_app_group, command
 
-
-def _command(name: str):
-    return command("lebm.semisup.commands", name)
+_command = partial(command, "lebm.semisup.commands")
 
 
 def add_group(sub: argparse._SubParsersAction) -> None:
-    group = sub.add_parser("semisup", help="semi-supervised classification by symbol-vector coupling")
-    cmds = group.add_subparsers(dest="command", required=True)
+    cmds = add_app_group(sub, "semisup", "semi-supervised classification by symbol-vector coupling")
     fit = cmds.add_parser("fit", help="fit on a CSV; empty or -1 labels are unlabeled rows")
     fit.add_argument("--data", type=Path, required=True, help="CSV with feature columns and a label column")
     fit.add_argument("--label-column", required=True, help="the label column")

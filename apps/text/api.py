@@ -152,13 +152,15 @@ class Model:
         start: str,
         end: str,
         points: int = 5,
+        *,
+        method: Decoding = "greedy",
+        beam: int = 5,
         seed: int = 0,
         chains: int = 4,
         refine_steps: int = 0,
-        method: Decoding = "greedy",
-        beam: int = 5,
     ) -> pd.DataFrame:
         """Sentences decoded at `points` evenly spaced points between two sentences' latents: columns t, text.
+        The decoding options (as `reconstruct`'s) are keyword-only.
 
         Examples
         --------

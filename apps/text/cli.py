@@ -4,11 +4,12 @@ function (lebm.text.commands) is imported when it runs."""
 from __future__ import annotations
 
 import argparse
+from functools import partial
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
-from lebm.core.cli import add_common, command
+from lebm.core.cli import add_app_group, add_train_command, command
 from lebm.core.config import deep_merge, load_toml
 from lebm.models import TEXT as BUNDLED  # the bundled model, the default of every command
 
@@ -26,17 +27,12 @@ def preset(name: str) -> dict[str, Any]:
     return read("paper") if name == "paper" else deep_merge(read("paper"), read(name))
 
 
-def _command(name: str):
-    return command("lebm.text.commands", name)
+_command = partial(command, "lebm.text.commands")
 
 
 def add_group(sub: argparse._SubParsersAction) -> None:
-    group = sub.add_parser("text", help="sentences: latent models trained by short-run inference")
-    cmds = group.add_subparsers(dest="command", required=True)
-
-    train = cmds.add_parser("train", help="train a latent sentence model (or a baseline)")
-    add_common(train)
-    train.add_argument("--preset", choices=PRESETS, default="paper", help="starting settings, overridden by --config")
+    cmds = add_app_group(sub, "text", "sentences: latent models trained by short-run inference")
+    train = add_train_command(cmds, "train a latent sentence model (or a baseline)", PRESETS, "paper")
     train.add_argument("--data", default="bbc", help="'bbc' (embedded BBC News, train split) or a text file")
     train.add_argument("--valid", help="held-out text file for progress figures (default: BBC valid split)")
     train.add_argument("--prior", choices=["gaussian", "ebm"], help="latent prior kind")

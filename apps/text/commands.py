@@ -174,7 +174,14 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
     if args.points < 2:
         raise DataError(f"--points must be >= 2, got {args.points}")
     frame = api_model(args).interpolate(
-        args.start, args.end, args.points, args.seed, args.chains, args.refine_steps, args.method, args.beam
+        args.start,
+        args.end,
+        args.points,
+        method=args.method,
+        beam=args.beam,
+        seed=args.seed,
+        chains=args.chains,
+        refine_steps=args.refine_steps,
     )
     for t, text in zip(frame.t, frame.text):
         print(f"{t:.2f}  {text}")
