@@ -45,6 +45,7 @@ from .kernel import LangevinResult
 from .model import LatentEBM
 from .options import LearnConfig
 from .posterior import encoder_nll, make_posterior_init
+from .prior import class_information
 
 NCE_MIN_NOISE = 0.05  # multi-stage NCE: the noise level of the last stage before the posterior samples
 
@@ -373,14 +374,6 @@ class Learner:
 def kl_to_reference(mean: torch.Tensor, logvar: torch.Tensor, ref_std: float) -> torch.Tensor:
     """KL(N(mean, exp(logvar)) || N(0, s^2)) per row and dimension."""
     return 0.5 * ((mean.pow(2) + logvar.exp()) / ref_std**2 - 1.0 - logvar) + math.log(ref_std)
-
-
-def class_information(logits: torch.Tensor) -> torch.Tensor:
-    """H(mean_b p(y | z_b)) - mean_b H(p(y | z_b)) over a batch: the mutual information between rows and
-    classes; high when every row is confidently classified and the classes are used evenly."""
-    logp = torch.log_softmax(logits, dim=1)
-    mean_p = logp.exp().mean(0)
-    return -(mean_p * mean_p.clamp_min(1e-12).log()).sum() + (logp.exp() * logp).sum(1).mean()
 
 
 @contextmanager

@@ -159,3 +159,11 @@ class EnergyPrior(nn.Module):
         """Normalised log N(z; 0, s^2 I)."""
         s, d = self.config.ref_std, self.latent_dim
         return -z.pow(2).sum(1) / (2 * s * s) - d * math.log(s) - 0.5 * d * math.log(2 * math.pi)
+
+
+def class_information(logits: torch.Tensor) -> torch.Tensor:
+    """H(mean_b p(y | z_b)) - mean_b H(p(y | z_b)) over a batch: the mutual information between rows and
+    classes; high when every row is confidently classified and the classes are used evenly."""
+    logp = torch.log_softmax(logits, dim=1)
+    mean_p = logp.exp().mean(0)
+    return -(mean_p * mean_p.clamp_min(1e-12).log()).sum() + (logp.exp() * logp).sum(1).mean()

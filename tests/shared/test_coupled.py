@@ -56,7 +56,7 @@ def test_labels_need_a_coupled_prior():
 def test_class_information_is_log_k_when_confident_and_balanced_and_zero_when_unsure():
     import math
 
-    from lebm.core.learning import class_information
+    from lebm.core.prior import class_information
 
     confident = torch.eye(4).repeat(5, 1) * 50  # every class used equally, each row certain
     assert float(class_information(confident)) == pytest.approx(math.log(4), abs=1e-4)
