@@ -80,19 +80,21 @@ def _toy_setup(args: argparse.Namespace) -> tuple[Any, TrainConfig]:
 def train_command(
     args: argparse.Namespace, model: Any, data: dict[str, Any], model_cfg: Any, train_cfg: TrainConfig, eval_fn: Any
 ) -> int:
-    """The end of every app's train command: OUT/config.toml with every setting of the run (unless `model_cfg` is
-    None), the core's trainer on `data` (resumed with --resume), and the last step's figures as one JSON line."""
+    """The end of every app's train command: OUT/config.toml with every setting of the run, the core's trainer on
+    `data` (resumed with --resume), and the last step's figures as one JSON line. Under torchrun rank 0 alone
+    writes and prints (it alone claimed OUT: a file from another rank would look like an earlier run to it)."""
     from .io import write_atomic
     from .trainer import Trainer
 
-    if model_cfg is not None:
+    main_rank = os.environ.get("RANK", "0") == "0"
+    if main_rank:
         args.out.mkdir(parents=True, exist_ok=True)
         write_atomic(args.out / "config.toml", lambda p: p.write_text(config_toml(model_cfg, train_cfg)))
         print(f"wrote {args.out / 'config.toml'} (every setting of this run)", file=sys.stderr)
     started = getattr(args, "started", None)
     trainer = Trainer(model, data, train_cfg, out_dir=args.out, resume=args.resume, started=started, eval_fn=eval_fn)
     result = trainer.fit()
-    if os.environ.get("RANK", "0") == "0":  # under torchrun, one line from rank 0
+    if main_rank:
         print(json.dumps({"step": result["step"], **result["eval"]}))
     return 0
 
@@ -109,9 +111,7 @@ def toy_train(args: argparse.Namespace) -> int:
     model = ToyModel(model_cfg)
     x, _ = make_data(args.n_train, seed=train_cfg.seed)
     x_test, mode_test = make_data(2000, seed=train_cfg.seed + 1)
-    # no config.toml: the toy runs under torchrun in the tests, where a file written by rank 0 before rank 1 has
-    # claimed the directory would look like an earlier run to rank 1
-    return train_command(args, model, {"x": x}, None, train_cfg, lambda m: evaluate(m, x_test, mode_test))
+    return train_command(args, model, {"x": x}, model_cfg, train_cfg, lambda m: evaluate(m, x_test, mode_test))
 
 
 def toy_demo(args: argparse.Namespace) -> int:
