@@ -24,6 +24,7 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -114,10 +115,6 @@ class DesignRun:
         if report.changed and not self.quiet:
             log.info(f"start_smiles standardised ({', '.join(report.changed)}): {report.kept[0]}")
         return report.kept[0]
-
-    def score(self, smiles: list[str], iteration: int, bar=None, done=None, on_chunk=None) -> pd.DataFrame:
-        """The proposals scored (lebm.molecule.design_scoring.Scoring.score)."""
-        return self.scoring.score(smiles, iteration, bar, done, on_chunk)
 
     def screened(self, smiles: list[str], k: int) -> list[int]:
         """Indices of the k proposals to pay for (screen > 1): distinct new valid molecules ranked by the surrogate
@@ -226,7 +223,8 @@ class DesignRun:
             unit="mol",
             quiet=self.quiet,
         ) as bar:
-            proposals = self.score(smiles, it, bar, done, on_chunk=lambda rows: save_pending_rows(self.out, rows))
+            on_chunk = partial(save_pending_rows, self.out)  # what was scored survives an interruption
+            proposals = self.scoring.score(smiles, it, bar, done, on_chunk=on_chunk)
         proposals["source"] = sources
         if it == 0:
             self.fit_heads(z_new, proposals)

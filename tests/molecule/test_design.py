@@ -277,7 +277,7 @@ def test_transformed_scores_rank_the_molecules(qed_model, tmp_path):
         tmp_path,
         quiet=True,
     )
-    frame = run.score(["CCO", "CC(=O)Nc1ccc(O)cc1", "c1ccccc1CCN"], 0)
+    frame = run.scoring.score(["CCO", "CC(=O)Nc1ccc(O)cc1", "c1ccccc1CCN"], 0)
     assert frame.qed_transformed.tolist() == pytest.approx(((frame.qed - 0.2) / 0.4).clip(0, 1).tolist())
     assert frame.fitness.tolist() == pytest.approx((2 * frame.qed_transformed).tolist())
     with pytest.raises(ConfigError, match="transform needs high > low"):
