@@ -124,7 +124,7 @@ def run_sgds(
         screen=settings.get("screen", 1),
         screen_beta=settings.get("screen_beta", 1.0),
         oracle_budget=budget,
-        patience=PATIENCE,
+        patience=settings.get("patience", PATIENCE),
     )
     shutil.rmtree(out, ignore_errors=True)  # a fresh run directory: nothing of an earlier run in its plots
     design(cfg, scorers={name: spent_is_nan(scorer)}, out_dir=out)
@@ -328,6 +328,12 @@ def main() -> None:
         help="sgds: proposals made per molecule scored (a Tanimoto GP picks which to pay for; 1: off)",
     )
     parser.add_argument("--screen-beta", type=float, default=1.0, help="sgds: the GP's upper-confidence weight")
+    parser.add_argument(
+        "--patience",
+        type=int,
+        default=PATIENCE,
+        help="sgds: stop when the 100 best scores are unchanged for this many iterations (0: spend the whole budget)",
+    )
     parser.add_argument("--model", type=Path, default=BUNDLED, help="sgds: the model the design loop starts from")
     parser.add_argument(
         "--scheduler", help="a Dask scheduler's address (tcp://HOST:8786): the oracles run on its workers"
@@ -363,6 +369,7 @@ def main() -> None:
         "elite": args.elite,
         "screen": args.screen,
         "screen_beta": args.screen_beta,
+        "patience": args.patience,
     }
     args.out.mkdir(parents=True, exist_ok=True)
     cluster = None

@@ -43,14 +43,17 @@ def add_train_command(cmds: Any, help: str, presets: tuple[str, ...], default: s
     return train
 
 
+def picked(args: argparse.Namespace, *names: str) -> dict[str, Any]:
+    """The named command-line values as keyword arguments of the function a command wraps."""
+    return {name: getattr(args, name) for name in names}
+
+
 def add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", type=Path, help="TOML file with [model] and [train] tables")
     parser.add_argument("--out", type=Path, required=True, help="output directory (checkpoint, model, log)")
     parser.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint if it exists")
     parser.add_argument(
-        "--overwrite",
-        action="store_true",
-        help="replace the run already in OUT (without it, a non-empty OUT is refused)",
+        "--overwrite", action="store_true", help="replace a run in OUT (else a non-empty OUT is refused)"
     )
     add_arguments(parser, TrainConfig)
 

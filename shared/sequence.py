@@ -42,9 +42,7 @@ class DecoderConfig:
     )
     dropout: float = option(0.0, "dropout on embeddings, on the outputs and between layers")
     input_dropout: float = option(
-        0.0,
-        "training only: share of previous-token inputs replaced by <pad> (word "
-        "dropout, Bowman et al.), so the decoder must lean on z",
+        0.0, "training: share of previous tokens replaced by <pad> (word dropout, Bowman et al.)"
     )
     use_latent: bool = option(True, "condition on z (false: a plain language model, the baseline)")
     tie: bool = option(False, "tie the output layer to the embedding (through a projection if sizes differ)")

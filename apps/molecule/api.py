@@ -69,11 +69,12 @@ class Model:
     def generate(
         self,
         n: int = 1000,
+        *,
         seed: int = 0,
         temperature: float = 1.0,
-        prior_steps: int | None = None,
         batch_size: int = 500,
         quiet: bool = True,
+        prior_steps: int | None = None,
     ) -> pd.DataFrame:
         """Molecules sampled from the prior and decoded, with their RDKit properties.
 
@@ -112,6 +113,7 @@ class Model:
         self,
         condition: dict[str, float],
         n: int = 100,
+        *,
         seed: int = 0,
         select: int = 8,
         oversample: int = 64,

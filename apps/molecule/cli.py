@@ -158,11 +158,7 @@ def add_group(sub: argparse._SubParsersAction) -> None:
     opt.add_argument("--shift", type=float, default=2.0, help="head target: the lead's value + shift")
     opt.add_argument("--temperature", type=float, default=0.7, help="decoding temperature (0 = greedy)")
     opt.add_argument(
-        "--mutations",
-        type=int,
-        default=16,
-        help="graph mutations (mol-ga's operators) of the lead and its best candidates per lead and "
-        "step (0: latent moves only)",
+        "--mutations", type=int, default=16, help="mol-ga mutations of the lead and its best per step (0: none)"
     )
     opt.add_argument(
         "--model", type=Path, default=BUNDLED, help="model directory (default: the bundled model, models/zinc-lebm)"

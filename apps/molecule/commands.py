@@ -11,7 +11,7 @@ import pandas as pd
 import torch
 from rdkit import Chem
 
-from lebm.core.cli import print_preset, train_command
+from lebm.core.cli import picked, print_preset, train_command
 from lebm.core.config import deep_merge, from_dict, load_toml, resolve, to_dict
 from lebm.core.errors import DataError
 from lebm.core.io import RUN_ENTRIES, claim_dir, save_json, save_npy, write_atomic
@@ -124,7 +124,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     if args.n < 1:  # before the model loads, in the flag's name
         raise DataError(f"-n must be >= 1, got {args.n}")
     frame = load_model(args.model, args.device).generate(
-        args.n, args.seed, args.temperature, args.prior_steps, args.batch_size, args.quiet
+        args.n, **picked(args, "seed", "temperature", "prior_steps", "batch_size", "quiet")
     )
     write_atomic(args.output, lambda p: frame.to_csv(p, index=False))
     valid = frame[frame.valid]

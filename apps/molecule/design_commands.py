@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from lebm.core.cli import picked
 from lebm.core.distributed import pick_device
 from lebm.core.errors import ConfigError, DataError
 from lebm.core.io import claim_dir, write_atomic
@@ -59,13 +60,8 @@ def cmd_sample(args: argparse.Namespace) -> int:
         frame = model.sample(
             targets,
             args.n,
-            args.seed,
-            args.select,
-            args.oversample,
-            args.steps,
-            args.temperature,
-            args.batch_size,
-            cluster,
+            cluster=cluster,
+            **picked(args, "seed", "select", "oversample", "steps", "temperature", "batch_size"),
         )
     proposals = frame.attrs["proposals"]
     if args.select > 1:
@@ -205,12 +201,7 @@ def cmd_optimize(args: argparse.Namespace) -> int:
             args.minimize,
             cluster,
             args.quiet,
-            steps=args.steps,
-            chains=args.chains,
-            step_size=args.step_size,
-            shift=args.shift,
-            temperature=args.temperature,
-            mutations=args.mutations,
+            **picked(args, "steps", "chains", "step_size", "shift", "temperature", "mutations"),
         )
     summary = write_leads(args, found, settings.objective)
     gains = summary.best_improvement[summary.success]

@@ -108,9 +108,7 @@ class DesignConfig:
         0, "diversity filter: at most this many kept molecules per Murcko scaffold before the rest rank last (0: off)"
     )
     max_similarity: float = option(
-        1.0,
-        "diversity filter: a molecule whose Tanimoto similarity (Morgan radius 2, "
-        "2,048 bits) to a better kept one exceeds this ranks last (1: off)",
+        1.0, "diversity filter: one more similar than this to a better kept one ranks last (1: off)"
     )
     elite: int = option(0, "with max_similarity: the best this many molecules are kept whatever their similarity")
     graph_share: float = option(

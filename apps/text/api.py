@@ -59,7 +59,7 @@ def posterior_means(
             f"note: {len(enc.truncated)} of {len(texts)} texts are longer than the model's {model.config.max_len} "
             f"tokens; only their first {model.config.max_len} tokens are encoded (texts {shown})"
         )
-    return latent_features(model, enc.ids, chains, quiet=quiet, refine_steps=refine_steps)
+    return latent_features(model, enc.ids, chains=chains, quiet=quiet, refine_steps=refine_steps)
 
 
 def require_latent(model: TextModel, what: str) -> None:

@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import torch
 
-from lebm.core.cli import print_preset, train_command
+from lebm.core.cli import picked, print_preset, train_command
 from lebm.core.config import deep_merge, from_dict, load_toml, resolve, to_dict
 from lebm.core.distributed import pick_device
 from lebm.core.errors import DataError
@@ -125,15 +125,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     ids = ids[: args.max_sentences] if args.max_sentences else ids
     from .api import Model
 
-    out = Model(model).evaluate(
-        ids,
-        samples=args.samples,
-        chains=args.chains,
-        batch_size=args.batch_size,
-        seed=args.seed,
-        refine_steps=args.refine_steps,
-        quiet=args.quiet,
-    )
+    out = Model(model).evaluate(ids, **picked(args, "samples", "chains", "batch_size", "seed", "refine_steps", "quiet"))
     out = {"model": str(args.model), "data": args.data, "split": args.split if args.data == "bbc" else None} | out
     print("| " + " | ".join(out) + " |\n|" + "---|" * len(out))
     print("| " + " | ".join(f"{v:.4g}" if isinstance(v, float) else str(v) for v in out.values()) + " |")
@@ -174,14 +166,7 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
     if args.points < 2:
         raise DataError(f"--points must be >= 2, got {args.points}")
     frame = api_model(args).interpolate(
-        args.start,
-        args.end,
-        args.points,
-        method=args.method,
-        beam=args.beam,
-        seed=args.seed,
-        chains=args.chains,
-        refine_steps=args.refine_steps,
+        args.start, args.end, args.points, **picked(args, "method", "beam", "seed", "chains", "refine_steps")
     )
     for t, text in zip(frame.t, frame.text):
         print(f"{t:.2f}  {text}")

@@ -83,6 +83,7 @@ def importance_nll(
 def evaluate(
     model: LatentEBM,
     ids: torch.Tensor,
+    *,
     samples: int = 100,
     chains: int = 8,
     batch_size: int = 50,
@@ -153,16 +154,12 @@ def latent_features(
     model: LatentEBM,
     ids: torch.Tensor,
     chains: int = 4,
-    batch_size: int = 200,
     quiet: bool = True,
+    batch_size: int = 200,
     refine_steps: int = 0,
 ) -> torch.Tensor:
     """Posterior means (the mean of q(z | x) above) for every row: features for probes and files."""
     model.eval()
-    out = [
-        posterior_fit(model, ids[i : i + batch_size].to(model.device()).long(), chains, refine_steps=refine_steps)[
-            0
-        ].cpu()
-        for i in progress(range(0, len(ids), batch_size), desc="posterior means", unit="batch", quiet=quiet)
-    ]
-    return torch.cat(out)
+    starts = progress(range(0, len(ids), batch_size), desc="posterior means", unit="batch", quiet=quiet)
+    batches = (ids[i : i + batch_size].to(model.device()).long() for i in starts)
+    return torch.cat([posterior_fit(model, x, chains, refine_steps=refine_steps)[0].cpu() for x in batches])
