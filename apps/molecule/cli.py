@@ -29,7 +29,17 @@ DESIGN_COMMANDS = ("cmd_sample", "cmd_design", "cmd_optimize", "cmd_fit_heads")
 
 
 def _command(name: str):
-    return command("lebm.molecule.design_commands" if name in DESIGN_COMMANDS else "lebm.molecule.commands", name)
+    run = command("lebm.molecule.design_commands" if name in DESIGN_COMMANDS else "lebm.molecule.commands", name)
+
+    def quiet_rdkit(args: argparse.Namespace):
+        """The command reports unparseable molecules in its own words: RDKit's log lines are off (the library
+        leaves them to the user)."""
+        from rdkit import RDLogger
+
+        RDLogger.DisableLog("rdApp.*")
+        return run(args)
+
+    return quiet_rdkit
 
 
 def add_cluster_flags(p: argparse.ArgumentParser) -> None:

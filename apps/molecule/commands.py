@@ -25,6 +25,7 @@ from .data import (
     clean,
     dataset_smiles,
     input_standard,
+    parse,
     read_smiles_file,
     standardise,
 )
@@ -227,7 +228,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     generated = read_smiles_file(args.generated, args.column)  # file order; empty cells count as invalid
     if args.standardise:  # off by default: a generator's raw output is what it is judged on
-        mols = [Chem.MolFromSmiles(s) if s else None for s in generated]
+        mols = [parse(s) for s in generated]
         generated = [Chem.MolToSmiles(standardise(m, Standardise())[0]) if m else s for m, s in zip(mols, generated)]
     reference = args.reference if args.reference in REFERENCES else read_smiles_file(args.reference, args.smiles_column)
     train = (

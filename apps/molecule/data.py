@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from rdkit import Chem, RDLogger
+from rdkit import Chem, rdBase
 from rdkit.Chem.MolStandardize import rdMolStandardize
 
 from lebm.core.errors import DataError
@@ -33,7 +33,6 @@ from lebm.core.io import package_path, write_atomic
 
 from .tokens import Representation, Vocabulary, to_representation, tokenize
 
-RDLogger.DisableLog("rdApp.*")
 MOSES_SPLITS = {"train": "train.csv.gz", "test": "test.csv.gz", "test_scaffolds": "test_scaffolds.csv.gz"}
 ZINC_SPLIT = {"seed": 0, "test": 0.10, "valid": 0.05}  # shares of the rows; the rest is train
 ZINC_SPLITS = ("train", "valid", "test")
@@ -70,8 +69,9 @@ def zinc250k_assignment(n: int) -> np.ndarray:
 
 
 def _standard_smiles(smiles: str) -> str:
-    mol = Chem.MolFromSmiles(smiles)
-    return Chem.MolToSmiles(standardise(mol, Standardise())[0]) if mol is not None else ""
+    mol = parse(smiles)
+    with rdBase.BlockLogs():
+        return Chem.MolToSmiles(standardise(mol, Standardise())[0]) if mol is not None else ""
 
 
 def zinc250k_table(rows: list[str] | None = None, jobs: int = 2) -> pd.DataFrame:
@@ -120,9 +120,18 @@ def dataset_smiles(name: str, split: str = "train") -> list[str]:
     raise DataError(f"unknown data set {name!r} (choose from {', '.join(DATASETS)})")
 
 
+def parse(smiles: str | None) -> Chem.Mol | None:
+    """The RDKit molecule of a SMILES, or None (empty or unparseable), without RDKit's log lines: a decoder's invalid
+    SMILES is an expected outcome here, not an error to print. RDKit's own logging stays as the user set it."""
+    if not smiles:
+        return None
+    with rdBase.BlockLogs():
+        return Chem.MolFromSmiles(smiles)
+
+
 def canonical(smiles: str) -> str | None:
     """RDKit canonical SMILES, or None when it does not parse."""
-    mol = Chem.MolFromSmiles(smiles) if smiles else None
+    mol = parse(smiles)
     return Chem.MolToSmiles(mol) if mol is not None else None
 
 
@@ -264,9 +273,10 @@ def clean(
             report.rejects.append((row, raw, "empty"))
             continue
         if standard is not None:
-            mol = Chem.MolFromSmiles(raw)
+            mol = parse(raw)
             if mol is not None:
-                mol, changes = standardise(mol, standard)
+                with rdBase.BlockLogs():  # the standardiser's info lines
+                    mol, changes = standardise(mol, standard)
                 report.changed.update(changes)
             smi = Chem.MolToSmiles(mol) if mol is not None else None
         else:

@@ -13,14 +13,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from rdkit import Chem, DataStructs
+from rdkit import DataStructs
 from rdkit.Chem import rdFingerprintGenerator
 
 from lebm.core.diagnostics import posterior_fit
 from lebm.core.errors import DataError
 from lebm.core.io import save_npy
 
-from .data import canonical
+from .data import canonical, parse
 from .model import MoleculeModel
 from .tokens import to_representation, tokenize
 
@@ -39,7 +39,7 @@ def fingerprint_bags(smiles: list[str], bits: int, cache: Path | None = None) ->
     generator = rdFingerprintGenerator.GetMorganGenerator(radius=2, fpSize=bits)
     out = np.zeros((len(smiles), bits), dtype=np.uint8)
     for row, smi in enumerate(smiles):
-        mol = Chem.MolFromSmiles(smi)
+        mol = parse(smi)
         if mol is not None:
             out[row] = generator.GetFingerprintAsNumPy(mol)
     if path is not None:
@@ -73,7 +73,7 @@ def posterior_means(model: MoleculeModel, smiles: list[str], batch_size: int = 2
 
 def tanimoto(a: str | None, b: str | None) -> float:
     """Morgan Tanimoto similarity of two SMILES (0 when either does not parse)."""
-    ma, mb = (Chem.MolFromSmiles(s) if s else None for s in (a, b))
+    ma, mb = (parse(s) for s in (a, b))
     if ma is None or mb is None:
         return 0.0
     return DataStructs.TanimotoSimilarity(_SIMILARITY_FP.GetFingerprint(ma), _SIMILARITY_FP.GetFingerprint(mb))

@@ -40,7 +40,7 @@ from lebm.core.errors import ConfigError, DataError
 from lebm.core.io import save_npy, write_dir_atomic
 from lebm.core.progress import progress
 
-from .data import DATASETS, canonical, dataset_smiles, moses_file
+from .data import DATASETS, canonical, dataset_smiles, moses_file, parse
 from .oracles import PROPERTIES
 
 ALLOWED_ATOMS = {"C", "N", "S", "O", "F", "Cl", "Br", "H"}
@@ -51,7 +51,7 @@ _FILTERS: list[Chem.Mol] | None = None
 def to_mol(smiles: str) -> Chem.Mol | None:
     if not smiles:
         return None
-    mol = Chem.MolFromSmiles(smiles)
+    mol = parse(smiles)
     if mol is None:
         return None
     try:
@@ -133,7 +133,7 @@ def passes_filters(mol: Chem.Mol) -> bool:
     if any(with_h.HasSubstructMatch(f) for f in _filters()):
         return False
     smiles = Chem.MolToSmiles(mol, isomericSmiles=False)
-    return bool(smiles) and Chem.MolFromSmiles(smiles) is not None
+    return parse(smiles) is not None
 
 
 def _fcd():

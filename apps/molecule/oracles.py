@@ -25,7 +25,7 @@ from functools import lru_cache, partial
 from pathlib import Path
 
 import numpy as np
-from rdkit import Chem, DataStructs, RDLogger
+from rdkit import Chem, DataStructs
 from rdkit.Chem import QED, AllChem, Crippen, Descriptors, rdFingerprintGenerator, rdMolDescriptors
 from rdkit.Contrib.SA_Score import sascorer
 
@@ -33,11 +33,12 @@ from lebm.core.config import option
 from lebm.core.errors import ConfigError
 from lebm.core.io import save_npy
 
+from .data import parse
+
 # ZINC250k statistics of logP, -SA and -(ring penalty) used by the JT-VAE normalisation
 ZINC_LOGP = (2.4570953396190123, 1.434324401111988)
 ZINC_NEG_SA = (-3.0525811293166134, 0.8335207024513095)
 ZINC_NEG_CYCLE = (-0.0485696876403053, 0.2860212110245455)
-RDLogger.DisableLog("rdApp.*")
 _MORGAN = rdFingerprintGenerator.GetMorganGenerator(radius=2, fpSize=2048)
 
 
@@ -143,7 +144,7 @@ def dock(mol: Chem.Mol, spec: DockingSpec) -> float:
 
 
 def _evaluate(name: str, reference: str | None, docking: DockingSpec | None, smiles: str) -> float:
-    mol = Chem.MolFromSmiles(smiles) if smiles else None
+    mol = parse(smiles)
     if mol is None:
         return math.nan
     if name == "docking":
@@ -162,7 +163,7 @@ def _evaluate_batch(name: str, reference: str | None, docking: DockingSpec | Non
 
 def similarity_fingerprint(smiles: str):
     """The fingerprint the similarity oracle compares (Morgan radius 2, 2,048 bits) of a valid SMILES."""
-    return _MORGAN.GetFingerprint(Chem.MolFromSmiles(smiles))
+    return _MORGAN.GetFingerprint(parse(smiles))
 
 
 @lru_cache(maxsize=16)
@@ -181,7 +182,7 @@ def _check_builtin(name: str, reference: str | None, docking: DockingSpec | None
             raise ConfigError("the docking oracle needs a [design.docking] table (receptor, center, size)")
     elif name != "similarity" and name not in PROPERTIES:
         raise ConfigError(f"unknown property {name!r} (known: {', '.join(sorted([*PROPERTIES, 'similarity']))})")
-    if name == "similarity" and (not reference or Chem.MolFromSmiles(reference) is None):
+    if name == "similarity" and (not reference or parse(reference) is None):
         raise ConfigError(f"similarity needs a valid reference SMILES, got {reference!r}")
 
 

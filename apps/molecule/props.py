@@ -10,6 +10,7 @@ from rdkit import Chem
 
 from lebm.core.io import write_atomic
 
+from .data import parse
 from .oracles import PROPERTIES
 
 COLUMNS = ("qed", "sa", "logp", "mw")
@@ -17,7 +18,7 @@ COLUMNS = ("qed", "sa", "logp", "mw")
 
 def properties(smiles: str) -> dict[str, object]:
     """valid, canonical SMILES and the four properties (NaN for invalid molecules), one parse."""
-    mol = Chem.MolFromSmiles(smiles) if smiles else None
+    mol = parse(smiles)
     if mol is None:
         return {"valid": False, "canonical_smiles": "", **{name: math.nan for name in COLUMNS}}
     return {

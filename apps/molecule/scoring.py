@@ -193,12 +193,12 @@ def _guacamol_benchmarks() -> dict:
 
 def pmo_scorer(task: str) -> Callable[[list[str]], list[float]]:
     """The PMO task's score in [0, 1] for each SMILES (NaN where the SMILES does not parse)."""
-    from rdkit import Chem
+    from .data import parse
 
     objective = _guacamol_benchmarks()[PMO_TASKS[task]].objective
 
     def score(smiles: list[str]) -> list[float]:
-        return [math.nan if not s or Chem.MolFromSmiles(s) is None else float(objective.score(s)) for s in smiles]
+        return [math.nan if parse(s) is None else float(objective.score(s)) for s in smiles]
 
     return score
 

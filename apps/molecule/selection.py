@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from .data import parse
 from .design_config import Constraint, DesignConfig, Objective
 from .oracles import similarity_fingerprint
 
@@ -45,9 +46,8 @@ def feasible(frame: pd.DataFrame, constraints: list[Constraint], ring_sizes: lis
 
 def rings_allowed(smiles: str, allowed: set[int]) -> bool:
     """Every ring of the molecule has an allowed size (False for an empty or unparseable SMILES)."""
-    from rdkit import Chem
 
-    mol = Chem.MolFromSmiles(smiles) if smiles else None  # kept in a variable: the ring info lives in the Mol
+    mol = parse(smiles)  # kept in a variable: the ring info lives in the Mol
     return mol is not None and all(len(ring) in allowed for ring in mol.GetRingInfo().AtomRings())
 
 

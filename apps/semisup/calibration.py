@@ -1,5 +1,6 @@
 """Calibrated probabilities for the semi-supervised estimator: a temperature and a mix with the uniform
-distribution, fitted on labeled rows held out of the class terms for the first part of the training."""
+distribution, fitted on labeled rows held out of a shorter probe fit (cross-fitting): the model itself trains on
+every label from the start."""
 
 from __future__ import annotations
 
@@ -8,8 +9,8 @@ import torch
 
 from .model import SemisupModel
 
-CALIBRATION_AT = 0.5  # share of the steps after which the held calibration rows' labels join the training
-# (0.5 against 0.3 and 0.75 on the validation side of penbased 50 / 100 and magic 20 / 100: BENCHMARKS.md)
+CALIBRATION_AT = 0.5  # the calibration probe's length, a share of the steps (0.5 against 0.3 and 0.75 on the
+# validation side of penbased 50 / 100 and magic 20 / 100, when the probe was the first part of the fit: BENCHMARKS.md)
 TEMPERATURES = np.geomspace(1.0, 100.0, 41)
 MIXES = np.linspace(0.0, 0.975, 40)  # never all the way to the uniform: the ranking stays
 
@@ -43,7 +44,7 @@ def fit_calibration(logp: torch.Tensor, y: np.ndarray, classes: int) -> tuple[fl
 
 def calibration_rows(index: np.ndarray, seed: int) -> np.ndarray:
     """A third of each class's labeled rows (at least one), for classes with two or more labels: held out
-    of the class terms until CALIBRATION_AT of the steps, their predictions then fit the temperature."""
+    of the probe fit (CALIBRATION_AT of the steps), whose predictions on them fit the temperature."""
     rng = np.random.RandomState(seed)
     held = [
         rng.choice(rows, max(1, len(rows) // 3), replace=False)
@@ -59,23 +60,23 @@ def fitted_calibration(
     index: np.ndarray,
     held: np.ndarray,
     unlabeled: np.ndarray,
-    at_reveal: list[torch.Tensor],
+    probed: list[torch.Tensor],
 ) -> tuple[float, float]:
-    """(temperature, mix) of calibration="auto": fitted on the held rows' predictions at the reveal (`at_reveal`:
-    the held rows' and the sampled unlabeled rows' log-probabilities then); the remaining steps sharpen the model, so
-    the final temperature gives the sampled unlabeled rows the mean confidence the calibrated model had on them at
-    the reveal."""
+    """(temperature, mix) of calibration="auto": fitted on the probe's predictions on the held rows (`probed`: the
+    probe's log-probabilities of the held rows and of the sampled unlabeled rows); the model trains longer and on
+    every label, so it is sharper: its temperature gives the sampled unlabeled rows the mean confidence the
+    calibrated probe had on them."""
     classes = model.config.ebm.prior.num_classes
     if not len(held):
         return fit_calibration(torch.zeros(0, classes), index[held], classes)
-    t, mix = fit_calibration(at_reveal[0], index[held], classes)
+    t, mix = fit_calibration(probed[0], index[held], classes)
     if not len(unlabeled):
         return t, mix
 
     def confidence(logp: torch.Tensor, temperature: float) -> float:
         return float(calibrate(logp.exp().numpy(), temperature, mix).max(1).mean())
 
-    target = confidence(at_reveal[1], t)
+    target = confidence(probed[1], t)
     with torch.no_grad():
         final = model.averaged_log_probabilities(*model.encoder(torch.from_numpy(X[unlabeled].astype(np.float64))))
     return next(

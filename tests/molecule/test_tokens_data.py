@@ -1,3 +1,5 @@
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -177,3 +179,22 @@ def test_a_token_the_model_lacks_is_named_and_counted():
     )
     assert report.counts == {"unknown token [C@H]": 1, "unknown token [C@@H]": 1, "unknown token [N+]": 1}
     assert "unknown token [C@H]" in report.summary() and len(report.kept) == 1
+
+
+def test_rdkit_logging_is_left_to_the_user():
+    """Importing the library leaves RDKit's error log on (a notebook user's setting is theirs); the library's own
+    parsing is quiet about SMILES that do not parse (an expected outcome of decoding), RDKit's own calls are not."""
+    code = (
+        "import sys\n"
+        "from rdkit import Chem, rdBase\n"
+        "import lebm.molecule.data, lebm.molecule.metrics, lebm.molecule.oracles, lebm.molecule.scoring\n"
+        "print(rdBase.LogStatus())\n"
+        "rdBase.LogToPythonStderr()\n"
+        "assert lebm.molecule.data.parse('C1CC') is None and lebm.molecule.data.canonical('C1CC') is None\n"
+        "print('-- plain RDKit', file=sys.stderr, flush=True)\n"
+        "Chem.MolFromSmiles('C1CC')\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "rdApp.error:enabled" in run.stdout
+    quiet, plain = run.stderr.split("-- plain RDKit")
+    assert "Parse Error" not in quiet and "Parse Error" in plain

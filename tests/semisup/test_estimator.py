@@ -301,10 +301,13 @@ def test_calibration_follows_the_held_rows():
     assert 0.45 < calibrate(np.eye(10)[:1] * 0.999 + 1e-4, t, mix).max() < 0.55, (t, mix)
 
 
-def test_calibration_holds_labels_out_then_uses_them():
-    """calibration='auto' holds a third of each class's labels (one of two) out of the class terms until 75% of
-    the steps, fits the temperature on them, and the estimator keeps it; a fixed temperature is taken as given;
-    one label per class leaves nothing to hold out: the virtual pair alone caps the probabilities near 1/2."""
+def test_calibration_cross_fits_and_the_model_keeps_every_label():
+    """calibration='auto' holds a third of each class's labels (one of two) out of a shorter probe fit and fits the
+    temperature on the probe's predictions for them; the model itself trains on every label from the start, so it
+    ranks exactly as the uncalibrated fit of the same seed. A fixed temperature is taken as given; one label per
+    class leaves nothing to hold out: the virtual pair alone caps the probabilities near 1/2."""
+    import torch
+
     from lebm.semisup.calibration import calibration_rows
 
     X, y = make_moons(300, noise=0.3, random_state=0)
@@ -315,8 +318,11 @@ def test_calibration_holds_labels_out_then_uses_them():
     assert 1.0 <= clf.temperature_ <= 100.0 and 0.0 <= clf.mix_ <= 1.0
     fixed = SymbolVectorClassifier(**(SMALL | {"steps": 60, "calibration": 5.0})).fit(X, partial)
     assert fixed.temperature_ == 5.0
-    raw = SymbolVectorClassifier(**(SMALL | {"steps": 60, "calibration": 1.0})).fit(X, partial).predict_proba(X)
-    assert fixed.predict_proba(X).max(1).mean() < raw.max(1).mean()  # a softer model (same fit, T = 5)
+    raw = SymbolVectorClassifier(**(SMALL | {"steps": 60, "calibration": 1.0})).fit(X, partial)
+    x = torch.from_numpy(X.astype(np.float64))
+    assert torch.equal(clf.model_.class_probabilities(x), raw.model_.class_probabilities(x))
+    assert (clf.predict(X) == raw.predict(X)).all()
+    assert fixed.predict_proba(X).max(1).mean() < raw.predict_proba(X).max(1).mean()  # a softer model (T = 5)
     one = np.full_like(y, -1)
     one[[np.flatnonzero(y == 0)[0], np.flatnonzero(y == 1)[0]]] = [0, 1]
     lone = SymbolVectorClassifier(**(SMALL | {"steps": 30})).fit(X, one)
