@@ -55,10 +55,12 @@ class Trainer:
         eval_fn: EvalFn | None = None,
         resume: bool = False,
         started: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ):
-        """started: time.monotonic() when the command began (max_minutes counts from it; default: now)."""
-        self.model, self.config, self.eval_fn, self.resume = model, config, eval_fn, resume
-        self.command_started = time.monotonic() if started is None else started  # run seconds count from here
+        """started: clock() when the command began (max_minutes counts from it; default: now). clock: the seconds
+        the time budget and the run's seconds are read from (tests pass a clock they move themselves)."""
+        self.model, self.config, self.eval_fn, self.resume, self.clock = model, config, eval_fn, resume, clock
+        self.command_started = clock() if started is None else started  # run seconds count from here
         self.costs = {"evaluate": 0.0, "save": 0.0, "step": 0.0}  # seconds of the last of each
         self.out_dir = Path(out_dir) if out_dir is not None else None
         self.data = dict(data)
@@ -104,7 +106,7 @@ class Trainer:
         rngs = gather_objects(dist, rng_state())  # every rank takes part; rank 0 writes
         if not dist.main or self.checkpoint_dir is None:
             return
-        began = time.monotonic()
+        began = self.clock()
         state = {
             "step": self.step,
             "world": dist.world,
@@ -120,7 +122,7 @@ class Trainer:
             save_state(tmp / "trainer_state.pt", state)
 
         write_dir_atomic(self.checkpoint_dir, fill)
-        self.costs["save"] = time.monotonic() - began
+        self.costs["save"] = self.clock() - began
 
     def load_checkpoint(self, learner: Learner, dist: Dist) -> bool:
         """Restore weights, optimisers, chain state, RNG and step; False if there is none yet."""
@@ -163,13 +165,13 @@ class Trainer:
 
     def seconds(self) -> float:
         """Wall-clock seconds this run has trained, earlier (resumed) processes included."""
-        return self.seconds_before + time.monotonic() - self.command_started
+        return self.seconds_before + self.clock() - self.command_started
 
     def evaluate(self, dist: Dist) -> dict[str, float]:
         """Run the eval callback and the latent diagnostics without disturbing the training RNG streams."""
         if not dist.main or (self.eval_fn is None and not self.diagnosing):
             return {}
-        began, saved = time.monotonic(), rng_state()
+        began, saved = self.clock(), rng_state()
         self.model.eval()
         try:
             metrics = {k: float(v) for k, v in self.eval_fn(self.model).items()} if self.eval_fn else {}
@@ -177,7 +179,7 @@ class Trainer:
         finally:
             self.model.train()
             set_rng_state(saved)
-        self.costs["evaluate"] = time.monotonic() - began
+        self.costs["evaluate"] = self.clock() - began
         self.log(dist, {"step": self.step, "eval": metrics})
         key, sign = self.config.keep_best.lstrip("-"), -1.0 if self.config.keep_best.startswith("-") else 1.0
         if key and self.out_dir is not None:
@@ -285,7 +287,7 @@ class Trainer:
             if self.out_dir is not None and dist.main
             else []
         )
-        while self.step < cfg.steps and not _all_past(dist, deadline - self.reserve()):
+        while self.step < cfg.steps and not _all_past(dist, deadline - self.reserve(), self.clock()):
             index = self.batch_indices(self.step, dist)
             batch = {k: v[index] for k, v in self.data.items()} | {"index": index.to(dist.device)}
             noise = (
@@ -293,9 +295,9 @@ class Trainer:
                 if cfg.posterior_noise_final is None
                 else noise0 + (cfg.posterior_noise_final - noise0) * self.step / cfg.steps
             )
-            began = time.monotonic()
+            began = self.clock()
             stats = learner.step(batch, self.step, noise)
-            self.costs["step"] = time.monotonic() - began
+            self.costs["step"] = self.clock() - began
             self.step += 1
             bar.update(1)
             bar.set_postfix({k: f"{stats[k]:.3g}" for k in SHOWN if k in stats}, refresh=False)
@@ -303,7 +305,7 @@ class Trainer:
                 self.log(dist, {"step": self.step, **stats})
             metrics = self.after_step(dist, learner, bar, snapshots) or metrics
         bar.close()
-        if time.monotonic() + self.costs["evaluate"] <= deadline:
+        if self.clock() + self.costs["evaluate"] <= deadline:
             metrics = self.evaluate(dist) or metrics
         elif dist.main:
             log.warning(f"note: no final evaluation: the time budget (max_minutes {cfg.max_minutes:g}) is spent")
@@ -323,11 +325,11 @@ class Trainer:
             torch.distributed.barrier()
 
 
-def _all_past(dist: Dist, deadline: float) -> bool:
-    """True once rank 0 is past the deadline (all ranks stop at the same step)."""
+def _all_past(dist: Dist, deadline: float, now: float) -> bool:
+    """True once rank 0's clock reads `now` past the deadline (all ranks stop at the same step)."""
     if deadline == math.inf:
         return False
-    past = torch.tensor([float(time.monotonic() > deadline)], device=dist.device)
+    past = torch.tensor([float(now > deadline)], device=dist.device)
     if dist.active:
         torch.distributed.broadcast(past, src=0)
     return bool(past.item())

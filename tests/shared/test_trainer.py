@@ -113,9 +113,38 @@ def test_device_option_is_checked():
         Trainer(small_toy(), {"x": torch.zeros(40, 8)}, quick_config(device="cuda")).fit()
 
 
-def test_wall_clock_budget_stops_early_with_a_checkpoint(tmp_path, toy_data):
-    result = Trainer(small_toy(), toy_data, quick_config(steps=10**6, max_minutes=0.02), out_dir=tmp_path).fit()
-    assert 0 < result["step"] < 10**6
+class Clock:
+    """A clock that moves only when read (by `tick` seconds) or told to (`advance`): the time budget's test does
+    not depend on how fast this machine is."""
+
+    def __init__(self, tick: float):
+        self.now, self.tick = 0.0, tick
+
+    def __call__(self) -> float:
+        self.now += self.tick
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def test_time_budget_keeps_room_for_the_final_evaluation_and_save(tmp_path, toy_data):
+    """max_minutes bounds the whole run, final evaluation and save included, even when an evaluation costs far
+    more than a step (here 5 s against about 0.1 s on an injected clock): the run stops early enough, the final
+    evaluation runs at the stopped step, and the checkpoint holds that step."""
+    clock = Clock(tick=0.05)
+
+    def slow_evaluation(model):
+        clock.advance(5.0)
+        return {"probe": 0.0}
+
+    cfg = quick_config(steps=10**6, max_minutes=0.5, eval_every=10**6)  # evaluations: the first and the final
+    trainer = Trainer(small_toy(), toy_data, cfg, out_dir=tmp_path, eval_fn=slow_evaluation, clock=clock)
+    result = trainer.fit()
+    assert clock.now <= 30.0, clock.now
+    assert 50 < result["step"] < 10**6 and clock.now > 25.0  # the budget was used, not abandoned early
+    evals = [r for r in map(json.loads, (tmp_path / "train_log.jsonl").read_text().splitlines()) if "eval" in r]
+    assert evals[-1]["step"] == result["step"]
     assert torch.load(tmp_path / "checkpoint" / "trainer_state.pt", weights_only=True)["step"] == result["step"]
 
 

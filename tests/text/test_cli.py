@@ -436,11 +436,9 @@ def test_gpt2_decoder_trains_and_round_trips(trained, capsys):
 
 
 def test_max_minutes_bounds_the_whole_command_and_leaves_a_checkpoint(trained):
-    """With an evaluation that costs seconds (150-step posterior chains), `--max-minutes` still bounds the
-    whole command, final evaluation and save included (without the reserve it overran by the evaluation,
-    5-8 s here); the stopped run resumes from its checkpoint."""
-    import time
-
+    """With an evaluation that costs seconds (150-step posterior chains), a `--max-minutes` run stops before its
+    steps are done, still runs its final evaluation at the stopped step, and resumes from its checkpoint (the
+    trainer's test bounds the whole run's time on an injected clock)."""
     tmp, _ = trained
     (tmp / "slow.toml").write_text(
         TINY.replace("[model.ebm.posterior_chain]\nsteps = 3", "[model.ebm.posterior_chain]\nsteps = 150")
@@ -465,9 +463,7 @@ def test_max_minutes_bounds_the_whole_command_and_leaves_a_checkpoint(trained):
         "--steps",
         "1000000",
     ]
-    began = time.monotonic()
     assert main([*args, "--max-minutes", str(budget)]) == 0
-    assert time.monotonic() - began <= 60 * budget + 3.0
     log = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
     stopped = max(r["step"] for r in log)
     assert stopped > 0 and [r for r in log if "eval" in r][-1]["step"] == stopped  # the final evaluation ran
