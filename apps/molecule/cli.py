@@ -34,9 +34,9 @@ def _command(name: str):
     def quiet_rdkit(args: argparse.Namespace):
         """The command reports unparseable molecules in its own words: RDKit's log lines are off (the library
         leaves them to the user)."""
-        from rdkit import RDLogger
+        from rdkit import rdBase
 
-        RDLogger.DisableLog("rdApp.*")
+        rdBase.DisableLog("rdApp.*")
         return run(args)
 
     return quiet_rdkit

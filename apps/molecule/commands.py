@@ -30,10 +30,10 @@ from .data import (
     standardise,
 )
 from .model import MoleculeConfig, MoleculeModel
-from .tokens import Vocabulary, to_representation
+from .tokens import Representation, Vocabulary, to_representation
 
 
-def load_training_smiles(args: argparse.Namespace, representation: str, max_len: int) -> list[str]:
+def load_training_smiles(args: argparse.Namespace, representation: Representation, max_len: int) -> list[str]:
     """A named set's train split (ZINC250k or MOSES: standard, canonical, unique) or a user file cleaned with
     RDKit."""
     if args.data in DATASETS:

@@ -60,7 +60,7 @@ def zinc250k_file() -> Path:
 
 def zinc250k_assignment(n: int) -> np.ndarray:
     """The split of each of n rows (0 train, 1 valid, 2 test): a seeded permutation of the row indices."""
-    order = np.random.default_rng(ZINC_SPLIT["seed"]).permutation(n)
+    order = np.random.default_rng(int(ZINC_SPLIT["seed"])).permutation(n)
     n_test, n_valid = round(n * ZINC_SPLIT["test"]), round(n * ZINC_SPLIT["valid"])
     split = np.zeros(n, dtype=np.int8)
     split[order[:n_test]] = 2
@@ -146,7 +146,7 @@ class Standardise:
 
 
 _LARGEST = rdMolStandardize.CleanupParameters()
-_LARGEST.largestFragmentChooserCountHeavyAtomsOnly = True  # counting hydrogens, cisplatin's parent would be ammonia
+_LARGEST.largestFragmentChooserCountHeavyAtomsOnly = True  # type: ignore[assignment]  # (RDKit's stub) counting hydrogens, cisplatin's parent would be ammonia
 
 
 def input_standard(vocab: Vocabulary) -> Standardise:

@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 import torch
 from rdkit import Chem
-from rdkit.Chem import AllChem, rdFingerprintGenerator
+from rdkit.Chem import rdFingerprintGenerator, rdmolops
 from rdkit.Chem.Scaffolds import MurckoScaffold
 from scipy.stats import wasserstein_distance
 
@@ -59,6 +59,15 @@ def to_mol(smiles: str) -> Chem.Mol | None:
     except ValueError:
         return None
     return mol
+
+
+def valid_mols(smiles: list[str]) -> list[Chem.Mol]:
+    """The molecules of SMILES known to be valid (canonical ones, a standardised set)."""
+    mols = [to_mol(s) for s in smiles]
+    bad = [s for s, m in zip(smiles, mols) if m is None]
+    if bad:
+        raise DataError(f"{bad[0]!r} does not parse, though it was expected to be valid")
+    return [m for m in mols if m is not None]
 
 
 def fingerprints(mols: list[Chem.Mol]) -> np.ndarray:
@@ -89,7 +98,7 @@ def tanimoto_agg(ref: np.ndarray, gen: np.ndarray, agg: str = "max", p: int = 1,
 def fragments(mols: list[Chem.Mol]) -> Counter:
     counts: Counter = Counter()
     for m in mols:
-        counts.update(Chem.MolToSmiles(AllChem.FragmentOnBRICSBonds(m)).split("."))
+        counts.update(Chem.MolToSmiles(rdmolops.FragmentOnBRICSBonds(m)).split("."))
     return counts
 
 
@@ -161,7 +170,10 @@ class ReferenceStats:
     def compute(cls, smiles: list[str], quiet: bool = False, chunk: int = 5000) -> ReferenceStats:
         """Streams the set in chunks: memory stays flat (the MOSES test set is 176k molecules)."""
         fcd = _fcd()
-        parts, frag, scaf, props = [], Counter(), Counter(), {name: [] for name in PROPERTY_NAMES}
+        parts: list[np.ndarray] = []
+        frag: Counter[str] = Counter()
+        scaf: Counter[str] = Counter()
+        props: dict[str, list[np.ndarray]] = {name: [] for name in PROPERTY_NAMES}
         n, total, outer = 0, np.zeros(512), np.zeros((512, 512))
         for start in progress(range(0, len(smiles), chunk), desc="reference statistics", quiet=quiet):
             mols = [m for m in map(to_mol, smiles[start : start + chunk]) if m is not None]
@@ -196,7 +208,7 @@ class ReferenceStats:
             with gzip.open(tmp / "counts.json.gz", "wt", encoding="utf-8") as fh:
                 json.dump({"frag": self.frag, "scaf": self.scaf}, fh)
             if self.props:
-                np.savez(tmp / "props.npz", **self.props)
+                np.savez(tmp / "props.npz", **self.props)  # type: ignore[arg-type]  # (numpy's stub: keyword arrays)
 
         write_dir_atomic(directory, fill)
 
@@ -239,7 +251,7 @@ def split_fingerprints(data: str, split: str, quiet: bool = False) -> np.ndarray
         return np.unpackbits(np.load(path, allow_pickle=False), axis=1)
     smiles, parts = dataset_smiles(data, split), []
     for start in progress(range(0, len(smiles), 10000), desc=f"{data} {split} fingerprints", quiet=quiet):
-        parts.append(fingerprints([to_mol(s) for s in smiles[start : start + 10000]]))
+        parts.append(fingerprints(valid_mols(smiles[start : start + 10000])))
     fps = np.concatenate(parts)
     path.parent.mkdir(parents=True, exist_ok=True)
     save_npy(path, np.packbits(fps, axis=1))
@@ -307,7 +319,7 @@ def moses_metrics(
     if train is not None:
         distinct = set(valid)
         out["Novelty"] = len(distinct - train) / len(distinct)
-    mols = [to_mol(s) for s in valid]
+    mols = valid_mols(valid)
     fps = fingerprints(mols)
     references = {"Test": reference} | ({"TestSF": scaffold_reference} if scaffold_reference else {})
     steps = progress(total=4 * len(references) + 3, desc="metrics", quiet=quiet)
@@ -385,7 +397,8 @@ def evaluate(
         if reference == "moses-test-fcd":
             stats = shipped_fcd_reference()
         else:
-            stats = dataset_reference(*reference.split("-"), quiet=quiet)
+            data, split = reference.split("-")
+            stats = dataset_reference(data, split, quiet=quiet)
         if reference == "moses-test":
             scaffold_reference = dataset_reference("moses", "test_scaffolds", quiet=quiet)
     else:

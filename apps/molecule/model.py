@@ -52,7 +52,7 @@ class MoleculeModel(LatentEBM):
         )
         heads = {name: GaussianHead(d, config.head) for name in config.properties}
         super().__init__(config, config.ebm, decoder, heads=heads, encoder=encoder)
-        self.vocab = vocab
+        self._vocab = vocab  # None until load_extra reads it (from_pretrained)
 
     def normalise(self, name: str, values: torch.Tensor) -> torch.Tensor:
         """Property values in head units: (y - mean) / std of the training data."""
@@ -69,6 +69,14 @@ class MoleculeModel(LatentEBM):
             out[name] = self.heads[name].predict(z) * std + mean
         return out
 
+    @property
+    def vocab(self) -> Vocabulary:
+        if self._vocab is None:
+            raise ModelLoadError(
+                "this molecule model has no vocabulary: build it with one, or load it from a directory"
+            )
+        return self._vocab
+
     def save_extra(self, directory: Path) -> None:
         self.vocab.save(directory / "vocab.json")
 
@@ -80,7 +88,7 @@ class MoleculeModel(LatentEBM):
                 f"({len(vocab)} {vocab.representation} tokens, config says "
                 f"{self.config.vocab_size} {self.config.representation})"
             )
-        self.vocab = vocab
+        self._vocab = vocab
 
     def check_warm_start(self, source: MoleculeModel, directory) -> None:
         if source.vocab.tokens != self.vocab.tokens or source.config.representation != self.config.representation:

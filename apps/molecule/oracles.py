@@ -23,10 +23,18 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache, partial
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from rdkit import Chem, DataStructs
-from rdkit.Chem import QED, AllChem, Crippen, Descriptors, rdFingerprintGenerator, rdMolDescriptors
+from rdkit.Chem import (
+    QED,
+    Descriptors,
+    rdDistGeom,
+    rdFingerprintGenerator,
+    rdForceFieldHelpers,
+    rdMolDescriptors,
+)
 from rdkit.Contrib.SA_Score import sascorer
 
 from lebm.core.config import option
@@ -46,13 +54,18 @@ def _largest_ring(mol: Chem.Mol) -> int:
     return max((len(r) for r in mol.GetRingInfo().AtomRings()), default=0)
 
 
+def mol_logp(mol: Chem.Mol) -> float:
+    """Crippen logP (RDKit's Crippen.MolLogP, which its type stubs lack)."""
+    return float(rdMolDescriptors.CalcCrippenDescriptors(mol)[0])
+
+
 def plogp_moldqn(mol: Chem.Mol) -> float:
-    return Crippen.MolLogP(mol) - sascorer.calculateScore(mol) - max(_largest_ring(mol) - 6, 0)
+    return mol_logp(mol) - sascorer.calculateScore(mol) - max(_largest_ring(mol) - 6, 0)
 
 
 def plogp_jtvae(mol: Chem.Mol) -> float:
     terms = (
-        (Crippen.MolLogP(mol), ZINC_LOGP),
+        (mol_logp(mol), ZINC_LOGP),
         (-sascorer.calculateScore(mol), ZINC_NEG_SA),
         (-max(_largest_ring(mol) - 6, 0), ZINC_NEG_CYCLE),
     )
@@ -61,14 +74,14 @@ def plogp_jtvae(mol: Chem.Mol) -> float:
 
 def plogp_limo(mol: Chem.Mol) -> float:
     big_rings = sum(len(r) > 6 for r in mol.GetRingInfo().AtomRings())
-    return Crippen.MolLogP(mol) - sascorer.calculateScore(mol) - big_rings
+    return mol_logp(mol) - sascorer.calculateScore(mol) - big_rings
 
 
 PROPERTIES: dict[str, Callable[[Chem.Mol], float]] = {
     "qed": QED.qed,
     "sa": sascorer.calculateScore,
-    "logp": Crippen.MolLogP,
-    "mw": Descriptors.MolWt,
+    "logp": mol_logp,
+    "mw": Descriptors.MolWt,  # type: ignore[attr-defined]
     "tpsa": rdMolDescriptors.CalcTPSA,
     "rings": lambda m: float(m.GetRingInfo().NumRings()),
     "aromatic_rings": lambda m: float(rdMolDescriptors.CalcNumAromaticRings(m)),
@@ -95,7 +108,7 @@ class DockingSpec:
         if self.receptor.startswith("dockstring:"):
             target = self.receptor.split(":", 1)[1]
             spec = importlib.util.find_spec("dockstring")
-            if spec is None:
+            if spec is None or spec.origin is None:
                 raise ConfigError("dockstring:TARGET needs the dockstring wheel: pip install --no-deps dockstring")
             folder = Path(spec.origin).parent / "resources" / "targets"
             if not (folder / f"{target}_target.pdbqt").exists():
@@ -116,7 +129,7 @@ class DockingSpec:
             raise ConfigError(f"exhaustiveness must be >= 1, got {self.exhaustiveness}")
 
 
-_VINA: dict[tuple, object] = {}  # one prepared receptor per worker process and spec
+_VINA: dict[tuple, Any] = {}  # one prepared receptor per worker process and spec
 
 
 def dock(mol: Chem.Mol, spec: DockingSpec) -> float:
@@ -132,9 +145,9 @@ def dock(mol: Chem.Mol, spec: DockingSpec) -> float:
         _VINA[key] = v
     v = _VINA[key]
     mol = Chem.AddHs(mol)
-    if AllChem.EmbedMolecule(mol, randomSeed=spec.seed) != 0:
+    if rdDistGeom.EmbedMolecule(mol, randomSeed=spec.seed) != 0:
         return math.nan
-    AllChem.MMFFOptimizeMolecule(mol)
+    rdForceFieldHelpers.MMFFOptimizeMolecule(mol)
     pdbqt, ok, _ = PDBQTWriterLegacy.write_string(MoleculePreparation().prepare(mol)[0])
     if not ok:
         return math.nan
@@ -148,6 +161,8 @@ def _evaluate(name: str, reference: str | None, docking: DockingSpec | None, smi
     if mol is None:
         return math.nan
     if name == "docking":
+        if docking is None:
+            raise ConfigError("the docking oracle needs its receptor and box (a [docking] table)")
         try:
             return dock(mol, docking)
         except RuntimeError:  # Vina or Meeko refusing a molecule is a counted failure

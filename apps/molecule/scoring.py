@@ -24,7 +24,7 @@ import math
 import shlex
 import subprocess
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -221,7 +221,7 @@ class Ledger:
         """The distinct keys not paid for yet, in first-seen order (empty and None keys: invalid, never paid)."""
         return [k for k in dict.fromkeys(keys) if k and k not in self.entries]
 
-    def pay(self, keys: list[str], values: dict[str, list[float]]) -> None:
+    def pay(self, keys: list[str], values: Mapping[str, Sequence[float] | np.ndarray]) -> None:
         """Record one call per key, numbered on from the calls so far; values[name][i] is key i's value."""
         for i, key in enumerate(keys):
             self.calls += 1
@@ -272,7 +272,7 @@ class BudgetedScorer:
         paid = new[: max(room, 0)]
         scores = self.fn(paid) if paid else []
         self.ledger.pay(paid, {"score": [0.0 if v is None or math.isnan(v) else float(v) for v in scores]})
-        return [self.ledger[k]["score"] if k in self.ledger else self.free.get(k, 0.0) if k else 0.0 for k in keys]
+        return [(self.ledger[k]["score"] if k in self.ledger else self.free.get(k, 0.0)) if k else 0.0 for k in keys]
 
 
 def auc_top_k(history: list[float], budget: int, k: int = 10, every: int = 100) -> float:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -56,7 +57,7 @@ class Memo:
     """What the diversity filter computes once per molecule (kept molecules come back every iteration)."""
 
     scaffolds: dict[str, str] = field(default_factory=dict)
-    fingerprints: dict[str, object] = field(default_factory=dict)
+    fingerprints: dict[str, Any] = field(default_factory=dict)
 
     def scaffold(self, smiles: str) -> str:
         """Murcko scaffold SMILES ('' for a molecule without rings)."""
@@ -66,7 +67,7 @@ class Memo:
             self.scaffolds[smiles] = MurckoScaffold.MurckoScaffoldSmiles(smiles)
         return self.scaffolds[smiles]
 
-    def fingerprint(self, smiles: str) -> object:
+    def fingerprint(self, smiles: str) -> Any:
         if smiles not in self.fingerprints:
             self.fingerprints[smiles] = similarity_fingerprint(smiles)
         return self.fingerprints[smiles]
@@ -96,7 +97,7 @@ def similar_to_better(smiles: list[str], crowded: np.ndarray, cfg: DesignConfig,
     rest cannot enter before them)."""
     from rdkit import DataStructs
 
-    similar, kept = np.zeros(len(smiles), bool), []
+    similar, kept = np.zeros(len(smiles), bool), list[Any]()
     for i, smi in enumerate(smiles):
         if len(kept) == cfg.top_k:
             break

@@ -136,7 +136,7 @@ class DesignRun:
     def initial_latents(self) -> torch.Tensor:
         n = self.cfg.population
         if self.cfg.start_smiles:
-            text = to_representation(canonical(self.cfg.start_smiles), self.model.config.representation)
+            text = to_representation(canonical(self.cfg.start_smiles) or "", self.model.config.representation)
             x = self.model.vocab.encode([text], self.model.config.max_len).to(self.device)
             z = self.model.infer_posterior(x).z.repeat(n, 1)
             return z + 0.1 * torch.randn_like(z)

@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import overload
 
 import numpy as np
 import pandas as pd
@@ -19,6 +20,10 @@ from .params import parse_params
 UNLABELED = {"", "-1", "nan", "NaN"}
 
 
+@overload
+def read_table(path: Path, label_column: str) -> tuple[pd.DataFrame, pd.Series]: ...
+@overload
+def read_table(path: Path, label_column: None) -> tuple[pd.DataFrame, None]: ...
 def read_table(path: Path, label_column: str | None) -> tuple[pd.DataFrame, pd.Series | None]:
     if not path.is_file():
         raise DataError(f"{path} does not exist")

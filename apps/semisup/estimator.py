@@ -20,11 +20,11 @@ from lebm.core.trainer import TrainConfig, Trainer
 
 from . import calibration as calib
 from .calibration import calibrate, calibration_rows, fitted_calibration
-from .model import SemisupConfig, SemisupModel
+from .model import Likelihood, SemisupConfig, SemisupModel
 from .params import check_params
 
 
-def choose_likelihood(X: np.ndarray, sparse: bool) -> str:
+def choose_likelihood(X: np.ndarray, sparse: bool) -> Likelihood:
     """counts (non-negative integers, e.g. bag-of-words) -> multinomial; values in [0, 1] -> bernoulli;
     anything else -> gaussian on standardised features."""
     if X.min() >= 0 and np.all(np.round(X) == X) and (sparse or X.max() > 1):

@@ -100,7 +100,8 @@ class SemisupModel(LatentEBM):
         def chunk(rows: torch.Tensor) -> torch.Tensor:
             if refine_steps:
                 return torch.softmax(self.prior.logits(self.latent_means(rows, refine_steps)), dim=1)
-            return self.averaged_log_probabilities(*self.encoder(rows), draws).exp()
+            mean, logvar = self.encoder(rows)
+            return self.averaged_log_probabilities(mean, logvar, draws).exp()
 
         return torch.cat([chunk(x[i : i + ROWS_PER_PASS]) for i in range(0, len(x), ROWS_PER_PASS)])
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -185,9 +185,9 @@ class Model:
         batch_size: int = 50,
         seed: int = 0,
         refine_steps: int | None = None,
-        overlong: str | None = None,
+        overlong: Literal["skip", "truncate"] | None = None,
         quiet: bool = True,
-    ) -> dict[str, float]:
+    ) -> dict[str, Any]:
         """Held-out figures: importance-sampled NLL and PPL, REC, KL, MI, AU (lebm.text.evaluate).
 
         Examples

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import Literal
 
 import numpy as np
 import torch
@@ -33,7 +34,9 @@ def settings(args: argparse.Namespace) -> tuple[TextConfig, TrainConfig]:
     return cfg, resolve(TrainConfig, args, toml.get("train", {}), where="train.")
 
 
-def corpus_ids(model: TextModel, corpus: Corpus, overlong: str | None = None) -> tuple[torch.Tensor, list[int]]:
+def corpus_ids(
+    model: TextModel, corpus: Corpus, overlong: Literal["skip", "truncate"] | None = None
+) -> tuple[torch.Tensor, list[int]]:
     enc = encode(model.tokenizer, corpus.texts, model.config.max_len, overlong or model.config.overlong)
     skipped = {k: v for k, v in enc.counts.items() if v}
     if skipped:
@@ -61,7 +64,7 @@ def progress_probe(valid: torch.Tensor):
 
     def probe(model: TextModel) -> dict[str, float]:
         out = evaluate(model, valid, samples=20, chains=4, log_z_draws=20_000)
-        return {k: out[k] for k in ("nll", "ppl", "rec", "kl", "mi", "au") if k in out}
+        return {k: float(out[k]) for k in ("nll", "ppl", "rec", "kl", "mi", "au") if k in out}
 
     return probe
 

@@ -91,19 +91,19 @@ def read_text_file(path: str | Path) -> Corpus:
     for line in text.splitlines():
         counts["lines"] += 1
         label, sep, body = line.partition("\t")
-        label, body = (label.strip(), body.strip()) if sep else (None, line.strip())
+        label_or_none, body = (label.strip(), body.strip()) if sep else (None, line.strip())
         if not body:
             counts["empty"] += 1
             continue
         texts.append(body)
-        labels.append(label or None)
+        labels.append(label_or_none or None)
     if not texts:
         raise DataError(f"text file {path} has no non-empty lines")
     counts["texts"] = len(texts)
     return Corpus(texts, labels, counts)
 
 
-def load_corpus(source: str, split: str = "train") -> Corpus:
+def load_corpus(source: str, split: Literal["train", "valid", "test"] = "train") -> Corpus:
     """'bbc' (the embedded corpus, given split) or a path to a text file."""
     return bbc_news(split) if source == "bbc" else read_text_file(source)
 
@@ -127,6 +127,7 @@ def train_tokenizer(texts: list[str], kind: Literal["word", "bpe"] = "word", voc
         raise ConfigError(f"tokenizer must be 'word' or 'bpe', got {kind!r}")
     if vocab_size < len(SPECIALS) + 1:
         raise ConfigError(f"vocab_size must be > {len(SPECIALS)}, got {vocab_size}")
+    trainer: trainers.Trainer
     if kind == "word":
         tok = Tokenizer(models.WordLevel(unk_token="<unk>"))
         tok.normalizer = normalizers.Sequence([normalizers.NFKC(), normalizers.Lowercase()])

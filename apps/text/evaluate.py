@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import math
 import re
+from typing import Any
 
 import torch
 
@@ -90,7 +91,7 @@ def evaluate(
     log_z_draws: int = 100_000,
     quiet: bool = True,
     refine_steps: int = 0,
-) -> dict[str, float]:
+) -> dict[str, Any]:
     """The table of section "evaluate" for token id rows [N, T] (see the module docstring); refine_steps: posterior
     Langevin steps from the encoder's draws for the fits (lebm.core.diagnostics.posterior_fit)."""
     model.eval()
@@ -116,7 +117,7 @@ def evaluate(
         kl.append((gaussian_log_density(q, mean, logvar) - prior_log_density(model, q, log_z)).mean(0))
         nll.append(importance_nll(model, x, mean, logvar, samples, log_z))
     nll_all = torch.cat(nll).double().cpu()
-    out = {"sentences": len(ids), "tokens": int(lengths.sum())} | spread(nll_all, lengths.double())
+    out: dict[str, Any] = {"sentences": len(ids), "tokens": int(lengths.sum())} | spread(nll_all, lengths.double())
     if getattr(model, "tokenizer", None) is not None:
         words = torch.tensor([word_count(t) + 1 for t in decode(model.tokenizer, ids)], dtype=torch.float64)
         out |= {"words": int(words.sum()), "ppl_word": math.exp(float(nll_all.sum() / words.sum()))}

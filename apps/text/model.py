@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 
@@ -53,7 +53,7 @@ class TextModel(LatentEBM):
             TokenEncoder(config.vocab_size, d, config.encoder) if config.ebm.posterior_init == "amortised" else None
         )
         super().__init__(config, config.ebm, decoder, encoder=encoder)
-        self.tokenizer = None
+        self.tokenizer: Any = None  # a transformers tokenizer, set here or by load_extra
         if tokenizer is not None:
             self.set_tokenizer(tokenizer)
 
