@@ -129,6 +129,29 @@ def parse(smiles: str | None) -> Chem.Mol | None:
         return Chem.MolFromSmiles(smiles)
 
 
+def to_mol(smiles: str) -> Chem.Mol | None:
+    """The sanitised molecule of a SMILES (MOSES's validity), or None."""
+    if not smiles:
+        return None
+    mol = parse(smiles)
+    if mol is None:
+        return None
+    try:
+        Chem.SanitizeMol(mol)
+    except ValueError:
+        return None
+    return mol
+
+
+def valid_mols(smiles: list[str]) -> list[Chem.Mol]:
+    """The molecules of SMILES known to be valid (canonical ones, a standardised set)."""
+    mols = [to_mol(s) for s in smiles]
+    bad = [s for s, m in zip(smiles, mols) if m is None]
+    if bad:
+        raise DataError(f"{bad[0]!r} does not parse, though it was expected to be valid")
+    return [m for m in mols if m is not None]
+
+
 def canonical(smiles: str) -> str | None:
     """RDKit canonical SMILES, or None when it does not parse."""
     mol = parse(smiles)

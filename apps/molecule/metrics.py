@@ -40,34 +40,12 @@ from lebm.core.errors import ConfigError, DataError
 from lebm.core.io import save_npy, write_dir_atomic
 from lebm.core.progress import progress
 
-from .data import DATASETS, canonical, dataset_smiles, moses_file, parse
+from .data import DATASETS, canonical, dataset_smiles, moses_file, parse, to_mol, valid_mols
 from .oracles import PROPERTIES
 
 ALLOWED_ATOMS = {"C", "N", "S", "O", "F", "Cl", "Br", "H"}
 _MORGAN = rdFingerprintGenerator.GetMorganGenerator(radius=2, fpSize=1024)
 _FILTERS: list[Chem.Mol] | None = None
-
-
-def to_mol(smiles: str) -> Chem.Mol | None:
-    if not smiles:
-        return None
-    mol = parse(smiles)
-    if mol is None:
-        return None
-    try:
-        Chem.SanitizeMol(mol)
-    except ValueError:
-        return None
-    return mol
-
-
-def valid_mols(smiles: list[str]) -> list[Chem.Mol]:
-    """The molecules of SMILES known to be valid (canonical ones, a standardised set)."""
-    mols = [to_mol(s) for s in smiles]
-    bad = [s for s, m in zip(smiles, mols) if m is None]
-    if bad:
-        raise DataError(f"{bad[0]!r} does not parse, though it was expected to be valid")
-    return [m for m in mols if m is not None]
 
 
 def fingerprints(mols: list[Chem.Mol]) -> np.ndarray:
