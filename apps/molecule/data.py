@@ -70,8 +70,7 @@ def zinc250k_assignment(n: int) -> np.ndarray:
 
 def _standard_smiles(smiles: str) -> str:
     mol = parse(smiles)
-    with rdBase.BlockLogs():
-        return Chem.MolToSmiles(standardise(mol, Standardise())[0]) if mol is not None else ""
+    return Chem.MolToSmiles(standardise(mol, Standardise())[0]) if mol is not None else ""
 
 
 def zinc250k_table(rows: list[str] | None = None, jobs: int = 2) -> pd.DataFrame:
@@ -131,8 +130,6 @@ def parse(smiles: str | None) -> Chem.Mol | None:
 
 def to_mol(smiles: str) -> Chem.Mol | None:
     """The sanitised molecule of a SMILES (MOSES's validity), or None."""
-    if not smiles:
-        return None
     mol = parse(smiles)
     if mol is None:
         return None
@@ -169,7 +166,8 @@ class Standardise:
 
 
 _LARGEST = rdMolStandardize.CleanupParameters()
-_LARGEST.largestFragmentChooserCountHeavyAtomsOnly = True  # type: ignore[assignment]  # (RDKit's stub) counting hydrogens, cisplatin's parent would be ammonia
+# counting hydrogens, cisplatin's parent would be ammonia (RDKit's stub mistypes this flag)
+_LARGEST.largestFragmentChooserCountHeavyAtomsOnly = True  # type: ignore[assignment]
 
 
 def input_standard(vocab: Vocabulary) -> Standardise:
@@ -179,27 +177,29 @@ def input_standard(vocab: Vocabulary) -> Standardise:
 
 
 def standardise(mol: Chem.Mol, how: Standardise) -> tuple[Chem.Mol, list[str]]:
-    """The standardised molecule and the changes made, by name (empty when it was already standard)."""
-    changes = []
-    if how.fragments and len(Chem.GetMolFrags(mol)) > 1:
-        mol = rdMolStandardize.LargestFragmentChooser(_LARGEST).choose(mol)
-        changes.append("largest fragment kept")
-    if how.neutralise and any(atom.GetFormalCharge() for atom in mol.GetAtoms()):
-        neutral = rdMolStandardize.Uncharger().uncharge(mol)
-        if Chem.MolToSmiles(neutral) != Chem.MolToSmiles(mol):
-            changes.append("neutralised")
-        mol = neutral
-    if how.stereo and Chem.MolToSmiles(mol) != Chem.MolToSmiles(mol, isomericSmiles=False):
-        mol = Chem.Mol(mol)
-        Chem.RemoveStereochemistry(mol)
-        changes.append("stereo dropped")
-    if how.isotopes and any(atom.GetIsotope() for atom in mol.GetAtoms()):
-        mol = Chem.Mol(mol)
-        for atom in mol.GetAtoms():
-            atom.SetIsotope(0)
-        mol = Chem.RemoveHs(mol)  # a deuterium becomes a plain, implicit hydrogen
-        changes.append("isotopes dropped")
-    return mol, changes
+    """The standardised molecule and the changes made, by name (empty when it was already standard); without the
+    standardiser's log lines."""
+    with rdBase.BlockLogs():
+        changes = []
+        if how.fragments and len(Chem.GetMolFrags(mol)) > 1:
+            mol = rdMolStandardize.LargestFragmentChooser(_LARGEST).choose(mol)
+            changes.append("largest fragment kept")
+        if how.neutralise and any(atom.GetFormalCharge() for atom in mol.GetAtoms()):
+            neutral = rdMolStandardize.Uncharger().uncharge(mol)
+            if Chem.MolToSmiles(neutral) != Chem.MolToSmiles(mol):
+                changes.append("neutralised")
+            mol = neutral
+        if how.stereo and Chem.MolToSmiles(mol) != Chem.MolToSmiles(mol, isomericSmiles=False):
+            mol = Chem.Mol(mol)
+            Chem.RemoveStereochemistry(mol)
+            changes.append("stereo dropped")
+        if how.isotopes and any(atom.GetIsotope() for atom in mol.GetAtoms()):
+            mol = Chem.Mol(mol)
+            for atom in mol.GetAtoms():
+                atom.SetIsotope(0)
+            mol = Chem.RemoveHs(mol)  # a deuterium becomes a plain, implicit hydrogen
+            changes.append("isotopes dropped")
+        return mol, changes
 
 
 def smiles_column(columns: list[str], wanted: str | None, path: Path) -> str:
@@ -298,8 +298,7 @@ def clean(
         if standard is not None:
             mol = parse(raw)
             if mol is not None:
-                with rdBase.BlockLogs():  # the standardiser's info lines
-                    mol, changes = standardise(mol, standard)
+                mol, changes = standardise(mol, standard)
                 report.changed.update(changes)
             smi = Chem.MolToSmiles(mol) if mol is not None else None
         else:

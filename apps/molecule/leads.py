@@ -97,9 +97,8 @@ def optimize_leads(
             for lead in range(len(leads))
             for smiles in mutants(leads[lead], seen[lead], settings.mutations, rng)
         ]
-        fresh: dict[
-            tuple[int, str], str
-        ] = {}  # (lead, canonical SMILES) -> the move that made it, new this step, in order
+        # (lead, canonical SMILES) -> the move that made it, new this step, in order
+        fresh: dict[tuple[int, str], str] = {}
         for lead, smiles, move in proposals:
             can = canonical(smiles)
             if can is not None and can != leads[lead] and can not in seen[lead]:

@@ -91,12 +91,12 @@ def read_text_file(path: str | Path) -> Corpus:
     for line in text.splitlines():
         counts["lines"] += 1
         label, sep, body = line.partition("\t")
-        label_or_none, body = (label.strip(), body.strip()) if sep else (None, line.strip())
+        body = body.strip() if sep else line.strip()
         if not body:
             counts["empty"] += 1
             continue
         texts.append(body)
-        labels.append(label_or_none or None)
+        labels.append((label.strip() or None) if sep else None)
     if not texts:
         raise DataError(f"text file {path} has no non-empty lines")
     counts["texts"] = len(texts)
